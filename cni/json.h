@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Typed reads of JSON config keys. Unknown keys are never an error; a known key with the
+ * wrong type is code 7 with a message naming the key by its full path ("ipam.range").
+ * A key set to JSON null counts as absent.
+ *
+ * Each getter returns 1 when the key is present (and *ret is set), 0 when it is absent
+ * (*ret untouched), or -1 with err set.
+ */
+#ifndef MIGNET_CNI_JSON_H
+#define MIGNET_CNI_JSON_H
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cni/error.h"
+
+/* @where: the path of @obj for messages, e.g. "ipam" or "runtimeConfig"; NULL or "" at top. */
+int cni_json_string(struct json_object *obj, const char *where, const char *key, const char **ret,
+		    struct cni_error *err);
+int cni_json_int(struct json_object *obj, const char *where, const char *key, int64_t min,
+		 int64_t max, int64_t *ret, struct cni_error *err);
+int cni_json_bool(struct json_object *obj, const char *where, const char *key, bool *ret,
+		  struct cni_error *err);
+int cni_json_object(struct json_object *obj, const char *where, const char *key,
+		    struct json_object **ret, struct cni_error *err);
+int cni_json_array(struct json_object *obj, const char *where, const char *key,
+		   struct json_object **ret, struct cni_error *err);
+
+/**
+ * cni_json_string_array() - a key holding an array of strings
+ * @ret: receives a malloc'd array of pointers into the JSON tree (free() only the array)
+ * Return: 1 present, 0 absent, -1 with err set (the message names the bad element index).
+ */
+int cni_json_string_array(struct json_object *obj, const char *where, const char *key,
+			  const char ***ret, size_t *ret_n, struct cni_error *err);
+
+#endif
