@@ -113,6 +113,9 @@ int cni_result_add_route(struct cni_result *r, const struct cni_route *route);
 int cni_dns_parse(struct json_object *obj, const char *where, struct cni_dns *ret,
 		  struct cni_error *err);
 
+/** cni_dns_free() - free the strings of @d and zero it. */
+void cni_dns_free(struct cni_dns *d);
+
 /** cni_dns_empty() - Return: true if nothing is set. */
 bool cni_dns_empty(const struct cni_dns *d);
 
