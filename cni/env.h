@@ -3,6 +3,8 @@
 #ifndef MIGNET_CNI_ENV_H
 #define MIGNET_CNI_ENV_H
 
+#include <stdbool.h>
+
 #include "cni/error.h"
 
 enum cni_command {
