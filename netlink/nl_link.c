@@ -221,7 +221,8 @@ int nl_macvlan_create(struct nl *nl, const struct nl_macvlan_req *req)
  * @nl: the socket.
  * @ifindex: the link.
  * @new_name: its new name (1 to IF_NAMESIZE - 1 bytes).
- * Return: 0, -EEXIST if the name is taken, -EBUSY if the link is up, or -errno.
+ * Linux 6.2 and later rename a link that is up; older kernels refuse that with -EBUSY.
+ * Return: 0, -EEXIST if the name is taken, -EBUSY (see above), or -errno.
  */
 int nl_link_rename(struct nl *nl, int ifindex, const char *new_name)
 {
