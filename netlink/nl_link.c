@@ -87,7 +87,8 @@ static int parse_link(const struct nlattr *attr, void *data)
 		snprintf(link->name, sizeof(link->name), "%s", mnl_attr_get_str(attr));
 		break;
 	case IFLA_ADDRESS:
-		if (mnl_attr_get_payload_len(attr) > sizeof(link->mac))
+		if (mnl_attr_validate(attr, MNL_TYPE_BINARY) < 0 ||
+		    mnl_attr_get_payload_len(attr) > sizeof(link->mac))
 			return MNL_CB_ERROR;
 		link->mac_len = mnl_attr_get_payload_len(attr);
 		memcpy(link->mac, mnl_attr_get_payload(attr), link->mac_len);

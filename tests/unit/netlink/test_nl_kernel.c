@@ -42,13 +42,15 @@ static const char *sh_in(int nsfd, const char *cmd)
 	return out;
 }
 
-#define CHECK_HAS(hay, needle)                                                             \
-	do {                                                                               \
-		const char *h_ = (hay);                                                    \
-		CHECK(strstr(h_, needle) != NULL);                                         \
-		if (!strstr(h_, needle))                                                   \
-			fprintf(stderr, "  missing %s in: %s\n", needle, h_);              \
-	} while (0)
+static bool contains(const char *hay, const char *needle)
+{
+	if (strstr(hay, needle))
+		return true;
+	fprintf(stderr, "  missing %s in: %s\n", needle, hay);
+	return false;
+}
+
+#define CHECK_HAS(hay, needle) CHECK(contains(hay, needle))
 
 static int sysctl_in(int nsfd, const char *key, const char *value)
 {
@@ -453,9 +455,7 @@ int main(void)
 	if (pid < 0)
 		return perror("fork"), 1;
 	if (pid == 0) {
-		status = run();
-		fflush(stdout);
-		_exit(status);
+		exit(run()); /* exit(), not _exit(): flush stdout, let LeakSanitizer look */
 	}
 	if (waitpid(pid, &status, 0) < 0)
 		return perror("waitpid"), 1;
