@@ -8,6 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cni/json.h"
+
+#include "cni/log.h"
 #include "cni/plugin.h"
 
 static const enum cni_version min_version[] = {
@@ -44,6 +47,19 @@ static int print_version(FILE *out)
 	print_json(out, o);
 	json_object_put(o);
 	return 0;
+}
+
+static int setup_log(const struct cni_plugin *p, struct cni_ctx *ctx, struct cni_error *err)
+{
+	struct json_object *obj = ctx->conf.root;
+
+	if (p->log_keys_in) {
+		int found = cni_json_object(ctx->conf.root, NULL, p->log_keys_in, &obj, err);
+
+		if (found <= 0)
+			return found;
+	}
+	return cni_log_setup(obj, p->log_keys_in ? p->log_keys_in : "", p->name, &ctx->env, err);
 }
 
 static int call_verb(const struct cni_plugin *p, struct cni_ctx *ctx, FILE *out,
@@ -121,13 +137,20 @@ int cni_plugin_run(const struct cni_plugin *p, FILE *in, FILE *out, FILE *diag)
 			cni_version_string(min_version[ctx.env.command]));
 		goto out;
 	}
-	if (cni_args_parse(ctx.env.args, &ctx.args, &err) < 0)
+	if (setup_log(p, &ctx, &err) < 0 || cni_args_parse(ctx.env.args, &ctx.args, &err) < 0)
 		goto out;
+	cni_log(CNI_LOG_VERBOSE, "start: netns=%s", ctx.env.netns ? ctx.env.netns : "-");
 	if (call_verb(p, &ctx, out, &err) == 0)
 		status = 0;
 out:
-	if (status)
+	if (status) {
+		cni_log(CNI_LOG_ERROR, "code %d: %s%s%s", err.code, err.msg, err.details[0] ? ": " : "",
+			err.details);
 		print_error(out, &err, label);
+	} else {
+		cni_log(CNI_LOG_VERBOSE, "done");
+	}
+	cni_log_close();
 	cni_args_free(&ctx.args);
 	cni_conf_free(&ctx.conf);
 	return status;

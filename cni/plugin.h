@@ -25,6 +25,8 @@ struct cni_ctx {
 /* Each verb returns 0 or -1 with err set. A NULL verb answers "not supported" (code 4). */
 struct cni_plugin {
 	const char *name; /* for the "about" line and messages */
+	/* where "log_file"/"log_level" live: NULL = the config's top level, else that object */
+	const char *log_keys_in;
 	int (*add)(struct cni_ctx *ctx, struct cni_result *ret, struct cni_error *err);
 	int (*del)(struct cni_ctx *ctx, struct cni_error *err);
 	int (*check)(struct cni_ctx *ctx, struct cni_error *err);

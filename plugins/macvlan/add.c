@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cni/delegate.h"
+#include "cni/log.h"
 #include "plugins/macvlan/macvlan.h"
 
 /* IPv6 DAD normally takes ~1 s (one probe); allow for retransmits on a busy machine. */
@@ -74,6 +75,8 @@ static int create_link(struct add_state *s, struct cni_error *err)
 			       s->ctx->env.ifname);
 	if (r < 0)
 		return macvlan_kernel_err(err, &s->ctr, r, "renaming the new link");
+	cni_log(CNI_LOG_DEBUG, "created macvlan %s (ifindex %d) on %s, mode %s", tmpname, s->ifindex,
+		master.name, s->cfg->mode_name);
 	return 0;
 }
 
@@ -224,6 +227,7 @@ static void unwind(struct add_state *s)
 {
 	struct cni_error ignored = { 0 };
 
+	cni_log(CNI_LOG_VERBOSE, "unwinding: deleting the link%s", s->ipam_done ? ", IPAM DEL" : "");
 	if (s->ifindex > 0)
 		nl_link_del(&s->ctr, s->ifindex);
 	if (s->ipam_done)
@@ -259,6 +263,8 @@ int macvlan_add(struct cni_ctx *ctx, struct cni_result *ret, struct cni_error *e
 				 ctx->conf.raw_len, ctx->conf.version, &s.ipam, err) < 0)
 			goto fail;
 		s.ipam_done = true;
+		cni_log(CNI_LOG_DEBUG, "IPAM %s returned %zu addresses, %zu routes", ctx->conf.ipam_type,
+			s.ipam.n_ips, s.ipam.n_routes);
 		if (!s.ipam.n_ips) {
 			cni_err(err, CNI_ERR_INTERNAL, "IPAM plugin \"%s\" returned no IP configuration",
 				ctx->conf.ipam_type);
