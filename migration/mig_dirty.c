@@ -1,0 +1,136 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "mig_compat.h"
+#include "mig_dirty.h"
+
+#define VEC_LEN 4096
+
+static int open_uffd(void)
+{
+	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
+
+	if (fd < 0 && errno == EINVAL) /* kernels before 5.11 lack UFFD_USER_MODE_ONLY */
+		fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	return fd < 0 ? -errno : fd;
+}
+
+int mig_dirty_start(struct mig_dirty *d, void *base, uint64_t len, struct mig_error *err)
+{
+	struct uffdio_api api = { .api = UFFD_API,
+				  .features = UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED };
+	struct uffdio_register reg = { .range = { (uintptr_t)base, len },
+				       .mode = UFFDIO_REGISTER_MODE_WP };
+	struct uffdio_writeprotect wp = { .range = { (uintptr_t)base, len },
+					  .mode = UFFDIO_WRITEPROTECT_MODE_WP };
+	struct mig_dirty t = { .uffd = -1, .pagemap = -1, .base = base, .len = len };
+	int r;
+
+	t.page_size = (size_t)sysconf(_SC_PAGESIZE);
+	r = open_uffd();
+	if (r < 0) {
+		mig_error_set(err, r, "userfaultfd: %s", strerror(-r));
+		goto fail;
+	}
+	t.uffd = r;
+	if (ioctl(t.uffd, UFFDIO_API, &api) < 0 || !(api.features & UFFD_FEATURE_WP_ASYNC)) {
+		r = -EOPNOTSUPP;
+		mig_error_set(err, r, "this kernel lacks userfaultfd UFFD_FEATURE_WP_ASYNC "
+			      "(Linux >= 6.7): no dirty tracking");
+		goto fail;
+	}
+	if (ioctl(t.uffd, UFFDIO_REGISTER, &reg) < 0) {
+		r = -errno;
+		mig_error_set(err, r, "UFFDIO_REGISTER (write-protect): %s", strerror(-r));
+		goto fail;
+	}
+	if (ioctl(t.uffd, UFFDIO_WRITEPROTECT, &wp) < 0) {
+		r = -errno;
+		mig_error_set(err, r, "UFFDIO_WRITEPROTECT: %s", strerror(-r));
+		goto fail;
+	}
+	t.pagemap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	if (t.pagemap < 0) {
+		r = -errno;
+		mig_error_set(err, r, "/proc/self/pagemap: %s", strerror(-r));
+		goto fail;
+	}
+	t.vec_len = VEC_LEN;
+	t.vec = calloc(t.vec_len, sizeof(struct page_region));
+	if (!t.vec) {
+		r = mig_error_set(err, -ENOMEM, "out of memory");
+		goto fail;
+	}
+	*d = t;
+	/* a first scan: proves PAGEMAP_SCAN exists and finds nothing written yet */
+	{
+		struct mig_ranges probe = { 0 };
+
+		r = mig_dirty_collect(d, &probe);
+		mig_ranges_free(&probe);
+		if (r < 0) {
+			if (r == -ENOTTY || r == -EINVAL)
+				mig_error_set(err, -EOPNOTSUPP, "this kernel lacks the PAGEMAP_SCAN "
+					      "ioctl (Linux >= 6.7): no dirty tracking");
+			else
+				mig_error_set(err, r, "PAGEMAP_SCAN: %s", strerror(-r));
+			mig_dirty_stop(d);
+			return r == -ENOTTY || r == -EINVAL ? -EOPNOTSUPP : r;
+		}
+	}
+	return 0;
+fail:
+	t.vec = NULL;
+	mig_dirty_stop(&t);
+	return r;
+}
+
+int mig_dirty_collect(struct mig_dirty *d, struct mig_ranges *out)
+{
+	struct page_region *vec = d->vec;
+	uint64_t start = (uintptr_t)d->base, end = start + d->len;
+	struct pm_scan_arg arg;
+	long n, i;
+	int r;
+
+	while (start < end) {
+		memset(&arg, 0, sizeof(arg));
+		arg.size = sizeof(arg);
+		arg.flags = PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC;
+		arg.start = start;
+		arg.end = end;
+		arg.vec = (uintptr_t)vec;
+		arg.vec_len = d->vec_len;
+		arg.category_mask = PAGE_IS_WRITTEN;
+		arg.return_mask = PAGE_IS_WRITTEN;
+		n = ioctl(d->pagemap, PAGEMAP_SCAN, &arg);
+		if (n < 0)
+			return -errno;
+		for (i = 0; i < n; i++) {
+			r = mig_ranges_add(out, (vec[i].start - (uintptr_t)d->base) / d->page_size,
+					   (vec[i].end - (uintptr_t)d->base) / d->page_size);
+			if (r < 0)
+				return r;
+		}
+		if (arg.walk_end <= start)
+			return -EIO;
+		start = arg.walk_end;
+	}
+	return 0;
+}
+
+void mig_dirty_stop(struct mig_dirty *d)
+{
+	if (d->pagemap > 0)
+		close(d->pagemap);
+	if (d->uffd > 0)
+		close(d->uffd);
+	free(d->vec);
+	d->vec = NULL;
+	d->pagemap = d->uffd = -1;
+}

@@ -1,0 +1,497 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * The destination side of a migration.
+ *
+ * Theory of operation. The receiver listens on its migration address only (bound to the
+ * interface too), never on the wildcard. Each accepted connection is checked, in order:
+ * the peer address against --from (a mismatch is closed before a byte is read), then its
+ * HELLO: frame syntax, payload checksum, the token (compared in constant time), the
+ * session. Memory is mapped only once a first stream passed all of that, so a rejected
+ * peer never causes a write. When all N streams of the session joined, the listener
+ * closes and one thread per stream reads frames:
+ *
+ *   PAGES      bounds-checked against the region (mig_frame_check_pages), then received
+ *              straight into the region at its offset, then its checksum verified;
+ *   ROUND_END  the stream waits until every stream reached the same round end (so a newer
+ *              copy of a page never gets overwritten by an older one from another stream);
+ *              with FINAL it is done.
+ *
+ * Any bad frame ends the migration: every socket is shut down and receive fails. After the
+ * final round, stream 0 acknowledges it, receives the sender's DIGEST and answers RESULT
+ * with its own digest of the region and whether the two agree.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "mig_frame.h"
+#include "mig_parse.h"
+#include "mig_region.h"
+#include "mig_stream.h"
+#include "mig_sum.h"
+
+#define HANDSHAKE_TIMEOUT 10 /* seconds for a HELLO, and for all streams to join */
+
+struct recv_ctx;
+
+struct recv_stream {
+	struct recv_ctx *ctx;
+	unsigned int index;
+	int fd;
+	pthread_t thread;
+	bool started;
+	struct mig_addr peer;
+	uint64_t bytes;
+	uint64_t page_bytes;
+	uint64_t races;
+	unsigned int rounds;
+};
+
+struct recv_ctx {
+	const struct mig_receive_opts *o;
+	struct mig_addr local;
+	struct mig_cidr from;
+	bool have_from;
+	int lfd;
+
+	bool have_session;
+	struct mig_hello session;
+	struct mig_region region;
+	struct recv_stream streams[MIG_MAX_STREAMS];
+	unsigned int joined;
+
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	unsigned int arrived;   /* streams at the current round end */
+	unsigned int released;  /* round ends passed */
+
+	double t_first;         /* when the streams started reading */
+	_Atomic int aborted;
+	struct mig_error err;
+};
+
+static void recv_abort(struct recv_ctx *c, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void recv_abort(struct recv_ctx *c, int code, const char *fmt, ...)
+{
+	int expect = 0;
+	unsigned int i;
+	va_list ap;
+
+	if (!atomic_compare_exchange_strong(&c->aborted, &expect, 1))
+		return;
+	pthread_mutex_lock(&c->lock);
+	c->err.code = code;
+	va_start(ap, fmt);
+	vsnprintf(c->err.msg, sizeof(c->err.msg), fmt, ap);
+	va_end(ap);
+	pthread_cond_broadcast(&c->cond);
+	pthread_mutex_unlock(&c->lock);
+	for (i = 0; i < c->joined; i++)
+		if (c->streams[i].fd >= 0)
+			shutdown(c->streams[i].fd, SHUT_RDWR);
+}
+
+static void event(struct recv_ctx *c, enum mig_event ev, const char *detail,
+		  const struct mig_addr *peer)
+{
+	if (c->o->event)
+		c->o->event(ev, detail, peer, c->o->opaque);
+}
+
+/* Waits at the end of round @round until all streams are there. Return: 0 or -ECANCELED. */
+static int round_barrier(struct recv_ctx *c)
+{
+	unsigned int gen;
+
+	pthread_mutex_lock(&c->lock);
+	gen = c->released;
+	if (++c->arrived == c->session.stream_count) {
+		c->arrived = 0;
+		c->released++;
+		pthread_cond_broadcast(&c->cond);
+	}
+	while (c->released == gen && !atomic_load(&c->aborted))
+		pthread_cond_wait(&c->cond, &c->lock);
+	pthread_mutex_unlock(&c->lock);
+	return atomic_load(&c->aborted) ? -ECANCELED : 0;
+}
+
+static int stream_loop(struct recv_stream *s)
+{
+	struct recv_ctx *c = s->ctx;
+	uint8_t hdr[MIG_FRAME_HDR_LEN];
+	unsigned int round = 1;
+	struct mig_frame f;
+	ssize_t n;
+	int r;
+
+	for (;;) {
+		n = mig_read_full(s->fd, hdr, sizeof(hdr));
+		if (n == 0) {
+			recv_abort(c, -EPIPE, "stream %u: the sender closed the connection in round "
+				   "%u before the end of the migration", s->index, round);
+			return -EPIPE;
+		}
+		if (n < 0) {
+			if (n == -EPIPE)
+				recv_abort(c, -EPIPE, "stream %u: truncated frame header", s->index);
+			else if (n == -ETIMEDOUT)
+				recv_abort(c, -ETIMEDOUT, "stream %u: nothing received for %u s "
+					   "(progress timeout)", s->index, c->o->progress_timeout);
+			else
+				recv_abort(c, (int)n, "stream %u: %s", s->index, strerror((int)-n));
+			return (int)n;
+		}
+		s->bytes += sizeof(hdr);
+		r = mig_frame_decode(hdr, &f);
+		if (r < 0) {
+			recv_abort(c, -EPROTO, "stream %u: bad frame header (%s)", s->index,
+				   strerror(-r));
+			return -EPROTO;
+		}
+		if (f.round != round) {
+			recv_abort(c, -EPROTO, "stream %u: %s frame of round %u in round %u",
+				   s->index, mig_frame_type_name(f.type), f.round, round);
+			return -EPROTO;
+		}
+		if (f.type == MIG_FRAME_ROUND_END) {
+			s->rounds = round;
+			if (round_barrier(c) < 0)
+				return -ECANCELED;
+			if (f.flags & MIG_FRAME_F_FINAL)
+				return 0;
+			round++;
+			continue;
+		}
+		if (f.type != MIG_FRAME_PAGES) {
+			recv_abort(c, -EPROTO, "stream %u: unexpected %s frame", s->index,
+				   mig_frame_type_name(f.type));
+			return -EPROTO;
+		}
+		if (mig_frame_check_pages(&f, c->region.len, (uint32_t)c->region.page_size) < 0) {
+			recv_abort(c, -ERANGE, "stream %u: frame out of bounds (offset %" PRIu64
+				   ", length %u, memory %" PRIu64 "): rejected", s->index, f.offset,
+				   f.length, c->region.len);
+			return -ERANGE;
+		}
+		n = mig_read_full(s->fd, c->region.base + f.offset, f.length);
+		if (n != (ssize_t)f.length) {
+			recv_abort(c, n == -ETIMEDOUT ? -ETIMEDOUT : -EPIPE,
+				   "stream %u: truncated PAGES frame (%s)", s->index,
+				   n == -ETIMEDOUT ? "progress timeout" : "stream ended");
+			return -EPIPE;
+		}
+		s->bytes += f.length;
+		s->page_bytes += f.length;
+		if (mig_sum64(c->region.base + f.offset, f.length) != f.checksum) {
+			if (!(f.flags & MIG_FRAME_F_LIVE)) {
+				recv_abort(c, -EBADMSG, "stream %u: checksum mismatch at offset %"
+					   PRIu64 " (round %u)", s->index, f.offset, round);
+				return -EBADMSG;
+			}
+			/* the guest wrote the page while it was sent: it comes again later */
+			s->races++;
+		}
+	}
+}
+
+static void *stream_main(void *arg)
+{
+	stream_loop(arg);
+	return NULL;
+}
+
+static int send_ctl(int fd, uint8_t type, uint16_t flags, uint64_t aux)
+{
+	struct mig_frame f = { .type = type, .flags = flags, .aux = aux };
+	uint8_t hdr[MIG_FRAME_HDR_LEN];
+
+	mig_frame_encode(&f, hdr);
+	return mig_write_full(fd, hdr, sizeof(hdr), 0);
+}
+
+static bool token_equal(const char *want, const struct mig_hello *h)
+{
+	size_t wlen = want ? strlen(want) : 0, i;
+	unsigned int diff = (unsigned int)(wlen ^ h->token_len);
+
+	for (i = 0; i < MIG_MAX_TOKEN; i++)
+		diff |= (unsigned int)((i < wlen ? (uint8_t)want[i] : 0) ^ (uint8_t)h->token[i]);
+	return diff == 0;
+}
+
+static void reject(struct recv_ctx *c, int fd, const struct mig_addr *peer, uint64_t reason,
+		   const char *detail, struct mig_report *rep)
+{
+	if (reason)
+		send_ctl(fd, MIG_FRAME_REJECT, 0, reason);
+	close(fd);
+	rep->rejected++;
+	event(c, MIG_EV_REJECTED, detail, peer);
+}
+
+/* Handshake of one accepted connection. Return: 1 joined, 0 rejected, -errno fatal. */
+static int admit(struct recv_ctx *c, int fd, const struct mig_addr *peer, struct mig_report *rep,
+		 struct mig_error *err)
+{
+	uint8_t hdr[MIG_FRAME_HDR_LEN], payload[MIG_HELLO_LEN];
+	struct mig_hello h;
+	struct mig_frame f;
+	ssize_t n;
+	int r;
+
+	if (c->have_from && !mig_cidr_match(&c->from, (const struct sockaddr *)&peer->ss)) {
+		reject(c, fd, peer, 0, "source not in --from", rep);
+		return 0;
+	}
+	mig_set_timeouts(fd, HANDSHAKE_TIMEOUT);
+	n = mig_read_full(fd, hdr, sizeof(hdr));
+	if (n != sizeof(hdr) || mig_frame_decode(hdr, &f) < 0 || f.type != MIG_FRAME_HELLO) {
+		reject(c, fd, peer, 0, "no valid hello", rep);
+		return 0;
+	}
+	n = mig_read_full(fd, payload, sizeof(payload));
+	if (n != sizeof(payload) || mig_sum64(payload, sizeof(payload)) != f.checksum ||
+	    mig_hello_decode(payload, &h) < 0) {
+		reject(c, fd, peer, MIG_REJECT_PROTOCOL, "malformed hello", rep);
+		return 0;
+	}
+	if (c->o->token && !token_equal(c->o->token, &h)) {
+		reject(c, fd, peer, MIG_REJECT_TOKEN, "token mismatch", rep);
+		return 0;
+	}
+	if (h.memory_bytes > c->o->max_memory) {
+		reject(c, fd, peer, MIG_REJECT_TOO_BIG, "memory larger than --max-memory", rep);
+		return 0;
+	}
+	if (h.page_size != (uint32_t)sysconf(_SC_PAGESIZE)) {
+		reject(c, fd, peer, MIG_REJECT_PROTOCOL, "page size differs", rep);
+		return 0;
+	}
+	if (c->have_session &&
+	    (h.session != c->session.session || h.stream_count != c->session.stream_count ||
+	     h.memory_bytes != c->session.memory_bytes ||
+	     c->streams[h.stream_index].fd >= 0)) {
+		reject(c, fd, peer, MIG_REJECT_BUSY, "another migration is in progress", rep);
+		return 0;
+	}
+	if (!c->have_session) {
+		r = mig_region_alloc(&c->region, h.memory_bytes, true);
+		if (r == 0)
+			r = mig_region_populate(&c->region);
+		if (r < 0) {
+			reject(c, fd, peer, MIG_REJECT_TOO_BIG, "cannot map the memory", rep);
+			return mig_error_set(err, r, "cannot map %" PRIu64 " bytes: %s",
+					     h.memory_bytes, strerror(-r));
+		}
+		c->session = h;
+		c->have_session = true;
+	}
+	if (send_ctl(fd, MIG_FRAME_WELCOME, 0, 0) < 0) {
+		close(fd);
+		return 0;
+	}
+	c->streams[h.stream_index].fd = fd;
+	c->streams[h.stream_index].peer = *peer;
+	c->streams[h.stream_index].bytes = MIG_FRAME_HDR_LEN + MIG_HELLO_LEN;
+	c->joined++;
+	return 1;
+}
+
+static int listen_on(struct recv_ctx *c, struct mig_error *err)
+{
+	int one = 1;
+
+	c->lfd = socket(c->local.ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (c->lfd < 0)
+		return mig_error_set(err, -errno, "socket: %s", strerror(errno));
+	setsockopt(c->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (setsockopt(c->lfd, SOL_SOCKET, SO_BINDTODEVICE, c->o->interface,
+		       (socklen_t)strlen(c->o->interface)) < 0)
+		return mig_error_set(err, -errno, "SO_BINDTODEVICE %s: %s", c->o->interface,
+				     strerror(errno));
+	if (bind(c->lfd, (struct sockaddr *)&c->local.ss, c->local.len) < 0 ||
+	    listen(c->lfd, MIG_MAX_STREAMS) < 0) {
+		char a[64];
+
+		return mig_error_set(err, -errno, "listen on %s port %u: %s",
+				     mig_addr_format(&c->local, a, sizeof(a)), c->o->port,
+				     strerror(errno));
+	}
+	return 0;
+}
+
+/* Accepts until a whole session joined. Return: 0, -ETIMEDOUT, or -errno. */
+static int accept_session(struct recv_ctx *c, struct mig_report *rep, struct mig_error *err)
+{
+	double deadline = c->o->timeout ? mig_now() + c->o->timeout : 0, join_deadline = 0;
+	struct pollfd pfd = { .fd = c->lfd, .events = POLLIN };
+	int r;
+
+	while (!c->have_session || c->joined < c->session.stream_count) {
+		double now = mig_now(), until = 0;
+		struct mig_addr peer = { .len = sizeof(peer.ss) };
+		int fd, ms = -1;
+
+		if (deadline)
+			until = deadline;
+		if (join_deadline && (!until || join_deadline < until))
+			until = join_deadline;
+		if (until) {
+			if (now >= until)
+				break;
+			ms = (int)((until - now) * 1000) + 1;
+		}
+		r = poll(&pfd, 1, ms);
+		if (r < 0 && errno != EINTR)
+			return mig_error_set(err, -errno, "poll: %s", strerror(errno));
+		if (r <= 0)
+			continue;
+		fd = accept4(c->lfd, (struct sockaddr *)&peer.ss, &peer.len, SOCK_CLOEXEC);
+		if (fd < 0)
+			continue;
+		r = admit(c, fd, &peer, rep, err);
+		if (r < 0)
+			return r;
+		if (r == 1 && c->joined == 1) {
+			join_deadline = mig_now() + HANDSHAKE_TIMEOUT;
+			event(c, MIG_EV_STARTED, NULL, &peer);
+		}
+	}
+	if (c->have_session && c->joined == c->session.stream_count)
+		return 0;
+	if (c->have_session)
+		return mig_error_set(err, -ETIMEDOUT, "only %u of %u streams joined within %d s",
+				     c->joined, c->session.stream_count, HANDSHAKE_TIMEOUT);
+	return mig_error_set(err, -ETIMEDOUT, "no migration arrived within %u s (%" PRIu64
+			     " connection(s) rejected)", c->o->timeout, rep->rejected);
+}
+
+/* After the final round: acknowledge, compare digests. */
+static int conclude(struct recv_ctx *c, struct mig_report *rep, struct mig_error *err)
+{
+	int fd = c->streams[0].fd;
+	uint8_t hdr[MIG_FRAME_HDR_LEN], payload[MIG_SUMMARY_LEN];
+	struct mig_summary sum;
+	struct mig_frame f;
+	ssize_t n;
+	int r;
+
+	r = send_ctl(fd, MIG_FRAME_FINAL_ACK, 0, 0);
+	if (r < 0)
+		return mig_error_set(err, r, "sending the final acknowledgement: %s", strerror(-r));
+	n = mig_read_full(fd, hdr, sizeof(hdr));
+	if (n != sizeof(hdr) || mig_frame_decode(hdr, &f) < 0 || f.type != MIG_FRAME_DIGEST)
+		return mig_error_set(err, -EPROTO, "expected the sender's digest");
+	n = mig_read_full(fd, payload, sizeof(payload));
+	if (n != sizeof(payload) || mig_sum64(payload, sizeof(payload)) != f.checksum)
+		return mig_error_set(err, -EPROTO, "truncated or corrupt digest frame");
+	mig_summary_decode(payload, &sum);
+	rep->digest = mig_digest(c->region.base, c->region.len);
+	rep->peer_digest = sum.digest;
+	rep->verified = rep->digest == sum.digest;
+	rep->downtime_ms = (double)sum.downtime_us / 1000.0;
+	rep->zc_mode = sum.zc_mode <= MIG_ZC_NEVER ? (enum mig_zc_mode)sum.zc_mode : MIG_ZC_AUTO;
+	rep->zc.sends = sum.zc_sends;
+	rep->zc.completions = sum.zc_completions;
+	rep->zc.copied = sum.zc_copied;
+	r = send_ctl(fd, MIG_FRAME_RESULT, rep->verified ? MIG_FRAME_F_VERIFIED : 0, rep->digest);
+	if (r < 0)
+		return mig_error_set(err, r, "sending the result: %s", strerror(-r));
+	if (!rep->verified)
+		return mig_error_set(err, -EIO, "digest mismatch: received %016" PRIx64
+				     ", sender has %016" PRIx64, rep->digest, sum.digest);
+	return 0;
+}
+
+int mig_receive(const struct mig_receive_opts *o, struct mig_report *rep, struct mig_error *err)
+{
+	struct recv_ctx c = { .o = o, .lfd = -1 };
+	char port[16];
+	unsigned int i;
+	double t_end;
+	int r;
+
+	memset(rep, 0, sizeof(*rep));
+	rep->role = "receive";
+	rep->dirty_tracking = "n/a";
+	snprintf(rep->interface, sizeof(rep->interface), "%s", o->interface);
+	pthread_mutex_init(&c.lock, NULL);
+	pthread_cond_init(&c.cond, NULL);
+	for (i = 0; i < MIG_MAX_STREAMS; i++)
+		c.streams[i].fd = -1;
+	if (o->from) {
+		if (mig_cidr_parse(o->from, &c.from) < 0)
+			return mig_error_set(err, -EINVAL, "--from %s: not a CIDR", o->from);
+		c.have_from = true;
+	}
+	r = mig_iface_address(o->interface, o->port, &c.local, err);
+	if (r < 0)
+		return r;
+	mig_addr_format(&c.local, rep->target_address, sizeof(rep->target_address));
+	rep->port = o->port;
+	r = listen_on(&c, err);
+	if (r < 0)
+		goto out;
+	snprintf(port, sizeof(port), "%u", o->port);
+	event(&c, MIG_EV_LISTENING, port, &c.local);
+	r = accept_session(&c, rep, err);
+	close(c.lfd);
+	c.lfd = -1;
+	if (r < 0)
+		goto out;
+	mig_addr_format(&c.streams[0].peer, rep->source_address, sizeof(rep->source_address));
+	rep->memory_bytes = c.region.len;
+	rep->page_size = c.region.page_size;
+	rep->streams = c.session.stream_count;
+	c.t_first = mig_now();
+	for (i = 0; i < c.joined; i++) {
+		c.streams[i].ctx = &c;
+		c.streams[i].index = i;
+		mig_set_timeouts(c.streams[i].fd, o->progress_timeout);
+		r = pthread_create(&c.streams[i].thread, NULL, stream_main, &c.streams[i]);
+		if (r) {
+			recv_abort(&c, -r, "pthread_create: %s", strerror(r));
+			break;
+		}
+		c.streams[i].started = true;
+	}
+	for (i = 0; i < c.joined; i++) {
+		if (c.streams[i].started)
+			pthread_join(c.streams[i].thread, NULL);
+		rep->bytes += c.streams[i].bytes;
+		rep->page_bytes += c.streams[i].page_bytes;
+		rep->checksum_races += c.streams[i].races;
+		if (c.streams[i].rounds > rep->rounds)
+			rep->rounds = c.streams[i].rounds;
+	}
+	t_end = mig_now();
+	if (c.t_first)
+		rep->seconds = t_end - c.t_first;
+	if (rep->seconds > 0)
+		rep->gbps = (double)rep->bytes * 8 / rep->seconds / 1e9;
+	if (atomic_load(&c.aborted)) {
+		*err = c.err;
+		r = c.err.code ? c.err.code : -EIO;
+		goto out;
+	}
+	r = conclude(&c, rep, err);
+out:
+	for (i = 0; i < MIG_MAX_STREAMS; i++)
+		if (c.streams[i].fd >= 0)
+			close(c.streams[i].fd);
+	if (c.lfd >= 0)
+		close(c.lfd);
+	mig_region_free(&c.region);
+	return r;
+}

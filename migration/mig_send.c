@@ -1,0 +1,767 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * The source side of a migration.
+ *
+ * Theory of operation. The main thread opens N streams to the receiver (bound to the
+ * migration address and interface, after a route check), each greeted with a HELLO that
+ * carries the session, the memory size and the token. Then it runs rounds:
+ *
+ *   round 1 sends every page; with a workload running, write tracking starts before it;
+ *   round k > 1 sends the pages written during round k-1 (mig_dirty_collect);
+ *   when the pages still written fit the downtime at the measured rate (or there is no
+ *   workload), the workload is paused, the last set collected and sent as the final round.
+ *
+ * In a round the stream threads take batches from a shared list with one atomic cursor,
+ * send each as a PAGES frame (zero-copy or not, see mig_zerocopy.h), then a ROUND_END and
+ * flush their zero-copy completions: the flush barrier of the round. The receiver holds
+ * every stream at ROUND_END until all reached it, so a page re-sent in round k+1 on one
+ * stream never lands before its older copy from round k on another.
+ *
+ * While the streams work the main thread wakes every 200 ms to report progress and check
+ * the timeouts; an abort shuts every socket down, which wakes any thread blocked in send.
+ * At the end the receiver acknowledges the final round (the downtime ends there), both
+ * sides compute the digest of the region and stream 0 carries the comparison.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <math.h>
+#include <net/if.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "mig_dirty.h"
+#include "mig_frame.h"
+#include "mig_parse.h"
+#include "mig_ranges.h"
+#include "mig_region.h"
+#include "mig_stream.h"
+#include "mig_sum.h"
+#include "mig_zerocopy.h"
+
+#define BATCH_PAGES 64            /* 256 KiB frames with 4 KiB pages */
+#define TICK_MS 200
+#define HANDSHAKE_TIMEOUT 10      /* seconds */
+#define DEFAULT_MAX_ROUNDS 0
+
+struct send_ctx;
+
+struct send_stream {
+	struct send_ctx *ctx;
+	unsigned int index;
+	int fd;
+	pthread_t thread;
+	bool started;
+	struct mig_zc zc;
+	uint64_t bytes;
+	uint64_t page_bytes;
+	unsigned int gen;
+};
+
+struct send_ctx {
+	const struct mig_send_opts *o;
+	struct mig_region region;
+	struct mig_addr local, target;
+	unsigned int nstreams;
+	struct send_stream *streams;
+	unsigned int timeout; /* socket timeout, seconds */
+
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	unsigned int gen;     /* incremented by main to start a round */
+	unsigned int done;    /* streams done with the current generation */
+	bool quit;
+
+	/* the current round, read-only for the streams while it runs */
+	struct mig_ranges batches;
+	_Atomic size_t cursor;
+	unsigned int round;
+	bool live;
+	bool final;
+	_Atomic uint64_t round_done;
+	uint64_t round_total;
+
+	_Atomic int aborted;
+	struct mig_error err; /* first error, under lock */
+
+	pthread_mutex_t bw_lock;
+	double bw_next;
+};
+
+/* Record the first error, then shut every stream down so blocked threads return. */
+static void send_abort(struct send_ctx *c, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void send_abort(struct send_ctx *c, int code, const char *fmt, ...)
+{
+	int expect = 0;
+	va_list ap;
+	unsigned int i;
+
+	if (!atomic_compare_exchange_strong(&c->aborted, &expect, 1))
+		return;
+	pthread_mutex_lock(&c->lock);
+	c->err.code = code;
+	va_start(ap, fmt);
+	vsnprintf(c->err.msg, sizeof(c->err.msg), fmt, ap);
+	va_end(ap);
+	pthread_mutex_unlock(&c->lock);
+	for (i = 0; i < c->nstreams; i++)
+		if (c->streams[i].fd >= 0)
+			shutdown(c->streams[i].fd, SHUT_RDWR);
+}
+
+static void throttle(struct send_ctx *c, size_t len)
+{
+	double now, at;
+
+	if (!c->o->bandwidth)
+		return;
+	pthread_mutex_lock(&c->bw_lock);
+	now = mig_now();
+	at = c->bw_next > now ? c->bw_next : now;
+	c->bw_next = at + (double)len / (double)c->o->bandwidth;
+	pthread_mutex_unlock(&c->bw_lock);
+	while (at > now && !atomic_load(&c->aborted)) {
+		double d = at - now > 0.1 ? 0.1 : at - now;
+
+		usleep((useconds_t)(d * 1e6));
+		now = mig_now();
+	}
+}
+
+/* A header and its payload in one sendmsg loop (the copy path). */
+static int send_iov(int fd, const uint8_t *hdr, const void *payload, size_t len)
+{
+	struct iovec iov[2] = { { (void *)hdr, MIG_FRAME_HDR_LEN }, { (void *)payload, len } };
+	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = len ? 2 : 1 };
+	ssize_t n;
+
+	while (msg.msg_iovlen) {
+		n = sendmsg(fd, &msg, MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return errno == EAGAIN ? -ETIMEDOUT : -errno;
+		}
+		while (msg.msg_iovlen && (size_t)n >= msg.msg_iov->iov_len) {
+			n -= (ssize_t)msg.msg_iov->iov_len;
+			msg.msg_iov++;
+			msg.msg_iovlen--;
+		}
+		if (msg.msg_iovlen) {
+			msg.msg_iov->iov_base = (char *)msg.msg_iov->iov_base + n;
+			msg.msg_iov->iov_len -= (size_t)n;
+		}
+	}
+	return 0;
+}
+
+static int send_batch(struct send_stream *s, const struct mig_range *b)
+{
+	struct send_ctx *c = s->ctx;
+	uint64_t off = b->start * c->region.page_size;
+	size_t len = (size_t)((b->end - b->start) * c->region.page_size);
+	const uint8_t *p = c->region.base + off;
+	struct mig_frame f = { .type = MIG_FRAME_PAGES, .round = c->round, .length = (uint32_t)len,
+			       .offset = off, .flags = c->live ? MIG_FRAME_F_LIVE : 0 };
+	uint8_t hdr[MIG_FRAME_HDR_LEN];
+	int r;
+
+	throttle(c, len);
+	f.checksum = mig_sum64(p, len);
+	mig_frame_encode(&f, hdr);
+	if (s->zc.active) {
+		/* the header goes by copy: its buffer is reused before any completion */
+		r = mig_write_full(s->fd, hdr, sizeof(hdr), MSG_MORE);
+		if (r == 0)
+			r = mig_zc_send(&s->zc, p, len, 0);
+	} else {
+		r = send_iov(s->fd, hdr, p, len);
+	}
+	if (r < 0)
+		return r;
+	s->bytes += sizeof(hdr) + len;
+	s->page_bytes += len;
+	atomic_fetch_add(&c->round_done, len);
+	return 0;
+}
+
+static int stream_round(struct send_stream *s)
+{
+	struct send_ctx *c = s->ctx;
+	struct mig_frame f = { .type = MIG_FRAME_ROUND_END, .round = c->round,
+			       .flags = c->final ? MIG_FRAME_F_FINAL : 0 };
+	uint8_t hdr[MIG_FRAME_HDR_LEN];
+	size_t i;
+	int r;
+
+	while ((i = atomic_fetch_add(&c->cursor, 1)) < c->batches.n) {
+		if (atomic_load(&c->aborted))
+			return -ECANCELED;
+		r = send_batch(s, &c->batches.v[i]);
+		if (r < 0)
+			return r;
+	}
+	mig_frame_encode(&f, hdr);
+	r = mig_write_full(s->fd, hdr, sizeof(hdr), 0);
+	if (r < 0)
+		return r;
+	s->bytes += sizeof(hdr);
+	/* the flush barrier: nothing of this round is still pinned by the kernel */
+	return mig_zc_flush(&s->zc, (int)c->timeout * 1000);
+}
+
+static void *stream_main(void *arg)
+{
+	struct send_stream *s = arg;
+	struct send_ctx *c = s->ctx;
+	int r;
+
+	for (;;) {
+		pthread_mutex_lock(&c->lock);
+		while (c->gen == s->gen && !c->quit)
+			pthread_cond_wait(&c->cond, &c->lock);
+		if (c->quit) {
+			pthread_mutex_unlock(&c->lock);
+			break;
+		}
+		s->gen = c->gen;
+		pthread_mutex_unlock(&c->lock);
+
+		r = atomic_load(&c->aborted) ? 0 : stream_round(s);
+		if (r < 0 && r != -ECANCELED) {
+			char peer[64];
+
+			mig_addr_format(&c->target, peer, sizeof(peer));
+			if (r == -EPIPE || r == -ECONNRESET)
+				send_abort(c, r, "stream %u: the receiver %s closed the connection",
+					   s->index, peer);
+			else if (r == -ETIMEDOUT)
+				send_abort(c, r, "stream %u: no progress for %u s sending to %s",
+					   s->index, c->timeout, peer);
+			else
+				send_abort(c, r, "stream %u: send: %s", s->index, strerror(-r));
+		}
+		pthread_mutex_lock(&c->lock);
+		c->done++;
+		pthread_cond_broadcast(&c->cond);
+		pthread_mutex_unlock(&c->lock);
+	}
+	return NULL;
+}
+
+static int connect_timeout(int fd, const struct mig_addr *a, unsigned int seconds)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+	int flags = fcntl(fd, F_GETFL), soerr = 0, r;
+	socklen_t len = sizeof(soerr);
+
+	fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+	r = connect(fd, (const struct sockaddr *)&a->ss, a->len);
+	if (r < 0 && errno != EINPROGRESS)
+		return -errno;
+	if (r < 0) {
+		do {
+			r = poll(&pfd, 1, (int)seconds * 1000);
+		} while (r < 0 && errno == EINTR);
+		if (r == 0)
+			return -ETIMEDOUT;
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0)
+			return -errno;
+		if (soerr)
+			return -soerr;
+	}
+	fcntl(fd, F_SETFL, flags);
+	return 0;
+}
+
+static int open_stream(struct send_ctx *c, struct send_stream *s, uint64_t session,
+		       struct mig_error *err)
+{
+	const struct mig_send_opts *o = c->o;
+	struct mig_hello h = { .session = session, .stream_index = s->index,
+			       .stream_count = c->nstreams, .memory_bytes = c->region.len,
+			       .page_size = (uint32_t)c->region.page_size };
+	uint8_t hdr[MIG_FRAME_HDR_LEN], payload[MIG_HELLO_LEN];
+	struct mig_frame f = { .type = MIG_FRAME_HELLO, .length = MIG_HELLO_LEN };
+	struct mig_addr local = c->local;
+	char peer[64];
+	ssize_t n;
+	int r;
+
+	mig_addr_format(&c->target, peer, sizeof(peer));
+	if (o->token) {
+		h.token_len = (uint32_t)strlen(o->token);
+		memcpy(h.token, o->token, h.token_len);
+	}
+	s->fd = socket(c->target.ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (s->fd < 0)
+		return mig_error_set(err, -errno, "socket: %s", strerror(errno));
+	if (setsockopt(s->fd, SOL_SOCKET, SO_BINDTODEVICE, o->interface,
+		       (socklen_t)strlen(o->interface)) < 0)
+		return mig_error_set(err, -errno, "SO_BINDTODEVICE %s: %s", o->interface,
+				     strerror(errno));
+	if (local.ss.ss_family == AF_INET)
+		((struct sockaddr_in *)&local.ss)->sin_port = 0;
+	else
+		((struct sockaddr_in6 *)&local.ss)->sin6_port = 0;
+	if (bind(s->fd, (struct sockaddr *)&local.ss, local.len) < 0)
+		return mig_error_set(err, -errno, "bind to the migration address: %s",
+				     strerror(errno));
+	r = connect_timeout(s->fd, &c->target, HANDSHAKE_TIMEOUT);
+	if (r < 0)
+		return mig_error_set(err, r, "connect to %s port %u: %s", peer,
+				     mig_addr_port(&c->target), strerror(-r));
+	mig_set_timeouts(s->fd, HANDSHAKE_TIMEOUT);
+	mig_hello_encode(&h, payload);
+	f.checksum = mig_sum64(payload, sizeof(payload));
+	mig_frame_encode(&f, hdr);
+	r = send_iov(s->fd, hdr, payload, sizeof(payload));
+	if (r < 0)
+		return mig_error_set(err, r, "stream %u: sending hello to %s: %s", s->index, peer,
+				     strerror(-r));
+	s->bytes += sizeof(hdr) + sizeof(payload);
+	n = mig_read_full(s->fd, hdr, sizeof(hdr));
+	if (n <= 0)
+		return mig_error_set(err, n ? (int)n : -ECONNRESET,
+				     "stream %u: %s closed the connection during the handshake "
+				     "(a --from allowlist that does not include us?)%s%s", s->index,
+				     peer, n ? ": " : "", n ? strerror((int)-n) : "");
+	r = mig_frame_decode(hdr, &f);
+	if (r < 0)
+		return mig_error_set(err, -EPROTO, "stream %u: bad answer to hello", s->index);
+	if (f.type == MIG_FRAME_REJECT)
+		return mig_error_set(err, -EACCES, "the receiver %s rejected the migration: %s",
+				     peer, mig_reject_name(f.aux));
+	if (f.type != MIG_FRAME_WELCOME)
+		return mig_error_set(err, -EPROTO, "stream %u: unexpected %s answer to hello",
+				     s->index, mig_frame_type_name(f.type));
+	r = mig_zc_init(&s->zc, s->fd, o->zc_mode);
+	if (r < 0)
+		return mig_error_set(err, r, "SO_ZEROCOPY (--zerocopy always): %s", strerror(-r));
+	mig_set_timeouts(s->fd, c->timeout);
+	return 0;
+}
+
+static void report_progress(struct send_ctx *c, double t0, uint64_t *last_bytes,
+			    double *last_t, double *rate)
+{
+	struct mig_progress p = { .round = c->round, .round_total = c->round_total };
+	double now = mig_now();
+	uint64_t bytes = 0;
+	unsigned int i;
+
+	for (i = 0; i < c->nstreams; i++)
+		bytes += c->streams[i].page_bytes;
+	p.round_done = atomic_load(&c->round_done);
+	if (p.round_done > p.round_total)
+		p.round_done = p.round_total;
+	p.bytes = bytes;
+	p.elapsed = now - t0;
+	if (now - *last_t > 0.05) {
+		double inst = (double)(bytes - *last_bytes) / (now - *last_t);
+
+		*rate = *rate > 0 ? 0.5 * *rate + 0.5 * inst : inst;
+		*last_bytes = bytes;
+		*last_t = now;
+	}
+	p.rate_bps = *rate;
+	p.eta = *rate > 0 ? (double)(p.round_total - p.round_done) / *rate : -1;
+	if (c->o->progress)
+		c->o->progress(&p, c->o->opaque);
+}
+
+/* Runs one round over the streams; returns when all are done or the migration aborted. */
+static int run_round(struct send_ctx *c, double t0, double deadline, double *rate)
+{
+	uint64_t last_done = 0, last_bytes = 0;
+	double last_progress = mig_now(), last_t = t0;
+	unsigned int i;
+
+	for (i = 0; i < c->nstreams; i++)
+		last_bytes += c->streams[i].page_bytes;
+	pthread_mutex_lock(&c->lock);
+	atomic_store(&c->cursor, 0);
+	atomic_store(&c->round_done, 0);
+	c->round_total = c->batches.pages * c->region.page_size;
+	c->done = 0;
+	c->gen++;
+	pthread_cond_broadcast(&c->cond);
+	while (c->done < c->nstreams) {
+		struct timespec ts;
+		double now;
+		uint64_t d;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += TICK_MS * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_nsec -= 1000000000L;
+			ts.tv_sec++;
+		}
+		pthread_cond_timedwait(&c->cond, &c->lock, &ts);
+		if (c->done >= c->nstreams)
+			break;
+		pthread_mutex_unlock(&c->lock);
+		now = mig_now();
+		d = atomic_load(&c->round_done);
+		if (d != last_done) {
+			last_done = d;
+			last_progress = now;
+		}
+		report_progress(c, t0, &last_bytes, &last_t, rate);
+		if (c->o->progress_timeout && now - last_progress > c->o->progress_timeout)
+			send_abort(c, -ETIMEDOUT, "no progress for %u s (progressTimeout): "
+				   "aborting the migration", c->o->progress_timeout);
+		if (deadline > 0 && now > deadline)
+			send_abort(c, -ETIMEDOUT, "the migration did not complete in %.0f s "
+				   "(completionTimeoutPerGiB): aborting", deadline - t0);
+		pthread_mutex_lock(&c->lock);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return atomic_load(&c->aborted) ? -ECANCELED : 0;
+}
+
+static int read_frame(struct send_ctx *c, int fd, struct mig_frame *f, void *payload,
+		      size_t cap, const char *what)
+{
+	uint8_t hdr[MIG_FRAME_HDR_LEN];
+	ssize_t n = mig_read_full(fd, hdr, sizeof(hdr));
+	int r;
+
+	if (n <= 0) {
+		send_abort(c, n ? (int)n : -ECONNRESET, "waiting for %s: %s", what,
+			   n ? strerror((int)-n) : "the receiver closed the connection");
+		return n ? (int)n : -ECONNRESET;
+	}
+	r = mig_frame_decode(hdr, f);
+	if (r < 0 || f->length > cap) {
+		send_abort(c, -EPROTO, "waiting for %s: malformed frame from the receiver", what);
+		return -EPROTO;
+	}
+	if (f->length && mig_read_full(fd, payload, f->length) != (ssize_t)f->length) {
+		send_abort(c, -EPROTO, "waiting for %s: truncated frame", what);
+		return -EPROTO;
+	}
+	return 0;
+}
+
+static int setup(struct send_ctx *c, struct mig_report *rep, struct mig_error *err)
+{
+	const struct mig_send_opts *o = c->o;
+	uint64_t session;
+	unsigned int i;
+	int r;
+
+	r = mig_iface_address(o->interface, 0, &c->local, err);
+	if (r < 0)
+		return r;
+	if (mig_parse_target(o->target, MIG_DEFAULT_PORT, &c->target) < 0)
+		return mig_error_set(err, -EINVAL, "--target %s: not ADDR[:PORT] with a numeric "
+				     "address", o->target);
+	mig_addr_format(&c->local, rep->source_address, sizeof(rep->source_address));
+	mig_addr_format(&c->target, rep->target_address, sizeof(rep->target_address));
+	rep->port = mig_addr_port(&c->target);
+	if (c->target.ss.ss_family != c->local.ss.ss_family)
+		return mig_error_set(err, -EAFNOSUPPORT, "target %s and migration address %s are "
+				     "of different families", rep->target_address,
+				     rep->source_address);
+	r = mig_route_check(&c->target, o->interface, err);
+	if (r < 0)
+		return r;
+	r = mig_region_alloc(&c->region, o->memory_bytes, false);
+	if (r < 0)
+		return mig_error_set(err, r, "cannot map %" PRIu64 " bytes: %s", o->memory_bytes,
+				     strerror(-r));
+	mig_region_fill(&c->region, o->seed);
+	if (getrandom(&session, sizeof(session), 0) != sizeof(session))
+		session = (uint64_t)mig_now() ^ ((uint64_t)getpid() << 32);
+	c->streams = calloc(c->nstreams, sizeof(*c->streams));
+	if (!c->streams)
+		return mig_error_set(err, -ENOMEM, "out of memory");
+	for (i = 0; i < c->nstreams; i++) {
+		c->streams[i].ctx = c;
+		c->streams[i].index = i;
+		c->streams[i].fd = -1;
+	}
+	for (i = 0; i < c->nstreams; i++) {
+		r = open_stream(c, &c->streams[i], session, err);
+		if (r < 0)
+			return r;
+	}
+	for (i = 0; i < c->nstreams; i++) {
+		r = pthread_create(&c->streams[i].thread, NULL, stream_main, &c->streams[i]);
+		if (r)
+			return mig_error_set(err, -r, "pthread_create: %s", strerror(r));
+		c->streams[i].started = true;
+	}
+	return 0;
+}
+
+static void teardown(struct send_ctx *c)
+{
+	unsigned int i;
+
+	pthread_mutex_lock(&c->lock);
+	c->quit = true;
+	pthread_cond_broadcast(&c->cond);
+	pthread_mutex_unlock(&c->lock);
+	for (i = 0; c->streams && i < c->nstreams; i++) {
+		if (c->streams[i].started)
+			pthread_join(c->streams[i].thread, NULL);
+		if (c->streams[i].fd >= 0)
+			close(c->streams[i].fd);
+	}
+	free(c->streams);
+	mig_ranges_free(&c->batches);
+	mig_region_free(&c->region);
+}
+
+static void fill_report(struct send_ctx *c, struct mig_report *rep)
+{
+	unsigned int i;
+
+	rep->bytes = rep->page_bytes = 0;
+	memset(&rep->zc, 0, sizeof(rep->zc));
+	for (i = 0; c->streams && i < c->nstreams; i++) {
+		const struct mig_zc_stats *z = &c->streams[i].zc.st;
+
+		rep->bytes += c->streams[i].bytes;
+		rep->page_bytes += c->streams[i].page_bytes;
+		rep->zc.sends += z->sends;
+		rep->zc.completions += z->completions;
+		rep->zc.copied += z->copied;
+		rep->zc.enobufs += z->enobufs;
+		rep->zc.fallbacks += z->fallbacks;
+	}
+	if (rep->seconds > 0)
+		rep->gbps = (double)rep->bytes * 8 / rep->seconds / 1e9;
+}
+
+/* Adds the pages written since the last collect to @set (a union: they may lie anywhere). */
+static int collect_more(struct mig_dirty *dirty, struct mig_ranges *set)
+{
+	struct mig_ranges more = { 0 }, both = { 0 };
+	int r = mig_dirty_collect(dirty, &more);
+
+	if (r == 0)
+		r = mig_ranges_union(set, &more, &both);
+	if (r == 0) {
+		mig_ranges_free(set);
+		*set = both;
+		both = (struct mig_ranges){ 0 };
+	}
+	mig_ranges_free(&more);
+	mig_ranges_free(&both);
+	return r;
+}
+
+static void report_round_end(struct send_ctx *c, double t0, double rate, uint64_t dirty)
+{
+	struct mig_progress p = { .round = c->round, .round_total = c->round_total,
+				  .round_done = c->round_total, .round_end = true,
+				  .dirty_bytes = dirty, .rate_bps = rate, .eta = 0 };
+	unsigned int i;
+
+	for (i = 0; i < c->nstreams; i++)
+		p.bytes += c->streams[i].page_bytes;
+	p.elapsed = mig_now() - t0;
+	if (c->o->progress)
+		c->o->progress(&p, c->o->opaque);
+}
+
+/* The rounds; returns with the workload paused. */
+static int migrate(struct send_ctx *c, struct mig_workload *wl, struct mig_dirty *dirty,
+		   bool tracking, struct mig_report *rep, double *t_pause)
+{
+	const struct mig_send_opts *o = c->o;
+	uint64_t pages = c->region.len / c->region.page_size;
+	struct mig_ranges set = { 0 };
+	double t0 = mig_now(), deadline = 0, rate = 0, round_rate = 0;
+	int r;
+
+	if (o->completion_timeout_per_gib) {
+		double gib = (double)c->region.len / (1u << 30);
+
+		deadline = t0 + o->completion_timeout_per_gib * (gib < 1 ? 1 : gib);
+	}
+	r = mig_ranges_add(&set, 0, pages);
+	c->final = !tracking;
+	if (c->final) {
+		mig_workload_pause(wl);
+		*t_pause = mig_now();
+	}
+	for (c->round = 1; r == 0; c->round++) {
+		double ts = mig_now();
+		uint64_t next_bytes;
+
+		c->live = wl->started && atomic_load(&wl->state) == MIG_WL_RUN;
+		r = mig_ranges_batches(&set, BATCH_PAGES, &c->batches);
+		if (r < 0)
+			break;
+		r = run_round(c, t0, deadline, &rate);
+		if (r < 0)
+			break;
+		rep->rounds = c->round;
+		if (mig_now() - ts > 0.001 && c->round_total)
+			round_rate = (double)c->round_total / (mig_now() - ts);
+		if (c->final)
+			break;
+		/* what did the guest write meanwhile? */
+		mig_ranges_clear(&set);
+		r = mig_dirty_collect(dirty, &set);
+		if (r < 0) {
+			send_abort(c, r, "PAGEMAP_SCAN: %s", strerror(-r));
+			break;
+		}
+		next_bytes = set.pages * c->region.page_size;
+		report_round_end(c, t0, rate, next_bytes);
+		if ((round_rate > 0 &&
+		     (double)next_bytes / round_rate * 1000.0 <= (double)o->downtime_ms) ||
+		    (o->max_rounds && c->round + 1 >= o->max_rounds)) {
+			/* converged: stop the guest, take what it wrote since, send the rest */
+			mig_workload_pause(wl);
+			*t_pause = mig_now();
+			r = collect_more(dirty, &set);
+			if (r < 0) {
+				send_abort(c, r, "PAGEMAP_SCAN: %s", strerror(-r));
+				break;
+			}
+			c->final = true;
+		}
+	}
+	mig_ranges_free(&set);
+	return atomic_load(&c->aborted) ? -ECANCELED : r;
+}
+
+int mig_send(const struct mig_send_opts *o, struct mig_report *rep, struct mig_error *err)
+{
+	struct send_ctx c = { .o = o, .nstreams = o->streams ? o->streams : 1 };
+	struct mig_workload wl = { 0 };
+	struct mig_dirty dirty = { .uffd = -1, .pagemap = -1 };
+	struct mig_error derr = { 0 };
+	bool tracking = false;
+	double t0, t_pause = 0, t_ack;
+	uint8_t payload[MIG_SUMMARY_LEN];
+	struct mig_summary sum = { 0 };
+	struct mig_frame f;
+	uint8_t hdr[MIG_FRAME_HDR_LEN];
+	int r;
+
+	memset(rep, 0, sizeof(*rep));
+	rep->role = "send";
+	rep->streams = c.nstreams;
+	rep->zc_mode = o->zc_mode;
+	rep->memory_bytes = o->memory_bytes;
+	rep->dirty_tracking = "none";
+	snprintf(rep->interface, sizeof(rep->interface), "%s", o->interface);
+	c.timeout = o->progress_timeout ? o->progress_timeout : 3600;
+	pthread_mutex_init(&c.lock, NULL);
+	pthread_cond_init(&c.cond, NULL);
+	pthread_mutex_init(&c.bw_lock, NULL);
+	if (c.nstreams > MIG_MAX_STREAMS)
+		return mig_error_set(err, -EINVAL, "at most %d streams", MIG_MAX_STREAMS);
+	if (o->token && strlen(o->token) > MIG_MAX_TOKEN)
+		return mig_error_set(err, -EINVAL, "the token is longer than %d bytes",
+				     MIG_MAX_TOKEN);
+
+	r = setup(&c, rep, err);
+	if (r < 0)
+		goto out;
+	rep->page_size = c.region.page_size;
+	if (o->dirty_rate) {
+		r = mig_dirty_start(&dirty, c.region.base, c.region.len, &derr);
+		if (r == 0) {
+			tracking = true;
+			rep->dirty_tracking = "uffd-wp";
+		} else if (r != -EOPNOTSUPP) {
+			*err = derr;
+			goto out;
+		} else {
+			/* the tool prints it; a stop-and-copy follows */
+			rep->dirty_tracking = "unsupported";
+		}
+		r = mig_workload_start(&wl, &c.region, o->dirty_rate, o->seed ^ 0x5eed);
+		if (r < 0) {
+			mig_error_set(err, r, "workload thread: %s", strerror(-r));
+			goto out;
+		}
+	}
+	t0 = mig_now();
+	r = migrate(&c, &wl, &dirty, tracking, rep, &t_pause);
+	if (r < 0)
+		goto fail;
+
+	/* the receiver acknowledges the final round on stream 0: the downtime ends there */
+	r = read_frame(&c, c.streams[0].fd, &f, NULL, 0, "the final acknowledgement");
+	if (r < 0)
+		goto fail;
+	if (f.type != MIG_FRAME_FINAL_ACK) {
+		send_abort(&c, -EPROTO, "expected FINAL_ACK, got %s", mig_frame_type_name(f.type));
+		goto fail;
+	}
+	t_ack = mig_now();
+	rep->seconds = t_ack - t0;
+	rep->downtime_ms = (t_ack - t_pause) * 1000.0;
+	fill_report(&c, rep);
+
+	rep->digest = mig_digest(c.region.base, c.region.len);
+	sum.digest = rep->digest;
+	sum.bytes = rep->bytes;
+	sum.page_bytes = rep->page_bytes;
+	sum.rounds = rep->rounds;
+	sum.zc_mode = (uint32_t)o->zc_mode;
+	sum.zc_sends = rep->zc.sends;
+	sum.zc_completions = rep->zc.completions;
+	sum.zc_copied = rep->zc.copied;
+	sum.downtime_us = (uint64_t)(rep->downtime_ms * 1000);
+	sum.seconds_us = (uint64_t)(rep->seconds * 1e6);
+	mig_summary_encode(&sum, payload);
+	f = (struct mig_frame){ .type = MIG_FRAME_DIGEST, .length = MIG_SUMMARY_LEN,
+				.checksum = mig_sum64(payload, sizeof(payload)) };
+	mig_frame_encode(&f, hdr);
+	r = send_iov(c.streams[0].fd, hdr, payload, sizeof(payload));
+	if (r < 0) {
+		send_abort(&c, r, "sending the digest: %s", strerror(-r));
+		goto fail;
+	}
+	r = read_frame(&c, c.streams[0].fd, &f, NULL, 0, "the receiver's verdict");
+	if (r < 0)
+		goto fail;
+	if (f.type != MIG_FRAME_RESULT) {
+		send_abort(&c, -EPROTO, "expected RESULT, got %s", mig_frame_type_name(f.type));
+		goto fail;
+	}
+	rep->peer_digest = f.aux;
+	rep->verified = (f.flags & MIG_FRAME_F_VERIFIED) && f.aux == rep->digest;
+	if (!rep->verified)
+		mig_error_set(err, -EIO, "digest mismatch: sent %016" PRIx64 ", received %016" PRIx64,
+			      rep->digest, rep->peer_digest);
+	r = rep->verified ? 0 : -EIO;
+	goto out;
+fail:
+	fill_report(&c, rep);
+	pthread_mutex_lock(&c.lock);
+	if (c.err.code)
+		*err = c.err;
+	pthread_mutex_unlock(&c.lock);
+	if (!err->code)
+		mig_error_set(err, r, "migration failed: %s", strerror(-r));
+	r = err->code;
+out:
+	mig_workload_stop(&wl);
+	mig_dirty_stop(&dirty);
+	if (!c.err.code && r < 0 && !atomic_load(&c.aborted))
+		send_abort(&c, r, "aborted");
+	teardown(&c);
+	return r;
+}

@@ -1,0 +1,119 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Two "nodes" for the mignet tests and benchmark, in throw-away network namespaces.
+
+    root netns:     bridge <t>m (the migration VLAN switch)   bridge <t>p (the pod network)
+                        |                                          |
+    node netns <t>-na:  eth1 (veth)                                 |
+                        | macvlan, bridge mode, moved into the pod  |
+    pod netns <t>-a:    migration0                     eth0 (veth, default route)
+    (same for b)
+
+As under Multus, migration0 is created on the node's NIC and lives in the (virt-handler)
+pod's namespace, where mignet runs; the node's eth1 has no address.
+
+Every name starts with a random prefix "mgt<hex>", and teardown() removes the namespaces,
+the bridges and the veth ends whatever state a failed test left them in.
+"""
+import os
+import secrets
+import subprocess
+
+MIG_NET = "10.77.0"
+POD_NET = "172.30.0"
+MIG6_NET = "fd77::"
+
+
+def sh(*args, check=True, **kw):
+    return subprocess.run(list(args), check=check, capture_output=True, text=True, **kw)
+
+
+class MigNet:
+    def __init__(self, ipv6=False):
+        self.tag = "mgt" + secrets.token_hex(3)
+        self.ns = {"a": self.tag + "-a", "b": self.tag + "-b"}
+        self.node_ns = {"a": self.tag + "-na", "b": self.tag + "-nb"}
+        self.br_mig = self.tag + "m"
+        self.br_pod = self.tag + "p"
+        self.ipv6 = ipv6
+        self.procs = []
+        self.mig_addr = {"a": MIG_NET + ".1", "b": MIG_NET + ".2"}
+        self.mig6_addr = {"a": MIG6_NET + "1", "b": MIG6_NET + "2"}
+        self.pod_addr = {"a": POD_NET + ".1", "b": POD_NET + ".2"}
+
+    # --- setup / teardown ---
+    def setup(self):
+        try:
+            self._setup()
+        except BaseException:
+            self.teardown()
+            raise
+        return self
+
+    def _setup(self):
+        for br in (self.br_mig, self.br_pod):
+            sh("ip", "link", "add", br, "type", "bridge")
+            sh("ip", "link", "set", br, "up")
+        for node in ("a", "b"):
+            ns, nns = self.ns[node], self.node_ns[node]
+            sh("ip", "netns", "add", nns)
+            sh("ip", "netns", "add", ns)
+            self.ip(node, "link", "set", "lo", "up")
+            for leg, br, inner, where in (("m", self.br_mig, "eth1", nns),
+                                          ("p", self.br_pod, "eth0", ns)):
+                outer = f"{self.tag}{node}{leg}"
+                sh("ip", "link", "add", outer, "type", "veth", "peer", "name", inner,
+                   "netns", where)
+                sh("ip", "link", "set", outer, "master", br, "up")
+                sh("ip", "-n", where, "link", "set", inner, "up")
+            sh("ip", "-n", nns, "link", "add", "migration0", "link", "eth1", "type", "macvlan",
+               "mode", "bridge")
+            sh("ip", "-n", nns, "link", "set", "migration0", "netns", ns)
+            self.ip(node, "addr", "add", self.mig_addr[node] + "/24", "dev", "migration0")
+            if self.ipv6:
+                self.ip(node, "addr", "add", self.mig6_addr[node] + "/64", "dev", "migration0",
+                        "nodad")
+            self.ip(node, "link", "set", "migration0", "up")
+            self.ip(node, "addr", "add", self.pod_addr[node] + "/24", "dev", "eth0")
+            self.ip(node, "route", "add", "default", "via", POD_NET + ".254", "dev", "eth0")
+
+    def teardown(self):
+        for p in self.procs:
+            if p.poll() is None:
+                p.kill()
+            try:
+                p.wait(timeout=10)
+            except Exception:
+                pass
+        self.procs = []
+        for ns in list(self.ns.values()) + list(self.node_ns.values()):
+            pids = sh("ip", "netns", "pids", ns, check=False).stdout.split()
+            for pid in pids:
+                try:
+                    os.kill(int(pid), 9)
+                except (ProcessLookupError, ValueError):
+                    pass
+            sh("ip", "netns", "del", ns, check=False)
+        for node in ("a", "b"):
+            for leg in ("m", "p"):
+                sh("ip", "link", "del", f"{self.tag}{node}{leg}", check=False)
+        for br in (self.br_mig, self.br_pod):
+            sh("ip", "link", "del", br, check=False)
+
+    # --- helpers ---
+    def ip(self, node, *args):
+        return sh("ip", "-n", self.ns[node], *args)
+
+    def cmd(self, node, *args):
+        return ["ip", "netns", "exec", self.ns[node], *args]
+
+    def popen(self, node, *args, **kw):
+        kw.setdefault("stdout", subprocess.PIPE)
+        kw.setdefault("stderr", subprocess.PIPE)
+        kw.setdefault("text", True)
+        p = subprocess.Popen(self.cmd(node, *args), **kw)
+        self.procs.append(p)
+        return p
+
+    def run(self, node, *args, timeout=60, **kw):
+        return subprocess.run(self.cmd(node, *args), capture_output=True, text=True,
+                              timeout=timeout, **kw)
