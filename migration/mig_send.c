@@ -331,6 +331,8 @@ static int open_stream(struct send_ctx *c, struct send_stream *s, uint64_t sessi
 		return mig_error_set(err, r, "stream %u: sending hello to %s: %s", s->index, peer,
 				     strerror(-r));
 	s->bytes += sizeof(hdr) + sizeof(payload);
+	/* the receiver maps and populates the memory before it answers: allow for it */
+	mig_set_timeouts(s->fd, c->timeout > HANDSHAKE_TIMEOUT ? c->timeout : HANDSHAKE_TIMEOUT);
 	n = mig_read_full(s->fd, hdr, sizeof(hdr));
 	if (n <= 0)
 		return mig_error_set(err, n ? (int)n : -ECONNRESET,
@@ -478,7 +480,8 @@ static int setup(struct send_ctx *c, struct mig_report *rep, struct mig_error *e
 	r = mig_route_check(&c->target, o->interface, err);
 	if (r < 0)
 		return r;
-	r = mig_region_alloc(&c->region, o->memory_bytes, false);
+	/* huge pages unless write tracking needs 4 KiB granularity */
+	r = mig_region_alloc(&c->region, o->memory_bytes, o->dirty_rate == 0);
 	if (r < 0)
 		return mig_error_set(err, r, "cannot map %" PRIu64 " bytes: %s", o->memory_bytes,
 				     strerror(-r));
