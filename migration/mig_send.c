@@ -115,7 +115,7 @@ static void send_abort(struct send_ctx *c, int code, const char *fmt, ...)
 	vsnprintf(c->err.msg, sizeof(c->err.msg), fmt, ap);
 	va_end(ap);
 	pthread_mutex_unlock(&c->lock);
-	for (i = 0; i < c->nstreams; i++)
+	for (i = 0; c->streams && i < c->nstreams; i++)
 		if (c->streams[i].fd >= 0)
 			shutdown(c->streams[i].fd, SHUT_RDWR);
 }
@@ -763,8 +763,6 @@ fail:
 out:
 	mig_workload_stop(&wl);
 	mig_dirty_stop(&dirty);
-	if (!c.err.code && r < 0 && !atomic_load(&c.aborted))
-		send_abort(&c, r, "aborted");
 	teardown(&c);
 	return r;
 }

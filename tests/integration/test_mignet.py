@@ -1,0 +1,455 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Integration tests of mignet send/receive between two "nodes" in network namespaces.
+
+Topology in mignet_net.py: a macvlan migration0 per node on a veth "wire" into a bridge, and
+a separate pod-network leg (eth0) holding the default route. The checks read kernel state
+independently where it matters (ip -j addr, ss) and never assert on timing.
+"""
+import json
+import os
+import queue
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import tempfile
+import threading
+import time
+
+import pytest
+
+from mignet_net import MigNet, sh
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+MIGNET = os.path.join(ROOT, "build", "migration", "mignet")
+TOKEN = "s3cret-token-for-tests"
+
+pytestmark = [
+    pytest.mark.skipif(os.geteuid() != 0, reason="needs root for network namespaces"),
+    pytest.mark.skipif(not os.access(MIGNET, os.X_OK), reason="build/migration/mignet not built"),
+]
+
+
+class Proc:
+    """A process in a namespace whose stdout lines are read by a thread."""
+
+    def __init__(self, net, node, args):
+        self.p = net.popen(node, *args)
+        self.lines = queue.Queue()
+        self.out = []
+        self.t = threading.Thread(target=self._read, daemon=True)
+        self.t.start()
+
+    def _read(self):
+        for line in self.p.stdout:
+            self.out.append(line)
+            self.lines.put(line)
+        self.lines.put(None)
+
+    def event(self, timeout=20):
+        """The next JSON line, or None at EOF."""
+        line = self.lines.get(timeout=timeout)
+        return json.loads(line) if line else None
+
+    def wait(self, timeout=60):
+        rc = self.p.wait(timeout=timeout)
+        self.t.join(timeout=5)
+        self.stderr = self.p.stderr.read()
+        self.events = [json.loads(line) for line in self.out if line.startswith("{")]
+        return rc
+
+    def report(self):
+        reps = [e for e in self.events if e.get("event") == "report"]
+        assert len(reps) == 1, self.out
+        return reps[0]
+
+
+@pytest.fixture(scope="module")
+def net():
+    n = MigNet().setup()
+    try:
+        yield n
+    finally:
+        n.teardown()
+
+
+@pytest.fixture
+def lockdir():
+    d = tempfile.mkdtemp(prefix="mgt-lock-")
+    try:
+        yield d
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def reap(request):
+    """Kill every process a test started in the namespaces, even when it failed."""
+    yield
+    if "net" in request.fixturenames:
+        n = request.getfixturevalue("net")
+        for p in n.procs:
+            if p.poll() is None:
+                p.kill()
+            p.wait(timeout=10)
+        n.procs = []
+
+
+_port = [50100]
+
+
+def next_port():
+    _port[0] += 1
+    return _port[0]
+
+
+def receiver(net, *args, port=None, node="b"):
+    port = port or next_port()
+    r = Proc(net, node, [MIGNET, "receive", "--json", "--port", str(port), *args])
+    ev = r.event()
+    assert ev and ev["event"] == "listening", ev
+    return r, port
+
+
+def send(net, port, *args, node="a", timeout=60, lockdir=None):
+    lock = ["--lock-dir", lockdir] if lockdir else ["--lock-dir", "/tmp/mgt-lock-default"]
+    res = net.run(node, MIGNET, "send", "--json", "--target", f"{net.mig_addr['b']}:{port}",
+                  *lock, *args, timeout=timeout)
+    events = [json.loads(line) for line in res.stdout.splitlines() if line.startswith("{")]
+    reps = [e for e in events if e.get("event") == "report"]
+    return res, events, (reps[0] if reps else None)
+
+
+def migration0_address(net, node):
+    """The address from the kernel, independently of mignet."""
+    out = json.loads(net.ip(node, "-j", "addr", "show", "dev", "migration0").stdout)
+    return [a["local"] for a in out[0]["addr_info"] if a["family"] == "inet"][0]
+
+
+# --- the wire format, for the hostile client ---------------------------------------------
+
+M64 = (1 << 64) - 1
+
+
+def mix64(x):
+    x &= M64
+    x ^= x >> 30
+    x = (x * 0xBF58476D1CE4E5B9) & M64
+    x ^= x >> 27
+    x = (x * 0x94D049BB133111EB) & M64
+    x ^= x >> 31
+    return x
+
+
+def sum64(buf):
+    """mig_sum64: eight interleaved Fletcher lanes over little-endian words, then mixed."""
+    a, b = [0] * 8, [0] * 8
+    data = buf + b"\0" * ((-len(buf)) % 64)
+    for off in range(0, len(data), 64):
+        words = struct.unpack_from("<8Q", data, off)
+        for j in range(8):
+            a[j] = (a[j] + words[j]) & M64
+            b[j] = (b[j] + a[j]) & M64
+    h = mix64(len(buf))
+    for j in range(8):
+        h = (mix64(h ^ a[j]) + mix64((b[j] + j) & M64)) & M64
+    return h
+
+
+def frame(ftype, payload=b"", flags=0, rnd=0, offset=0, length=None, checksum=None):
+    length = len(payload) if length is None else length
+    checksum = sum64(payload) if checksum is None else checksum
+    return struct.pack(">IBBHIIQQQ", 0x4D474E46, 1, ftype, flags, rnd, length, offset, checksum,
+                       0) + payload
+
+
+def hello(memory, token=TOKEN, streams=1, index=0):
+    t = token.encode()
+    return struct.pack(">QIIQII", 0x1234, index, streams, memory, 4096, len(t)) + t.ljust(64, b"\0")
+
+
+CLIENT = r"""
+import socket, sys, time, struct
+steps = eval(sys.argv[3])
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=10)
+for kind, data in steps:
+    if kind == "send":
+        s.sendall(data)
+    elif kind == "recv":
+        got = b""
+        while len(got) < 40:
+            chunk = s.recv(40 - len(got))
+            if not chunk:
+                break
+            got += chunk
+        print("reply", len(got), got[5] if len(got) > 5 else -1, flush=True)
+    elif kind == "sleep":
+        time.sleep(data)
+s.close()
+"""
+
+
+def hostile(net, port, steps):
+    return net.run("a", "python3", "-c", CLIENT, net.mig_addr["b"], str(port), repr(steps),
+                   timeout=30)
+
+
+# --- tests ---------------------------------------------------------------------------------
+
+def test_verified_migration_over_streams(net, lockdir):
+    r, port = receiver(net, "--token", TOKEN, "--from", "10.77.0.0/24")
+    # it listens on the migration address only, never on the wildcard
+    ss = net.run("b", "ss", "-Hltn", f"sport = :{port}").stdout
+    assert f"{net.mig_addr['b']}%migration0:{port}" in ss, ss
+    res, events, rep = send(net, port, "--guest-memory", "64M", "--streams", "4",
+                            "--token", TOKEN, lockdir=lockdir)
+    assert res.returncode == 0, res.stderr
+    assert r.wait() == 0, r.stderr
+    rrep = r.report()
+    for rp in (rep, rrep):
+        assert rp["verified"] is True
+        assert rp["targetNodeAddress"] == migration0_address(net, "b") == net.mig_addr["b"]
+        assert rp["sourceAddress"] == migration0_address(net, "a")
+        assert rp["interface"] == "migration0"
+        assert rp["memoryBytes"] == 64 << 20
+        assert rp["streams"] == 4
+        assert rp["rounds"] == 1
+        assert rp["bytes"] >= 64 << 20
+        assert rp["seconds"] > 0 and rp["gbps"] > 0
+        assert "downtimeMs" in rp
+        assert set(rp["zerocopy"]) >= {"mode", "sends", "completions", "copied"}
+    assert rep["digest"] == rrep["digest"] == rep["peerDigest"] == rrep["peerDigest"]
+    assert rep["pageBytes"] == rrep["pageBytes"] == 64 << 20
+    assert "warning" not in r.stderr
+
+
+def test_receiver_without_token_or_from_warns(net, lockdir):
+    r, port = receiver(net)
+    res, _, rep = send(net, port, "--guest-memory", "8M", "--streams", "1", lockdir=lockdir)
+    assert res.returncode == 0, res.stderr
+    assert r.wait() == 0
+    assert "warning" in r.stderr and "--token" in r.stderr
+
+
+@pytest.mark.parametrize("mode", ["auto", "always", "never"])
+def test_zerocopy_modes_on_veth(net, lockdir, mode):
+    r, port = receiver(net, "--token", TOKEN)
+    res, _, rep = send(net, port, "--guest-memory", "64M", "--streams", "2", "--zerocopy", mode,
+                       "--token", TOKEN, lockdir=lockdir)
+    assert res.returncode == 0, res.stderr
+    assert r.wait() == 0
+    zc = rep["zerocopy"]
+    assert zc["mode"] == mode
+    assert zc["completions"] == zc["sends"]  # the flush barrier reaped everything
+    batches = (64 << 20) // (256 << 10)
+    if mode == "never":
+        assert zc["sends"] == 0 and zc["copied"] == 0
+    elif mode == "always":
+        # every batch went MSG_ZEROCOPY, and on veth the kernel copied every one
+        assert zc["sends"] == batches
+        assert zc["copied"] == zc["sends"]
+    else:
+        # auto saw SO_EE_CODE_ZEROCOPY_COPIED and switched each stream to plain sends
+        assert zc["copied"] >= 1 and zc["copied"] == zc["completions"]
+        assert zc["fallbacks"] == 2
+        assert zc["sends"] < batches
+    assert r.report()["zerocopy"]["sends"] == zc["sends"]
+
+
+def test_live_precopy_converges_and_verifies(net, lockdir):
+    r, port = receiver(net, "--token", TOKEN)
+    res, events, rep = send(net, port, "--guest-memory", "64M", "--dirty-rate", "32MiB/s",
+                            "--bandwidth", "64", "--downtime-ms", "300", "--streams", "2",
+                            "--token", TOKEN, lockdir=lockdir)
+    assert res.returncode == 0, res.stderr
+    assert r.wait() == 0, r.stderr
+    assert rep["verified"] and r.report()["verified"]
+    assert rep["dirtyTracking"] == "uffd-wp"
+    assert rep["rounds"] >= 2 and r.report()["rounds"] == rep["rounds"]
+    assert rep["pageBytes"] > 64 << 20  # dirty pages went again
+    rounds = [e for e in events if e["event"] == "round"]
+    assert len(rounds) == rep["rounds"] - 1 and rounds[0]["dirtyBytes"] > 0
+    assert any(e["event"] == "progress" for e in events)
+
+
+def test_target_only_on_pod_network_is_refused(net, lockdir):
+    for target in (net.pod_addr["b"], "192.0.2.10"):
+        res = net.run("a", MIGNET, "send", "--target", target, "--guest-memory", "8M",
+                      "--lock-dir", lockdir)
+        assert res.returncode == 1, res.stderr
+        assert "refusing" in res.stderr and "eth0" in res.stderr, res.stderr
+
+
+def test_wrong_token_rejected_nothing_written(net, lockdir):
+    r, port = receiver(net, "--token", TOKEN, "--timeout", "3")
+    res, _, rep = send(net, port, "--guest-memory", "8M", "--token", "wrong", lockdir=lockdir)
+    assert res.returncode == 1
+    assert "token mismatch" in res.stderr
+    assert r.wait() == 1
+    rej = [e for e in r.events if e["event"] == "rejected"]
+    assert rej and rej[0]["reason"] == "token mismatch" and rej[0]["peer"] == net.mig_addr["a"]
+    rrep = r.report()
+    # no memory was even mapped, nothing received
+    assert rrep["memoryBytes"] == 0 and rrep["pageBytes"] == 0 and rrep["verified"] is False
+    assert rrep["rejectedConnections"] >= 1
+
+
+def test_from_mismatch_rejected(net, lockdir):
+    r, port = receiver(net, "--token", TOKEN, "--from", "10.77.0.200/32", "--timeout", "3")
+    res, _, _ = send(net, port, "--guest-memory", "8M", "--token", TOKEN, lockdir=lockdir)
+    assert res.returncode == 1
+    assert "closed the connection during the handshake" in res.stderr, res.stderr
+    assert r.wait() == 1
+    rej = [e for e in r.events if e["event"] == "rejected"]
+    assert rej and rej[0]["reason"] == "source not in --from"
+    assert r.report()["memoryBytes"] == 0
+
+
+def test_frame_out_of_bounds_rejected(net):
+    r, port = receiver(net, "--token", TOKEN, "--timeout", "20")
+    mem = 1 << 20
+    page = b"\xab" * 4096
+    steps = [("send", frame(1, hello(mem))), ("recv", None),
+             ("send", frame(4, page, rnd=1, offset=mem))]  # one page past the end
+    out = hostile(net, port, steps)
+    assert "reply 40 2" in out.stdout, out  # WELCOME
+    assert r.wait() == 1
+    assert "out of bounds" in r.stderr, r.stderr
+    assert r.report()["verified"] is False
+
+
+def test_frame_wrapping_offset_rejected(net):
+    r, port = receiver(net, "--token", TOKEN, "--timeout", "20")
+    steps = [("send", frame(1, hello(1 << 20))), ("recv", None),
+             ("send", frame(4, b"", rnd=1, offset=(1 << 64) - 4096, length=8192, checksum=0))]
+    hostile(net, port, steps)
+    assert r.wait() == 1
+    assert "out of bounds" in r.stderr, r.stderr
+
+
+def test_truncated_stream_rejected(net):
+    r, port = receiver(net, "--token", TOKEN, "--timeout", "20")
+    page = b"\x11" * 8192
+    full = frame(4, page, rnd=1, offset=0)
+    steps = [("send", frame(1, hello(1 << 20))), ("recv", None), ("send", full[:40 + 100])]
+    hostile(net, port, steps)
+    assert r.wait() == 1
+    assert "truncated" in r.stderr, r.stderr
+
+
+def test_bad_checksum_rejected(net):
+    r, port = receiver(net, "--token", TOKEN, "--timeout", "20")
+    page = b"\x22" * 4096
+    steps = [("send", frame(1, hello(1 << 20))), ("recv", None),
+             ("send", frame(4, page, rnd=1, offset=0, checksum=12345))]
+    hostile(net, port, steps)
+    assert r.wait() == 1
+    assert "checksum mismatch" in r.stderr, r.stderr
+
+
+def test_garbage_before_hello_dropped_and_migration_still_served(net, lockdir):
+    r, port = receiver(net, "--token", TOKEN, "--timeout", "20")
+    hostile(net, port, [("send", os.urandom(64))])
+    hostile(net, port, [("send", frame(4, b"\0" * 4096, rnd=1))])  # pages without hello
+    res, _, rep = send(net, port, "--guest-memory", "8M", "--token", TOKEN, lockdir=lockdir)
+    assert res.returncode == 0, res.stderr
+    assert r.wait() == 0
+    assert r.report()["rejectedConnections"] == 2
+    assert r.report()["verified"]
+
+
+def test_receiver_killed_midway_fails_sender(net, lockdir):
+    r, port = receiver(net, "--token", TOKEN)
+    s = Proc(net, "a", [MIGNET, "send", "--json", "--target", f"{net.mig_addr['b']}:{port}",
+                        "--guest-memory", "64M", "--bandwidth", "8", "--progress-timeout", "3",
+                        "--token", TOKEN, "--lock-dir", lockdir])
+    ev = r.event()
+    assert ev["event"] == "started"
+    while True:  # some pages went
+        ev = s.event()
+        if ev["event"] == "progress" and ev["bytes"] > 0:
+            break
+    r.p.kill()
+    assert s.wait() == 1
+    assert "closed the connection" in s.stderr or "no progress" in s.stderr, s.stderr
+    assert s.report()["verified"] is False
+
+
+def test_frozen_receiver_hits_progress_timeout(net, lockdir):
+    r, port = receiver(net, "--token", TOKEN)
+    s = Proc(net, "a", [MIGNET, "send", "--json", "--target", f"{net.mig_addr['b']}:{port}",
+                        "--guest-memory", "256M", "--bandwidth", "32", "--progress-timeout", "2",
+                        "--token", TOKEN, "--lock-dir", lockdir])
+    assert r.event()["event"] == "started"
+    while s.event()["event"] != "progress":
+        pass
+    os.kill(r.p.pid, signal.SIGSTOP)  # a dead peer: no RST, the socket buffers fill up
+    try:
+        assert s.wait() == 1
+    finally:
+        os.kill(r.p.pid, signal.SIGCONT)
+    assert "no progress" in s.stderr, s.stderr
+
+
+def test_completion_timeout_from_config_file(net, lockdir, tmp_path):
+    cfg = tmp_path / "hco.json"
+    cfg.write_text(json.dumps({"liveMigrationConfig": {
+        "bandwidthPerMigration": "8Mi", "completionTimeoutPerGiB": 1, "progressTimeout": 150,
+        "parallelOutboundMigrationsPerNode": 2}}))
+    r, port = receiver(net, "--token", TOKEN)
+    res, _, rep = send(net, port, "--guest-memory", "64M", "--config", str(cfg), "--token", TOKEN,
+                       lockdir=lockdir)
+    assert res.returncode == 1
+    assert "completionTimeoutPerGiB" in res.stderr, res.stderr
+    assert r.wait() == 1
+
+
+def test_bad_config_is_a_usage_error(net, lockdir, tmp_path):
+    cfg = tmp_path / "bad.json"
+    cfg.write_text('{"progressTimeout": "soon"}')
+    res, _, _ = send(net, 1, "--config", str(cfg), lockdir=lockdir)
+    assert res.returncode == 2 and "progressTimeout" in res.stderr
+
+
+def test_outbound_limit_queues_third_sender(net, lockdir):
+    recvs = [receiver(net, "--token", TOKEN) for _ in range(3)]
+    senders = []
+    for i, (r, port) in enumerate(recvs[:2]):
+        senders.append(Proc(net, "a", [
+            MIGNET, "send", "--json", "--target", f"{net.mig_addr['b']}:{port}",
+            "--guest-memory", "32M", "--bandwidth", "16", "--token", TOKEN, "--lock-dir", lockdir]))
+        assert r.event()["event"] == "started"
+    third = Proc(net, "a", [MIGNET, "send", "--json", "--target",
+                            f"{net.mig_addr['b']}:{recvs[2][1]}", "--guest-memory", "8M",
+                            "--token", TOKEN, "--lock-dir", lockdir])
+    ev = third.event()
+    assert ev == {"event": "queued", "limit": 2}
+    assert third.event()["event"] == "dequeued"
+    for s in senders + [third]:
+        assert s.wait() == 0, s.stderr
+        assert s.report()["verified"]
+    assert "waiting" in third.stderr
+    for r, _ in recvs:
+        assert r.wait() == 0
+
+
+def test_no_migration_interface_is_a_clear_error(net, lockdir):
+    res = net.run("a", MIGNET, "send", "--target", net.mig_addr["b"], "--interface", "nosuch0",
+                  "--lock-dir", lockdir)
+    assert res.returncode == 1 and "no interface nosuch0" in res.stderr
+    # the node namespace has eth1 but no migration0
+    res = subprocess.run(["ip", "netns", "exec", net.node_ns["b"], MIGNET, "receive",
+                          "--timeout", "1"], capture_output=True, text=True, timeout=10)
+    assert res.returncode == 1 and "no interface migration0" in res.stderr
+    res = subprocess.run(["ip", "netns", "exec", net.node_ns["b"], MIGNET, "receive",
+                          "--interface", "eth1", "--timeout", "1"],
+                         capture_output=True, text=True, timeout=10)
+    assert res.returncode == 1 and "no global-unicast address" in res.stderr
+
+
+def test_usage_errors(net):
+    for args in (["send"], ["send", "--target", "x", "--zerocopy", "maybe"],
+                 ["send", "--target", "10.0.0.1", "--streams", "0"], ["frobnicate"]):
+        res = subprocess.run([MIGNET, *args], capture_output=True, text=True, timeout=10)
+        assert res.returncode == 2, args
