@@ -71,6 +71,7 @@ struct mig_report {
 	uint64_t page_bytes; /* payload bytes, re-sends included */
 	double seconds;      /* first page frame to final acknowledgement */
 	double gbps;         /* bytes * 8 / seconds / 1e9 */
+	double cpu_seconds;  /* CPU time of this process (all threads) over those seconds */
 	unsigned int streams;
 	unsigned int rounds;
 	double downtime_ms;
@@ -123,6 +124,7 @@ struct mig_send_opts {
 	const char *token;
 	uint64_t seed;
 	unsigned int max_rounds;    /* 0 = unlimited */
+	uint64_t batch_bytes;       /* PAGES frame size, 0 = default (256 KiB) */
 	mig_progress_fn progress;
 	void *opaque;
 };
@@ -155,5 +157,8 @@ int mig_receive(const struct mig_receive_opts *opts, struct mig_report *ret,
 
 /** mig_now() - CLOCK_MONOTONIC in seconds. */
 double mig_now(void);
+
+/** mig_cpu_now() - CPU time of the whole process (CLOCK_PROCESS_CPUTIME_ID) in seconds. */
+double mig_cpu_now(void);
 
 #endif

@@ -419,7 +419,7 @@ int mig_receive(const struct mig_receive_opts *o, struct mig_report *rep, struct
 	struct recv_ctx c = { .o = o, .lfd = -1 };
 	char port[16];
 	unsigned int i;
-	double t_end;
+	double t_end, cpu0;
 	int r;
 
 	memset(rep, 0, sizeof(*rep));
@@ -455,6 +455,7 @@ int mig_receive(const struct mig_receive_opts *o, struct mig_report *rep, struct
 	rep->page_size = c.region.page_size;
 	rep->streams = c.session.stream_count;
 	c.t_first = mig_now();
+	cpu0 = mig_cpu_now();
 	for (i = 0; i < c.joined; i++) {
 		c.streams[i].ctx = &c;
 		c.streams[i].index = i;
@@ -476,6 +477,7 @@ int mig_receive(const struct mig_receive_opts *o, struct mig_report *rep, struct
 			rep->rounds = c.streams[i].rounds;
 	}
 	t_end = mig_now();
+	rep->cpu_seconds = mig_cpu_now() - cpu0;
 	if (c.t_first)
 		rep->seconds = t_end - c.t_first;
 	if (rep->seconds > 0)

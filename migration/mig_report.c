@@ -54,6 +54,7 @@ struct json_object *mig_report_json(const struct mig_report *r, const struct mig
 	add(o, "pageBytes", u64(r->page_bytes));
 	add(o, "seconds", dbl(r->seconds));
 	add(o, "gbps", dbl(r->gbps));
+	add(o, "cpuSeconds", dbl(r->cpu_seconds));
 	add(o, "streams", json_object_new_int((int)r->streams));
 	add(o, "rounds", json_object_new_int((int)r->rounds));
 	add(o, "downtimeMs", dbl(r->downtime_ms));

@@ -3,7 +3,7 @@
  * The final report as JSON (one line, the "report" event of --json) and as text.
  *
  * Keys: event, role, targetNodeAddress, sourceAddress, interface, port, memoryBytes, pageSize,
- * bytes, pageBytes, seconds, gbps, streams, rounds, downtimeMs, verified, digest, peerDigest,
+ * bytes, pageBytes, seconds, gbps, cpuSeconds, streams, rounds, downtimeMs, verified, digest, peerDigest,
  * dirtyTracking, checksumRaces, rejectedConnections,
  * zerocopy {mode, sends, completions, copied, enobufs, fallbacks}, and error when it failed.
  */

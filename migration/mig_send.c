@@ -74,6 +74,7 @@ struct send_ctx {
 	unsigned int nstreams;
 	struct send_stream *streams;
 	unsigned int timeout; /* socket timeout, seconds */
+	uint64_t batch_pages; /* pages per PAGES frame */
 
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -608,7 +609,7 @@ static int migrate(struct send_ctx *c, struct mig_workload *wl, struct mig_dirty
 		uint64_t next_bytes;
 
 		c->live = wl->started && atomic_load(&wl->state) == MIG_WL_RUN;
-		r = mig_ranges_batches(&set, BATCH_PAGES, &c->batches);
+		r = mig_ranges_batches(&set, c->batch_pages, &c->batches);
 		if (r < 0)
 			break;
 		r = run_round(c, t0, deadline, &rate);
@@ -653,7 +654,7 @@ int mig_send(const struct mig_send_opts *o, struct mig_report *rep, struct mig_e
 	struct mig_dirty dirty = { .uffd = -1, .pagemap = -1 };
 	struct mig_error derr = { 0 };
 	bool tracking = false;
-	double t0, t_pause = 0, t_ack;
+	double t0, t_pause = 0, t_ack, cpu0;
 	uint8_t payload[MIG_SUMMARY_LEN];
 	struct mig_summary sum = { 0 };
 	struct mig_frame f;
@@ -681,6 +682,11 @@ int mig_send(const struct mig_send_opts *o, struct mig_report *rep, struct mig_e
 	if (r < 0)
 		goto out;
 	rep->page_size = c.region.page_size;
+	c.batch_pages = o->batch_bytes ? o->batch_bytes / c.region.page_size : BATCH_PAGES;
+	if (c.batch_pages < 1)
+		c.batch_pages = 1;
+	if (c.batch_pages * c.region.page_size > MIG_FRAME_MAX_PAGES)
+		c.batch_pages = MIG_FRAME_MAX_PAGES / c.region.page_size;
 	if (o->dirty_rate) {
 		r = mig_dirty_start(&dirty, c.region.base, c.region.len, &derr);
 		if (r == 0) {
@@ -700,6 +706,7 @@ int mig_send(const struct mig_send_opts *o, struct mig_report *rep, struct mig_e
 		}
 	}
 	t0 = mig_now();
+	cpu0 = mig_cpu_now();
 	r = migrate(&c, &wl, &dirty, tracking, rep, &t_pause);
 	if (r < 0)
 		goto fail;
@@ -714,6 +721,7 @@ int mig_send(const struct mig_send_opts *o, struct mig_report *rep, struct mig_e
 	}
 	t_ack = mig_now();
 	rep->seconds = t_ack - t0;
+	rep->cpu_seconds = mig_cpu_now() - cpu0;
 	rep->downtime_ms = (t_ack - t_pause) * 1000.0;
 	fill_report(&c, rep);
 

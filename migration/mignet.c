@@ -50,7 +50,7 @@ static void usage(FILE *f)
 	      "              [--bandwidth MiB/s] [--downtime-ms MS] [--completion-timeout-per-gib S]\n"
 	      "              [--progress-timeout S] [--token T | --token-file F] [--config FILE]\n"
 	      "              [--parallel-outbound N] [--lock-dir DIR] [--max-rounds N]\n"
-	      "              [--seed N] [--json]\n"
+	      "              [--seed N] [--batch-size SIZE] [--json]\n"
 	      "  mignet version\n"
 	      "The token may also come from the environment variable MIGNET_TOKEN.\n",
 	      f);
@@ -347,7 +347,8 @@ static int outbound_slot(struct ui *ui, const char *dir, unsigned int limit)
 static int cmd_send(int argc, char **argv)
 {
 	enum { O_TARGET = 256, O_IF, O_MEM, O_DIRTY, O_STREAMS, O_ZC, O_BW, O_DOWN, O_CTO, O_PTO,
-	       O_TOKEN, O_TOKENF, O_JSON, O_CONFIG, O_PAR, O_LOCK, O_ROUNDS, O_SEED, O_HELP };
+	       O_TOKEN, O_TOKENF, O_JSON, O_CONFIG, O_PAR, O_LOCK, O_ROUNDS, O_SEED, O_BATCH,
+	       O_HELP };
 	static const struct option opts[] = {
 		{ "target", required_argument, NULL, O_TARGET },
 		{ "interface", required_argument, NULL, O_IF },
@@ -367,6 +368,7 @@ static int cmd_send(int argc, char **argv)
 		{ "lock-dir", required_argument, NULL, O_LOCK },
 		{ "max-rounds", required_argument, NULL, O_ROUNDS },
 		{ "seed", required_argument, NULL, O_SEED },
+		{ "batch-size", required_argument, NULL, O_BATCH },
 		{ "help", no_argument, NULL, O_HELP },
 		{ 0 },
 	};
@@ -463,6 +465,11 @@ static int cmd_send(int argc, char **argv)
 			if (mig_parse_uint(optarg, 0, ~0ul, &v) < 0)
 				return usage_error("--seed %s: a number", optarg);
 			o.seed = v;
+			break;
+		case O_BATCH:
+			if (mig_parse_size(optarg, &o.batch_bytes) < 0 || o.batch_bytes < 4096 ||
+			    o.batch_bytes > (4u << 20))
+				return usage_error("--batch-size %s: 4K..4M", optarg);
 			break;
 		case O_HELP:
 			usage(stdout);
