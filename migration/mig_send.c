@@ -388,7 +388,7 @@ static void report_progress(struct send_ctx *c, double t0, uint64_t *last_bytes,
 static int run_round(struct send_ctx *c, double t0, double deadline, double *rate)
 {
 	uint64_t last_done = 0, last_bytes = 0;
-	double last_progress = mig_now(), last_t = t0;
+	double last_progress = mig_now(), last_t = last_progress;
 	unsigned int i;
 
 	for (i = 0; i < c->nstreams; i++)

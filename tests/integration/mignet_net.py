@@ -28,13 +28,14 @@ def sh(*args, check=True, **kw):
 
 
 class MigNet:
-    def __init__(self, ipv6=False):
+    def __init__(self, ipv6=False, ipv4=True):
         self.tag = "mgt" + secrets.token_hex(3)
         self.ns = {"a": self.tag + "-a", "b": self.tag + "-b"}
         self.node_ns = {"a": self.tag + "-na", "b": self.tag + "-nb"}
         self.br_mig = self.tag + "m"
         self.br_pod = self.tag + "p"
         self.ipv6 = ipv6
+        self.ipv4 = ipv4
         self.procs = []
         self.mig_addr = {"a": MIG_NET + ".1", "b": MIG_NET + ".2"}
         self.mig6_addr = {"a": MIG6_NET + "1", "b": MIG6_NET + "2"}
@@ -68,7 +69,8 @@ class MigNet:
             sh("ip", "-n", nns, "link", "add", "migration0", "link", "eth1", "type", "macvlan",
                "mode", "bridge")
             sh("ip", "-n", nns, "link", "set", "migration0", "netns", ns)
-            self.ip(node, "addr", "add", self.mig_addr[node] + "/24", "dev", "migration0")
+            if self.ipv4:
+                self.ip(node, "addr", "add", self.mig_addr[node] + "/24", "dev", "migration0")
             if self.ipv6:
                 self.ip(node, "addr", "add", self.mig6_addr[node] + "/64", "dev", "migration0",
                         "nodad")

@@ -453,3 +453,22 @@ def test_usage_errors(net):
                  ["send", "--target", "10.0.0.1", "--streams", "0"], ["frobnicate"]):
         res = subprocess.run([MIGNET, *args], capture_output=True, text=True, timeout=10)
         assert res.returncode == 2, args
+
+
+def test_ipv6_only_migration_network(lockdir):
+    n6 = MigNet(ipv6=True, ipv4=False).setup()
+    try:
+        r = Proc(n6, "b", [MIGNET, "receive", "--json", "--port", "49999", "--token", TOKEN,
+                           "--from", "fd77::/64"])
+        ev = r.event()
+        assert ev["event"] == "listening" and ev["address"] == n6.mig6_addr["b"]
+        res = n6.run("a", MIGNET, "send", "--json", "--target", f"[{n6.mig6_addr['b']}]:49999",
+                     "--guest-memory", "16M", "--streams", "2", "--token", TOKEN,
+                     "--lock-dir", lockdir)
+        assert res.returncode == 0, res.stderr
+        rep = [json.loads(x) for x in res.stdout.splitlines() if '"report"' in x][0]
+        assert rep["verified"] and rep["targetNodeAddress"] == n6.mig6_addr["b"]
+        assert rep["sourceAddress"] == n6.mig6_addr["a"]
+        assert r.wait() == 0 and r.report()["verified"]
+    finally:
+        n6.teardown()
