@@ -61,47 +61,9 @@ int cni_conf_read(FILE *in, char **ret, size_t *ret_len, struct cni_error *err)
 	return 0;
 }
 
-/* Parse @raw as one JSON object with nothing but white space after it. */
-static struct json_object *parse_object(const char *raw, size_t len, struct cni_error *err)
-{
-	struct json_tokener *tok = json_tokener_new();
-	struct json_object *root;
-	size_t end;
-
-	if (!tok) {
-		cni_err(err, CNI_ERR_INTERNAL, "out of memory");
-		return NULL;
-	}
-	root = json_tokener_parse_ex(tok, raw, (int)len);
-	if (!root) {
-		enum json_tokener_error e = json_tokener_get_error(tok);
-
-		cni_err(err, CNI_ERR_DECODE, "network configuration is not valid JSON: %s at offset %zu",
-			e == json_tokener_continue ? "unexpected end of input" : json_tokener_error_desc(e),
-			json_tokener_get_parse_end(tok));
-		json_tokener_free(tok);
-		return NULL;
-	}
-	end = json_tokener_get_parse_end(tok);
-	json_tokener_free(tok);
-	while (end < len && isspace((unsigned char)raw[end]))
-		end++;
-	if (end != len) {
-		cni_err(err, CNI_ERR_DECODE, "network configuration has trailing data at offset %zu", end);
-		json_object_put(root);
-		return NULL;
-	}
-	if (!json_object_is_type(root, json_type_object)) {
-		cni_err(err, CNI_ERR_DECODE, "network configuration must be a JSON object");
-		json_object_put(root);
-		return NULL;
-	}
-	return root;
-}
-
 enum cni_version cni_conf_peek_version(const char *raw, size_t len)
 {
-	struct json_object *root = raw ? parse_object(raw, len, NULL) : NULL;
+	struct json_object *root = raw ? cni_json_parse_object(raw, len, "network configuration", NULL) : NULL;
 	enum cni_version v = CNI_VERSION_LATEST;
 	const char *s = NULL;
 
@@ -202,7 +164,7 @@ int cni_conf_parse(char *raw, size_t len, struct cni_conf *ret, struct cni_error
 	ret->raw = raw;
 	ret->raw_len = len;
 	ret->version = CNI_VERSION_LATEST;
-	ret->root = parse_object(raw, len, err);
+	ret->root = cni_json_parse_object(raw, len, "network configuration", err);
 	if (!ret->root)
 		return -1;
 	return parse_common(ret, err);

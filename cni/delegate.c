@@ -150,12 +150,14 @@ static int plugin_error(const char *type, const char *out, size_t len, int statu
 static int parse_ipam_result(const char *type, const char *out, enum cni_version version,
 			     struct cni_result *ret, struct cni_error *err)
 {
-	struct json_object *o = json_tokener_parse(out);
+	struct json_object *o = cni_json_parse_object(out, strlen(out), "the IPAM result", err);
 	int r;
 
 	if (!o) {
-		cni_err(err, CNI_ERR_DECODE, "IPAM plugin \"%s\" printed a result that is not JSON", type);
-		return cni_err_details(err, "output: %.900s", out);
+		char inner[sizeof(err->msg)];
+
+		snprintf(inner, sizeof(inner), "%s", err->msg);
+		return cni_err(err, CNI_ERR_DECODE, "IPAM plugin \"%s\": %s", type, inner);
 	}
 	r = cni_result_parse(o, version, ret, err);
 	json_object_put(o);
@@ -206,6 +208,9 @@ int cni_delegate(const struct cni_env *env, enum cni_command command, const char
 	signal(SIGPIPE, SIG_IGN);
 	r = exchange(in_pipe[1], out_pipe[0], stdin_buf, len, &out, &out_len, err);
 	in_pipe[1] = -1;
+	/* we stopped listening (too much output, a broken pipe): do not wait on a blocked writer */
+	if (r < 0)
+		kill(pid, SIGKILL);
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
 	if (r < 0)

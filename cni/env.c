@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cni/env.h"
+#include "cni/text.h"
 
 static const char *const command_names[] = {
 	[CNI_CMD_ADD] = "ADD",	       [CNI_CMD_DEL] = "DEL", [CNI_CMD_CHECK] = "CHECK",
@@ -53,9 +54,10 @@ bool cni_valid_ifname(const char *name)
 	if (len == 0 || len > 15 || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
 		return false;
 	for (const char *p = name; *p; p++)
-		if (*p == '/' || *p == ':' || isspace((unsigned char)*p))
+		if (*p == '/' || *p == ':' || isspace((unsigned char)*p) || iscntrl((unsigned char)*p))
 			return false;
-	return true;
+	/* the kernel takes any bytes, but the name goes into JSON results: it must be UTF-8 */
+	return cni_utf8_valid(name, len);
 }
 
 static const char *env_value(const char *name)

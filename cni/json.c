@@ -1,7 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+
+#include <ctype.h>
 
 #include "cni/json.h"
 
@@ -31,6 +35,9 @@ int cni_json_string(struct json_object *obj, const char *where, const char *key,
 		return 0;
 	if (!json_object_is_type(v, json_type_string))
 		return wrong_type(where, key, "a string", err);
+	/* C strings end at NUL: "eth1\u0000x" would silently become "eth1" */
+	if (strlen(json_object_get_string(v)) != (size_t)json_object_get_string_len(v))
+		return wrong_type(where, key, "a string without NUL characters", err);
 	*ret = json_object_get_string(v);
 	return 1;
 }
@@ -112,7 +119,8 @@ int cni_json_string_array(struct json_object *obj, const char *where, const char
 	for (size_t i = 0; i < n; i++) {
 		struct json_object *e = json_object_array_get_idx(arr, i);
 
-		if (!json_object_is_type(e, json_type_string)) {
+		if (!json_object_is_type(e, json_type_string) ||
+		    strlen(json_object_get_string(e)) != (size_t)json_object_get_string_len(e)) {
 			free(out);
 			if (where && *where)
 				return cni_err(err, CNI_ERR_CONFIG,
@@ -126,3 +134,88 @@ int cni_json_string_array(struct json_object *obj, const char *where, const char
 	*ret_n = n;
 	return 1;
 }
+
+/*
+ * RFC 8259 has no NaN or Infinity literals, which json-c accepts even when strict. json-c keeps
+ * a parsed number's text, so a literal is told apart from a huge number like 1e400 (valid
+ * JSON, left for the key's type check to refuse).
+ */
+static bool is_non_finite_literal(struct json_object *o)
+{
+	const char *text = json_object_to_json_string(o);
+
+	if (isfinite(json_object_get_double(o)))
+		return false;
+	if (*text == '-')
+		text++;
+	return !isdigit((unsigned char)*text);
+}
+
+static bool has_non_finite(struct json_object *o)
+{
+	switch (json_object_get_type(o)) {
+	case json_type_double:
+		return is_non_finite_literal(o);
+	case json_type_array:
+		for (size_t i = 0; i < json_object_array_length(o); i++)
+			if (has_non_finite(json_object_array_get_idx(o, i)))
+				return true;
+		return false;
+	case json_type_object: {
+		json_object_object_foreach(o, key, value) {
+			(void)key;
+			if (has_non_finite(value))
+				return true;
+		}
+		return false;
+	}
+	default:
+		return false;
+	}
+}
+
+struct json_object *cni_json_parse_object(const char *raw, size_t len, const char *what,
+					   struct cni_error *err)
+{
+	struct json_tokener *tok = json_tokener_new();
+	struct json_object *root;
+	size_t end;
+
+	if (!tok) {
+		cni_err(err, CNI_ERR_INTERNAL, "out of memory");
+		return NULL;
+	}
+	/* RFC 8259 as libcni reads it: no comments, single quotes, trailing commas, bad UTF-8 */
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+	root = json_tokener_parse_ex(tok, raw, (int)len);
+	if (!root) {
+		enum json_tokener_error e = json_tokener_get_error(tok);
+
+		cni_err(err, CNI_ERR_DECODE, "%s is not valid JSON: %s at offset %zu", what,
+			e == json_tokener_continue ? "unexpected end of input" : json_tokener_error_desc(e),
+			json_tokener_get_parse_end(tok));
+		json_tokener_free(tok);
+		return NULL;
+	}
+	end = json_tokener_get_parse_end(tok);
+	json_tokener_free(tok);
+	while (end < len && isspace((unsigned char)raw[end]))
+		end++;
+	if (end != len) {
+		cni_err(err, CNI_ERR_DECODE, "%s has trailing data at offset %zu", what, end);
+		json_object_put(root);
+		return NULL;
+	}
+	if (has_non_finite(root)) {
+		cni_err(err, CNI_ERR_DECODE, "%s is not valid JSON: NaN and Infinity are not numbers", what);
+		json_object_put(root);
+		return NULL;
+	}
+	if (!json_object_is_type(root, json_type_object)) {
+		cni_err(err, CNI_ERR_DECODE, "%s must be a JSON object", what);
+		json_object_put(root);
+		return NULL;
+	}
+	return root;
+}
+

@@ -36,4 +36,13 @@ int cni_json_array(struct json_object *obj, const char *where, const char *key,
 int cni_json_string_array(struct json_object *obj, const char *where, const char *key,
 			  const char ***ret, size_t *ret_n, struct cni_error *err);
 
+/**
+ * cni_json_parse_object() - parse @raw as exactly one JSON object, strictly (RFC 8259: no
+ * comments, single quotes or trailing commas; valid UTF-8), white space allowed after it
+ * @what: names the input in messages ("network configuration", "IPAM result")
+ * Return: a new object, or NULL with err set (code 6).
+ */
+struct json_object *cni_json_parse_object(const char *raw, size_t len, const char *what,
+					  struct cni_error *err);
+
 #endif

@@ -35,7 +35,7 @@
  */
 int nl_addr_add(struct nl *nl, int ifindex, const struct nl_ip *ip, uint8_t prefixlen)
 {
-	char buf[NL_REQ_SIZE];
+	char buf[NL_REQ_SIZE] = { 0 }; /* attribute padding must not carry stack bytes */
 	struct nlmsghdr *nlh;
 	struct ifaddrmsg *ifa;
 	size_t len = nl_ip_len(ip->family);
@@ -143,7 +143,7 @@ static int addr_reply(const struct nlmsghdr *nlh, void *data)
  */
 int nl_addr_list(struct nl *nl, int ifindex, int family, struct nl_addr **ret, size_t *ret_n)
 {
-	char buf[NL_REQ_SIZE];
+	char buf[NL_REQ_SIZE] = { 0 }; /* attribute padding must not carry stack bytes */
 	struct addr_list list = { .ifindex = ifindex };
 	struct nlmsghdr *nlh;
 	struct ifaddrmsg *ifa;

@@ -147,7 +147,7 @@ static int link_reply(const struct nlmsghdr *nlh, void *data)
  */
 int nl_link_get(struct nl *nl, int ifindex, const char *name, struct nl_link *ret)
 {
-	char buf[NL_REQ_SIZE];
+	char buf[NL_REQ_SIZE] = { 0 }; /* attribute padding must not carry stack bytes */
 	struct nlmsghdr *nlh;
 	struct nl_link link = { .ifindex = 0 };
 	int err;
@@ -190,7 +190,7 @@ int nl_link_index(struct nl *nl, const char *name)
  */
 int nl_macvlan_create(struct nl *nl, const struct nl_macvlan_req *req)
 {
-	char buf[NL_REQ_SIZE];
+	char buf[NL_REQ_SIZE] = { 0 }; /* attribute padding must not carry stack bytes */
 	struct nlmsghdr *nlh;
 	struct nlattr *info, *data;
 
@@ -227,7 +227,7 @@ int nl_macvlan_create(struct nl *nl, const struct nl_macvlan_req *req)
  */
 int nl_link_rename(struct nl *nl, int ifindex, const char *new_name)
 {
-	char buf[NL_REQ_SIZE];
+	char buf[NL_REQ_SIZE] = { 0 }; /* attribute padding must not carry stack bytes */
 	struct nlmsghdr *nlh;
 
 	if (ifindex <= 0 || !new_name || !new_name[0] || strlen(new_name) >= IF_NAMESIZE)
@@ -246,7 +246,7 @@ int nl_link_rename(struct nl *nl, int ifindex, const char *new_name)
  */
 int nl_link_set_up(struct nl *nl, int ifindex, bool up)
 {
-	char buf[NL_REQ_SIZE];
+	char buf[NL_REQ_SIZE] = { 0 }; /* attribute padding must not carry stack bytes */
 	struct nlmsghdr *nlh;
 	struct ifinfomsg *ifi;
 
@@ -267,7 +267,7 @@ int nl_link_set_up(struct nl *nl, int ifindex, bool up)
  */
 int nl_link_del(struct nl *nl, int ifindex)
 {
-	char buf[NL_REQ_SIZE];
+	char buf[NL_REQ_SIZE] = { 0 }; /* attribute padding must not carry stack bytes */
 
 	if (ifindex <= 0)
 		return -ENODEV;

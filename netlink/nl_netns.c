@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <linux/magic.h>
 #include <linux/nsfs.h>
 #include <sched.h>
@@ -31,7 +32,11 @@ int nl_netns_open(const char *path)
 
 	if (!path || !path[0])
 		return -EINVAL;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/*
+	 * Look before opening for real: an O_PATH open has no side effects, so a FIFO (which a
+	 * plain open would block on) or a device is refused without being opened.
+	 */
+	fd = open(path, O_PATH | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
 	if (fstatfs(fd, &sfs) < 0) {
@@ -41,6 +46,19 @@ int nl_netns_open(const char *path)
 	err = -EINVAL;
 	if ((unsigned long)sfs.f_type != NSFS_MAGIC)
 		goto fail;
+	{
+		char proc[64];
+		int real;
+
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+		real = open(proc, O_RDONLY | O_CLOEXEC);
+		err = real < 0 ? -errno : 0;
+		close(fd);
+		if (real < 0)
+			return err;
+		fd = real;
+	}
+	err = -EINVAL;
 	type = ioctl(fd, NS_GET_NSTYPE);
 	if (type >= 0 && type != CLONE_NEWNET)
 		goto fail;

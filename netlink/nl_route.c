@@ -41,7 +41,7 @@ static struct nlmsghdr *route_msg(char *buf, uint16_t type, uint16_t flags, int 
  */
 int nl_route_add(struct nl *nl, const struct nl_route *route)
 {
-	char buf[NL_REQ_SIZE];
+	char buf[NL_REQ_SIZE] = { 0 }; /* attribute padding must not carry stack bytes */
 	struct nlmsghdr *nlh;
 	struct rtmsg *rtm;
 	struct nlattr *metrics;
@@ -221,7 +221,7 @@ static int route_list_reply(const struct nlmsghdr *nlh, void *data)
 int nl_route_list(struct nl *nl, int family, uint32_t table, int ifindex, struct nl_route **ret,
 		  size_t *ret_n)
 {
-	char buf[NL_REQ_SIZE];
+	char buf[NL_REQ_SIZE] = { 0 }; /* attribute padding must not carry stack bytes */
 	struct route_list list = { .table = table ? table : RT_TABLE_MAIN, .ifindex = ifindex };
 	int err;
 
@@ -268,7 +268,7 @@ static int route_get_reply(const struct nlmsghdr *nlh, void *data)
  */
 int nl_route_get(struct nl *nl, const struct nl_ip *dst, int *ret_ifindex, struct nl_ip *ret_src)
 {
-	char buf[NL_REQ_SIZE];
+	char buf[NL_REQ_SIZE] = { 0 }; /* attribute padding must not carry stack bytes */
 	struct route_get g = { .found = false };
 	struct nlmsghdr *nlh;
 	struct rtmsg *rtm;

@@ -138,7 +138,8 @@ int nl_ext_ack_parse(const struct nlmsghdr *nlh, char *msg, size_t size)
 
 		if (payload < sizeof(*e))
 			return -EBADMSG;
-		error = e->error;
+		/* the kernel sends -errno; never let a positive value pass as success */
+		error = e->error > 0 ? -e->error : e->error;
 		off = sizeof(*e);
 		/* Unless capped, the whole request is echoed and the TLVs follow its payload. */
 		if (!(nlh->nlmsg_flags & NLM_F_CAPPED)) {
@@ -153,13 +154,22 @@ int nl_ext_ack_parse(const struct nlmsghdr *nlh, char *msg, size_t size)
 		memcpy(&error, mnl_nlmsg_get_payload(nlh), sizeof(error));
 		off = sizeof(int);
 	}
-	if (error > 0) /* the kernel sends -errno; never let a positive value pass as success */
+	if (error > 0)
 		error = -error;
 	if (!(nlh->nlmsg_flags & NLM_F_ACK_TLVS) || MNL_ALIGN(off) > payload)
 		return error;
 	if (mnl_attr_parse(nlh, off, parse_ext_ack_attr, &ctx) < 0 && msg && size)
 		msg[0] = '\0';
 	return error;
+}
+
+/*
+ * mnl_nlmsg_ok() of libmnl 1.0.4 compares (int)nlmsg_len, so a length >= 2^31 would pass and
+ * the walk would jump far past the buffer: compare unsigned.
+ */
+static bool msg_fits(const struct nlmsghdr *m, int len)
+{
+	return len >= (int)sizeof(*m) && m->nlmsg_len >= sizeof(*m) && m->nlmsg_len <= (unsigned int)len;
 }
 
 /* One reply message of the current request; returns true once the request is complete. */
@@ -247,7 +257,7 @@ int nl_request(struct nl *nl, struct nlmsghdr *nlh, nl_msg_cb cb, void *data)
 			break;
 		}
 		len = (int)n;
-		for (const struct nlmsghdr *m = (const void *)buf; mnl_nlmsg_ok(m, len);
+		for (const struct nlmsghdr *m = (const void *)buf; msg_fits(m, len);
 		     m = mnl_nlmsg_next(m, &len)) {
 			if (m->nlmsg_pid != nl->portid || m->nlmsg_seq != nl->seq)
 				continue; /* a stale reply or a notification: not ours */

@@ -9,8 +9,7 @@ lives there) with a throw-away pod netns; both are uniquely named per test and r
 finally block. Every run has a generous timeout that only guards against a hang; nothing
 asserts on time.
 
-Known, reported bugs are strict xfails (they XPASS, and so fail, once fixed: then drop the
-mark); see docs/reliability.md.
+Bugs these tests found are fixed; the tests keep them fixed (docs/reliability.md).
 """
 import json
 import os
@@ -143,8 +142,6 @@ def test_dotted_ifname_fails_cleanly(net):
         assert_error(net, rc, out, 5)
 
 
-@pytest.mark.xfail(strict=True, reason="a non-UTF-8 CNI_IFNAME is accepted and echoed raw, "
-                   "so the answer is not valid JSON (reported, docs/reliability.md)")
 def test_non_utf8_ifname(net):
     ifname = os.fsdecode(b"n\xffx")
     rc, out = run(net, CNI_IFNAME=ifname)
@@ -191,9 +188,6 @@ LENIENT = {
 }
 
 
-@pytest.mark.xfail(strict=True, reason="json-c's default (non-strict) tokener accepts what RFC "
-                   "8259 and libcni refuse: single quotes, trailing commas, comments, NaN, "
-                   "leading zeros (reported: JSON_TOKENER_STRICT, docs/reliability.md)")
 @pytest.mark.parametrize("doc", LENIENT.values(), ids=LENIENT.keys())
 def test_not_rfc8259_json(net, doc):
     rc, out = run(net, stdin=doc)
@@ -232,8 +226,6 @@ def test_unicode_keys_and_values(net):
     assert_error(net, *run(net, dict(BASE, ipam={"type": "hôst-local"})), 5)
 
 
-@pytest.mark.xfail(strict=True, reason="a JSON string with an embedded NUL is cut at the NUL: "
-                   '"eth1\\u0000x" is taken as "eth1" (reported, docs/reliability.md)')
 def test_embedded_nul_in_values(net):
     doc = b'{"cniVersion":"1.0.0","name":"n","type":"macvlan","master":"eth1\\u0000evil"}'
     rc, out = run(net, stdin=doc)
@@ -242,8 +234,6 @@ def test_embedded_nul_in_values(net):
     assert_error(net, rc, out, 7)
 
 
-@pytest.mark.xfail(strict=True, reason="bytes that are not UTF-8 in the config are accepted "
-                   "and echoed raw in the error message (reported, docs/reliability.md)")
 def test_non_utf8_in_config(net):
     doc = b'{"cniVersion":"1.0.0","name":"n","type":"macvlan","master":"e\xff\xfe"}'
     rc, out = run(net, stdin=doc)
@@ -290,9 +280,6 @@ def test_netns_dev_null(net):
     assert_error(net, *run(net, CNI_NETNS="/dev/null"), 4)
 
 
-@pytest.mark.xfail(strict=True, raises=subprocess.TimeoutExpired,
-                   reason="nl_netns_open() opens CNI_NETNS with a blocking O_RDONLY: a FIFO "
-                   "hangs the plugin (reported, docs/reliability.md)")
 def test_netns_fifo_does_not_hang(net):
     fifo = os.path.join(net.tmp, "fifo")
     os.mkfifo(fifo)
@@ -329,10 +316,6 @@ def test_hostile_ipam_output(net, body, code):
     assert_error(net, *run(net, conf, CNI_PATH=path), code)
 
 
-@pytest.mark.xfail(strict=True, raises=subprocess.TimeoutExpired,
-                   reason="cni_delegate() stops reading past 1 MiB but waits for the plugin with "
-                   "the pipe still open: a plugin that prints more blocks on write and the plugin "
-                   "hangs forever (reported, docs/reliability.md)")
 def test_ipam_printing_16_mib_does_not_hang(net):
     path = fake_ipam(net, "head -c 16777216 /dev/zero | tr '\\0' ' '")
     assert_error(net, *run(net, dict(BASE, ipam={"type": "evil"}), CNI_PATH=path, timeout=10), 5)

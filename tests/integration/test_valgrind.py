@@ -9,13 +9,9 @@ in a throw-away "node" netns (holding the master, eth1, a veth end) with a throw
 netns, both uniquely named and removed in a finally block. The delegated IPAM plugin (Go) is
 exec'd natively (valgrind does not trace children), but the fork before its exec is checked.
 
-Known, reported bug (docs/reliability.md): with libmnl 1.0.4 the netlink/ request buffers are
-not zeroed and libmnl does not zero attribute padding, so each string attribute sends 1-3
-uninitialised stack bytes to the kernel ("Syscall param socketcall.sendto(msg) points to
-uninitialised byte(s)" under nl_request). The verb tests suppress exactly that report (the
-suppression is written below); test_netlink_requests_fully_initialised runs without it and is
-a strict xfail until netlink/ zeroes its buffers, when it will XPASS and fail: then drop the
-suppression and the xfail.
+Fixed bug (docs/reliability.md): netlink/ request buffers were not zeroed and libmnl 1.0.4 does
+not zero attribute padding, so string attributes sent uninitialised stack bytes to the kernel.
+test_netlink_requests_fully_initialised keeps it fixed; no suppression is used.
 
 valgrind cannot run an AddressSanitizer binary: when MIGNET_MACVLAN/MIGNET_BUILD point at an
 ASan build, the plain build/ is used if it exists, else the tests are skipped.
@@ -62,17 +58,6 @@ pytestmark = [
 ]
 
 
-KNOWN_SUPPRESSION = """{
-   mignet-netlink-request-padding-uninitialised
-   Memcheck:Param
-   socketcall.sendto(msg)
-   fun:sendto
-   ...
-   fun:nl_request
-}
-"""
-
-
 def sh(*args, check=True):
     return subprocess.run(list(args), check=check, capture_output=True, text=True)
 
@@ -110,8 +95,7 @@ class Net:
         out = sh("ip", "-n", self.pod, "-j", "link", "show").stdout
         return sorted(link["ifname"] for link in json.loads(out) if link["ifname"] != "lo")
 
-    def run(self, command, conf, ifname="net1", containerid="ctr1", valgrind=True,
-            suppress_known=True):
+    def run(self, command, conf, ifname="net1", containerid="ctr1", valgrind=True):
         """Run the plugin; return (rc, parsed stdout or None, valgrind logs, stderr)."""
         env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
                "CNI_COMMAND": command, "CNI_CONTAINERID": containerid, "CNI_NETNS": self.netns,
@@ -122,11 +106,6 @@ class Net:
             cmd += ["valgrind", "--leak-check=full", "--errors-for-leak-kinds=definite",
                     "--show-leak-kinds=definite", "--error-exitcode=99", "--track-origins=yes",
                     "--log-file=" + os.path.join(logdir, "vg.%p.log")]
-            if suppress_known:
-                supp = os.path.join(self.tmp, "known.supp")
-                with open(supp, "w") as f:
-                    f.write(KNOWN_SUPPRESSION)
-                cmd.append("--suppressions=" + supp)
         p = subprocess.run(cmd + [PLUGIN], input=json.dumps(conf), capture_output=True,
                            text=True, env=env, timeout=120)
         try:
@@ -251,7 +230,7 @@ def test_host_local_ipam_clean():
 def test_netlink_requests_fully_initialised():
     with Net() as net:
         conf = l2_conf()
-        rc, res, logs, err = net.run("ADD", conf, suppress_known=False)
+        rc, res, logs, err = net.run("ADD", conf)
         try:
             assert_clean(rc, logs, "ADD without suppressions")
         finally:
