@@ -225,8 +225,6 @@ def test_host_local_ipam_clean():
             assert out is None if rc == 0 else isinstance(out.get("code"), int)
 
 
-@pytest.mark.xfail(strict=True, reason="netlink/ sends uninitialised attribute padding (libmnl "
-                   "1.0.4 does not zero it): reported, see docs/reliability.md")
 def test_netlink_requests_fully_initialised():
     with Net() as net:
         conf = l2_conf()
