@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The allocation store, behind one small interface so that the allocator runs unchanged on
+ * the file store (store_file.c) and on the etcd store that comes later.
+ *
+ * Model: a store holds networks (a "network_name", or the unnamed network); a network holds
+ * pools, one per range CIDR, named by ipam_pool_name() ("10.1.0.0_16"); a pool holds
+ * allocations, at most one per address. Every operation but open/close/status runs inside
+ * lock() … unlock() on one network, which excludes every other process using the same store
+ * (on a shared mount, every node). Changes become durable at commit(), which the allocator
+ * calls before it answers; a change is atomic on its own (a crash leaves it done or not).
+ */
+#ifndef MIGNET_IPAM_STORE_H
+#define MIGNET_IPAM_STORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cni/error.h"
+#include "ipam/range.h"
+
+#define IPAM_ID_MAX 256     /* container ID, with its NUL */
+#define IPAM_PODREF_MAX 512 /* "namespace/name", with its NUL */
+#define IPAM_IFNAME_MAX 16
+
+/* One allocation: an address and who holds it. */
+struct ipam_alloc {
+	int family;
+	struct ipam_u128 ip;
+	char id[IPAM_ID_MAX];         /* CNI_CONTAINERID of the latest ADD */
+	char podref[IPAM_PODREF_MAX]; /* "namespace/name", "" when the runtime gave none */
+	char ifname[IPAM_IFNAME_MAX];
+};
+
+struct ipam_store;
+
+/* Called for each pool of the locked network: its name and CIDR. Return <0 to stop. */
+typedef int (*ipam_pool_cb)(const char *pool, int family, struct ipam_u128 net,
+			    unsigned int prefixlen, void *arg);
+/* Called for each allocation of a pool. Return <0 to stop. */
+typedef int (*ipam_alloc_cb)(const struct ipam_alloc *a, void *arg);
+
+/*
+ * Every function returns >= 0 on success (lookups: 1 found, 0 not found) or -1 with err set:
+ * code 11 when the lock cannot be had in time, 5 for an I/O failure, 7 for an unusable store
+ * location. A pool that was never written is empty, not an error.
+ */
+struct ipam_store_ops {
+	const char *name;
+	int (*lock)(struct ipam_store *s, const char *network, struct cni_error *err);
+	void (*unlock)(struct ipam_store *s);
+	int (*commit)(struct ipam_store *s, struct cni_error *err);
+	/* the allocation of (@podref, @ifname), or of (@id, @ifname) */
+	int (*find_pod)(struct ipam_store *s, const char *pool, const char *podref,
+			const char *ifname, struct ipam_alloc *ret, struct cni_error *err);
+	int (*find_id)(struct ipam_store *s, const char *pool, const char *id, const char *ifname,
+		       struct ipam_alloc *ret, struct cni_error *err);
+	/* is @ip held in @pool? 1 yes, 0 no */
+	int (*taken)(struct ipam_store *s, const char *pool, int family, struct ipam_u128 ip,
+		     struct cni_error *err);
+	/* record @a; @old is NULL for a new address, else the record it replaces (same ip) */
+	int (*put)(struct ipam_store *s, const char *pool, const struct ipam_alloc *a,
+		   const struct ipam_alloc *old, struct cni_error *err);
+	int (*release)(struct ipam_store *s, const char *pool, const struct ipam_alloc *a,
+		       struct cni_error *err);
+	/*
+	 * The search hint: an address below which every usable address of the range whose
+	 * digest is @digest is unavailable. get: 1 with @ret set, 0 none (or another digest).
+	 */
+	int (*hint_get)(struct ipam_store *s, const char *pool, uint64_t digest,
+			struct ipam_u128 *ret, struct cni_error *err);
+	int (*hint_set)(struct ipam_store *s, const char *pool, int family, struct ipam_u128 ip,
+			uint64_t digest, struct cni_error *err);
+	/* lower the hint of @pool, whatever its digest, to @ip if it is above */
+	int (*hint_lower)(struct ipam_store *s, const char *pool, int family, struct ipam_u128 ip,
+			  struct cni_error *err);
+	int (*each_pool)(struct ipam_store *s, ipam_pool_cb cb, void *arg, struct cni_error *err);
+	int (*each_alloc)(struct ipam_store *s, const char *pool, ipam_alloc_cb cb, void *arg,
+			  struct cni_error *err);
+	/* can the store be used? (without the lock) */
+	int (*status)(struct ipam_store *s, struct cni_error *err);
+	void (*close)(struct ipam_store *s);
+};
+
+struct ipam_store {
+	const struct ipam_store_ops *ops;
+};
+
+/**
+ * ipam_store_file_open() - the file store rooted at @dir
+ * @dir is created (0700, parents 0755) when missing; it must be a directory owned by us,
+ * not a symlink, and not writable by group or others.
+ * @lock_timeout_ms: how long lock() waits before failing with code 11
+ * Return: 0 with *@ret set, or -1 with err set (code 7 for a refused @dir, 5 for I/O).
+ */
+int ipam_store_file_open(const char *dir, int64_t lock_timeout_ms, struct ipam_store **ret,
+			 struct cni_error *err);
+
+/** ipam_network_dir() - the directory name of a network: its name, or "_unnamed". */
+static inline const char *ipam_network_dir(const char *network)
+{
+	return network && *network ? network : "_unnamed";
+}
+
+#endif
