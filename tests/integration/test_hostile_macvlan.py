@@ -321,3 +321,19 @@ def test_hostile_ipam_output(net, body, code):
 def test_ipam_printing_16_mib_does_not_hang(net):
     path = fake_ipam(net, "head -c 16777216 /dev/zero | tr '\\0' ' '")
     assert_error(net, *run(net, dict(BASE, ipam={"type": "evil"}), CNI_PATH=path, timeout=10), 5)
+
+
+# --- log_file: what a NetworkAttachmentDefinition author controls ---------------------------
+
+@pytest.mark.xfail(strict=True, reason="config values are written raw into log_file lines: a "
+                   "\\n in \"mode\" forges a whole line (with log_file in /etc/cron.d, a root "
+                   "command); reported, docs/reliability.md")
+def test_log_lines_cannot_be_forged(net):
+    log = os.path.join(net.tmp, "macvlan.log")
+    conf = dict(BASE, log_file=log, mode="x\n* * * * * root id>/tmp/forged\n")
+    assert_error(net, *run(net, conf), 7)
+    with open(log, "rb") as f:
+        lines = f.read().decode().splitlines()
+    assert lines, "nothing was logged"
+    for line in lines:
+        assert line[:4].isdigit() and "T" in line[:11], f"forged log line: {line!r}"
