@@ -119,30 +119,28 @@ static int lowest_free(struct ipam_store *s, const struct ipam_config *c,
 	found = walk(s, r, pool, others, start, ret, err);
 	if (found == 0 && !ipam_u128_eq(start, r->first))
 		found = walk(s, r, pool, others, r->first, ret, err);
-	if (found <= 0)
-		return found;
-	/* everything below the address found is unavailable to this config */
-	if (s->ops->hint_set(s, pool, r->family, ipam_u128_inc(*ret), digest, err) < 0)
-		return -1;
-	return 1;
+	return found;
 }
 
-/* Release @a from @pool and lower the hint of every pool of the network that contains it. */
+/*
+ * Release @a from @pool. The hints of every pool of the network that contains the address
+ * are lowered first: a process killed in between leaves a hint too low, which is harmless.
+ */
 static int release_one(struct ipam_store *s, const char *pool, const struct ipam_alloc *a,
 		       struct cni_error *err)
 {
 	struct pools all;
 	int r = 0;
 
-	if (s->ops->release(s, pool, a, err) < 0)
-		return -1;
 	if (list_pools(s, &all, err) < 0)
 		return -1;
 	for (size_t i = 0; r == 0 && i < all.n; i++)
 		if (pool_contains(&all.v[i], a->family, a->ip))
 			r = s->ops->hint_lower(s, all.v[i].name, a->family, a->ip, err);
 	free(all.v);
-	return r;
+	if (r < 0)
+		return -1;
+	return s->ops->release(s, pool, a, err);
 }
 
 static void fill_owner(struct ipam_alloc *a, const struct ipam_owner *o)
@@ -210,6 +208,15 @@ static int allocate_locked(struct ipam_store *s, const struct ipam_config *c,
 		fill_owner(a, o);
 		if (s->ops->put(s, pool, a, NULL, err) < 0)
 			goto out;
+		/*
+		 * Everything below the address is unavailable to this config. Raised only once the
+		 * allocation exists, so that a process killed in between leaves the hint too low.
+		 */
+		if (s->ops->hint_set(s, pool, r->family, ipam_u128_inc(a->ip),
+				     ipam_range_digest(r, c->overlapping), err) < 0) {
+			fresh[i] = true;
+			goto out;
+		}
 		fresh[i] = true;
 		ret_ips[i] = a->ip;
 	}

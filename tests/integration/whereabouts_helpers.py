@@ -104,3 +104,12 @@ def spawn(command, c, containerid, ifname="eth0", args=None):
     p.stdin.write(json.dumps(c).encode())
     p.stdin.close()
     return p
+
+
+def finish(p, timeout=120):
+    """Wait for a spawn()ed process. Returns (rc, stdout, stderr)."""
+    out = p.stdout.read()
+    err = p.stderr.read()
+    p.stdout.close()
+    p.stderr.close()
+    return p.wait(timeout=timeout), out.decode(errors="replace"), err.decode(errors="replace")
