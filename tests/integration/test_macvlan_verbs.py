@@ -392,14 +392,39 @@ def test_hostlocal_dual_stack(cni, tmpdir_clean):
     assert r4 and r4[0]["gateway"] == "10.55.0.254" and r4[0]["dev"] == "net1", routes(cni.pod)
     r6 = [r for r in routes(cni.pod, 6) if r["dst"] == "fd66::/64"]
     assert r6 and r6[0]["gateway"] == "fd55::fe", routes(cni.pod, 6)
-    # addresses are usable: DAD finished (not tentative)
-    out = json.loads(sh("ip", "-n", cni.pod, "-j", "-6", "addr", "show", "dev", "net1").stdout)
-    for a in out[0]["addr_info"]:
-        assert not a.get("tentative"), a
     rc, _, raw, err = cni("CHECK", dict(c, prevResult=res))
     assert rc == 0, raw + err
     cni.ok("DEL", c)
     assert hostlocal_allocations(tmpdir_clean) == []
+
+
+# The reference 1.1.1 returns while IPv6 addresses are still tentative (no DAD wait for these
+# results); issue 2: ADD waits for DAD (bounded), so the addresses are usable on return.
+@pytest.mark.ours
+def test_add_returns_after_dad(cni, tmpdir_clean):
+    c = conf("1.0.0", ipam=host_local(tmpdir_clean, None, "fd55::/64"))
+    cni.ok("ADD", c)
+    out = json.loads(sh("ip", "-n", cni.pod, "-j", "-6", "addr", "show", "dev", "net1").stdout)
+    assert out[0]["addr_info"], out
+    for a in out[0]["addr_info"]:
+        if a.get("scope") == "global":
+            assert not a.get("tentative"), a
+
+
+@pytest.mark.ours
+def test_dad_failure_is_error(cni, topo, tmpdir_clean):
+    """A duplicate IPv6 address on the segment fails DAD: ADD errors and leaves nothing."""
+    other = topo.pod()
+    sh("ip", "-n", cni.node.ns, "link", "add", "dup0", "link", "eth1", "type", "macvlan",
+       "mode", "bridge")
+    sh("ip", "-n", cni.node.ns, "link", "set", "dup0", "netns", other)
+    sh("ip", "-n", other, "addr", "add", "fd57::9/64", "dev", "dup0", "nodad")
+    sh("ip", "-n", other, "link", "set", "dup0", "up")
+    before = cni.node.links()
+    ipam = {"type": "static", "addresses": [{"address": "fd57::9/64"}]}
+    rc, res, out, err = cni("ADD", conf("1.0.0", ipam=ipam))
+    assert_cni_error(rc, res, out, msg_re="dad|duplicate")
+    assert_nothing_left(cni.node, cni.pod, before)
 
 
 def test_static_ipam(cni):
