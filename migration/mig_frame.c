@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "mig_frame.h"
+#include "mig_hmac.h"
 
 static void put16(uint8_t *p, uint16_t v)
 {
@@ -71,6 +72,9 @@ static int max_length(uint8_t type, uint32_t *ret_max, bool *ret_exact)
 	case MIG_FRAME_DIGEST:
 		*ret_max = MIG_SUMMARY_LEN;
 		return 0;
+	case MIG_FRAME_CHALLENGE:
+		*ret_max = MIG_CHALLENGE_LEN;
+		return 0;
 	case MIG_FRAME_PAGES:
 		*ret_max = MIG_FRAME_MAX_PAGES;
 		*ret_exact = false;
@@ -131,8 +135,18 @@ void mig_hello_encode(const struct mig_hello *h, uint8_t buf[MIG_HELLO_LEN])
 	put32(buf + 12, h->stream_count);
 	put64(buf + 16, h->memory_bytes);
 	put32(buf + 24, h->page_size);
-	put32(buf + 28, h->token_len);
-	memcpy(buf + 32, h->token, h->token_len <= MIG_MAX_TOKEN ? h->token_len : MIG_MAX_TOKEN);
+	put32(buf + 28, h->flags);
+	memcpy(buf + 32, h->mac, MIG_MAC_LEN);
+}
+
+void mig_hello_mac(const char *token, const uint8_t nonce[MIG_CHALLENGE_LEN],
+		   const uint8_t payload[MIG_HELLO_LEN], uint8_t out[MIG_MAC_LEN])
+{
+	static const char context[] = "mignet hello v1";
+	const void *parts[] = { context, nonce, payload };
+	const size_t lens[] = { sizeof(context) - 1, MIG_CHALLENGE_LEN, 32 };
+
+	mig_hmac_sha256(token, strlen(token), parts, lens, 3, out);
 }
 
 int mig_hello_decode(const uint8_t buf[MIG_HELLO_LEN], struct mig_hello *ret)
@@ -144,18 +158,18 @@ int mig_hello_decode(const uint8_t buf[MIG_HELLO_LEN], struct mig_hello *ret)
 	h.stream_count = get32(buf + 12);
 	h.memory_bytes = get64(buf + 16);
 	h.page_size = get32(buf + 24);
-	h.token_len = get32(buf + 28);
+	h.flags = get32(buf + 28);
 	if (h.stream_count == 0 || h.stream_count > MIG_MAX_STREAMS)
 		return -EINVAL;
 	if (h.stream_index >= h.stream_count)
 		return -EINVAL;
-	if (h.token_len > MIG_MAX_TOKEN)
+	if (h.flags & ~(uint32_t)MIG_HELLO_F_MAC)
 		return -EINVAL;
 	if (h.page_size < 4096 || h.page_size > (1u << 21) || (h.page_size & (h.page_size - 1)))
 		return -EINVAL;
 	if (h.memory_bytes == 0 || h.memory_bytes % h.page_size)
 		return -EINVAL;
-	memcpy(h.token, buf + 32, MIG_MAX_TOKEN);
+	memcpy(h.mac, buf + 32, MIG_MAC_LEN);
 	*ret = h;
 	return 0;
 }
@@ -197,6 +211,7 @@ const char *mig_frame_type_name(unsigned int type)
 		[MIG_FRAME_REJECT] = "REJECT",	     [MIG_FRAME_PAGES] = "PAGES",
 		[MIG_FRAME_ROUND_END] = "ROUND_END", [MIG_FRAME_FINAL_ACK] = "FINAL_ACK",
 		[MIG_FRAME_DIGEST] = "DIGEST",	     [MIG_FRAME_RESULT] = "RESULT",
+		[MIG_FRAME_CHALLENGE] = "CHALLENGE",
 	};
 
 	if (type < sizeof(names) / sizeof(names[0]) && names[type])

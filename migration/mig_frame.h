@@ -35,6 +35,7 @@ enum mig_frame_type {
 	MIG_FRAME_FINAL_ACK = 6, /* r->s, stream 0: every stream reached the final round end */
 	MIG_FRAME_DIGEST = 7,    /* s->r, stream 0: payload mig_summary */
 	MIG_FRAME_RESULT = 8,    /* r->s, stream 0: aux = receiver digest, flags VERIFIED */
+	MIG_FRAME_CHALLENGE = 9, /* r->s: first frame of every accepted connection, a nonce */
 };
 
 #define MIG_FRAME_F_LIVE 0x1     /* PAGES: the guest was running while this was read */
@@ -58,15 +59,19 @@ struct mig_frame {
 	uint64_t aux;
 };
 
-#define MIG_HELLO_LEN 96
+#define MIG_CHALLENGE_LEN 32
+#define MIG_MAC_LEN 32
+#define MIG_HELLO_F_MAC 0x1 /* mac holds HMAC-SHA256(token, ...): see mig_hello_mac() */
+
+#define MIG_HELLO_LEN 64
 struct mig_hello {
 	uint64_t session;
 	uint32_t stream_index;
 	uint32_t stream_count;
 	uint64_t memory_bytes;
 	uint32_t page_size;
-	uint32_t token_len;
-	char token[MIG_MAX_TOKEN];
+	uint32_t flags;
+	uint8_t mac[MIG_MAC_LEN];
 };
 
 #define MIG_SUMMARY_LEN 80
@@ -104,6 +109,14 @@ int mig_frame_check_pages(const struct mig_frame *f, uint64_t memory_bytes, uint
 void mig_hello_encode(const struct mig_hello *h, uint8_t buf[MIG_HELLO_LEN]);
 /** mig_hello_decode() - Return: 0, or -EINVAL when a field is out of its range. */
 int mig_hello_decode(const uint8_t buf[MIG_HELLO_LEN], struct mig_hello *ret);
+
+/**
+ * mig_hello_mac() - the proof of the token for one connection:
+ * HMAC-SHA256(@token, "mignet hello v1" || @nonce || first 32 bytes of the HELLO payload),
+ * so it binds the challenge and every field of the hello, and the token never travels.
+ */
+void mig_hello_mac(const char *token, const uint8_t nonce[MIG_CHALLENGE_LEN],
+		   const uint8_t payload[MIG_HELLO_LEN], uint8_t out[MIG_MAC_LEN]);
 
 void mig_summary_encode(const struct mig_summary *s, uint8_t buf[MIG_SUMMARY_LEN]);
 void mig_summary_decode(const uint8_t buf[MIG_SUMMARY_LEN], struct mig_summary *ret);

@@ -29,10 +29,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "mig_frame.h"
+#include "mig_hmac.h"
 #include "mig_parse.h"
 #include "mig_region.h"
 #include "mig_stream.h"
@@ -220,14 +222,16 @@ static int send_ctl(int fd, uint8_t type, uint16_t flags, uint64_t aux)
 	return mig_write_full(fd, hdr, sizeof(hdr), 0);
 }
 
-static bool token_equal(const char *want, const struct mig_hello *h)
+/* Whether the hello proves the token: its HMAC over our challenge and its own fields. */
+static bool token_proven(const char *token, const uint8_t nonce[MIG_CHALLENGE_LEN],
+			 const uint8_t payload[MIG_HELLO_LEN], const struct mig_hello *h)
 {
-	size_t wlen = want ? strlen(want) : 0, i;
-	unsigned int diff = (unsigned int)(wlen ^ h->token_len);
+	uint8_t want[MIG_MAC_LEN];
+	bool ok;
 
-	for (i = 0; i < MIG_MAX_TOKEN; i++)
-		diff |= (unsigned int)((i < wlen ? (uint8_t)want[i] : 0) ^ (uint8_t)h->token[i]);
-	return diff == 0;
+	mig_hello_mac(token, nonce, payload, want);
+	ok = mig_memeq(want, h->mac, MIG_MAC_LEN);
+	return ok && (h->flags & MIG_HELLO_F_MAC);
 }
 
 static void reject(struct recv_ctx *c, int fd, const struct mig_addr *peer, uint64_t reason,
@@ -244,7 +248,7 @@ static void reject(struct recv_ctx *c, int fd, const struct mig_addr *peer, uint
 static int admit(struct recv_ctx *c, int fd, const struct mig_addr *peer, struct mig_report *rep,
 		 struct mig_error *err)
 {
-	uint8_t hdr[MIG_FRAME_HDR_LEN], payload[MIG_HELLO_LEN];
+	uint8_t hdr[MIG_FRAME_HDR_LEN], payload[MIG_HELLO_LEN], nonce[MIG_CHALLENGE_LEN];
 	struct mig_hello h;
 	struct mig_frame f;
 	ssize_t n;
@@ -255,6 +259,18 @@ static int admit(struct recv_ctx *c, int fd, const struct mig_addr *peer, struct
 		return 0;
 	}
 	mig_set_timeouts(fd, HANDSHAKE_TIMEOUT);
+	if (getrandom(nonce, sizeof(nonce), 0) != sizeof(nonce)) {
+		close(fd);
+		return mig_error_set(err, -EIO, "getrandom failed");
+	}
+	f = (struct mig_frame){ .type = MIG_FRAME_CHALLENGE, .length = sizeof(nonce),
+				.checksum = mig_sum64(nonce, sizeof(nonce)) };
+	mig_frame_encode(&f, hdr);
+	if (mig_write_full(fd, hdr, sizeof(hdr), MSG_MORE) < 0 ||
+	    mig_write_full(fd, nonce, sizeof(nonce), 0) < 0) {
+		reject(c, fd, peer, 0, "gone before the hello", rep);
+		return 0;
+	}
 	n = mig_read_full(fd, hdr, sizeof(hdr));
 	if (n != sizeof(hdr) || mig_frame_decode(hdr, &f) < 0 || f.type != MIG_FRAME_HELLO) {
 		reject(c, fd, peer, 0, "no valid hello", rep);
@@ -266,7 +282,7 @@ static int admit(struct recv_ctx *c, int fd, const struct mig_addr *peer, struct
 		reject(c, fd, peer, MIG_REJECT_PROTOCOL, "malformed hello", rep);
 		return 0;
 	}
-	if (c->o->token && !token_equal(c->o->token, &h)) {
+	if (c->o->token && !token_proven(c->o->token, nonce, payload, &h)) {
 		reject(c, fd, peer, MIG_REJECT_TOKEN, "token mismatch", rep);
 		return 0;
 	}
@@ -303,7 +319,8 @@ static int admit(struct recv_ctx *c, int fd, const struct mig_addr *peer, struct
 	}
 	c->streams[h.stream_index].fd = fd;
 	c->streams[h.stream_index].peer = *peer;
-	c->streams[h.stream_index].bytes = MIG_FRAME_HDR_LEN + MIG_HELLO_LEN;
+	c->streams[h.stream_index].bytes = 2 * MIG_FRAME_HDR_LEN + MIG_HELLO_LEN +
+					   MIG_CHALLENGE_LEN;
 	c->joined++;
 	return 1;
 }

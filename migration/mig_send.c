@@ -293,18 +293,14 @@ static int open_stream(struct send_ctx *c, struct send_stream *s, uint64_t sessi
 	struct mig_hello h = { .session = session, .stream_index = s->index,
 			       .stream_count = c->nstreams, .memory_bytes = c->region.len,
 			       .page_size = (uint32_t)c->region.page_size };
-	uint8_t hdr[MIG_FRAME_HDR_LEN], payload[MIG_HELLO_LEN];
-	struct mig_frame f = { .type = MIG_FRAME_HELLO, .length = MIG_HELLO_LEN };
+	uint8_t hdr[MIG_FRAME_HDR_LEN], payload[MIG_HELLO_LEN], nonce[MIG_CHALLENGE_LEN];
+	struct mig_frame f = { 0 };
 	struct mig_addr local = c->local;
 	char peer[64];
 	ssize_t n;
 	int r;
 
 	mig_addr_format(&c->target, peer, sizeof(peer));
-	if (o->token) {
-		h.token_len = (uint32_t)strlen(o->token);
-		memcpy(h.token, o->token, h.token_len);
-	}
 	s->fd = socket(c->target.ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (s->fd < 0)
 		return mig_error_set(err, -errno, "socket: %s", strerror(errno));
@@ -324,14 +320,34 @@ static int open_stream(struct send_ctx *c, struct send_stream *s, uint64_t sessi
 		return mig_error_set(err, r, "connect to %s port %u: %s", peer,
 				     mig_addr_port(&c->target), strerror(-r));
 	mig_set_timeouts(s->fd, HANDSHAKE_TIMEOUT);
+	/* the receiver speaks first: a challenge to answer with the token's HMAC */
+	n = mig_read_full(s->fd, hdr, sizeof(hdr));
+	if (n == sizeof(hdr) && mig_frame_decode(hdr, &f) == 0 && f.type == MIG_FRAME_CHALLENGE)
+		n = mig_read_full(s->fd, nonce, sizeof(nonce));
+	else if (n == sizeof(hdr))
+		return mig_error_set(err, -EPROTO, "stream %u: %s is not a mignet receiver",
+				     s->index, peer);
+	if (n <= 0)
+		return mig_error_set(err, n ? (int)n : -ECONNRESET,
+				     "stream %u: %s closed the connection during the handshake "
+				     "(a --from allowlist that does not include us?)%s%s", s->index,
+				     peer, n ? ": " : "", n ? strerror((int)-n) : "");
+	if (f.checksum != mig_sum64(nonce, sizeof(nonce)))
+		return mig_error_set(err, -EPROTO, "stream %u: corrupt challenge", s->index);
+	if (o->token) {
+		h.flags |= MIG_HELLO_F_MAC;
+		mig_hello_encode(&h, payload);
+		mig_hello_mac(o->token, nonce, payload, h.mac);
+	}
 	mig_hello_encode(&h, payload);
+	f = (struct mig_frame){ .type = MIG_FRAME_HELLO, .length = MIG_HELLO_LEN };
 	f.checksum = mig_sum64(payload, sizeof(payload));
 	mig_frame_encode(&f, hdr);
 	r = send_iov(s->fd, hdr, payload, sizeof(payload));
 	if (r < 0)
 		return mig_error_set(err, r, "stream %u: sending hello to %s: %s", s->index, peer,
 				     strerror(-r));
-	s->bytes += sizeof(hdr) + sizeof(payload);
+	s->bytes += 2 * sizeof(hdr) + sizeof(payload) + sizeof(nonce);
 	/* the receiver maps and populates the memory before it answers: allow for it */
 	mig_set_timeouts(s->fd, c->timeout > HANDSHAKE_TIMEOUT ? c->timeout : HANDSHAKE_TIMEOUT);
 	n = mig_read_full(s->fd, hdr, sizeof(hdr));

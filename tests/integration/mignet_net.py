@@ -14,8 +14,11 @@ pod's namespace, where mignet runs; the node's eth1 has no address.
 Every name starts with a random prefix "mgt<hex>", and teardown() removes the namespaces,
 the bridges and the veth ends whatever state a failed test left them in.
 """
+import hashlib
+import hmac
 import os
 import secrets
+import struct
 import subprocess
 
 MIG_NET = "10.77.0"
@@ -119,3 +122,49 @@ class MigNet:
     def run(self, node, *args, timeout=60, **kw):
         return subprocess.run(self.cmd(node, *args), capture_output=True, text=True,
                               timeout=timeout, **kw)
+
+
+# --- the wire format (docs/migration.md), for hostile test clients ---------------------------
+
+M64 = (1 << 64) - 1
+
+
+def mix64(x):
+    x &= M64
+    x ^= x >> 30
+    x = (x * 0xBF58476D1CE4E5B9) & M64
+    x ^= x >> 27
+    x = (x * 0x94D049BB133111EB) & M64
+    x ^= x >> 31
+    return x
+
+
+def sum64(buf):
+    """mig_sum64: eight interleaved Fletcher lanes over little-endian words, then mixed."""
+    a, b = [0] * 8, [0] * 8
+    data = buf + b"\0" * ((-len(buf)) % 64)
+    for off in range(0, len(data), 64):
+        words = struct.unpack_from("<8Q", data, off)
+        for j in range(8):
+            a[j] = (a[j] + words[j]) & M64
+            b[j] = (b[j] + a[j]) & M64
+    h = mix64(len(buf))
+    for j in range(8):
+        h = (mix64(h ^ a[j]) + mix64((b[j] + j) & M64)) & M64
+    return h
+
+
+def frame(ftype, payload=b"", flags=0, rnd=0, offset=0, length=None, checksum=None):
+    length = len(payload) if length is None else length
+    checksum = sum64(payload) if checksum is None else checksum
+    return struct.pack(">IBBHIIQQQ", 0x4D474E46, 1, ftype, flags, rnd, length, offset, checksum,
+                       0) + payload
+
+
+def hello(memory, nonce, token=None, streams=1, index=0, session=0x1234):
+    """A HELLO frame answering the receiver's challenge @nonce, with the token's HMAC."""
+    head = struct.pack(">QIIQII", session, index, streams, memory, 4096, 1 if token else 0)
+    mac = b"\0" * 32
+    if token:
+        mac = hmac.new(token.encode(), b"mignet hello v1" + nonce + head, hashlib.sha256).digest()
+    return frame(1, head + mac)

@@ -10,16 +10,13 @@ import os
 import queue
 import shutil
 import signal
-import socket
-import struct
 import subprocess
 import tempfile
 import threading
-import time
 
 import pytest
 
-from mignet_net import MigNet, sh
+from mignet_net import MigNet, frame, hello
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MIGNET = os.path.join(ROOT, "build", "migration", "mignet")
@@ -127,62 +124,36 @@ def migration0_address(net, node):
     return [a["local"] for a in out[0]["addr_info"] if a["family"] == "inet"][0]
 
 
-# --- the wire format, for the hostile client ---------------------------------------------
-
-M64 = (1 << 64) - 1
-
-
-def mix64(x):
-    x &= M64
-    x ^= x >> 30
-    x = (x * 0xBF58476D1CE4E5B9) & M64
-    x ^= x >> 27
-    x = (x * 0x94D049BB133111EB) & M64
-    x ^= x >> 31
-    return x
-
-
-def sum64(buf):
-    """mig_sum64: eight interleaved Fletcher lanes over little-endian words, then mixed."""
-    a, b = [0] * 8, [0] * 8
-    data = buf + b"\0" * ((-len(buf)) % 64)
-    for off in range(0, len(data), 64):
-        words = struct.unpack_from("<8Q", data, off)
-        for j in range(8):
-            a[j] = (a[j] + words[j]) & M64
-            b[j] = (b[j] + a[j]) & M64
-    h = mix64(len(buf))
-    for j in range(8):
-        h = (mix64(h ^ a[j]) + mix64((b[j] + j) & M64)) & M64
-    return h
-
-
-def frame(ftype, payload=b"", flags=0, rnd=0, offset=0, length=None, checksum=None):
-    length = len(payload) if length is None else length
-    checksum = sum64(payload) if checksum is None else checksum
-    return struct.pack(">IBBHIIQQQ", 0x4D474E46, 1, ftype, flags, rnd, length, offset, checksum,
-                       0) + payload
-
-
-def hello(memory, token=TOKEN, streams=1, index=0):
-    t = token.encode()
-    return struct.pack(">QIIQII", 0x1234, index, streams, memory, 4096, len(t)) + t.ljust(64, b"\0")
-
+# --- a hostile client speaking the wire format --------------------------------------------
 
 CLIENT = r"""
-import socket, sys, time, struct
+import socket, sys, time
+sys.path.insert(0, sys.argv[4])
+from mignet_net import frame, hello
 steps = eval(sys.argv[3])
 s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=10)
+
+def read(n):
+    got = b""
+    while len(got) < n:
+        chunk = s.recv(n - len(got))
+        if not chunk:
+            break
+        got += chunk
+    return got
+
+nonce = b""
 for kind, data in steps:
-    if kind == "send":
+    if kind == "challenge":
+        hdr = read(40)
+        nonce = read(32)
+        print("challenge", hdr[5] if len(hdr) > 5 else -1, len(nonce), flush=True)
+    elif kind == "hello":
+        s.sendall(hello(data[0], nonce, data[1]))
+    elif kind == "send":
         s.sendall(data)
     elif kind == "recv":
-        got = b""
-        while len(got) < 40:
-            chunk = s.recv(40 - len(got))
-            if not chunk:
-                break
-            got += chunk
+        got = read(40)
         print("reply", len(got), got[5] if len(got) > 5 else -1, flush=True)
     elif kind == "sleep":
         time.sleep(data)
@@ -192,7 +163,7 @@ s.close()
 
 def hostile(net, port, steps):
     return net.run("a", "python3", "-c", CLIENT, net.mig_addr["b"], str(port), repr(steps),
-                   timeout=30)
+                   os.path.dirname(os.path.abspath(__file__)), timeout=30)
 
 
 # --- tests ---------------------------------------------------------------------------------
@@ -310,10 +281,10 @@ def test_frame_out_of_bounds_rejected(net):
     r, port = receiver(net, "--token", TOKEN, "--timeout", "20")
     mem = 1 << 20
     page = b"\xab" * 4096
-    steps = [("send", frame(1, hello(mem))), ("recv", None),
+    steps = [("challenge", None), ("hello", (mem, TOKEN)), ("recv", None),
              ("send", frame(4, page, rnd=1, offset=mem))]  # one page past the end
     out = hostile(net, port, steps)
-    assert "reply 40 2" in out.stdout, out  # WELCOME
+    assert "challenge 9 32" in out.stdout and "reply 40 2" in out.stdout, out  # WELCOME
     assert r.wait() == 1
     assert "out of bounds" in r.stderr, r.stderr
     assert r.report()["verified"] is False
@@ -321,7 +292,7 @@ def test_frame_out_of_bounds_rejected(net):
 
 def test_frame_wrapping_offset_rejected(net):
     r, port = receiver(net, "--token", TOKEN, "--timeout", "20")
-    steps = [("send", frame(1, hello(1 << 20))), ("recv", None),
+    steps = [("challenge", None), ("hello", (1 << 20, TOKEN)), ("recv", None),
              ("send", frame(4, b"", rnd=1, offset=(1 << 64) - 4096, length=8192, checksum=0))]
     hostile(net, port, steps)
     assert r.wait() == 1
@@ -332,7 +303,8 @@ def test_truncated_stream_rejected(net):
     r, port = receiver(net, "--token", TOKEN, "--timeout", "20")
     page = b"\x11" * 8192
     full = frame(4, page, rnd=1, offset=0)
-    steps = [("send", frame(1, hello(1 << 20))), ("recv", None), ("send", full[:40 + 100])]
+    steps = [("challenge", None), ("hello", (1 << 20, TOKEN)), ("recv", None),
+             ("send", full[:40 + 100])]
     hostile(net, port, steps)
     assert r.wait() == 1
     assert "truncated" in r.stderr, r.stderr
@@ -341,7 +313,7 @@ def test_truncated_stream_rejected(net):
 def test_bad_checksum_rejected(net):
     r, port = receiver(net, "--token", TOKEN, "--timeout", "20")
     page = b"\x22" * 4096
-    steps = [("send", frame(1, hello(1 << 20))), ("recv", None),
+    steps = [("challenge", None), ("hello", (1 << 20, TOKEN)), ("recv", None),
              ("send", frame(4, page, rnd=1, offset=0, checksum=12345))]
     hostile(net, port, steps)
     assert r.wait() == 1
@@ -352,10 +324,14 @@ def test_garbage_before_hello_dropped_and_migration_still_served(net, lockdir):
     r, port = receiver(net, "--token", TOKEN, "--timeout", "20")
     hostile(net, port, [("send", os.urandom(64))])
     hostile(net, port, [("send", frame(4, b"\0" * 4096, rnd=1))])  # pages without hello
+    # a replayed or forged proof: the HMAC of another challenge
+    out = hostile(net, port, [("challenge", None), ("send", hello(1 << 20, b"\0" * 32, TOKEN)),
+                              ("recv", None)])
+    assert "reply 40 3" in out.stdout, out  # REJECT
     res, _, rep = send(net, port, "--guest-memory", "8M", "--token", TOKEN, lockdir=lockdir)
     assert res.returncode == 0, res.stderr
     assert r.wait() == 0
-    assert r.report()["rejectedConnections"] == 2
+    assert r.report()["rejectedConnections"] == 3
     assert r.report()["verified"]
 
 

@@ -62,6 +62,12 @@ static void test_decode_rejects(void)
 	f = (struct mig_frame){ .type = MIG_FRAME_DIGEST, .length = MIG_SUMMARY_LEN };
 	mig_frame_encode(&f, buf);
 	CHECK(mig_frame_decode(buf, &g) == 0);
+	f = (struct mig_frame){ .type = MIG_FRAME_CHALLENGE, .length = MIG_CHALLENGE_LEN };
+	mig_frame_encode(&f, buf);
+	CHECK(mig_frame_decode(buf, &g) == 0);
+	f.length = 0;
+	mig_frame_encode(&f, buf);
+	CHECK(mig_frame_decode(buf, &g) == -EMSGSIZE);
 }
 
 static void test_bounds(void)
@@ -99,15 +105,31 @@ static void test_bounds(void)
 static void test_hello(void)
 {
 	struct mig_hello h = { .session = 0xfeedull, .stream_index = 1, .stream_count = 4,
-			       .memory_bytes = 1ull << 30, .page_size = 4096, .token_len = 6 }, g;
-	uint8_t buf[MIG_HELLO_LEN];
+			       .memory_bytes = 1ull << 30, .page_size = 4096,
+			       .flags = MIG_HELLO_F_MAC }, g;
+	uint8_t buf[MIG_HELLO_LEN], nonce[MIG_CHALLENGE_LEN] = { 1, 2, 3 }, m1[32], m2[32];
 
-	memcpy(h.token, "secret", 6);
+	memset(h.mac, 0x5a, sizeof(h.mac));
 	mig_hello_encode(&h, buf);
 	CHECK(mig_hello_decode(buf, &g) == 0);
 	CHECK(g.session == h.session && g.stream_index == 1 && g.stream_count == 4);
-	CHECK(g.memory_bytes == h.memory_bytes && g.page_size == 4096 && g.token_len == 6);
-	CHECK(memcmp(g.token, "secret", 6) == 0 && g.token[6] == 0);
+	CHECK(g.memory_bytes == h.memory_bytes && g.page_size == 4096);
+	CHECK(g.flags == MIG_HELLO_F_MAC && memcmp(g.mac, h.mac, 32) == 0);
+
+	/* the MAC binds the token, the challenge and the hello's fields, not the mac itself */
+	mig_hello_mac("token", nonce, buf, m1);
+	memset(buf + 32, 0, 32);
+	mig_hello_mac("token", nonce, buf, m2);
+	CHECK(memcmp(m1, m2, 32) == 0);
+	mig_hello_mac("tokem", nonce, buf, m2);
+	CHECK(memcmp(m1, m2, 32) != 0);
+	nonce[31] = 1;
+	mig_hello_mac("token", nonce, buf, m2);
+	CHECK(memcmp(m1, m2, 32) != 0);
+	nonce[31] = 0;
+	buf[23] ^= 1; /* memory size */
+	mig_hello_mac("token", nonce, buf, m2);
+	CHECK(memcmp(m1, m2, 32) != 0);
 
 	h.stream_index = 4; /* index >= count */
 	mig_hello_encode(&h, buf);
@@ -128,9 +150,12 @@ static void test_hello(void)
 	mig_hello_encode(&h, buf);
 	CHECK(mig_hello_decode(buf, &g) == -EINVAL);
 	h.memory_bytes = 4096;
+	h.flags = 0x80; /* unknown flag */
 	mig_hello_encode(&h, buf);
-	buf[28] = 0xff; /* token_len huge */
 	CHECK(mig_hello_decode(buf, &g) == -EINVAL);
+	h.flags = 0;
+	mig_hello_encode(&h, buf);
+	CHECK(mig_hello_decode(buf, &g) == 0);
 }
 
 static void test_summary(void)
