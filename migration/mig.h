@@ -78,7 +78,8 @@ struct mig_report {
 	bool verified;
 	uint64_t digest;
 	uint64_t peer_digest;
-	const char *dirty_tracking; /* "none", "uffd-wp" */
+	const char *dirty_tracking; /* "none", "uffd-wp", "unsupported" */
+	char dirty_note[320];       /* why tracking is unsupported */
 	uint64_t checksum_races;    /* live frames whose pages changed while in flight */
 	uint64_t rejected;          /* receiver: connections dropped before the migration */
 	enum mig_zc_mode zc_mode;

@@ -34,7 +34,10 @@ int mig_dirty_start(struct mig_dirty *d, void *base, uint64_t len, struct mig_er
 	t.page_size = (size_t)sysconf(_SC_PAGESIZE);
 	r = open_uffd();
 	if (r < 0) {
-		mig_error_set(err, r, "userfaultfd: %s", strerror(-r));
+		/* no userfaultfd at all (ENOSYS), or not for us (EPERM): same as an old kernel */
+		mig_error_set(err, -EOPNOTSUPP, "userfaultfd() fails (%s): no dirty tracking",
+			      strerror(-r));
+		r = -EOPNOTSUPP;
 		goto fail;
 	}
 	t.uffd = r;

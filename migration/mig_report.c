@@ -62,6 +62,8 @@ struct json_object *mig_report_json(const struct mig_report *r, const struct mig
 	add(o, "digest", hex64(r->digest));
 	add(o, "peerDigest", hex64(r->peer_digest));
 	add(o, "dirtyTracking", json_object_new_string(r->dirty_tracking ? r->dirty_tracking : ""));
+	if (r->dirty_note[0])
+		add(o, "dirtyTrackingNote", json_object_new_string(r->dirty_note));
 	add(o, "checksumRaces", u64(r->checksum_races));
 	add(o, "rejectedConnections", u64(r->rejected));
 	add(zc, "mode", json_object_new_string(mig_zc_mode_name(r->zc_mode)));

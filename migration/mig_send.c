@@ -714,6 +714,7 @@ int mig_send(const struct mig_send_opts *o, struct mig_report *rep, struct mig_e
 		} else {
 			/* the tool prints it; a stop-and-copy follows */
 			rep->dirty_tracking = "unsupported";
+			snprintf(rep->dirty_note, sizeof(rep->dirty_note), "%s", derr.msg);
 		}
 		r = mig_workload_start(&wl, &c.region, o->dirty_rate, o->seed ^ 0x5eed);
 		if (r < 0) {

@@ -518,9 +518,9 @@ static int cmd_send(int argc, char **argv)
 	if (ui.bar)
 		fputc('\n', stderr);
 	if (!strcmp(rep.dirty_tracking, "unsupported"))
-		fprintf(stderr, "mignet send: this kernel cannot track dirty pages (userfaultfd "
-			"WP_ASYNC + PAGEMAP_SCAN need Linux >= 6.7): the migration was a "
-			"stop-and-copy\n");
+		fprintf(stderr, "mignet send: %s; live pre-copy needs userfaultfd WP_ASYNC and "
+			"PAGEMAP_SCAN (Linux >= 6.7): the guest was paused for a stop-and-copy\n",
+			rep.dirty_note);
 	close(slot);
 	return finish(&ui, &rep, &err, r);
 }

@@ -448,3 +448,42 @@ def test_ipv6_only_migration_network(lockdir):
         assert r.wait() == 0 and r.report()["verified"]
     finally:
         n6.teardown()
+
+
+def _without_userfaultfd():
+    """preexec_fn: a seccomp filter making userfaultfd(2) fail with ENOSYS, as on a kernel
+    built without it; inherited by `ip netns exec` and mignet."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    class SockFilter(ctypes.Structure):
+        _fields_ = [("code", ctypes.c_ushort), ("jt", ctypes.c_ubyte), ("jf", ctypes.c_ubyte),
+                    ("k", ctypes.c_uint)]
+
+    class SockFprog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(SockFilter))]
+
+    nr_userfaultfd, enosys = 323, 38  # x86_64
+    prog = (SockFilter * 4)(
+        SockFilter(0x20, 0, 0, 0),                 # ld [nr]
+        SockFilter(0x15, 0, 1, nr_userfaultfd),    # jeq userfaultfd
+        SockFilter(0x06, 0, 0, 0x00050000 | enosys),  # ret ERRNO(ENOSYS)
+        SockFilter(0x06, 0, 0, 0x7FFF0000))        # ret ALLOW
+    fprog = SockFprog(4, prog)
+    assert libc.prctl(38, 1, 0, 0, 0) == 0  # PR_SET_NO_NEW_PRIVS
+    assert libc.prctl(22, 2, ctypes.byref(fprog), 0, 0) == 0  # PR_SET_SECCOMP, FILTER
+
+
+@pytest.mark.skipif(os.uname().machine != "x86_64", reason="syscall number is x86_64's")
+def test_no_dirty_tracking_falls_back_to_stop_and_copy(net, lockdir):
+    r, port = receiver(net, "--token", TOKEN)
+    res = subprocess.run(net.cmd("a", MIGNET, "send", "--json", "--target",
+                                 f"{net.mig_addr['b']}:{port}", "--guest-memory", "16M",
+                                 "--dirty-rate", "16M", "--token", TOKEN, "--lock-dir", lockdir),
+                         capture_output=True, text=True, timeout=60,
+                         preexec_fn=_without_userfaultfd)
+    assert res.returncode == 0, res.stderr
+    rep = [json.loads(x) for x in res.stdout.splitlines() if '"report"' in x][0]
+    assert rep["dirtyTracking"] == "unsupported" and rep["rounds"] == 1 and rep["verified"]
+    assert "stop-and-copy" in res.stderr and "userfaultfd" in res.stderr
+    assert r.wait() == 0
