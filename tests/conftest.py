@@ -30,10 +30,15 @@ import re
 import secrets
 import shutil
 import subprocess
+import sys
 import tempfile
 import uuid
 
 import pytest
+
+# Test modules import the helpers below as `mignet_conftest`, a name no other conftest.py can
+# take over (pytest may load several modules named "conftest").
+sys.modules.setdefault("mignet_conftest", sys.modules[__name__])
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.environ.get("MIGNET_BUILD", os.path.join(ROOT, "build"))
@@ -42,7 +47,8 @@ REF_MACVLAN = os.path.join(REF_DIR, "macvlan")
 MACVLAN = os.path.abspath(os.environ.get("MIGNET_MACVLAN")
                           or os.path.join(BUILD, "plugins", "macvlan", "macvlan"))
 WHEREABOUTS = os.path.join(BUILD, "ipam", "whereabouts")
-IS_REFERENCE = os.path.exists(MACVLAN) and os.path.realpath(MACVLAN) == os.path.realpath(REF_MACVLAN)
+IS_REFERENCE = (os.path.exists(MACVLAN)
+                and os.path.realpath(MACVLAN) == os.path.realpath(REF_MACVLAN))
 
 PREFIX = "mn" + secrets.token_hex(3)[:5]
 MARKER_DIR = "/run/mignet-tests"

@@ -7,8 +7,8 @@ the node, no IPAM allocation left.
 """
 import pytest
 
-from conftest import (IS_REFERENCE, assert_cni_error, assert_nothing_left, conf, fake_ipam,
-                      fake_ipam_state, host_local, link_names, sh)
+from mignet_conftest import (IS_REFERENCE, assert_cni_error, assert_nothing_left, conf, fake_ipam,
+                             fake_ipam_state, host_local, link_names, sh)
 
 def assert_nothing_left_but_ref_leaks(node, pod, before, data_dir=None):
     """Leak check for failures after the link exists. The reference 1.1.1 leaves the link in the

@@ -11,8 +11,8 @@ import subprocess
 
 import pytest
 
-from conftest import (BUILD, ROOT, conf, global_addrs, host_local, hostlocal_allocations, link,
-                      link_names, macvlan_mode, sh)
+from mignet_conftest import (BUILD, ROOT, conf, global_addrs, host_local, hostlocal_allocations,
+                             link, link_names, macvlan_mode, sh)
 
 LIBCNI_VERSIONS = ["1.0.0", "0.4.0"]
 

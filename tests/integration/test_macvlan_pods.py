@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from conftest import (IS_REFERENCE, VERB_VERSIONS, Cni, conf, fake_ipam, global_addrs,
-                      host_local, link_names, sh, versions_param)
+from mignet_conftest import (IS_REFERENCE, VERB_VERSIONS, Cni, conf, fake_ipam, global_addrs,
+                             host_local, link_names, sh, versions_param)
 
 
 def ping(ns, addr, count=2):

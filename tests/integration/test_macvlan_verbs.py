@@ -10,10 +10,10 @@ import os
 
 import pytest
 
-from conftest import (ALL_VERSIONS, VERB_VERSIONS, assert_cni_error, assert_nothing_left, conf,
-                      fake_ipam, fake_ipam_log, fake_ipam_state, global_addrs, host_local,
-                      hostlocal_allocations, link, link_names, macvlan_mode, new_containerid,
-                      routes, sh, versions_param)
+from mignet_conftest import (ALL_VERSIONS, VERB_VERSIONS, assert_cni_error, assert_nothing_left,
+                             conf, fake_ipam, fake_ipam_log, fake_ipam_state, global_addrs,
+                             host_local, hostlocal_allocations, link, link_names, macvlan_mode,
+                             new_containerid, routes, sh, versions_param)
 
 
 def kernel_link(cni, ifname="net1"):
@@ -204,7 +204,8 @@ def test_version_ours(cni):
 @pytest.mark.parametrize("version", VERB_VERSIONS)
 def test_version_any_conf_version(cni, version):
     """VERSION works whatever cniVersion stdin carries, and lists every version the reference
-    knows (the reference answers 1.0.0 and lacks 1.1.0; issue 2 wants 1.1.0 — test_version_ours)."""
+    knows (the reference answers 1.0.0 and lacks 1.1.0; issue 2 wants 1.1.0: see
+    test_version_ours)."""
     rc, res, out, err = cni("VERSION", {"cniVersion": version}, pod=None, ifname=None,
                             containerid=None)
     assert rc == 0, out + err
@@ -595,3 +596,69 @@ def test_other_ifname_and_containerid(cni):
     kernel_link(cni, "migration0")
     cni.ok("DEL", c, ifname="migration0", containerid=cid)
     assert link_names(cni.pod) == ["lo"]
+
+
+# ---------------------------------------------------------------------------------------------
+# dns, sysctls, CNI_ARGS, linkInContainer
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("version", versions_param(VERB_VERSIONS))
+def test_dns_in_result(cni, version):
+    dns = {"nameservers": ["10.0.0.53"], "domain": "mig.local", "search": ["mig.local"]}
+    res = cni.ok("ADD", conf(version, dns=dns))
+    assert res["dns"]["nameservers"] == ["10.0.0.53"], res
+    assert res["dns"].get("domain") == "mig.local", res
+
+
+def sysctl(ns, path):
+    return sh("ip", "netns", "exec", ns, "cat", f"/proc/sys/{path}").stdout.strip()
+
+
+# The reference 1.1.1 macvlan leaves arp_notify/ndisc_notify at 0 (later versions set them);
+# issue 2: ADD sets both.
+@pytest.mark.ours
+def test_arp_notify_set(cni):
+    cni.ok("ADD", conf("1.0.0"))
+    assert sysctl(cni.pod, "net/ipv4/conf/net1/arp_notify") == "1"
+
+
+@pytest.mark.ours
+def test_ndisc_notify_set(cni):
+    cni.ok("ADD", conf("1.0.0"))
+    assert sysctl(cni.pod, "net/ipv6/conf/net1/ndisc_notify") == "1"
+
+
+# The reference 1.1.1 refuses K8S_* keys unless IgnoreUnknown is set (runtimes always set it);
+# issue 2 lists them as known keys.
+@pytest.mark.ours
+def test_k8s_cni_args_accepted(cni):
+    args = ("K8S_POD_NAMESPACE=kubevirt;K8S_POD_NAME=virt-handler-x;"
+            "K8S_POD_INFRA_CONTAINER_ID=abc123;K8S_POD_UID=0b1c-22")
+    cni.ok("ADD", conf("1.0.0"), args=args)
+    kernel_link(cni)
+
+
+def test_unknown_cni_args_with_ignore_unknown(cni):
+    cni.ok("ADD", conf("1.0.0"), args="IgnoreUnknown=1;FOO=bar")
+    kernel_link(cni)
+
+
+def test_unknown_cni_args_without_ignore_unknown_is_error(cni):
+    before = cni.node.links()
+    rc, res, out, err = cni("ADD", conf("1.0.0"), args="FOO=bar")
+    assert_cni_error(rc, res, out, msg_re="FOO")
+    assert_nothing_left(cni.node, cni.pod, before)
+
+
+@pytest.mark.ours  # linkInContainer is not in the reference 1.1.1
+def test_link_in_container(cni):
+    """With linkInContainer the master is looked up in the container netns."""
+    sh("ip", "-n", cni.pod, "link", "add", "ceth1", "type", "veth", "peer", "name", "ceth2")
+    sh("ip", "-n", cni.pod, "link", "set", "ceth1", "up")
+    before_node = cni.node.links()
+    c = conf("1.0.0", master="ceth1", linkInContainer=True)
+    cni.ok("ADD", c)
+    li = kernel_link(cni)
+    assert li.get("link") == "ceth1", li  # ip names the master when it is in the same netns
+    assert cni.node.links() == before_node
+    cni.ok("DEL", c)
+    assert link_names(cni.pod) == ["ceth1", "ceth2", "lo"]
