@@ -226,6 +226,16 @@ out:
 	return rc;
 }
 
+/* etcd (issue 7): an optimistic store lost a race at commit(): run the verb again. */
+static bool store_retry(struct ipam_store *s, int rc, struct cni_error *err)
+{
+	if (rc >= 0 || !s->ops->retry || !s->ops->retry(s))
+		return false;
+	if (err)
+		memset(err, 0, sizeof(*err));
+	return true;
+}
+
 int ipam_allocate(struct ipam_store *s, const struct ipam_config *c, const struct ipam_owner *o,
 		  struct ipam_u128 *ret_ips, struct cni_error *err)
 {
@@ -237,6 +247,8 @@ int ipam_allocate(struct ipam_store *s, const struct ipam_config *c, const struc
 		cni_err(err, CNI_ERR_INTERNAL, "out of memory");
 		goto out;
 	}
+	do { /* etcd (issue 7): once, or again while an optimistic store asks to retry */
+	memset(fresh, 0, c->n_ranges * sizeof(*fresh));
 	if (s->ops->lock(s, c->network_name, err) < 0)
 		goto out;
 	rc = allocate_locked(s, c, o, ret_ips, fresh, made, err);
@@ -254,6 +266,7 @@ int ipam_allocate(struct ipam_store *s, const struct ipam_config *c, const struc
 		rc = s->ops->commit(s, err);
 	}
 	s->ops->unlock(s);
+	} while (store_retry(s, rc, err));
 out:
 	free(made);
 	free(fresh);
@@ -265,6 +278,9 @@ int ipam_release(struct ipam_store *s, const struct ipam_config *c, const char *
 {
 	int n = 0, rc = 0;
 
+	do { /* etcd (issue 7): once, or again while an optimistic store asks to retry */
+	n = 0;
+	rc = 0;
 	if (s->ops->lock(s, c->network_name, err) < 0)
 		return -1;
 	/* every range, not stopping at the first that holds nothing */
@@ -284,6 +300,7 @@ int ipam_release(struct ipam_store *s, const struct ipam_config *c, const char *
 	if (s->ops->commit(s, rc < 0 ? NULL : err) < 0)
 		rc = -1;
 	s->ops->unlock(s);
+	} while (store_retry(s, rc, err));
 	return rc < 0 ? -1 : n;
 }
 
@@ -341,6 +358,9 @@ int ipam_gc(struct ipam_store *s, const struct ipam_config *c, ipam_valid_cb val
 {
 	int n = 0, rc = 0;
 
+	do { /* etcd (issue 7): once, or again while an optimistic store asks to retry */
+	n = 0;
+	rc = 0;
 	if (s->ops->lock(s, c->network_name, err) < 0)
 		return -1;
 	for (size_t i = 0; rc == 0 && i < c->n_ranges; i++) {
@@ -363,5 +383,6 @@ int ipam_gc(struct ipam_store *s, const struct ipam_config *c, ipam_valid_cb val
 	if (s->ops->commit(s, rc < 0 ? NULL : err) < 0)
 		rc = -1;
 	s->ops->unlock(s);
+	} while (store_retry(s, rc, err));
 	return rc < 0 ? -1 : n;
 }

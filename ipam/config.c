@@ -140,10 +140,11 @@ static int load_datastore(struct ipam_config *c, struct cni_error *err)
 	    cni_json_string(c->merged, "ipam", "store_dir", &c->store_dir, err) < 0 ||
 	    cni_json_int(c->merged, "ipam", "lock_timeout_ms", 0, 600000, &timeout, err) < 0)
 		return -1;
-	if (slice && *slice)
+	/* etcd (issue 7): node slices are claimed in etcd */
+	if (slice && *slice && !(ds && strcmp(ds, "etcd") == 0))
 		return bad(err, "ipam.node_slice_size", slice,
-			   "node slices need the whereabouts Kubernetes controller; remove the key "
-			   "(the file and etcd stores allocate from the whole range)");
+			   "node slices are claimed in etcd: set \"datastore\": \"etcd\" and "
+			   "\"etcd_host\", or remove the key");
 	if ((!ds || !*ds) && kubeconfig && *kubeconfig)
 		return cni_err(err, CNI_ERR_CONFIG,
 			       "invalid config: \"ipam.kubernetes.kubeconfig\" selects the Kubernetes "
@@ -159,10 +160,9 @@ static int load_datastore(struct ipam_config *c, struct cni_error *err)
 			   "its place would silently hand the same address out on two nodes; use "
 			   "\"file\" with \"store_dir\" on a mount shared by every node");
 	} else if (strcmp(ds, "etcd") == 0) {
-		return bad(err, "ipam.datastore", ds,
-			   "the etcd datastore is not available in this version yet; use \"file\"");
+		c->datastore = IPAM_STORE_ETCD; /* etcd (issue 7) */
 	} else {
-		return bad(err, "ipam.datastore", ds, "unknown datastore (use \"file\")");
+		return bad(err, "ipam.datastore", ds, "unknown datastore (use \"file\" or \"etcd\")");
 	}
 	if (!c->store_dir || !*c->store_dir)
 		c->store_dir = IPAM_DEFAULT_STORE_DIR;

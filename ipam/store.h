@@ -50,6 +50,12 @@ struct ipam_store_ops {
 	int (*lock)(struct ipam_store *s, const char *network, struct cni_error *err);
 	void (*unlock)(struct ipam_store *s);
 	int (*commit)(struct ipam_store *s, struct cni_error *err);
+	/*
+	 * etcd (issue 7): optional, NULL for stores that lock. After a verb failed, true when
+	 * the store's commit lost a race (an optimistic store such as etcd) and the verb should
+	 * run again from lock(); the store spaces and bounds the attempts.
+	 */
+	bool (*retry)(struct ipam_store *s);
 	/* the allocation of (@podref, @ifname), or of (@id, @ifname) */
 	int (*find_pod)(struct ipam_store *s, const char *pool, const char *podref,
 			const char *ifname, struct ipam_alloc *ret, struct cni_error *err);

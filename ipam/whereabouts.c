@@ -11,6 +11,7 @@
 #include "cni/plugin.h"
 #include "ipam/allocate.h"
 #include "ipam/config.h"
+#include "ipam/etcd_store.h" /* etcd (issue 7) */
 #include "ipam/store.h"
 
 struct session {
@@ -64,7 +65,10 @@ static int session_begin(struct cni_ctx *ctx, struct session *s, struct cni_erro
 			goto fail;
 		}
 	}
-	if (ipam_store_file_open(s->conf.store_dir, s->conf.lock_timeout_ms, &s->store, err) < 0)
+	if (s->conf.datastore == IPAM_STORE_ETCD) { /* etcd (issue 7): etcd, or node slices */
+		if (ipam_store_etcd_open(&s->conf, &s->store, err) < 0)
+			goto fail;
+	} else if (ipam_store_file_open(s->conf.store_dir, s->conf.lock_timeout_ms, &s->store, err) < 0)
 		goto fail;
 	return 0;
 fail:

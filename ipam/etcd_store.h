@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The etcd store (store_etcd.c) and node slices (node_slice.c): the cluster-wide stores
+ * behind struct ipam_store_ops. Their layout is documented in docs/etcd.md.
+ */
+#ifndef MIGNET_IPAM_ETCD_STORE_H
+#define MIGNET_IPAM_ETCD_STORE_H
+
+#include <stdint.h>
+
+#include "cni/error.h"
+#include "ipam/config.h"
+#include "ipam/etcd_client.h"
+#include "ipam/store.h"
+
+#define IPAM_ETCD_PREFIX "/mignet/whereabouts/"
+
+/**
+ * ipam_etcd_config() - the etcd connection keys of the "ipam" object (whereabouts' names:
+ * etcd_host, etcd_username, etcd_password, etcd_cert_file, etcd_key_file, etcd_ca_cert_file)
+ * The strings point into @c->merged.
+ * Return: 0, or -1 with err set (code 7 naming the key).
+ */
+int ipam_etcd_config(const struct ipam_config *c, struct etcd_config *ret, struct cni_error *err);
+
+/**
+ * ipam_store_etcd_open() - the store for a config with "datastore": "etcd"
+ * Without "node_slice_size": the etcd store. Every verb (lock() to unlock(), with its
+ * retries) is bounded by @c->lock_timeout_ms; past it the verb fails with code 11 and nothing
+ * of it is written.
+ * With "node_slice_size": ipam_node_slice_apply() narrows @c's ranges to this node's slices,
+ * and the store is the file store at @c->store_dir.
+ * Return: 0 with *@ret set, or -1 with err set (code 7 for a bad etcd key).
+ */
+int ipam_store_etcd_open(struct ipam_config *c, struct ipam_store **ret, struct cni_error *err);
+
+/**
+ * ipam_store_etcd_open_client() - the etcd store on an existing client (tests, bench)
+ * @timeout_ms: the bound of each verb. The store owns @client from now on.
+ */
+int ipam_store_etcd_open_client(struct etcd_client *client, int64_t timeout_ms,
+				struct ipam_store **ret, struct cni_error *err);
+
+/**
+ * ipam_node_slice_apply() - with "node_slice_size", narrow every range of @c to this node's
+ * slice, claiming one in etcd when the node holds none (or renewing the node's lease when
+ * due), so that the file store at @c->store_dir then allocates inside it.
+ * The node is $NODENAME, else the host name.
+ * Return: 0 (also when @c has no node_slice_size), or -1 with err set: code 11 when etcd
+ * cannot be reached in time and no valid local claim exists, 999 when no slice is free.
+ */
+int ipam_node_slice_apply(struct ipam_config *c, struct cni_error *err);
+
+#endif
