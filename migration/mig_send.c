@@ -23,354 +23,24 @@
  * sides compute the digest of the region and stream 0 carries the comparison.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
-#include <math.h>
-#include <net/if.h>
-#include <poll.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/socket.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 #include "mig_dirty.h"
 #include "mig_frame.h"
 #include "mig_parse.h"
-#include "mig_ranges.h"
-#include "mig_region.h"
+#include "mig_send_priv.h"
 #include "mig_stream.h"
 #include "mig_sum.h"
-#include "mig_zerocopy.h"
 
-#define BATCH_PAGES 64            /* 256 KiB frames with 4 KiB pages */
 #define TICK_MS 200
-#define HANDSHAKE_TIMEOUT 10      /* seconds */
-#define DEFAULT_MAX_ROUNDS 0
-
-struct send_ctx;
-
-struct send_stream {
-	struct send_ctx *ctx;
-	unsigned int index;
-	int fd;
-	pthread_t thread;
-	bool started;
-	struct mig_zc zc;
-	uint64_t bytes;
-	uint64_t page_bytes;
-	unsigned int gen;
-};
-
-struct send_ctx {
-	const struct mig_send_opts *o;
-	struct mig_region region;
-	struct mig_addr local, target;
-	unsigned int nstreams;
-	struct send_stream *streams;
-	unsigned int timeout; /* socket timeout, seconds */
-	uint64_t batch_pages; /* pages per PAGES frame */
-
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	unsigned int gen;     /* incremented by main to start a round */
-	unsigned int done;    /* streams done with the current generation */
-	bool quit;
-
-	/* the current round, read-only for the streams while it runs */
-	struct mig_ranges batches;
-	_Atomic size_t cursor;
-	unsigned int round;
-	bool live;
-	bool final;
-	_Atomic uint64_t round_done;
-	uint64_t round_total;
-
-	_Atomic int aborted;
-	struct mig_error err; /* first error, under lock */
-
-	pthread_mutex_t bw_lock;
-	double bw_next;
-};
-
-/* Record the first error, then shut every stream down so blocked threads return. */
-static void send_abort(struct send_ctx *c, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void send_abort(struct send_ctx *c, int code, const char *fmt, ...)
-{
-	int expect = 0;
-	va_list ap;
-	unsigned int i;
-
-	if (!atomic_compare_exchange_strong(&c->aborted, &expect, 1))
-		return;
-	pthread_mutex_lock(&c->lock);
-	c->err.code = code;
-	va_start(ap, fmt);
-	vsnprintf(c->err.msg, sizeof(c->err.msg), fmt, ap);
-	va_end(ap);
-	pthread_mutex_unlock(&c->lock);
-	for (i = 0; c->streams && i < c->nstreams; i++)
-		if (c->streams[i].fd >= 0)
-			shutdown(c->streams[i].fd, SHUT_RDWR);
-}
-
-static void throttle(struct send_ctx *c, size_t len)
-{
-	double now, at;
-
-	if (!c->o->bandwidth)
-		return;
-	pthread_mutex_lock(&c->bw_lock);
-	now = mig_now();
-	at = c->bw_next > now ? c->bw_next : now;
-	c->bw_next = at + (double)len / (double)c->o->bandwidth;
-	pthread_mutex_unlock(&c->bw_lock);
-	while (at > now && !atomic_load(&c->aborted)) {
-		double d = at - now > 0.1 ? 0.1 : at - now;
-
-		usleep((useconds_t)(d * 1e6));
-		now = mig_now();
-	}
-}
-
-/* A header and its payload in one sendmsg loop (the copy path). */
-static int send_iov(int fd, const uint8_t *hdr, const void *payload, size_t len)
-{
-	struct iovec iov[2] = { { (void *)hdr, MIG_FRAME_HDR_LEN }, { (void *)payload, len } };
-	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = len ? 2 : 1 };
-	ssize_t n;
-
-	while (msg.msg_iovlen) {
-		n = sendmsg(fd, &msg, MSG_NOSIGNAL);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return errno == EAGAIN ? -ETIMEDOUT : -errno;
-		}
-		while (msg.msg_iovlen && (size_t)n >= msg.msg_iov->iov_len) {
-			n -= (ssize_t)msg.msg_iov->iov_len;
-			msg.msg_iov++;
-			msg.msg_iovlen--;
-		}
-		if (msg.msg_iovlen) {
-			msg.msg_iov->iov_base = (char *)msg.msg_iov->iov_base + n;
-			msg.msg_iov->iov_len -= (size_t)n;
-		}
-	}
-	return 0;
-}
-
-static int send_batch(struct send_stream *s, const struct mig_range *b)
-{
-	struct send_ctx *c = s->ctx;
-	uint64_t off = b->start * c->region.page_size;
-	size_t len = (size_t)((b->end - b->start) * c->region.page_size);
-	const uint8_t *p = c->region.base + off;
-	struct mig_frame f = { .type = MIG_FRAME_PAGES, .round = c->round, .length = (uint32_t)len,
-			       .offset = off, .flags = c->live ? MIG_FRAME_F_LIVE : 0 };
-	uint8_t hdr[MIG_FRAME_HDR_LEN];
-	int r;
-
-	throttle(c, len);
-	f.checksum = mig_sum64(p, len);
-	mig_frame_encode(&f, hdr);
-	if (s->zc.active) {
-		/* the header goes by copy: its buffer is reused before any completion */
-		r = mig_write_full(s->fd, hdr, sizeof(hdr), MSG_MORE);
-		if (r == 0)
-			r = mig_zc_send(&s->zc, p, len, 0);
-	} else {
-		r = send_iov(s->fd, hdr, p, len);
-	}
-	if (r < 0)
-		return r;
-	s->bytes += sizeof(hdr) + len;
-	s->page_bytes += len;
-	atomic_fetch_add(&c->round_done, len);
-	return 0;
-}
-
-static int stream_round(struct send_stream *s)
-{
-	struct send_ctx *c = s->ctx;
-	struct mig_frame f = { .type = MIG_FRAME_ROUND_END, .round = c->round,
-			       .flags = c->final ? MIG_FRAME_F_FINAL : 0 };
-	uint8_t hdr[MIG_FRAME_HDR_LEN];
-	size_t i;
-	int r;
-
-	while ((i = atomic_fetch_add(&c->cursor, 1)) < c->batches.n) {
-		if (atomic_load(&c->aborted))
-			return -ECANCELED;
-		r = send_batch(s, &c->batches.v[i]);
-		if (r < 0)
-			return r;
-	}
-	mig_frame_encode(&f, hdr);
-	r = mig_write_full(s->fd, hdr, sizeof(hdr), 0);
-	if (r < 0)
-		return r;
-	s->bytes += sizeof(hdr);
-	/* the flush barrier: nothing of this round is still pinned by the kernel */
-	return mig_zc_flush(&s->zc, (int)c->timeout * 1000);
-}
-
-static void *stream_main(void *arg)
-{
-	struct send_stream *s = arg;
-	struct send_ctx *c = s->ctx;
-	int r;
-
-	for (;;) {
-		pthread_mutex_lock(&c->lock);
-		while (c->gen == s->gen && !c->quit)
-			pthread_cond_wait(&c->cond, &c->lock);
-		if (c->quit) {
-			pthread_mutex_unlock(&c->lock);
-			break;
-		}
-		s->gen = c->gen;
-		pthread_mutex_unlock(&c->lock);
-
-		r = atomic_load(&c->aborted) ? 0 : stream_round(s);
-		if (r < 0 && r != -ECANCELED) {
-			char peer[64];
-
-			mig_addr_format(&c->target, peer, sizeof(peer));
-			if (r == -EPIPE || r == -ECONNRESET)
-				send_abort(c, r, "stream %u: the receiver %s closed the connection",
-					   s->index, peer);
-			else if (r == -ETIMEDOUT)
-				send_abort(c, r, "stream %u: no progress for %u s sending to %s",
-					   s->index, c->timeout, peer);
-			else
-				send_abort(c, r, "stream %u: send: %s", s->index, strerror(-r));
-		}
-		pthread_mutex_lock(&c->lock);
-		c->done++;
-		pthread_cond_broadcast(&c->cond);
-		pthread_mutex_unlock(&c->lock);
-	}
-	return NULL;
-}
-
-static int connect_timeout(int fd, const struct mig_addr *a, unsigned int seconds)
-{
-	struct pollfd pfd = { .fd = fd, .events = POLLOUT };
-	int flags = fcntl(fd, F_GETFL), soerr = 0, r;
-	socklen_t len = sizeof(soerr);
-
-	fcntl(fd, F_SETFL, flags | O_NONBLOCK);
-	r = connect(fd, (const struct sockaddr *)&a->ss, a->len);
-	if (r < 0 && errno != EINPROGRESS)
-		return -errno;
-	if (r < 0) {
-		do {
-			r = poll(&pfd, 1, (int)seconds * 1000);
-		} while (r < 0 && errno == EINTR);
-		if (r == 0)
-			return -ETIMEDOUT;
-		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0)
-			return -errno;
-		if (soerr)
-			return -soerr;
-	}
-	fcntl(fd, F_SETFL, flags);
-	return 0;
-}
-
-static int open_stream(struct send_ctx *c, struct send_stream *s, uint64_t session,
-		       struct mig_error *err)
-{
-	const struct mig_send_opts *o = c->o;
-	struct mig_hello h = { .session = session, .stream_index = s->index,
-			       .stream_count = c->nstreams, .memory_bytes = c->region.len,
-			       .page_size = (uint32_t)c->region.page_size };
-	uint8_t hdr[MIG_FRAME_HDR_LEN], payload[MIG_HELLO_LEN], nonce[MIG_CHALLENGE_LEN];
-	struct mig_frame f = { 0 };
-	struct mig_addr local = c->local;
-	char peer[64];
-	ssize_t n;
-	int r;
-
-	mig_addr_format(&c->target, peer, sizeof(peer));
-	s->fd = socket(c->target.ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (s->fd < 0)
-		return mig_error_set(err, -errno, "socket: %s", strerror(errno));
-	if (setsockopt(s->fd, SOL_SOCKET, SO_BINDTODEVICE, o->interface,
-		       (socklen_t)strlen(o->interface)) < 0)
-		return mig_error_set(err, -errno, "SO_BINDTODEVICE %s: %s", o->interface,
-				     strerror(errno));
-	if (local.ss.ss_family == AF_INET)
-		((struct sockaddr_in *)&local.ss)->sin_port = 0;
-	else
-		((struct sockaddr_in6 *)&local.ss)->sin6_port = 0;
-	if (bind(s->fd, (struct sockaddr *)&local.ss, local.len) < 0)
-		return mig_error_set(err, -errno, "bind to the migration address: %s",
-				     strerror(errno));
-	r = connect_timeout(s->fd, &c->target, HANDSHAKE_TIMEOUT);
-	if (r < 0)
-		return mig_error_set(err, r, "connect to %s port %u: %s", peer,
-				     mig_addr_port(&c->target), strerror(-r));
-	mig_set_timeouts(s->fd, HANDSHAKE_TIMEOUT);
-	/* the receiver speaks first: a challenge to answer with the token's HMAC */
-	n = mig_read_full(s->fd, hdr, sizeof(hdr));
-	if (n == sizeof(hdr) && mig_frame_decode(hdr, &f) == 0 && f.type == MIG_FRAME_CHALLENGE)
-		n = mig_read_full(s->fd, nonce, sizeof(nonce));
-	else if (n == sizeof(hdr))
-		return mig_error_set(err, -EPROTO, "stream %u: %s is not a mignet receiver",
-				     s->index, peer);
-	if (n <= 0)
-		return mig_error_set(err, n ? (int)n : -ECONNRESET,
-				     "stream %u: %s closed the connection during the handshake "
-				     "(a --from allowlist that does not include us?)%s%s", s->index,
-				     peer, n ? ": " : "", n ? strerror((int)-n) : "");
-	if (f.checksum != mig_sum64(nonce, sizeof(nonce)))
-		return mig_error_set(err, -EPROTO, "stream %u: corrupt challenge", s->index);
-	if (o->token) {
-		h.flags |= MIG_HELLO_F_MAC;
-		mig_hello_encode(&h, payload);
-		mig_hello_mac(o->token, nonce, payload, h.mac);
-	}
-	mig_hello_encode(&h, payload);
-	f = (struct mig_frame){ .type = MIG_FRAME_HELLO, .length = MIG_HELLO_LEN };
-	f.checksum = mig_sum64(payload, sizeof(payload));
-	mig_frame_encode(&f, hdr);
-	r = send_iov(s->fd, hdr, payload, sizeof(payload));
-	if (r < 0)
-		return mig_error_set(err, r, "stream %u: sending hello to %s: %s", s->index, peer,
-				     strerror(-r));
-	s->bytes += 2 * sizeof(hdr) + sizeof(payload) + sizeof(nonce);
-	/* the receiver maps and populates the memory before it answers: allow for it */
-	mig_set_timeouts(s->fd, c->timeout > HANDSHAKE_TIMEOUT ? c->timeout : HANDSHAKE_TIMEOUT);
-	n = mig_read_full(s->fd, hdr, sizeof(hdr));
-	if (n <= 0)
-		return mig_error_set(err, n ? (int)n : -ECONNRESET,
-				     "stream %u: %s closed the connection during the handshake "
-				     "(a --from allowlist that does not include us?)%s%s", s->index,
-				     peer, n ? ": " : "", n ? strerror((int)-n) : "");
-	r = mig_frame_decode(hdr, &f);
-	if (r < 0)
-		return mig_error_set(err, -EPROTO, "stream %u: bad answer to hello", s->index);
-	if (f.type == MIG_FRAME_REJECT)
-		return mig_error_set(err, -EACCES, "the receiver %s rejected the migration: %s",
-				     peer, mig_reject_name(f.aux));
-	if (f.type != MIG_FRAME_WELCOME)
-		return mig_error_set(err, -EPROTO, "stream %u: unexpected %s answer to hello",
-				     s->index, mig_frame_type_name(f.type));
-	r = mig_zc_init(&s->zc, s->fd, o->zc_mode);
-	if (r < 0)
-		return mig_error_set(err, r, "SO_ZEROCOPY (--zerocopy always): %s", strerror(-r));
-	mig_set_timeouts(s->fd, c->timeout);
-	return 0;
-}
 
 static void report_progress(struct send_ctx *c, double t0, uint64_t *last_bytes,
 			    double *last_t, double *rate)
@@ -514,12 +184,12 @@ static int setup(struct send_ctx *c, struct mig_report *rep, struct mig_error *e
 		c->streams[i].fd = -1;
 	}
 	for (i = 0; i < c->nstreams; i++) {
-		r = open_stream(c, &c->streams[i], session, err);
+		r = send_stream_open(c, &c->streams[i], session, err);
 		if (r < 0)
 			return r;
 	}
 	for (i = 0; i < c->nstreams; i++) {
-		r = pthread_create(&c->streams[i].thread, NULL, stream_main, &c->streams[i]);
+		r = pthread_create(&c->streams[i].thread, NULL, send_stream_main, &c->streams[i]);
 		if (r)
 			return mig_error_set(err, -r, "pthread_create: %s", strerror(r));
 		c->streams[i].started = true;
