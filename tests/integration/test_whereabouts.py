@@ -276,7 +276,6 @@ BAD = [
      r'"ipam\.datastore".*same address out on two nodes.*"file"'),
     ({"range": "10.40.0.0/24", "kubernetes": {"kubeconfig": "/etc/cni/net.d/whereabouts.d/k"}},
      r'"ipam\.kubernetes\.kubeconfig".*same address out on two nodes.*"file"'),
-    ({"range": "10.40.0.0/24", "datastore": "etcd"}, r'"ipam\.datastore" "etcd"'),
     ({"range": "10.40.0.0/24", "datastore": "nope"}, r'"ipam\.datastore" "nope"'),
     ({"range": "10.40.0.0/24", "store_dir": "rel"}, r'"ipam\.store_dir" "rel".*absolute'),
     ({"range": "10.40.0.0/24", "routes": [{"dst": "x"}]}, r'"ipam\.routes\[0\]\.dst"'),

@@ -139,7 +139,6 @@ static void test_refusals(void)
 		"same address out on two nodes");
 	refused("{\"range\":\"10.0.0.0/24\",\"kubernetes\":{\"kubeconfig\":\"/etc/k\"}}",
 		"\"ipam.kubernetes.kubeconfig\"", "\"file\"");
-	refused("{\"range\":\"10.0.0.0/24\",\"datastore\":\"etcd\"}", "\"ipam.datastore\"", "etcd");
 	refused("{\"range\":\"10.0.0.0/24\",\"datastore\":\"consul\"}", "\"ipam.datastore\"", "consul");
 	refused("{\"range\":\"10.0.0.0/24\",\"node_slice_size\":\"/28\"}", "\"ipam.node_slice_size\"", NULL);
 }
