@@ -17,6 +17,7 @@ static int set_known(struct cni_args *a, const char *key, const char *value)
 		{ "K8S_POD_UID", offsetof(struct cni_args, pod_uid) },
 		{ "MAC", offsetof(struct cni_args, mac) },
 		{ "IP", offsetof(struct cni_args, ip) },
+		{ "GATEWAY", offsetof(struct cni_args, gateway) },
 	};
 
 	if (strcmp(key, "IgnoreUnknown") == 0) {

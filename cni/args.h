@@ -19,6 +19,7 @@ struct cni_args {
 	const char *pod_uid;                /* K8S_POD_UID */
 	const char *mac;                    /* MAC */
 	const char *ip;                     /* IP (comma-separated list allowed) */
+	const char *gateway;                /* GATEWAY (whereabouts' static-IP args) */
 	char *buf;                          /* owns the strings above */
 };
 

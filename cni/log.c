@@ -48,6 +48,8 @@ int cni_log_setup(struct json_object *obj, const char *where, const char *plugin
 			       where, *where ? "." : "", level);
 	if (!file || !*file)
 		return 0;
+	/* a second setup (a flat file naming the log) replaces the first */
+	cni_log_close();
 	log_state.fd = open(file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
 	if (log_state.fd < 0)
 		return cni_err(err, CNI_ERR_CONFIG, "invalid config: cannot open \"%s%slog_file\" \"%.200s\": %m",
