@@ -407,6 +407,8 @@ static int conclude(struct recv_ctx *c, struct mig_report *rep, struct mig_error
 	r = send_ctl(fd, MIG_FRAME_FINAL_ACK, 0, 0);
 	if (r < 0)
 		return mig_error_set(err, r, "sending the final acknowledgement: %s", strerror(-r));
+	/* the sender computes its digest meanwhile */
+	rep->digest = mig_digest(c->region.base, c->region.len);
 	n = mig_read_full(fd, hdr, sizeof(hdr));
 	if (n != sizeof(hdr) || mig_frame_decode(hdr, &f) < 0 || f.type != MIG_FRAME_DIGEST)
 		return mig_error_set(err, -EPROTO, "expected the sender's digest");
@@ -414,7 +416,6 @@ static int conclude(struct recv_ctx *c, struct mig_report *rep, struct mig_error
 	if (n != sizeof(payload) || mig_sum64(payload, sizeof(payload)) != f.checksum)
 		return mig_error_set(err, -EPROTO, "truncated or corrupt digest frame");
 	mig_summary_decode(payload, &sum);
-	rep->digest = mig_digest(c->region.base, c->region.len);
 	rep->peer_digest = sum.digest;
 	rep->verified = rep->digest == sum.digest;
 	rep->downtime_ms = (double)sum.downtime_us / 1000.0;

@@ -51,7 +51,7 @@ static void report_progress(struct send_ctx *c, double t0, uint64_t *last_bytes,
 	unsigned int i;
 
 	for (i = 0; i < c->nstreams; i++)
-		bytes += c->streams[i].page_bytes;
+		bytes += __atomic_load_n(&c->streams[i].page_bytes, __ATOMIC_RELAXED);
 	p.round_done = atomic_load(&c->round_done);
 	if (p.round_done > p.round_total)
 		p.round_done = p.round_total;
@@ -78,7 +78,7 @@ static int run_round(struct send_ctx *c, double t0, double deadline, double *rat
 	unsigned int i;
 
 	for (i = 0; i < c->nstreams; i++)
-		last_bytes += c->streams[i].page_bytes;
+		last_bytes += __atomic_load_n(&c->streams[i].page_bytes, __ATOMIC_RELAXED);
 	pthread_mutex_lock(&c->lock);
 	atomic_store(&c->cursor, 0);
 	atomic_store(&c->round_done, 0);
@@ -263,7 +263,7 @@ static void report_round_end(struct send_ctx *c, double t0, double rate, uint64_
 	unsigned int i;
 
 	for (i = 0; i < c->nstreams; i++)
-		p.bytes += c->streams[i].page_bytes;
+		p.bytes += __atomic_load_n(&c->streams[i].page_bytes, __ATOMIC_RELAXED);
 	p.elapsed = mig_now() - t0;
 	if (c->o->progress)
 		c->o->progress(&p, c->o->opaque);

@@ -110,7 +110,8 @@ static int send_batch(struct send_stream *s, const struct mig_range *b)
 	if (r < 0)
 		return r;
 	s->bytes += sizeof(hdr) + len;
-	s->page_bytes += len;
+	/* read by the main thread for progress */
+	__atomic_store_n(&s->page_bytes, s->page_bytes + len, __ATOMIC_RELAXED);
 	atomic_fetch_add(&c->round_done, len);
 	return 0;
 }

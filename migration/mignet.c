@@ -26,6 +26,7 @@
 #include "mig.h"
 #include "mig_config.h"
 #include "mig_limit.h"
+#include "mig_cluster_limit.h" /* etcd (issue 7) */
 #include "mig_parse.h"
 #include "mig_report.h"
 
@@ -50,6 +51,8 @@ static void usage(FILE *f)
 	      "              [--bandwidth MiB/s] [--downtime-ms MS] [--completion-timeout-per-gib S]\n"
 	      "              [--progress-timeout S] [--token T | --token-file F] [--config FILE]\n"
 	      "              [--parallel-outbound N] [--lock-dir DIR] [--max-rounds N]\n"
+	      "              [--etcd ENDPOINTS --parallel-migrations-per-cluster N]\n"
+	      "              [--cluster-wait S] [--cluster-lease-ttl S]\n"
 	      "              [--seed N] [--batch-size SIZE] [--json]\n"
 	      "  mignet version\n"
 	      "The token may also come from the environment variable MIGNET_TOKEN.\n",
@@ -344,11 +347,27 @@ static int outbound_slot(struct ui *ui, const char *dir, unsigned int limit)
 	return fd;
 }
 
+/* etcd (issue 7): said once when every cluster-wide slot is taken. */
+static void cluster_waiting(void *arg, unsigned int limit)
+{
+	struct ui *ui = arg;
+
+	fprintf(stderr, "mignet send: waiting: %u migration(s) already run in the cluster "
+		"(parallelMigrationsPerCluster=%u)\n", limit, limit);
+	if (ui->json) {
+		struct json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "event", json_object_new_string("queued"));
+		json_object_object_add(o, "clusterLimit", json_object_new_int((int)limit));
+		print_json(o);
+	}
+}
+
 static int cmd_send(int argc, char **argv)
 {
 	enum { O_TARGET = 256, O_IF, O_MEM, O_DIRTY, O_STREAMS, O_ZC, O_BW, O_DOWN, O_CTO, O_PTO,
 	       O_TOKEN, O_TOKENF, O_JSON, O_CONFIG, O_PAR, O_LOCK, O_ROUNDS, O_SEED, O_BATCH,
-	       O_HELP };
+	       O_HELP, O_ETCD, O_CPAR, O_CWAIT, O_CTTL };
 	static const struct option opts[] = {
 		{ "target", required_argument, NULL, O_TARGET },
 		{ "interface", required_argument, NULL, O_IF },
@@ -370,8 +389,17 @@ static int cmd_send(int argc, char **argv)
 		{ "seed", required_argument, NULL, O_SEED },
 		{ "batch-size", required_argument, NULL, O_BATCH },
 		{ "help", no_argument, NULL, O_HELP },
+		/* etcd (issue 7): parallelMigrationsPerCluster */
+		{ "etcd", required_argument, NULL, O_ETCD },
+		{ "parallel-migrations-per-cluster", required_argument, NULL, O_CPAR },
+		{ "cluster-wait", required_argument, NULL, O_CWAIT },
+		{ "cluster-lease-ttl", required_argument, NULL, O_CTTL },
 		{ 0 },
 	};
+	/* etcd (issue 7) */
+	struct mig_cluster_opts copts = { .wait_ms = -1 };
+	struct mig_cluster_slot *cslot = NULL;
+	char *cfg_etcd = NULL, holder[300], cmsg[512];
 	struct mig_send_opts o = { .interface = MIG_DEFAULT_INTERFACE, .memory_bytes = 256u << 20,
 				   .streams = 2, .zc_mode = MIG_ZC_AUTO, .downtime_ms = 300,
 				   .completion_timeout_per_gib = MIG_DEFAULT_COMPLETION_TIMEOUT_PER_GIB,
@@ -474,6 +502,24 @@ static int cmd_send(int argc, char **argv)
 		case O_HELP:
 			usage(stdout);
 			return 0;
+		case O_ETCD: /* etcd (issue 7) */
+			copts.endpoints = optarg;
+			break;
+		case O_CPAR:
+			if (mig_parse_uint(optarg, 1, 10000, &v) < 0)
+				return usage_error("--parallel-migrations-per-cluster %s: 1..10000", optarg);
+			copts.limit = (unsigned int)v;
+			break;
+		case O_CWAIT:
+			if (mig_parse_uint(optarg, 0, 1000000, &v) < 0)
+				return usage_error("--cluster-wait %s: seconds", optarg);
+			copts.wait_ms = (int64_t)v * 1000;
+			break;
+		case O_CTTL:
+			if (mig_parse_uint(optarg, 2, 3600, &v) < 0)
+				return usage_error("--cluster-lease-ttl %s: 2..3600 seconds", optarg);
+			copts.ttl = (unsigned int)v;
+			break;
 		default:
 			usage(stderr);
 			return EXIT_USAGE;
@@ -483,6 +529,18 @@ static int cmd_send(int argc, char **argv)
 		return usage_error("unexpected argument %s", argv[optind]);
 	if (!o.target)
 		return usage_error("send needs --target ADDR[:PORT]");
+	if (config) { /* etcd (issue 7): parallelMigrationsPerCluster and etcd from the file */
+		unsigned int climit;
+
+		if (mig_cluster_config_load(config, &climit, &cfg_etcd) < 0)
+			return usage_error("--config %s: bad parallelMigrationsPerCluster or etcd", config);
+		if (climit && !copts.limit)
+			copts.limit = climit;
+		if (cfg_etcd && !copts.endpoints)
+			copts.endpoints = cfg_etcd;
+	}
+	if (copts.limit && !copts.endpoints)
+		return usage_error("parallelMigrationsPerCluster needs --etcd ENDPOINTS");
 	if (config) {
 		struct mig_config cfg;
 
@@ -514,7 +572,24 @@ static int cmd_send(int argc, char **argv)
 			lock_dir ? lock_dir : DEFAULT_LOCK_DIR, strerror(-slot));
 		return EXIT_FAILED;
 	}
+	if (copts.limit) { /* etcd (issue 7): a cluster-wide slot, held until the end */
+		char host[256] = "";
+
+		gethostname(host, sizeof(host) - 1);
+		snprintf(holder, sizeof(holder), "%s:%d -> %s", host, (int)getpid(), o.target);
+		copts.holder = holder;
+		copts.on_wait = cluster_waiting;
+		copts.arg = &ui;
+		r = mig_cluster_slot_acquire(&copts, &cslot, cmsg, sizeof(cmsg));
+		free(cfg_etcd);
+		if (r < 0) {
+			fprintf(stderr, "mignet send: cluster-wide migration slot: %s\n", cmsg);
+			close(slot);
+			return EXIT_FAILED;
+		}
+	}
 	r = mig_send(&o, &rep, &err);
+	mig_cluster_slot_release(cslot); /* etcd (issue 7) */
 	if (ui.bar)
 		fputc('\n', stderr);
 	if (!strcmp(rep.dirty_tracking, "unsupported"))

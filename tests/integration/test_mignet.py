@@ -19,7 +19,7 @@ import pytest
 from mignet_net import MigNet, frame, hello
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-MIGNET = os.path.join(ROOT, "build", "migration", "mignet")
+MIGNET = os.environ.get("MIGNET_BIN", os.path.join(ROOT, "build", "migration", "mignet"))
 TOKEN = "s3cret-token-for-tests"
 
 pytestmark = [
