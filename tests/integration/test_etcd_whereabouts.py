@@ -1,0 +1,181 @@
+# SPDX-License-Identifier: Apache-2.0
+"""whereabouts with "datastore": "etcd" against a real three-member etcd cluster on loopback:
+concurrent nodes, a member killed mid-run, quorum lost (code 11 within the bound, then no
+duplicates and no leaks), TLS with a test CA, and node slices. The etcd keys are read back
+with etcdctl, independently of the plugin. Nothing asserts on time."""
+import concurrent.futures as cf
+import json
+import os
+import subprocess
+import tempfile
+import threading
+import time
+
+import pytest
+
+from etcd_cluster import BUILD, EtcdCluster, etcd3, etcd_tls  # noqa: F401 (fixtures)
+
+WHEREABOUTS = os.path.join(BUILD, "ipam", "whereabouts")
+PREFIX = "/mignet/whereabouts/"
+
+pytestmark = pytest.mark.skipif(not os.path.exists(WHEREABOUTS), reason="whereabouts not built")
+
+
+def conf(endpoints, rng="10.44.0.0/24", extra=None):
+    ipam = {"type": "whereabouts", "range": rng, "datastore": "etcd", "etcd_host": endpoints,
+            "network_name": "migration", "lock_timeout_ms": 8000}
+    ipam.update(extra or {})
+    return {"cniVersion": "1.1.0", "name": "mig", "type": "macvlan", "ipam": ipam}
+
+
+def run(command, c, cid, node="node-a", ifname="eth0", pod=None):
+    env = dict(os.environ, CNI_COMMAND=command, CNI_CONTAINERID=cid, CNI_IFNAME=ifname,
+               CNI_NETNS="/proc/self/ns/net", CNI_PATH="/usr/lib/cni", NODENAME=node)
+    if pod:
+        env["CNI_ARGS"] = f"IgnoreUnknown=true;K8S_POD_NAMESPACE=default;K8S_POD_NAME={pod}"
+    r = subprocess.run([WHEREABOUTS], input=json.dumps(c), env=env, capture_output=True,
+                       text=True, timeout=120)
+    out = json.loads(r.stdout) if r.stdout.strip() else None
+    return r.returncode, out
+
+
+def addr(out):
+    return out["ips"][0]["address"].split("/")[0]
+
+
+def etcd_allocations(cl, network="migration"):
+    """{address: record} of every allocation key, read with etcdctl."""
+    kv = cl.get_prefix(f"{PREFIX}{network}/")
+    found = {}
+    for k, v in kv.items():
+        parts = k[len(PREFIX):].split("/")
+        if len(parts) == 4 and parts[2] == "ip":
+            rec = json.loads(v)
+            assert rec["ip"] == parts[3]
+            found[parts[3]] = rec
+    return found
+
+
+def test_two_nodes_concurrently_get_distinct_addresses(etcd3):
+    c = conf(etcd3.endpoints)
+    jobs = [(f"n{n}-c{i}", f"node-{n}") for i in range(25) for n in ("a", "b")]
+    with cf.ThreadPoolExecutor(12) as ex:
+        res = list(ex.map(lambda j: run("ADD", c, j[0], node=j[1]), jobs))
+    assert all(rc == 0 for rc, _ in res), res
+    ips = [addr(out) for _, out in res]
+    assert len(set(ips)) == len(ips) == 50
+    allocs = etcd_allocations(etcd3)
+    assert set(allocs) == set(ips)
+    assert {a["id"] for a in allocs.values()} == {j[0] for j in jobs}
+    # idempotent: the same attachment gets its address again
+    rc, out = run("ADD", c, jobs[0][0])
+    assert rc == 0 and addr(out) == ips[0]
+    with cf.ThreadPoolExecutor(12) as ex:
+        dels = list(ex.map(lambda j: run("DEL", c, j[0], node=j[1]), jobs))
+    assert all(rc == 0 for rc, _ in dels)
+    assert etcd_allocations(etcd3) == {}
+
+
+def test_member_killed_mid_run_every_add_succeeds(etcd3):
+    c = conf(etcd3.endpoints)
+    results = []
+    killer = threading.Timer(0.3, etcd3.kill, args=(0,))
+    killer.start()
+    try:
+        with cf.ThreadPoolExecutor(6) as ex:
+            results = list(ex.map(lambda i: run("ADD", c, f"k{i}", node=f"node-{i % 2}"),
+                                  range(40)))
+    finally:
+        killer.join()
+    assert all(rc == 0 for rc, _ in results), [r for r in results if r[0] != 0][:3]
+    ips = [addr(out) for _, out in results]
+    assert len(set(ips)) == 40
+    assert set(etcd_allocations(etcd3)) == set(ips)
+
+
+def test_quorum_lost_code_11_then_no_duplicates_no_leaks(etcd3):
+    c = conf(etcd3.endpoints, extra={"lock_timeout_ms": 2000})
+    for i in range(5):
+        assert run("ADD", c, f"before{i}")[0] == 0
+    etcd3.kill(1)
+    etcd3.kill(2)
+    rc, out = run("ADD", c, "during")
+    assert rc != 0 and out["code"] == 11, out
+    rc, out = run("DEL", c, "before0")
+    assert rc != 0 and out["code"] == 11, out
+    etcd3.start(1)
+    etcd3.start(2)
+    etcd3.wait_healthy()
+    # the runtime retries the failed verbs, as it would
+    assert run("DEL", c, "before0")[0] == 0
+    rc, out = run("ADD", c, "during")
+    assert rc == 0
+    for i in range(5, 10):
+        assert run("ADD", c, f"after{i}")[0] == 0
+    allocs = etcd_allocations(etcd3)
+    ids = sorted(a["id"] for a in allocs.values())
+    want = sorted([f"before{i}" for i in range(1, 5)] + ["during"] +
+                  [f"after{i}" for i in range(5, 10)])
+    assert ids == want  # no leak: exactly the live attachments
+    assert len(allocs) == len(set(allocs))  # one key per address: no duplicates
+    # the freed lowest address was reused
+    assert "10.44.0.1" in allocs
+
+
+def test_status_and_unreachable_etcd(etcd3):
+    c = conf(etcd3.endpoints)
+    assert run("STATUS", c, "x")[0] == 0
+    bad = conf("http://127.0.0.1:1", extra={"lock_timeout_ms": 500})
+    rc, out = run("ADD", bad, "y")
+    assert rc != 0 and out["code"] == 11
+    rc, out = run("STATUS", bad, "y")
+    assert rc != 0 and out["code"] == 50
+
+
+def test_tls_with_test_ca(etcd_tls):
+    p = etcd_tls.pki
+    c = conf(etcd_tls.endpoints, extra={"etcd_ca_cert_file": p["ca"],
+                                        "etcd_cert_file": p["cert"],
+                                        "etcd_key_file": p["key"]})
+    rc, out = run("ADD", c, "tls1")
+    assert rc == 0 and addr(out) == "10.44.0.1"
+    assert set(etcd_allocations(etcd_tls)) == {"10.44.0.1"}
+    # without a client certificate etcd refuses the handshake: the ADD fails (after the bound:
+    # a refused handshake looks like a member that is going away)
+    c2 = conf(etcd_tls.endpoints, extra={"etcd_ca_cert_file": p["ca"]})
+    rc, out = run("ADD", c2, "tls2")
+    assert rc != 0
+
+
+def test_node_slices(etcd3):
+    base = tempfile.mkdtemp(prefix="mignet-slices-")
+    try:
+        def c(node, ttl=3600):
+            d = os.path.join(base, node)
+            os.makedirs(d, mode=0o700, exist_ok=True)
+            return conf(etcd3.endpoints, extra={"node_slice_size": "/28", "store_dir": d,
+                                                "node_slice_lease_ttl": ttl})
+        a = [addr(run("ADD", c("a"), f"a{i}", node="a")[1]) for i in range(3)]
+        b = [addr(run("ADD", c("b"), f"b{i}", node="b")[1]) for i in range(3)]
+        assert a == ["10.44.0.1", "10.44.0.2", "10.44.0.3"]
+        assert b == ["10.44.0.16", "10.44.0.17", "10.44.0.18"]
+        kv = etcd3.get_prefix(f"{PREFIX}migration/10.44.0.0_24/slices/")
+        assert {k.rsplit("/", 1)[1]: json.loads(v)["node"] for k, v in kv.items()} == \
+            {"10.44.0.0_28": "a", "10.44.0.16_28": "b"}
+        # a slice's allocations stay on its node: nothing of them in etcd
+        assert etcd_allocations(etcd3) == {}
+        # a fills its /28 (.1 to .15: the slice's bounds inside the range's) and stops there
+        for i in range(3, 16):
+            rc, out = run("ADD", c("a"), f"a{i}", node="a")
+            assert (rc == 0) == (i < 15), out
+        # node c departs quickly (short lease, never renewed): its slice is reclaimed
+        assert addr(run("ADD", c("c", ttl=2), "c0", node="c")[1]) == "10.44.0.32"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            kv = etcd3.get_prefix(f"{PREFIX}migration/10.44.0.0_24/slices/")
+            if not any(k.endswith("10.44.0.32_28") for k in kv):
+                break
+            time.sleep(0.5)
+        assert addr(run("ADD", c("d"), "d0", node="d")[1]) == "10.44.0.32"
+    finally:
+        subprocess.run(["rm", "-rf", base])
