@@ -82,6 +82,10 @@ void cni_log(enum cni_log_level level, const char *fmt, ...)
 	va_end(ap);
 	if (n >= sizeof(line) - 1)
 		n = sizeof(line) - 2;
+	/* values quoted from the config or the environment must not forge lines of their own */
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f)
+			line[i] = '?';
 	line[n++] = '\n';
 	if (write(log_state.fd, line, n) < 0) {
 		/* nowhere left to report a failing log; the plugin's answer is what matters */

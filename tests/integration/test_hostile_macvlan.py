@@ -325,9 +325,6 @@ def test_ipam_printing_16_mib_does_not_hang(net):
 
 # --- log_file: what a NetworkAttachmentDefinition author controls ---------------------------
 
-@pytest.mark.xfail(strict=True, reason="config values are written raw into log_file lines: a "
-                   "\\n in \"mode\" forges a whole line (with log_file in /etc/cron.d, a root "
-                   "command); reported, docs/reliability.md")
 def test_log_lines_cannot_be_forged(net):
     log = os.path.join(net.tmp, "macvlan.log")
     conf = dict(BASE, log_file=log, mode="x\n* * * * * root id>/tmp/forged\n")
