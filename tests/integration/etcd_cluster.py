@@ -69,9 +69,11 @@ def make_test_pki(d):
 
 
 class EtcdCluster:
-    def __init__(self, size=3, tls=False):
+    def __init__(self, size=3, tls=False, netns=None):
         self.size = size
         self.tls = tls
+        self.netns = netns  # run the members (and our probes) inside this network namespace
+        self.nsexec = ["ip", "netns", "exec", netns] if netns else []
         self.dir = tempfile.mkdtemp(prefix="mignet-etcd-")
         self.pki = make_test_pki(self.dir) if tls else None
         ports = free_ports(2 * size)
@@ -88,7 +90,7 @@ class EtcdCluster:
     def _cmd(self, i):
         scheme = "https" if self.tls else "http"
         cluster = ",".join(f"{n}=http://127.0.0.1:{p}" for n, p in zip(self.names, self.peer_ports))
-        cmd = [ETCD, "--name", self.names[i], "--data-dir", f"{self.dir}/{self.names[i]}",
+        cmd = self.nsexec + [ETCD, "--name", self.names[i], "--data-dir", f"{self.dir}/{self.names[i]}",
                "--listen-client-urls", f"{scheme}://127.0.0.1:{self.client_ports[i]}",
                "--advertise-client-urls", f"{scheme}://127.0.0.1:{self.client_ports[i]}",
                "--listen-peer-urls", f"http://127.0.0.1:{self.peer_ports[i]}",
@@ -155,6 +157,10 @@ class EtcdCluster:
         return ctx
 
     def healthy(self, i):
+        if self.netns:
+            r = subprocess.run(self.nsexec + ["curl", "-s", "-m", "2", self.urls[i] + "/health"],
+                               capture_output=True, text=True)
+            return '"health":"true"' in r.stdout
         try:
             with urllib.request.urlopen(self.urls[i] + "/health", timeout=2,
                                         context=self._ssl()) as r:
@@ -186,7 +192,7 @@ class EtcdCluster:
         return ",".join(u for u, p in zip(self.urls, self.procs) if p and p.poll() is None)
 
     def etcdctl(self, *args, check=True, endpoints=None):
-        cmd = [ETCDCTL, "--endpoints", endpoints or self.live_endpoints(),
+        cmd = self.nsexec + [ETCDCTL, "--endpoints", endpoints or self.live_endpoints(),
                "--command-timeout", "10s"]
         if self.tls:
             cmd += ["--cacert", self.pki["ca"], "--cert", self.pki["cert"], "--key", self.pki["key"]]
