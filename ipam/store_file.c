@@ -37,6 +37,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "ipam/admin.h"
 #include "ipam/lock.h"
 #include "ipam/store.h"
 
@@ -45,6 +46,7 @@
 #define TMP_RECORD ".tmp-record"
 #define TMP_LINK ".tmp-link"
 #define HINT "next"
+#define NETNS_MAX 1024 /* CNI_NETNS recorded with an allocation, with its NUL */
 
 struct pool_dir {
 	char name[IPAM_CIDR_MAX];
@@ -61,7 +63,10 @@ struct file_store {
 	bool net_dirty;
 	struct pool_dir pools[MAX_OPEN_POOLS];
 	size_t n_pools;
+	char netns[NETNS_MAX]; /* CNI_NETNS of this process, "" when none: recorded by put */
 };
+
+static const struct ipam_store_ops file_ops;
 
 static struct file_store *fs_of(struct ipam_store *s)
 {
@@ -186,7 +191,7 @@ static void mark_dirty(struct file_store *fs, int fd)
 
 /* --- records --- */
 
-static int record_text(const struct ipam_alloc *a, char *out, size_t size)
+static int record_text(const struct ipam_alloc *a, const char *netns, char *out, size_t size)
 {
 	struct json_object *o = json_object_new_object();
 	char ip[INET6_ADDRSTRLEN];
@@ -199,6 +204,8 @@ static int record_text(const struct ipam_alloc *a, char *out, size_t size)
 	json_object_object_add(o, "id", json_object_new_string(a->id));
 	json_object_object_add(o, "podref", json_object_new_string(a->podref));
 	json_object_object_add(o, "ifname", json_object_new_string(a->ifname));
+	if (netns && *netns)
+		json_object_object_add(o, "netns", json_object_new_string(netns));
 	n = snprintf(out, size, "%s\n",
 		     json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
 							       JSON_C_TO_STRING_NOSLASHESCAPE));
@@ -250,10 +257,10 @@ static int read_record(int dfd, const char *name, struct ipam_alloc *ret)
 	return 1;
 }
 
-static int write_record(int dfd, const struct ipam_alloc *a, const char *name)
+static int write_record(int dfd, const struct ipam_alloc *a, const char *netns, const char *name)
 {
 	char text[RECORD_MAX];
-	int n = record_text(a, text, sizeof(text));
+	int n = record_text(a, netns, text, sizeof(text));
 	int fd, r = 0;
 
 	if (n < 0)
@@ -474,7 +481,7 @@ static int fs_put(struct ipam_store *s, const char *pool, const struct ipam_allo
 	if (r < 0)
 		return io_err(err, r, "cannot write index for", addr);
 	mark_dirty(fs, fd);
-	r = write_record(fd, a, addr);
+	r = write_record(fd, a, fs->netns, addr);
 	if (r < 0)
 		return io_err(err, r, "cannot write allocation", addr);
 	if (old) {
@@ -704,6 +711,45 @@ static const struct ipam_store_ops file_ops = {
 	.close = fs_close,
 };
 
+/**
+ * ipam_store_file_netns() - the network namespace recorded with allocation @a of @pool
+ * For `mignet ipam gc` (declared in ipam/admin.h); @s must be a file store, locked.
+ * Return: 1 with @buf set, 0 when the record holds none (made before it was recorded),
+ * or a negative errno.
+ */
+int ipam_store_file_netns(struct ipam_store *s, const char *pool, const struct ipam_alloc *a,
+			  char *buf, size_t size)
+{
+	char text[RECORD_MAX + 1], addr[INET6_ADDRSTRLEN];
+	struct json_object *o, *v;
+	ssize_t n;
+	int pfd, fd, r = 0;
+
+	if (s->ops != &file_ops)
+		return -EOPNOTSUPP;
+	pfd = pool_fd(fs_of(s), pool, false, NULL);
+	if (pfd < 0)
+		return pfd == -1 ? -EIO : pfd;
+	ipam_addr_format(a->family, a->ip, addr, sizeof(addr));
+	fd = openat(pfd, addr, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, text, RECORD_MAX);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	text[n] = '\0';
+	o = json_tokener_parse(text);
+	if (o && json_object_object_get_ex(o, "netns", &v) &&
+	    json_object_is_type(v, json_type_string) &&
+	    (size_t)json_object_get_string_len(v) < size && json_object_get_string(v)[0] == '/') {
+		snprintf(buf, size, "%s", json_object_get_string(v));
+		r = 1;
+	}
+	json_object_put(o);
+	return r;
+}
+
 static int refuse(struct cni_error *err, const char *dir, const char *why)
 {
 	return cni_err(err, CNI_ERR_CONFIG, "invalid config: \"ipam.store_dir\" \"%s\": %s", dir, why);
@@ -714,6 +760,7 @@ int ipam_store_file_open(const char *dir, int64_t lock_timeout_ms, struct ipam_s
 {
 	struct file_store *fs;
 	struct stat st;
+	const char *ns;
 	int fd, r;
 
 	if (lstat(dir, &st) == 0 && S_ISLNK(st.st_mode))
@@ -753,6 +800,15 @@ int ipam_store_file_open(const char *dir, int64_t lock_timeout_ms, struct ipam_s
 	fs->root_fd = fd;
 	fs->timeout_ms = lock_timeout_ms;
 	fs->net_fd = fs->lock_fd = -1;
+	/*
+	 * The container's network namespace is recorded with each allocation this process
+	 * makes, so that `mignet ipam gc` can tell a live attachment from a stale one. It comes
+	 * from the CNI environment because the store interface carries no netns; a value that
+	 * is not an absolute path of sane length is not recorded.
+	 */
+	ns = getenv("CNI_NETNS");
+	if (ns && ns[0] == '/' && strlen(ns) < sizeof(fs->netns) && !strpbrk(ns, "\n\r"))
+		snprintf(fs->netns, sizeof(fs->netns), "%s", ns);
 	*ret = &fs->base;
 	return 0;
 fail:

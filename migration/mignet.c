@@ -29,6 +29,7 @@
 #include "mig_cluster_limit.h" /* etcd (issue 7) */
 #include "mig_parse.h"
 #include "mig_report.h"
+#include "ipam/admin.h"
 
 #define EXIT_FAILED 1
 #define EXIT_USAGE 2
@@ -54,6 +55,7 @@ static void usage(FILE *f)
 	      "              [--etcd ENDPOINTS --parallel-migrations-per-cluster N]\n"
 	      "              [--cluster-wait S] [--cluster-lease-ttl S]\n"
 	      "              [--seed N] [--batch-size SIZE] [--json]\n"
+	      "  mignet ipam list|show|release|gc ... (mignet ipam help)\n"
 	      "  mignet version\n"
 	      "The token may also come from the environment variable MIGNET_TOKEN.\n",
 	      f);
@@ -610,6 +612,8 @@ int main(int argc, char **argv)
 		return cmd_receive(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "send"))
 		return cmd_send(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "ipam"))
+		return ipam_admin_main(argc - 1, argv + 1, stdout, stderr);
 	if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {
 		printf("mignet %s\n", MIGNET_VERSION);
 		return 0;

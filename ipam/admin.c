@@ -1,0 +1,813 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * `mignet ipam list|show|release|gc`: the administration of the whereabouts file store.
+ *
+ * Theory of operation
+ *
+ * Every command works network by network, each under that network's store lock (the lock
+ * the plugin takes for a verb), through the same store interface the plugin uses: so a
+ * listing is a consistent snapshot of a network and a release or a reconcile cannot race
+ * with an ADD or a DEL. A release lowers the search hint of every pool of the network that
+ * contains the address before removing it, as the allocator does, so the address is handed
+ * out again by the next ADD.
+ *
+ * Reconcile (gc) needs to know whether an allocation's container still exists. The plugin
+ * records the ADD's CNI_NETNS in the allocation record ("netns"); the attachment is live
+ * while that path is a network namespace (a file on nsfs, as /run/netns/<name> and
+ * /proc/<pid>/ns/net are). A path that no longer exists, or exists but is no namespace any
+ * more (its bind mount was removed), is stale, and gc releases the allocation. A record
+ * without "netns" (made by an older plugin) or a path that cannot be checked is skipped with
+ * a note: gc never releases what it cannot prove dead.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <json-c/json.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include "ipam/admin.h"
+#include "ipam/config.h"
+
+#ifndef NSFS_MAGIC
+#define NSFS_MAGIC 0x6e736673
+#endif
+
+#define EXIT_FAIL 1
+#define EXIT_USAGE 2
+#define NETNS_MAX 1024
+
+struct opts {
+	const char *store_dir;
+	const char *config;
+	const char *network; /* a network_name, "_unnamed", or NULL: every network */
+	bool json, dry_run;
+	int64_t timeout_ms;
+	struct ipam_config conf; /* from --config */
+};
+
+/* One allocation as the admin sees it. */
+struct row {
+	char network[IPAM_NETWORK_NAME_MAX + 16];
+	char pool[IPAM_CIDR_MAX];
+	struct ipam_alloc a;
+	char netns[NETNS_MAX]; /* "" when the record holds none */
+};
+
+struct rows {
+	struct row *v;
+	size_t n;
+};
+
+enum ns_state { NS_UNKNOWN, NS_LIVE, NS_GONE, NS_NOT_NETNS, NS_UNRECORDED };
+
+static const char *const ns_state_name[] = {
+	[NS_UNKNOWN] = "unknown",
+	[NS_LIVE] = "live",
+	[NS_GONE] = "gone",
+	[NS_NOT_NETNS] = "not a namespace",
+	[NS_UNRECORDED] = "not recorded",
+};
+
+static void usage(FILE *f)
+{
+	fputs("usage:\n"
+	      "  mignet ipam list    [STORE] [--network NAME] [--json]\n"
+	      "  mignet ipam show    [STORE] [--network NAME] [--json] ADDRESS|NAMESPACE/POD|CONTAINERID\n"
+	      "  mignet ipam release [STORE] [--network NAME] [--json] ADDRESS\n"
+	      "  mignet ipam gc      [STORE] [--network NAME] [--json] [--dry-run]\n"
+	      "STORE: --store-dir DIR (default " IPAM_DEFAULT_STORE_DIR ")\n"
+	      "       or --config FILE (a CNI network config or conflist: its whereabouts ipam\n"
+	      "       section, completed by its flat file, gives store_dir and network_name)\n"
+	      "--network _unnamed selects the network of configs without network_name.\n",
+	      f);
+}
+
+/* "10.1.0.0_16" -> "10.1.0.0/16" */
+static void pool_cidr(const char *pool, char *buf, size_t size)
+{
+	char *us;
+
+	snprintf(buf, size, "%s", pool);
+	us = strrchr(buf, '_');
+	if (us)
+		*us = '/';
+}
+
+static const char *network_arg(const char *dir)
+{
+	return strcmp(dir, "_unnamed") == 0 ? NULL : dir;
+}
+
+static enum ns_state netns_state(const char *path)
+{
+	struct statfs sfs;
+
+	if (!*path)
+		return NS_UNRECORDED;
+	if (statfs(path, &sfs) < 0)
+		return errno == ENOENT || errno == ENOTDIR ? NS_GONE : NS_UNKNOWN;
+	return (unsigned long)sfs.f_type == NSFS_MAGIC ? NS_LIVE : NS_NOT_NETNS;
+}
+
+/* --- the target: store and networks --- */
+
+static struct json_object *find_ipam(struct json_object *root)
+{
+	struct json_object *plugins, *ipam, *type;
+
+	if (json_object_object_get_ex(root, "plugins", &plugins) &&
+	    json_object_is_type(plugins, json_type_array)) {
+		for (size_t i = 0; i < json_object_array_length(plugins); i++) {
+			struct json_object *p = json_object_array_get_idx(plugins, i);
+			struct json_object *found = find_ipam(p);
+
+			if (found)
+				return found;
+		}
+		return NULL;
+	}
+	if (!json_object_object_get_ex(root, "ipam", &ipam) ||
+	    !json_object_is_type(ipam, json_type_object) ||
+	    !json_object_object_get_ex(ipam, "type", &type) ||
+	    !json_object_is_type(type, json_type_string) ||
+	    strcmp(json_object_get_string(type), "whereabouts") != 0)
+		return NULL;
+	return ipam;
+}
+
+static int load_config(struct opts *o, FILE *err)
+{
+	struct json_object *root = json_object_from_file(o->config), *ipam;
+	struct cni_error e = { 0 };
+	int r = -1;
+
+	if (!root || !json_object_is_type(root, json_type_object)) {
+		fprintf(err, "mignet ipam: %s: not a JSON object\n", o->config);
+		goto out;
+	}
+	ipam = find_ipam(root);
+	if (!ipam) {
+		fprintf(err, "mignet ipam: %s: no plugin with \"ipam\": {\"type\": \"whereabouts\"}\n",
+			o->config);
+		goto out;
+	}
+	if (ipam_config_load(ipam, ipam_flat_file_paths, &o->conf, &e) < 0) {
+		fprintf(err, "mignet ipam: %s: %s\n", o->config, e.msg);
+		goto out;
+	}
+	if (o->conf.datastore != IPAM_STORE_FILE) {
+		fprintf(err, "mignet ipam: %s: only the file store is administered here\n", o->config);
+		goto out;
+	}
+	o->store_dir = o->conf.store_dir;
+	o->timeout_ms = o->conf.lock_timeout_ms;
+	if (!o->network)
+		o->network = ipam_network_dir(o->conf.network_name);
+	r = 0;
+out:
+	json_object_put(root);
+	return r;
+}
+
+/* The network directories to visit, NULL-terminated (strings owned by the array). */
+static char **networks(const struct opts *o, FILE *err)
+{
+	char **v = calloc(1, sizeof(*v));
+	size_t n = 0;
+	struct dirent *de;
+	DIR *d;
+
+	if (!v)
+		return NULL;
+	if (o->network) {
+		char path[PATH_MAX];
+		char **g;
+
+		snprintf(path, sizeof(path), "%s/%s", o->store_dir, o->network);
+		if (access(path, F_OK) < 0 && errno == ENOENT)
+			return v; /* never used: nothing allocated (and nothing created) */
+		g = realloc(v, 2 * sizeof(*v));
+
+		if (!g || !(g[0] = strdup(o->network))) {
+			free(g ? g : v);
+			return NULL;
+		}
+		g[1] = NULL;
+		return g;
+	}
+	d = opendir(o->store_dir);
+	if (!d) {
+		if (errno != ENOENT) {
+			fprintf(err, "mignet ipam: %s: %s\n", o->store_dir, strerror(errno));
+			free(v);
+			return NULL;
+		}
+		return v; /* no store yet: nothing allocated */
+	}
+	while ((de = readdir(d))) {
+		struct stat st;
+		char **g;
+
+		if (de->d_name[0] == '.' ||
+		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode))
+			continue;
+		g = realloc(v, (n + 2) * sizeof(*v));
+		if (!g)
+			break;
+		v = g;
+		v[n] = strdup(de->d_name);
+		if (v[n])
+			v[++n] = NULL;
+	}
+	closedir(d);
+	return v;
+}
+
+static void free_networks(char **v)
+{
+	for (size_t i = 0; v && v[i]; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* --- collecting allocations under the lock --- */
+
+struct collect {
+	struct ipam_store *s;
+	const char *network, *pool;
+	struct rows *rows;
+	int failed;
+};
+
+static int collect_alloc(const struct ipam_alloc *a, void *arg)
+{
+	struct collect *c = arg;
+	struct row *g = realloc(c->rows->v, (c->rows->n + 1) * sizeof(*g)), *r;
+
+	if (!g) {
+		c->failed = -ENOMEM;
+		return -1;
+	}
+	c->rows->v = g;
+	r = &g[c->rows->n++];
+	memset(r, 0, sizeof(*r));
+	snprintf(r->network, sizeof(r->network), "%s", c->network);
+	snprintf(r->pool, sizeof(r->pool), "%s", c->pool);
+	r->a = *a;
+	if (ipam_store_file_netns(c->s, c->pool, a, r->netns, sizeof(r->netns)) <= 0)
+		r->netns[0] = '\0';
+	return 0;
+}
+
+struct pool_list {
+	char (*v)[IPAM_CIDR_MAX];
+	size_t n;
+};
+
+static int collect_pool(const char *name, int family, struct ipam_u128 net, unsigned int len,
+			void *arg)
+{
+	struct pool_list *p = arg;
+	char (*g)[IPAM_CIDR_MAX] = realloc(p->v, (p->n + 1) * sizeof(*g));
+
+	(void)family, (void)net, (void)len;
+	if (!g)
+		return -1;
+	p->v = g;
+	snprintf(p->v[p->n++], IPAM_CIDR_MAX, "%s", name);
+	return 0;
+}
+
+/*
+ * Every allocation of the locked network @net into @rows, and its pools into @pools (may be
+ * NULL). Return: 0 or -1 (message written).
+ */
+static int collect_locked(struct ipam_store *s, const char *net, struct rows *rows,
+			  struct pool_list *pools, FILE *err)
+{
+	struct pool_list p = { 0 };
+	struct cni_error e = { 0 };
+	int r = 0;
+
+	if (s->ops->each_pool(s, collect_pool, &p, &e) < 0) {
+		fprintf(err, "mignet ipam: network %s: %s\n", net, e.code ? e.msg : "out of memory");
+		free(p.v);
+		return -1;
+	}
+	for (size_t i = 0; r == 0 && i < p.n; i++) {
+		struct collect c = { .s = s, .network = net, .pool = p.v[i], .rows = rows };
+
+		if (s->ops->each_alloc(s, p.v[i], collect_alloc, &c, &e) < 0) {
+			fprintf(err, "mignet ipam: network %s pool %s: %s\n", net, p.v[i],
+				c.failed ? strerror(-c.failed) : e.msg);
+			r = -1;
+		}
+	}
+	if (pools && r == 0)
+		*pools = p;
+	else
+		free(p.v);
+	return r;
+}
+
+static int lock_network(struct ipam_store *s, const char *net, FILE *err)
+{
+	struct cni_error e = { 0 };
+
+	if (s->ops->lock(s, network_arg(net), &e) < 0) {
+		fprintf(err, "mignet ipam: network %s: %s\n", net, e.msg);
+		return -1;
+	}
+	return 0;
+}
+
+/* --- release --- */
+
+struct lower {
+	struct ipam_store *s;
+	const struct ipam_alloc *a;
+	struct cni_error *e;
+};
+
+static int lower_hint(const char *name, int family, struct ipam_u128 net, unsigned int len,
+		      void *arg)
+{
+	struct lower *l = arg;
+	struct ipam_u128 lo, hi;
+
+	if (family != l->a->family)
+		return 0;
+	ipam_prefix_bounds(family, net, len, &lo, &hi);
+	if (ipam_u128_cmp(l->a->ip, lo) < 0 || ipam_u128_cmp(l->a->ip, hi) > 0)
+		return 0;
+	return l->s->ops->hint_lower(l->s, name, family, l->a->ip, l->e);
+}
+
+/* Release @r's allocation in the locked network (not committed). Return: 0 or -1. */
+static int release_row(struct ipam_store *s, const struct row *r, FILE *err)
+{
+	struct cni_error e = { 0 };
+	struct lower l = { .s = s, .a = &r->a, .e = &e };
+
+	/* hints first, as the allocator does: a crash in between leaves a hint too low */
+	if (s->ops->each_pool(s, lower_hint, &l, &e) < 0 ||
+	    s->ops->release(s, r->pool, &r->a, &e) < 0) {
+		fprintf(err, "mignet ipam: release in network %s: %s\n", r->network, e.msg);
+		return -1;
+	}
+	return 0;
+}
+
+static int commit(struct ipam_store *s, const char *net, FILE *err)
+{
+	struct cni_error e = { 0 };
+
+	if (s->ops->commit(s, &e) < 0) {
+		fprintf(err, "mignet ipam: network %s: %s\n", net, e.msg);
+		return -1;
+	}
+	return 0;
+}
+
+/* --- output --- */
+
+static struct json_object *row_json(const struct row *r, const char *extra_key,
+				    const char *extra_val)
+{
+	struct json_object *o = json_object_new_object();
+	char addr[INET6_ADDRSTRLEN], cidr[IPAM_CIDR_MAX];
+
+	pool_cidr(r->pool, cidr, sizeof(cidr));
+	json_object_object_add(o, "network",
+			       network_arg(r->network) ? json_object_new_string(r->network) : NULL);
+	json_object_object_add(o, "range", json_object_new_string(cidr));
+	json_object_object_add(o, "address", json_object_new_string(
+		ipam_addr_format(r->a.family, r->a.ip, addr, sizeof(addr))));
+	json_object_object_add(o, "pod", r->a.podref[0] ? json_object_new_string(r->a.podref) : NULL);
+	json_object_object_add(o, "containerID", json_object_new_string(r->a.id));
+	json_object_object_add(o, "interface", json_object_new_string(r->a.ifname));
+	json_object_object_add(o, "netns", r->netns[0] ? json_object_new_string(r->netns) : NULL);
+	if (extra_key)
+		json_object_object_add(o, extra_key, json_object_new_string(extra_val));
+	return o;
+}
+
+static void print_json(FILE *out, struct json_object *o)
+{
+	fprintf(out, "%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+							       JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
+}
+
+#define TABLE_HEAD "%-16s %-20s %-26s %-32s %-20s %s"
+
+static void table_head(FILE *out, const char *first)
+{
+	if (first)
+		fprintf(out, "%-16s ", first);
+	fprintf(out, TABLE_HEAD "\n", "NETWORK", "RANGE", "ADDRESS", "POD", "CONTAINER ID",
+		"INTERFACE");
+}
+
+static void table_row(FILE *out, const char *first, const struct row *r)
+{
+	char addr[INET6_ADDRSTRLEN], cidr[IPAM_CIDR_MAX];
+
+	pool_cidr(r->pool, cidr, sizeof(cidr));
+	if (first)
+		fprintf(out, "%-16s ", first);
+	fprintf(out, TABLE_HEAD "\n", network_arg(r->network) ? r->network : "-", cidr,
+		ipam_addr_format(r->a.family, r->a.ip, addr, sizeof(addr)),
+		r->a.podref[0] ? r->a.podref : "-", r->a.id, r->a.ifname);
+}
+
+/* --- commands --- */
+
+/* list: every pool, with its allocations. */
+static int cmd_list(struct ipam_store *s, char **nets, const struct opts *o, FILE *out, FILE *err)
+{
+	struct json_object *jpools = json_object_new_array();
+	size_t n_allocs = 0, n_pools = 0;
+	int rc = 0;
+
+	if (!o->json)
+		table_head(out, NULL);
+	for (size_t i = 0; nets[i]; i++) {
+		struct rows rows = { 0 };
+		struct pool_list pools = { 0 };
+
+		if (lock_network(s, nets[i], err) < 0) {
+			rc = EXIT_FAIL;
+			continue;
+		}
+		if (collect_locked(s, nets[i], &rows, &pools, err) < 0)
+			rc = EXIT_FAIL;
+		s->ops->unlock(s);
+		for (size_t p = 0; p < pools.n; p++) {
+			struct json_object *jp = json_object_new_object(), *ja = json_object_new_array();
+			char cidr[IPAM_CIDR_MAX];
+
+			pool_cidr(pools.v[p], cidr, sizeof(cidr));
+			json_object_object_add(jp, "network", network_arg(nets[i]) ?
+					       json_object_new_string(nets[i]) : NULL);
+			json_object_object_add(jp, "range", json_object_new_string(cidr));
+			for (size_t k = 0; k < rows.n; k++) {
+				if (strcmp(rows.v[k].pool, pools.v[p]) != 0)
+					continue;
+				json_object_array_add(ja, row_json(&rows.v[k], NULL, NULL));
+				if (!o->json)
+					table_row(out, NULL, &rows.v[k]);
+			}
+			json_object_object_add(jp, "allocations", ja);
+			json_object_array_add(jpools, jp);
+		}
+		n_allocs += rows.n;
+		n_pools += pools.n;
+		free(rows.v);
+		free(pools.v);
+	}
+	if (o->json) {
+		struct json_object *top = json_object_new_object();
+
+		json_object_object_add(top, "pools", jpools);
+		print_json(out, top);
+	} else {
+		fprintf(out, "%zu allocation%s in %zu pool%s\n", n_allocs, n_allocs == 1 ? "" : "s",
+			n_pools, n_pools == 1 ? "" : "s");
+		json_object_put(jpools);
+	}
+	return rc;
+}
+
+static bool row_matches(const struct row *r, const char *what)
+{
+	struct ipam_u128 ip;
+	int family;
+
+	if (ipam_addr_parse(what, &family, &ip) == 0)
+		return family == r->a.family && ipam_u128_cmp(ip, r->a.ip) == 0;
+	return strcmp(r->a.podref, what) == 0 || strcmp(r->a.id, what) == 0;
+}
+
+/* Every allocation of @nets matching @what (all when NULL). Return: 0 or EXIT_FAIL. */
+static int gather(struct ipam_store *s, char **nets, const char *what, struct rows *ret,
+		  FILE *err)
+{
+	int rc = 0;
+
+	for (size_t i = 0; nets[i]; i++) {
+		struct rows rows = { 0 };
+
+		if (lock_network(s, nets[i], err) < 0) {
+			rc = EXIT_FAIL;
+			continue;
+		}
+		if (collect_locked(s, nets[i], &rows, NULL, err) < 0)
+			rc = EXIT_FAIL;
+		s->ops->unlock(s);
+		for (size_t k = 0; k < rows.n; k++) {
+			struct row *g;
+
+			if (what && !row_matches(&rows.v[k], what))
+				continue;
+			g = realloc(ret->v, (ret->n + 1) * sizeof(*g));
+			if (!g) {
+				rc = EXIT_FAIL;
+				break;
+			}
+			ret->v = g;
+			ret->v[ret->n++] = rows.v[k];
+		}
+		free(rows.v);
+	}
+	return rc;
+}
+
+/* show: the allocations of an address, a pod or a container, with their netns. */
+static int cmd_show(struct ipam_store *s, char **nets, const struct opts *o, const char *what,
+		    FILE *out, FILE *err)
+{
+	struct json_object *ja = json_object_new_array();
+	struct rows rows = { 0 };
+	int rc = gather(s, nets, what, &rows, err);
+
+	for (size_t k = 0; k < rows.n; k++) {
+		const struct row *r = &rows.v[k];
+		const char *st = ns_state_name[netns_state(r->netns)];
+		char addr[INET6_ADDRSTRLEN], cidr[IPAM_CIDR_MAX];
+
+		if (o->json) {
+			json_object_array_add(ja, row_json(r, "netnsState", st));
+			continue;
+		}
+		pool_cidr(r->pool, cidr, sizeof(cidr));
+		fprintf(out, "%saddress:      %s\nnetwork:      %s\nrange:        %s\n"
+			"pod:          %s\ncontainer ID: %s\ninterface:    %s\nnetns:        %s (%s)\n",
+			k ? "\n" : "", ipam_addr_format(r->a.family, r->a.ip, addr, sizeof(addr)),
+			network_arg(r->network) ? r->network : "(unnamed)", cidr,
+			r->a.podref[0] ? r->a.podref : "-", r->a.id, r->a.ifname,
+			r->netns[0] ? r->netns : "-", st);
+	}
+	if (o->json)
+		print_json(out, ja);
+	else
+		json_object_put(ja);
+	if (!rows.n) {
+		fprintf(err, "mignet ipam: no allocation matches %s\n", what);
+		rc = EXIT_FAIL;
+	}
+	free(rows.v);
+	return rc;
+}
+
+/* release: one address, in the one network that holds it. */
+static int cmd_release(struct ipam_store *s, char **nets, const struct opts *o, const char *what,
+		       FILE *out, FILE *err)
+{
+	struct ipam_u128 ip;
+	struct rows found = { 0 }, again = { 0 };
+	const char *net;
+	int family, rc;
+
+	if (ipam_addr_parse(what, &family, &ip) < 0) {
+		fprintf(err, "mignet ipam: release %s: not an address\n", what);
+		return EXIT_USAGE;
+	}
+	rc = gather(s, nets, what, &found, err);
+	if (rc)
+		goto out;
+	if (!found.n) {
+		fprintf(err, "mignet ipam: %s is not allocated\n", what);
+		rc = EXIT_FAIL;
+		goto out;
+	}
+	net = found.v[0].network;
+	for (size_t k = 1; k < found.n; k++) {
+		if (strcmp(found.v[k].network, net) != 0) {
+			fprintf(err, "mignet ipam: %s is held in networks %s and %s: give --network\n",
+				what, net, found.v[k].network);
+			rc = EXIT_USAGE;
+			goto out;
+		}
+	}
+	/* again under one lock: what was found may have changed in between */
+	if (lock_network(s, net, err) < 0) {
+		rc = EXIT_FAIL;
+		goto out;
+	}
+	rc = collect_locked(s, net, &again, NULL, err) < 0 ? EXIT_FAIL : 0;
+	found.n = 0;
+	for (size_t k = 0; rc == 0 && k < again.n; k++) {
+		if (!row_matches(&again.v[k], what))
+			continue;
+		if (release_row(s, &again.v[k], err) < 0)
+			rc = EXIT_FAIL;
+		else
+			again.v[found.n++] = again.v[k];
+	}
+	if (found.n && commit(s, net, err) < 0)
+		rc = EXIT_FAIL;
+	s->ops->unlock(s);
+	if (rc == 0 && !found.n) {
+		fprintf(err, "mignet ipam: %s is not allocated\n", what);
+		rc = EXIT_FAIL;
+	}
+	if (rc == 0 && o->json) {
+		struct json_object *ja = json_object_new_array();
+
+		for (size_t k = 0; k < found.n; k++)
+			json_object_array_add(ja, row_json(&again.v[k], NULL, NULL));
+		print_json(out, ja);
+	} else if (rc == 0) {
+		for (size_t k = 0; k < found.n; k++)
+			table_row(out, "released", &again.v[k]);
+	}
+out:
+	free(found.v);
+	free(again.v);
+	return rc;
+}
+
+/* gc: release what belongs to a network namespace that no longer exists. */
+static int cmd_gc(struct ipam_store *s, char **nets, const struct opts *o, FILE *out, FILE *err)
+{
+	struct json_object *jrel = json_object_new_array(), *jskip = json_object_new_array();
+	const char *verb = o->dry_run ? "would release" : "released";
+	size_t kept = 0, n_rel = 0;
+	int rc = 0;
+
+	if (!o->json)
+		table_head(out, "ACTION");
+	for (size_t i = 0; nets[i]; i++) {
+		struct rows rows = { 0 };
+		size_t rel_here = 0;
+
+		if (lock_network(s, nets[i], err) < 0) {
+			rc = EXIT_FAIL;
+			continue;
+		}
+		if (collect_locked(s, nets[i], &rows, NULL, err) < 0)
+			rc = EXIT_FAIL;
+		for (size_t k = 0; k < rows.n; k++) {
+			const struct row *r = &rows.v[k];
+			enum ns_state st = netns_state(r->netns);
+
+			if (st == NS_LIVE) {
+				kept++;
+				continue;
+			}
+			if (st == NS_UNRECORDED || st == NS_UNKNOWN) {
+				char addr[INET6_ADDRSTRLEN];
+
+				fprintf(err, "mignet ipam: note: %s (container %s) skipped: netns %s\n",
+					ipam_addr_format(r->a.family, r->a.ip, addr, sizeof(addr)),
+					r->a.id, st == NS_UNRECORDED ? "not recorded (made by an older "
+					"plugin)" : "cannot be checked");
+				json_object_array_add(jskip, row_json(r, "reason", ns_state_name[st]));
+				continue;
+			}
+			if (!o->dry_run && release_row(s, r, err) < 0) {
+				rc = EXIT_FAIL;
+				continue;
+			}
+			rel_here++;
+			json_object_array_add(jrel, row_json(r, "netnsState", ns_state_name[st]));
+			if (!o->json)
+				table_row(out, verb, r);
+		}
+		if (!o->dry_run && rel_here && commit(s, nets[i], err) < 0)
+			rc = EXIT_FAIL;
+		s->ops->unlock(s);
+		n_rel += rel_here;
+		free(rows.v);
+	}
+	if (o->json) {
+		struct json_object *top = json_object_new_object();
+
+		json_object_object_add(top, "dryRun", json_object_new_boolean(o->dry_run));
+		json_object_object_add(top, "released", jrel);
+		json_object_object_add(top, "skipped", jskip);
+		json_object_object_add(top, "kept", json_object_new_int64((int64_t)kept));
+		print_json(out, top);
+	} else {
+		fprintf(out, "%zu %s, %zu kept (netns live), %zu skipped\n", n_rel, verb, kept,
+			json_object_array_length(jskip));
+		json_object_put(jrel);
+		json_object_put(jskip);
+	}
+	return rc;
+}
+
+int ipam_admin_main(int argc, char **argv, FILE *out, FILE *err)
+{
+	static const struct option long_opts[] = {
+		{ "store-dir", required_argument, NULL, 's' },
+		{ "config", required_argument, NULL, 'c' },
+		{ "network", required_argument, NULL, 'n' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "dry-run", no_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct opts o = { .store_dir = IPAM_DEFAULT_STORE_DIR,
+			  .timeout_ms = IPAM_DEFAULT_LOCK_TIMEOUT_MS };
+	struct ipam_store *s = NULL;
+	struct cni_error e = { 0 };
+	const char *cmd, *what = NULL;
+	bool have_dir = false;
+	char **nets = NULL;
+	struct stat st;
+	int c, rc;
+
+	if (argc < 2) {
+		usage(err);
+		return EXIT_USAGE;
+	}
+	cmd = argv[1];
+	if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
+		usage(out);
+		return 0;
+	}
+	optind = 0;
+	while ((c = getopt_long(argc - 1, argv + 1, "h", long_opts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			o.store_dir = optarg;
+			have_dir = true;
+			break;
+		case 'c':
+			o.config = optarg;
+			break;
+		case 'n':
+			o.network = optarg;
+			break;
+		case 'j':
+			o.json = true;
+			break;
+		case 'd':
+			o.dry_run = true;
+			break;
+		case 'h':
+			usage(out);
+			return 0;
+		default:
+			usage(err);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind + 1 < argc)
+		what = argv[optind + 1];
+	if (optind + 1 + (what ? 1 : 0) < argc || (have_dir && o.config) ||
+	    (o.dry_run && strcmp(cmd, "gc") != 0)) {
+		usage(err);
+		return EXIT_USAGE;
+	}
+	if (strcmp(cmd, "list") && strcmp(cmd, "show") && strcmp(cmd, "release") && strcmp(cmd, "gc")) {
+		fprintf(err, "mignet ipam: unknown command %s\n", cmd);
+		usage(err);
+		return EXIT_USAGE;
+	}
+	if (!what != (!strcmp(cmd, "list") || !strcmp(cmd, "gc"))) {
+		fprintf(err, "mignet ipam %s: %s\n", cmd, what ? "takes no argument" :
+			"give an address (or, for show, a namespace/pod or a container ID)");
+		return EXIT_USAGE;
+	}
+	if (o.config && load_config(&o, err) < 0) {
+		rc = EXIT_FAIL;
+		goto out;
+	}
+	nets = networks(&o, err);
+	if (!nets) {
+		rc = EXIT_FAIL;
+		goto out;
+	}
+	/* a missing store holds nothing: do not create it just to look */
+	if (stat(o.store_dir, &st) < 0 && errno == ENOENT) {
+		free(nets[0]);
+		nets[0] = NULL;
+	} else if (ipam_store_file_open(o.store_dir, o.timeout_ms, &s, &e) < 0) {
+		fprintf(err, "mignet ipam: %s\n", e.msg);
+		rc = EXIT_FAIL;
+		goto out;
+	}
+	if (!strcmp(cmd, "list"))
+		rc = cmd_list(s, nets, &o, out, err);
+	else if (!strcmp(cmd, "show"))
+		rc = cmd_show(s, nets, &o, what, out, err);
+	else if (!strcmp(cmd, "release"))
+		rc = cmd_release(s, nets, &o, what, out, err);
+	else
+		rc = cmd_gc(s, nets, &o, out, err);
+out:
+	if (s)
+		s->ops->close(s);
+	free_networks(nets);
+	ipam_config_free(&o.conf);
+	return rc;
+}

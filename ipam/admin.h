@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * `mignet ipam`: the administration commands of the whereabouts file store (list pools, show
+ * allocations, release one, reconcile against live network namespaces).
+ */
+#ifndef MIGNET_IPAM_ADMIN_H
+#define MIGNET_IPAM_ADMIN_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "ipam/store.h"
+
+/**
+ * ipam_admin_main() - run `mignet ipam ...`
+ * @argc, @argv: argv[0] is "ipam", argv[1] the subcommand (list, show, release, gc)
+ * @out: tables and JSON; @err: errors and notes
+ * Return: the exit status: 0 done, 1 failed (store error, nothing to release), 2 usage.
+ */
+int ipam_admin_main(int argc, char **argv, FILE *out, FILE *err);
+
+/**
+ * ipam_store_file_netns() - the network namespace recorded with allocation @a of @pool
+ * (CNI_NETNS of the ADD that made or last re-recorded it). Defined in store_file.c.
+ * @s: a file store, locked on the allocation's network
+ * Return: 1 with @buf set, 0 when the record holds none (made by an older plugin), or a
+ * negative errno (-EOPNOTSUPP for a store that is not the file store).
+ */
+int ipam_store_file_netns(struct ipam_store *s, const char *pool, const struct ipam_alloc *a,
+			  char *buf, size_t size);
+
+#endif
