@@ -286,6 +286,9 @@ static int record_text(const struct ipam_alloc *a, char *out, size_t size)
 	json_object_object_add(o, "id", json_object_new_string(a->id));
 	json_object_object_add(o, "podref", json_object_new_string(a->podref));
 	json_object_object_add(o, "ifname", json_object_new_string(a->ifname));
+	/* like the file store: the namespace of the ADD, for "mignet ipam gc" */
+	if (getenv("CNI_NETNS") && *getenv("CNI_NETNS") && strlen(getenv("CNI_NETNS")) < 4096)
+		json_object_object_add(o, "netns", json_object_new_string(getenv("CNI_NETNS")));
 	n = snprintf(out, size, "%s\n",
 		     json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
 							       JSON_C_TO_STRING_NOSLASHESCAPE));
