@@ -30,6 +30,7 @@
 #include "mig_parse.h"
 #include "mig_report.h"
 #include "ipam/admin.h"
+#include "mig_doctor.h"
 
 #define EXIT_FAILED 1
 #define EXIT_USAGE 2
@@ -56,7 +57,8 @@ static void usage(FILE *f)
 	      "              [--cluster-wait S] [--cluster-lease-ttl S]\n"
 	      "              [--seed N] [--batch-size SIZE] [--json]\n"
 	      "  mignet ipam list|show|release|gc ... (mignet ipam help)\n"
-	      "  mignet version\n"
+	      "  mignet doctor [--interface IF] [--peer ADDR] ... (mignet doctor --help)\n"
+	      "  mignet version | --version | -V;  mignet help | --help | -h\n"
 	      "The token may also come from the environment variable MIGNET_TOKEN.\n",
 	      f);
 }
@@ -614,7 +616,9 @@ int main(int argc, char **argv)
 		return cmd_send(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "ipam"))
 		return ipam_admin_main(argc - 1, argv + 1, stdout, stderr);
-	if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {
+	if (!strcmp(argv[1], "doctor"))
+		return mig_doctor_main(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
 		printf("mignet %s\n", MIGNET_VERSION);
 		return 0;
 	}
