@@ -278,7 +278,7 @@ static void check_master(const struct mig_doctor_opts *o, const struct nl_link *
 		snprintf(where, sizeof(where), " in another network namespace (netns id %d%s%s)",
 			 (int)link->link_netnsid, o->master_netns && mr >= 0 ? ": " : "",
 			 o->master_netns && mr >= 0 ? o->master_netns : "");
-	if (mr == -EXDEV || mr < 0) {
+	if (mr < 0) {
 		snprintf(c->actual, sizeof(c->actual), "ifindex %d", link->link_ifindex);
 		if (mr != -EXDEV)
 			check_set(c, e->master[0] ? MIG_CHECK_FAIL : MIG_CHECK_SKIP,
@@ -369,7 +369,10 @@ static int local_checks(const struct mig_doctor_opts *o, struct nl *nl,
 			  mode_name(link.macvlan_mode));
 
 	mr = link.link_ifindex ? master_lookup(&link, o->master_netns, nl, &master) : -ENODEV;
-	check_master(o, &link, &master, mr, &c[MIG_CHECK_MASTER]);
+	if (c[MIG_CHECK_MACVLAN].status == MIG_CHECK_PASS || !strcmp(link.kind, "macvlan"))
+		check_master(o, &link, &master, mr, &c[MIG_CHECK_MASTER]);
+	else
+		check_set(&c[MIG_CHECK_MASTER], MIG_CHECK_SKIP, "not a macvlan");
 
 	r = nl_addr_list(nl, link.ifindex, AF_UNSPEC, ret_addrs, ret_n);
 	if (r < 0) {
@@ -464,12 +467,20 @@ static bool is_reply(const struct mig_addr *peer, const struct sockaddr_storage 
  * Echo @peer over @ifname. Return: 0 with the round trip in *@ret_ms, -ETIMEDOUT without an
  * answer, or -errno when no ICMP socket could be opened.
  */
-static int echo(const struct mig_addr *peer, const char *ifname, bool *ret_raw, double *ret_ms)
+static int echo(const struct mig_addr *target, const char *ifname, bool *ret_raw, double *ret_ms,
+		int *ret_send_err)
 {
 	uint16_t id = (uint16_t)(getpid() ^ 0x6d67);
 	uint8_t pkt[64], buf[1500];
+	struct mig_addr to = *target, *peer = &to;
 	int fd, tries;
 
+	/* a raw IPv6 socket takes sin6_port as the protocol: it must be 0 (or ICMPv6's) */
+	if (to.ss.ss_family == AF_INET6)
+		((struct sockaddr_in6 *)&to.ss)->sin6_port = 0;
+	else
+		((struct sockaddr_in *)&to.ss)->sin_port = 0;
+	*ret_send_err = 0;
 	fd = icmp_socket(peer->ss.ss_family, ifname, ret_raw);
 	if (fd < 0)
 		return fd;
@@ -496,8 +507,10 @@ static int echo(const struct mig_addr *peer, const char *ifname, bool *ret_raw, 
 			h->icmp6_seq = htons((uint16_t)tries);
 		}
 		if (sendto(fd, pkt, sizeof(pkt), 0, (const struct sockaddr *)&peer->ss,
-			   peer->len) < 0)
-			continue; /* e.g. EHOSTUNREACH after a failed neighbour resolution */
+			   peer->len) < 0) {
+			*ret_send_err = errno; /* e.g. EHOSTUNREACH: neighbour resolution failed */
+			continue;
+		}
 		for (;;) {
 			struct pollfd pfd = { .fd = fd, .events = POLLIN };
 			struct sockaddr_storage from;
@@ -567,10 +580,10 @@ static void check_peer(const struct mig_doctor_opts *o, const struct mig_addr *p
 	char text[INET6_ADDRSTRLEN];
 	double ms = 0;
 	bool raw = false;
-	int r, fd;
+	int r, fd, send_err = 0;
 
 	mig_addr_format(peer, text, sizeof(text));
-	r = echo(peer, o->interface, &raw, &ms);
+	r = echo(peer, o->interface, &raw, &ms, &send_err);
 	if (r == 0) {
 		snprintf(c->actual, sizeof(c->actual), "echo reply in %.3f ms", ms);
 		check_set(c, MIG_CHECK_PASS, "%s answered an ICMP echo over %s in %.3f ms (%s "
@@ -595,8 +608,9 @@ static void check_peer(const struct mig_doctor_opts *o, const struct mig_addr *p
 		return;
 	}
 	snprintf(c->actual, sizeof(c->actual), "no answer");
-	check_set(c, MIG_CHECK_FAIL, "%s did not answer %d ICMP echo requests over %s (%s socket)",
-		  text, ECHO_TRIES, o->interface, raw ? "raw" : "ping");
+	check_set(c, MIG_CHECK_FAIL, "%s did not answer %d ICMP echo requests over %s (%s socket%s%s)",
+		  text, ECHO_TRIES, o->interface, raw ? "raw" : "ping", send_err ? "; send: " : "",
+		  send_err ? strerror(send_err) : "");
 }
 
 static void check_throughput(const struct mig_doctor_opts *o, const struct mig_addr *peer,
