@@ -538,10 +538,17 @@ static int cmd_send(int argc, char **argv)
 
 		if (mig_cluster_config_load(config, &climit, &cfg_etcd) < 0)
 			return usage_error("--config %s: bad parallelMigrationsPerCluster or etcd", config);
-		if (climit && !copts.limit)
-			copts.limit = climit;
 		if (cfg_etcd && !copts.endpoints)
 			copts.endpoints = cfg_etcd;
+		/*
+		 * A HyperConverged stanza always carries parallelMigrationsPerCluster; without an
+		 * etcd to count in, a node cannot enforce a cluster-wide limit: say so, go on.
+		 */
+		if (climit && !copts.limit && !copts.endpoints)
+			fprintf(stderr, "mignet send: parallelMigrationsPerCluster=%u from %s is not "
+				"enforced: no etcd endpoints (--etcd)\n", climit, config);
+		else if (climit && !copts.limit)
+			copts.limit = climit;
 	}
 	if (copts.limit && !copts.endpoints)
 		return usage_error("parallelMigrationsPerCluster needs --etcd ENDPOINTS");
