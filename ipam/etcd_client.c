@@ -25,7 +25,6 @@
  * "Authorization" header. etcd's default "simple" tokens are local to the member that issued
  * them, so the token is kept per endpoint and fetched again after an "invalid auth token".
  */
-#include <curl/curl.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <json-c/json.h>
@@ -35,6 +34,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "ipam/curl_api.h"
 #include "ipam/etcd_client.h"
 
 #define REPLY_MAX (64u << 20)
@@ -258,9 +258,13 @@ int etcd_client_new(const struct etcd_config *cfg, struct etcd_client **ret, cha
 	c->ca = dup_or_null(cfg->ca_file);
 	if (!c->password || (cfg->username && *cfg->username && !c->username))
 		goto fail;
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+	if (!curl_api()) {
+		r = set_err(c, -ENOSYS, "%s", curl_api_error());
 		goto fail;
-	c->curl = curl_easy_init();
+	}
+	if (curl_api()->global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		goto fail;
+	c->curl = curl_api()->easy_init();
 	if (!c->curl)
 		goto fail;
 	c->cur = (size_t)(next_rand(c) % c->n_ep);
@@ -280,7 +284,7 @@ void etcd_client_free(struct etcd_client *c)
 	for (size_t i = 0; i < c->n_ep; i++)
 		free(c->ep[i].token);
 	if (c->curl)
-		curl_easy_cleanup(c->curl);
+		curl_api()->easy_cleanup(c->curl);
 	free(c->username);
 	if (c->password)
 		explicit_bzero(c->password, strlen(c->password));
@@ -367,38 +371,38 @@ static enum outcome exchange(struct etcd_client *c, struct endpoint *e, const ch
 
 	snprintf(url, sizeof(url), "%s%s", e->url, path);
 	c->len = 0;
-	hdr = curl_slist_append(hdr, "Content-Type: application/json");
+	hdr = curl_api()->slist_append(hdr, "Content-Type: application/json");
 	if (e->token && strcmp(path, "/v3/auth/authenticate") != 0) {
 		snprintf(auth, sizeof(auth), "Authorization: %s", e->token);
-		hdr = curl_slist_append(hdr, auth);
+		hdr = curl_api()->slist_append(hdr, auth);
 	}
 	if (!hdr) {
 		*err = -ENOMEM;
 		return FAIL;
 	}
-	curl_easy_reset(c->curl);
-	curl_easy_setopt(c->curl, CURLOPT_URL, url);
-	curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c->curl, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(c->curl, CURLOPT_POST, 1L);
-	curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, body);
-	curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
-	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, hdr);
-	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, c);
-	curl_easy_setopt(c->curl, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
-	curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT_MS, (long)(timeout_ms < 1000 ? timeout_ms
+	curl_api()->easy_reset(c->curl);
+	curl_api()->easy_setopt(c->curl, CURLOPT_URL, url);
+	curl_api()->easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
+	curl_api()->easy_setopt(c->curl, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_api()->easy_setopt(c->curl, CURLOPT_POST, 1L);
+	curl_api()->easy_setopt(c->curl, CURLOPT_POSTFIELDS, body);
+	curl_api()->easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+	curl_api()->easy_setopt(c->curl, CURLOPT_HTTPHEADER, hdr);
+	curl_api()->easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, on_data);
+	curl_api()->easy_setopt(c->curl, CURLOPT_WRITEDATA, c);
+	curl_api()->easy_setopt(c->curl, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
+	curl_api()->easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT_MS, (long)(timeout_ms < 1000 ? timeout_ms
 										      : 1000));
 	if (c->cert) {
-		curl_easy_setopt(c->curl, CURLOPT_SSLCERT, c->cert);
-		curl_easy_setopt(c->curl, CURLOPT_SSLKEY, c->key);
+		curl_api()->easy_setopt(c->curl, CURLOPT_SSLCERT, c->cert);
+		curl_api()->easy_setopt(c->curl, CURLOPT_SSLKEY, c->key);
 	}
 	if (c->ca)
-		curl_easy_setopt(c->curl, CURLOPT_CAINFO, c->ca);
-	cc = curl_easy_perform(c->curl);
-	curl_slist_free_all(hdr);
+		curl_api()->easy_setopt(c->curl, CURLOPT_CAINFO, c->ca);
+	cc = curl_api()->easy_perform(c->curl);
+	curl_api()->slist_free_all(hdr);
 	if (cc != CURLE_OK) {
-		set_err(c, -EIO, "%s: %s", e->url, curl_easy_strerror(cc));
+		set_err(c, -EIO, "%s: %s", e->url, curl_api()->easy_strerror(cc));
 		switch (cc) {
 		case CURLE_OUT_OF_MEMORY:
 			*err = -ENOMEM;
@@ -425,7 +429,7 @@ static enum outcome exchange(struct etcd_client *c, struct endpoint *e, const ch
 			return NEXT;
 		}
 	}
-	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
+	curl_api()->easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
 	if (c->len)
 		o = json_tokener_parse(c->buf);
 	if (status == 200 && o && json_object_is_type(o, json_type_object)) {
