@@ -409,38 +409,34 @@ static int find(struct file_store *fs, const char *pool, const char *name, struc
 	return r;
 }
 
-static int fs_find_pod(struct ipam_store *s, const char *pool, const char *podref,
-		       const char *ifname, struct ipam_alloc *ret, struct cni_error *err)
+/* Look up index @kind ('p' pod, 'c' container id) of @key and @ifname; the record must match. */
+static int find_index(struct ipam_store *s, const char *pool, char kind, const char *key,
+		      const char *ifname, struct ipam_alloc *ret, struct cni_error *err)
 {
 	struct ipam_alloc a;
 	char name[300];
 	int r;
 
-	index_name('p', podref, ifname, name, sizeof(name));
+	index_name(kind, key, ifname, name, sizeof(name));
 	r = find(fs_of(s), pool, name, &a, err);
 	if (r <= 0)
 		return r;
-	if (strcmp(a.podref, podref) != 0 || strcmp(a.ifname, ifname) != 0)
+	if (strcmp(kind == 'p' ? a.podref : a.id, key) != 0 || strcmp(a.ifname, ifname) != 0)
 		return 0;
 	*ret = a;
 	return 1;
 }
 
+static int fs_find_pod(struct ipam_store *s, const char *pool, const char *podref,
+		       const char *ifname, struct ipam_alloc *ret, struct cni_error *err)
+{
+	return find_index(s, pool, 'p', podref, ifname, ret, err);
+}
+
 static int fs_find_id(struct ipam_store *s, const char *pool, const char *id, const char *ifname,
 		      struct ipam_alloc *ret, struct cni_error *err)
 {
-	struct ipam_alloc a;
-	char name[300];
-	int r;
-
-	index_name('c', id, ifname, name, sizeof(name));
-	r = find(fs_of(s), pool, name, &a, err);
-	if (r <= 0)
-		return r;
-	if (strcmp(a.id, id) != 0 || strcmp(a.ifname, ifname) != 0)
-		return 0;
-	*ret = a;
-	return 1;
+	return find_index(s, pool, 'c', id, ifname, ret, err);
 }
 
 static int fs_taken(struct ipam_store *s, const char *pool, int family, struct ipam_u128 ip,
