@@ -9,6 +9,8 @@
 #define MIGNET_MIGRATION_MIG_H
 
 #include <netinet/in.h>
+#include <pthread.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -32,6 +34,16 @@ struct mig_error {
 /** mig_error_set() - record @code and a printf-style message. Return: @code. */
 int mig_error_set(struct mig_error *err, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/**
+ * mig_error_set_first() - record the first error of threads that share @err, once
+ * Only the caller that turns @aborted from 0 to 1 sets @err (@code, @fmt with @ap) under @lock,
+ * and wakes @cond's waiters when @cond is not NULL.
+ * Return: true for that caller, false when another one aborted first.
+ */
+bool mig_error_set_first(_Atomic int *aborted, pthread_mutex_t *lock, pthread_cond_t *cond,
+			 struct mig_error *err, int code, const char *fmt, va_list ap)
+	__attribute__((format(printf, 6, 0)));
 
 enum mig_zc_mode {
 	MIG_ZC_AUTO = 0,

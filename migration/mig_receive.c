@@ -85,19 +85,15 @@ static void recv_abort(struct recv_ctx *c, int code, const char *fmt, ...)
 
 static void recv_abort(struct recv_ctx *c, int code, const char *fmt, ...)
 {
-	int expect = 0;
 	unsigned int i;
 	va_list ap;
+	bool first;
 
-	if (!atomic_compare_exchange_strong(&c->aborted, &expect, 1))
-		return;
-	pthread_mutex_lock(&c->lock);
-	c->err.code = code;
 	va_start(ap, fmt);
-	vsnprintf(c->err.msg, sizeof(c->err.msg), fmt, ap);
+	first = mig_error_set_first(&c->aborted, &c->lock, &c->cond, &c->err, code, fmt, ap);
 	va_end(ap);
-	pthread_cond_broadcast(&c->cond);
-	pthread_mutex_unlock(&c->lock);
+	if (!first)
+		return;
 	for (i = 0; i < c->joined; i++)
 		if (c->streams[i].fd >= 0)
 			shutdown(c->streams[i].fd, SHUT_RDWR);

@@ -22,18 +22,15 @@
 
 void send_abort(struct send_ctx *c, int code, const char *fmt, ...)
 {
-	int expect = 0;
 	va_list ap;
 	unsigned int i;
+	bool first;
 
-	if (!atomic_compare_exchange_strong(&c->aborted, &expect, 1))
-		return;
-	pthread_mutex_lock(&c->lock);
-	c->err.code = code;
 	va_start(ap, fmt);
-	vsnprintf(c->err.msg, sizeof(c->err.msg), fmt, ap);
+	first = mig_error_set_first(&c->aborted, &c->lock, NULL, &c->err, code, fmt, ap);
 	va_end(ap);
-	pthread_mutex_unlock(&c->lock);
+	if (!first)
+		return;
 	for (i = 0; c->streams && i < c->nstreams; i++)
 		if (c->streams[i].fd >= 0)
 			shutdown(c->streams[i].fd, SHUT_RDWR);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <errno.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -18,6 +19,22 @@ int mig_error_set(struct mig_error *err, int code, const char *fmt, ...)
 	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
 	va_end(ap);
 	return code;
+}
+
+bool mig_error_set_first(_Atomic int *aborted, pthread_mutex_t *lock, pthread_cond_t *cond,
+			 struct mig_error *err, int code, const char *fmt, va_list ap)
+{
+	int expect = 0;
+
+	if (!atomic_compare_exchange_strong(aborted, &expect, 1))
+		return false;
+	pthread_mutex_lock(lock);
+	err->code = code;
+	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+	if (cond)
+		pthread_cond_broadcast(cond);
+	pthread_mutex_unlock(lock);
+	return true;
 }
 
 double mig_now(void)
