@@ -23,6 +23,10 @@
  * etcd cannot be reached, a cached claim whose lease cannot have expired yet is used; without
  * one, the verb fails with code 11.
  *
+ * The etcd client is created only when a range needs etcd (no cached claim, or its renewal is
+ * due): creating it loads libcurl, which costs a verb served from the cache more than the
+ * rest of its work.
+ *
  * The rule that keeps addresses unique across nodes: a node allocates only in a slice whose
  * key names it, and a slice key exists only while its node's lease lives. The TTL must
  * therefore exceed the longest time a node can keep running pods without being able to
@@ -56,7 +60,8 @@ struct claim {
 
 struct slicer {
 	struct ipam_config *c;
-	struct etcd_client *etcd;
+	struct etcd_config cfg;
+	struct etcd_client *etcd; /* NULL until a range needs etcd (slicer_etcd()) */
 	char node[NODE_MAX + 1];
 	char net[3 * 256 + 1];
 	int64_t ttl;
@@ -163,6 +168,22 @@ static int etcd_fail(struct slicer *sl, int r, const char *what, struct cni_erro
 	return -1;
 }
 
+/*
+ * Create the etcd client on first use; the verb's bound (lock_timeout_ms) starts then.
+ * Return: 0, or -1 with err set (code 7: the etcd keys are unusable, or libcurl is missing).
+ */
+static int slicer_etcd(struct slicer *sl, struct cni_error *err)
+{
+	char msg[512];
+
+	if (sl->etcd)
+		return 0;
+	if (etcd_client_new(&sl->cfg, &sl->etcd, msg, sizeof(msg)) < 0)
+		return cni_err(err, CNI_ERR_CONFIG, "invalid config: \"ipam.etcd_host\": %s", msg);
+	etcd_client_set_deadline(sl->etcd, sl->c->lock_timeout_ms);
+	return 0;
+}
+
 /* The node's lease: renewed if it lives, else a new one with the node key attached. */
 static int node_lease(struct slicer *sl, struct cni_error *err)
 {
@@ -173,6 +194,8 @@ static int node_lease(struct slicer *sl, struct cni_error *err)
 
 	if (sl->lease)
 		return 0;
+	if (slicer_etcd(sl, err) < 0)
+		return -1;
 	snprintf(key, sizeof(key), "%s_nodes/%s", IPAM_ETCD_PREFIX, sl->node);
 	for (int attempt = 0; attempt < 5; attempt++) {
 		struct etcd_txn_result tr = {0};
@@ -320,6 +343,8 @@ static int renew(struct slicer *sl, const char *pool, struct claim *cl, struct c
 	int64_t ttl;
 	int r;
 
+	if (slicer_etcd(sl, err) < 0)
+		return -1;
 	r = etcd_lease_keepalive(sl->etcd, cl->lease, &ttl);
 	if (r == -ENOENT)
 		return 0;
@@ -391,11 +416,10 @@ static int apply_range(struct slicer *sl, struct ipam_range *r, unsigned int len
 int ipam_node_slice_apply(struct ipam_config *c, struct cni_error *err)
 {
 	struct slicer sl = {.c = c};
-	struct etcd_config cfg;
 	const char *size = NULL, *p;
 	int64_t ttl = DEFAULT_TTL;
 	unsigned long len;
-	char msg[512], *end;
+	char *end;
 	int rc = 0;
 
 	if (cni_json_string(c->merged, "ipam", "node_slice_size", &size, err) < 0 ||
@@ -430,11 +454,9 @@ int ipam_node_slice_apply(struct ipam_config *c, struct cni_error *err)
 		enc[o] = '\0';
 		snprintf(sl.net, sizeof(sl.net), "%s", enc);
 	}
-	if (ipam_etcd_config(c, &cfg, err) < 0)
+	/* the keys are checked on every verb; the client is made only when etcd is needed */
+	if (ipam_etcd_config(c, &sl.cfg, err) < 0)
 		return -1;
-	if (etcd_client_new(&cfg, &sl.etcd, msg, sizeof(msg)) < 0)
-		return cni_err(err, CNI_ERR_CONFIG, "invalid config: \"ipam.etcd_host\": %s", msg);
-	etcd_client_set_deadline(sl.etcd, c->lock_timeout_ms);
 	for (size_t i = 0; rc == 0 && i < c->n_ranges; i++)
 		rc = apply_range(&sl, &c->ranges[i], (unsigned int)len, err);
 	etcd_client_free(sl.etcd);

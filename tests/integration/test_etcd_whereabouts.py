@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from etcd_cluster import BUILD, EtcdCluster, etcd3, etcd_tls  # noqa: F401 (fixtures)
+from etcd_cluster import BUILD, EtcdCluster, etcd1, etcd3, etcd_tls  # noqa: F401 (fixtures)
 
 WHEREABOUTS = os.path.join(BUILD, "ipam", "whereabouts")
 PREFIX = "/mignet/whereabouts/"
@@ -179,3 +179,35 @@ def test_node_slices(etcd3):
         assert addr(run("ADD", c("d"), "d0", node="d")[1]) == "10.44.0.32"
     finally:
         subprocess.run(["rm", "-rf", base])
+
+
+def run_ld_debug(command, c, cid, node):
+    """Run a verb with LD_DEBUG=files: the dynamic loader names on stderr every object it
+    loads, dlopen'ed ones included. Return: (exit status, stderr)."""
+    env = dict(os.environ, CNI_COMMAND=command, CNI_CONTAINERID=cid, CNI_IFNAME="eth0",
+               CNI_NETNS="/proc/self/ns/net", CNI_PATH="/usr/lib/cni", NODENAME=node,
+               LD_DEBUG="files")
+    r = subprocess.run([WHEREABOUTS], input=json.dumps(c), env=env, capture_output=True,
+                       text=True, timeout=120)
+    return r.returncode, r.stderr
+
+
+def test_node_slices_cached_claim_does_not_load_libcurl(etcd1):
+    d = tempfile.mkdtemp(prefix="mignet-slices-lazy-")
+    try:
+        c = conf(etcd1.endpoints, extra={"node_slice_size": "/28", "store_dir": d})
+        # the first ADD claims the slice in etcd: libcurl is loaded (the check can see it)
+        rc, err = run_ld_debug("ADD", c, "lazy0", "lazy")
+        assert rc == 0 and "libcurl" in err, err[-2000:]
+        # ADD, DEL and STATUS served from the cached claim: no etcd client, no libcurl
+        for command, cid in (("ADD", "lazy1"), ("DEL", "lazy1"), ("STATUS", "x")):
+            rc, err = run_ld_debug(command, c, cid, "lazy")
+            assert rc == 0 and "libcurl" not in err, (command, err[-2000:])
+        # a renewal that is due (a third of a 3 s TTL has passed) needs etcd: libcurl is loaded
+        c2 = conf(etcd1.endpoints, extra={"node_slice_size": "/28", "store_dir": d,
+                                          "node_slice_lease_ttl": 3})
+        time.sleep(1.1)
+        rc, err = run_ld_debug("ADD", c2, "lazy2", "lazy")
+        assert rc == 0 and "libcurl" in err, err[-2000:]
+    finally:
+        subprocess.run(["rm", "-rf", d])
