@@ -8,7 +8,6 @@ import os
 import subprocess
 
 from mignet_conftest import ROOT, global_addrs, link_names, sh
-from test_macvlan_libcni import libcni_client  # noqa: F401  (the session fixture)
 
 
 def build_deb(out):
@@ -18,7 +17,7 @@ def build_deb(out):
     return p.stdout.strip().splitlines()[-1]
 
 
-def test_deb_contents_and_libcni(topo, tmp_path, libcni_client):  # noqa: F811
+def test_deb_contents_and_libcni(topo, tmp_path, libcni_client):
     deb = build_deb(tmp_path / "out")
     root = tmp_path / "root"
     sh("dpkg-deb", "-x", deb, str(root))

@@ -11,27 +11,10 @@ import subprocess
 
 import pytest
 
-from mignet_conftest import (BUILD, ROOT, conf, global_addrs, host_local, hostlocal_allocations,
+from mignet_conftest import (conf, global_addrs, host_local, hostlocal_allocations, libcni_run,
                              link, link_names, macvlan_mode, sh)
 
 LIBCNI_VERSIONS = ["1.0.0", "0.4.0"]
-
-
-@pytest.fixture(scope="session")
-def libcni_client(tmp_path_factory):
-    """Builds tests/libcni once per run, offline, from Debian's libcni source."""
-    out_dir = BUILD if os.path.isdir(BUILD) else str(tmp_path_factory.mktemp("libcni"))
-    exe = os.path.join(out_dir, "libcni-client")
-    gocache = os.path.join(out_dir, "gocache")
-    os.makedirs(gocache, exist_ok=True)
-    env = dict(os.environ, GO111MODULE="off", GOPATH="/usr/share/gocode", GOCACHE=gocache,
-               GOFLAGS="", CGO_ENABLED="0")
-    env.setdefault("HOME", out_dir)
-    p = subprocess.run(["go", "build", "-o", exe, "./tests/libcni"], cwd=ROOT, env=env,
-                       capture_output=True, text=True, timeout=300)
-    if p.returncode != 0:
-        pytest.fail(f"building the libcni client failed:\n{p.stdout}\n{p.stderr}")
-    return exe
 
 
 class Libcni:
@@ -41,20 +24,10 @@ class Libcni:
 
     def __call__(self, verb, conflist, ifname="net1", containerid="ctr-libcni", env=None,
                  pod=None):
-        path = os.path.join(self.workdir, "net.conflist")
-        with open(path, "w") as f:
-            json.dump(conflist, f)
-        e = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
-             "CNI_PATH": self.cni.cni_path, "LIBCNI_CACHE_DIR": self.cache}
+        e = {"CNI_PATH": self.cni.cni_path, "LIBCNI_CACHE_DIR": self.cache}
         e.update(env or {})
-        r = subprocess.run(["ip", "netns", "exec", self.cni.node.ns, self.exe, verb, path,
-                            f"/run/netns/{pod or self.cni.pod}", ifname, containerid],
-                           capture_output=True, text=True, env=e, timeout=60)
-        try:
-            parsed = json.loads(r.stdout) if r.stdout.strip() else None
-        except ValueError:
-            parsed = None
-        return r.returncode, parsed, r.stdout, r.stderr
+        return libcni_run(self.exe, self.cni.node.ns, verb, conflist, self.workdir,
+                          pod or self.cni.pod, ifname, containerid, e)
 
     def ok(self, verb, conflist, **kw):
         rc, res, out, err = self(verb, conflist, **kw)

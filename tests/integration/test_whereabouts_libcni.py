@@ -9,16 +9,13 @@ libcni refuses CHECK below 0.4.0 by itself (the plugins are never called), so CH
 at 1.0.0, the newest version libcni 1.1.2 knows. The kernel state is read back with `ip -j`,
 the store with whereabouts_helpers.allocations; after DEL both are empty.
 """
-import json
 import os
 import shutil
-import subprocess
 import tempfile
 
 import pytest
 
-from conftest import BUILD, PREFIX, addrs, link, link_names, sh
-from test_macvlan_libcni import libcni_client  # noqa: F401  (the session fixture)
+from mignet_conftest import BUILD, PREFIX, addrs, libcni_run, link, link_names, sh
 from whereabouts_helpers import WHEREABOUTS, allocations, multus_args
 
 REF_MACVLAN = "/usr/lib/cni/macvlan"
@@ -66,20 +63,11 @@ class Runtime:
         self.exe, self.node, self.bin_dir, self.workdir = exe, node, bin_dir, workdir
 
     def __call__(self, verb, conflist, pod, containerid, args, ifname="migration0"):
-        path = os.path.join(self.workdir, "net.conflist")
-        with open(path, "w") as f:
-            json.dump(conflist, f)
-        env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
-               "CNI_PATH": self.bin_dir, "LIBCNI_CACHE_DIR": os.path.join(self.workdir, "cache"),
-               "CNI_ARGS": args}
-        r = subprocess.run(["ip", "netns", "exec", self.node, self.exe, verb, path,
-                            f"/run/netns/{pod}", ifname, containerid],
-                           capture_output=True, text=True, env=env, timeout=60)
-        try:
-            parsed = json.loads(r.stdout) if r.stdout.strip() else None
-        except ValueError:
-            parsed = None
-        return r.returncode, parsed, r.stdout + r.stderr
+        rc, parsed, out, err = libcni_run(
+            self.exe, self.node, verb, conflist, self.workdir, pod, ifname, containerid,
+            {"CNI_PATH": self.bin_dir, "LIBCNI_CACHE_DIR": os.path.join(self.workdir, "cache"),
+             "CNI_ARGS": args})
+        return rc, parsed, out + err
 
     def ok(self, verb, *a, **kw):
         rc, res, text = self(verb, *a, **kw)
@@ -89,7 +77,7 @@ class Runtime:
 
 @pytest.mark.parametrize("version", ["0.3.1", "1.0.0"])
 @pytest.mark.parametrize("main", MAINS)
-def test_whereabouts_through_libcni(libcni_client, topo, bin_dir_for,  # noqa: F811
+def test_whereabouts_through_libcni(libcni_client, topo, bin_dir_for,
                                     tmpdir_clean, main, version):
     node = topo.node()
     pods = [topo.pod(), topo.pod()]
@@ -139,7 +127,7 @@ def test_whereabouts_through_libcni(libcni_client, topo, bin_dir_for,  # noqa: F
 
 
 @pytest.mark.parametrize("main", MAINS)
-def test_recreated_sandbox_keeps_address_through_libcni(libcni_client, topo, bin_dir_for,  # noqa: F811
+def test_recreated_sandbox_keeps_address_through_libcni(libcni_client, topo, bin_dir_for,
                                                         tmpdir_clean, main):
     """The pod's sandbox died (its link is gone) and Multus runs ADD for the same pod in a new
     sandbox before the old sandbox's DEL: whereabouts keys the pod, so the address stays, and
