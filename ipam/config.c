@@ -60,16 +60,45 @@ static int merge_missing(struct json_object *dst, struct json_object *src)
 	return 0;
 }
 
+/*
+ * Open @path for reading only if it is a regular file. The path comes from whoever writes the
+ * NetworkAttachmentDefinition and we run as root: look with O_PATH first, so that a FIFO (which
+ * would block) or a device (whose open may act) is refused without being opened.
+ * Return: an fd, -EINVAL if not a regular file, or -errno.
+ */
+static int open_regular(const char *path)
+{
+	char proc[64];
+	struct stat st;
+	int fd = open(path, O_PATH | O_CLOEXEC), real;
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return -EINVAL;
+	}
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	real = open(proc, O_RDONLY | O_CLOEXEC);
+	real = real < 0 ? -errno : real;
+	close(fd);
+	return real;
+}
+
 static int read_flat(const char *path, struct json_object **ret, struct cni_error *err)
 {
 	struct json_object *o;
 	char *buf = NULL;
 	ssize_t n;
 	size_t len = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = open_regular(path);
 
+	if (fd == -EINVAL)
+		return cni_err(err, CNI_ERR_CONFIG, "invalid config: flat file \"%s\" is not a regular file",
+			       path);
 	if (fd < 0)
-		return cni_err(err, CNI_ERR_CONFIG, "invalid config: cannot open flat file \"%s\": %m", path);
+		return cni_err(err, CNI_ERR_CONFIG, "invalid config: cannot open flat file \"%s\": %s", path,
+			       strerror(-fd));
 	buf = malloc(FLAT_FILE_MAX + 1);
 	if (!buf) {
 		close(fd);
@@ -84,13 +113,11 @@ static int read_flat(const char *path, struct json_object **ret, struct cni_erro
 			       n < 0 ? "read error" : "larger than 1 MiB");
 	}
 	buf[len] = '\0';
-	o = json_tokener_parse(buf);
+	o = cni_json_parse_object(buf, len, "flat file", NULL);
 	free(buf);
-	if (!o || !json_object_is_type(o, json_type_object)) {
-		json_object_put(o);
+	if (!o)
 		return cni_err(err, CNI_ERR_CONFIG,
 			       "invalid config: flat file \"%s\" is not a JSON object", path);
-	}
 	*ret = o;
 	return 0;
 }

@@ -100,10 +100,6 @@ def test_container_id(tmp, cid):
         assert err["code"] in (4, 7), err
 
 
-@pytest.mark.xfail(strict=True, raises=subprocess.TimeoutExpired,
-                   reason="\"configuration_path\" (set by whoever writes the NAD) is opened with a "
-                   "blocking open(): a FIFO hangs the plugin, and any device file is opened as "
-                   "root (reported, docs/reliability.md)")
 def test_configuration_path_fifo_does_not_hang(tmp):
     fifo = os.path.join(tmp, "fifo")
     os.mkfifo(fifo)
