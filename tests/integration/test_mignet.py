@@ -166,6 +166,14 @@ def hostile(net, port, steps):
                    os.path.dirname(os.path.abspath(__file__)), timeout=30)
 
 
+def hostile_after_hello(net, data, mem=1 << 20):
+    """A receiver with TOKEN, and a client that answers its challenge, says hello (@mem bytes)
+    and sends @data. Return: (the receiver, the client's run)."""
+    r, port = receiver(net, "--token", TOKEN, "--timeout", "20")
+    steps = [("challenge", None), ("hello", (mem, TOKEN)), ("recv", None), ("send", data)]
+    return r, hostile(net, port, steps)
+
+
 # --- tests ---------------------------------------------------------------------------------
 
 def test_verified_migration_over_streams(net, lockdir):
@@ -278,12 +286,10 @@ def test_from_mismatch_rejected(net, lockdir):
 
 
 def test_frame_out_of_bounds_rejected(net):
-    r, port = receiver(net, "--token", TOKEN, "--timeout", "20")
     mem = 1 << 20
     page = b"\xab" * 4096
-    steps = [("challenge", None), ("hello", (mem, TOKEN)), ("recv", None),
-             ("send", frame(4, page, rnd=1, offset=mem))]  # one page past the end
-    out = hostile(net, port, steps)
+    # one page past the end
+    r, out = hostile_after_hello(net, frame(4, page, rnd=1, offset=mem), mem=mem)
     assert "challenge 9 32" in out.stdout and "reply 40 2" in out.stdout, out  # WELCOME
     assert r.wait() == 1
     assert "out of bounds" in r.stderr, r.stderr
@@ -291,31 +297,23 @@ def test_frame_out_of_bounds_rejected(net):
 
 
 def test_frame_wrapping_offset_rejected(net):
-    r, port = receiver(net, "--token", TOKEN, "--timeout", "20")
-    steps = [("challenge", None), ("hello", (1 << 20, TOKEN)), ("recv", None),
-             ("send", frame(4, b"", rnd=1, offset=(1 << 64) - 4096, length=8192, checksum=0))]
-    hostile(net, port, steps)
+    r, _ = hostile_after_hello(net, frame(4, b"", rnd=1, offset=(1 << 64) - 4096, length=8192,
+                                          checksum=0))
     assert r.wait() == 1
     assert "out of bounds" in r.stderr, r.stderr
 
 
 def test_truncated_stream_rejected(net):
-    r, port = receiver(net, "--token", TOKEN, "--timeout", "20")
     page = b"\x11" * 8192
     full = frame(4, page, rnd=1, offset=0)
-    steps = [("challenge", None), ("hello", (1 << 20, TOKEN)), ("recv", None),
-             ("send", full[:40 + 100])]
-    hostile(net, port, steps)
+    r, _ = hostile_after_hello(net, full[:40 + 100])
     assert r.wait() == 1
     assert "truncated" in r.stderr, r.stderr
 
 
 def test_bad_checksum_rejected(net):
-    r, port = receiver(net, "--token", TOKEN, "--timeout", "20")
     page = b"\x22" * 4096
-    steps = [("challenge", None), ("hello", (1 << 20, TOKEN)), ("recv", None),
-             ("send", frame(4, page, rnd=1, offset=0, checksum=12345))]
-    hostile(net, port, steps)
+    r, _ = hostile_after_hello(net, frame(4, page, rnd=1, offset=0, checksum=12345))
     assert r.wait() == 1
     assert "checksum mismatch" in r.stderr, r.stderr
 
