@@ -78,6 +78,13 @@ def good_args(net):
             "--range", MIG_NET + ".0/24", "--mtu", "1500"]
 
 
+def doctor_good_but(net, old, new):
+    """doctor with good_args(net), but its argument @old replaced by @new."""
+    args = good_args(net)
+    args[args.index(old)] = new
+    return doctor(net, *args)
+
+
 pytestmark = [needs_root, needs_bin]
 
 
@@ -240,9 +247,7 @@ def test_bad_config_is_usage_error(net, tmp, text, word):
 # ---- each check fails when its expectation is wrong ----
 
 def test_wrong_master(net):
-    args = good_args(net)
-    args[args.index("eth1")] = "eth9"
-    r, rep = doctor(net, *args)
+    r, rep = doctor_good_but(net, "eth1", "eth9")
     assert r.returncode == 1
     m = check(rep, "master")
     assert m["status"] == "fail" and m["actual"] == "eth1" and m["expected"] == "eth9"
@@ -250,9 +255,7 @@ def test_wrong_master(net):
 
 
 def test_wrong_range(net):
-    args = good_args(net)
-    args[args.index(MIG_NET + ".0/24")] = "10.99.0.0/24"
-    r, rep = doctor(net, *args)
+    r, rep = doctor_good_but(net, MIG_NET + ".0/24", "10.99.0.0/24")
     assert r.returncode == 1
     assert [c["name"] for c in rep["checks"] if c["status"] != "pass"] == ["address"]
 
@@ -267,9 +270,7 @@ def test_address_outside_narrowed_range(net, tmp):
 
 
 def test_wrong_mtu(net):
-    args = good_args(net)
-    args[args.index("1500")] = "9000"
-    r, rep = doctor(net, *args)
+    r, rep = doctor_good_but(net, "1500", "9000")
     assert r.returncode == 1
     m = check(rep, "mtu")
     assert m["status"] == "fail" and m["expected"] == "9000" and m["actual"] == "1500"
