@@ -219,32 +219,32 @@ def test_no_master_and_no_default_route(cni):
     assert_nothing_left(cni.node, cni.pod, before)
 
 
-@pytest.mark.ours  # ref 1.1.1 looks the type up in CNI_PATH with filepath.Join; issue 2 refuses '/'
-@pytest.mark.parametrize("typ", ["../host-local", "/usr/lib/cni/host-local", "a/b"])
-def test_ipam_type_with_slash(cni, tmpdir_clean, typ):
+def add_with_ipam_type(cni, tmpdir_clean, typ):
+    """ADD with host-local's config but "type": @typ. Return: (node links before, rc, res, out)."""
     before = cni.node.links()
     ipam = host_local(tmpdir_clean)
     ipam["type"] = typ
     rc, res, out, err = cni("ADD", conf("1.0.0", ipam=ipam))
+    return before, rc, res, out
+
+
+@pytest.mark.ours  # ref 1.1.1 looks the type up in CNI_PATH with filepath.Join; issue 2 refuses '/'
+@pytest.mark.parametrize("typ", ["../host-local", "/usr/lib/cni/host-local", "a/b"])
+def test_ipam_type_with_slash(cni, tmpdir_clean, typ):
+    before, rc, res, out = add_with_ipam_type(cni, tmpdir_clean, typ)
     assert_cni_error(rc, res, out)
     assert_nothing_left(cni.node, cni.pod, before, tmpdir_clean)
 
 
 def test_ipam_type_with_slash_is_not_run(cni, tmpdir_clean):
     """Shared with the reference: a type with '/' does not find host-local via a path."""
-    before = cni.node.links()
-    ipam = host_local(tmpdir_clean)
-    ipam["type"] = "sub/host-local"
-    rc, res, out, err = cni("ADD", conf("1.0.0", ipam=ipam))
+    before, rc, res, out = add_with_ipam_type(cni, tmpdir_clean, "sub/host-local")
     assert_cni_error(rc, res, out)
     assert_nothing_left_but_ref_leaks(cni.node, cni.pod, before, tmpdir_clean)
 
 
 def test_ipam_not_in_cni_path(cni, tmpdir_clean):
-    before = cni.node.links()
-    ipam = host_local(tmpdir_clean)
-    ipam["type"] = "nosuch-ipam"
-    rc, res, out, err = cni("ADD", conf("1.0.0", ipam=ipam))
+    before, rc, res, out = add_with_ipam_type(cni, tmpdir_clean, "nosuch-ipam")
     assert_cni_error(rc, res, out, msg_re="nosuch-ipam")
     assert_nothing_left_but_ref_leaks(cni.node, cni.pod, before, tmpdir_clean)
 
