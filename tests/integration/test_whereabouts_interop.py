@@ -40,6 +40,14 @@ MAINS = [pytest.param(REF_MACVLAN, id="reference-macvlan"),
          pytest.param(OUR_MACVLAN, id="our-macvlan")]
 
 
+def run_sandbox(main, command, pod, i, c, bin_dir, node):
+    """@command for sandbox @i, with Multus's CNI_ARGS for pod virt-handler-@i."""
+    return run_plugin(main, command, pod, "migration0", c, containerid=f"sandbox{i}",
+                      args=multus_args(ns="openshift-cnv", pod=f"virt-handler-{i}",
+                                       infra=f"sandbox{i}"),
+                      cni_path=bin_dir, node=node.ns)
+
+
 @pytest.mark.parametrize("main", MAINS)
 def test_macvlan_with_whereabouts(topo, bin_dir, tmpdir_clean, main):
     if not os.access(main, os.X_OK):
@@ -50,10 +58,7 @@ def test_macvlan_with_whereabouts(topo, bin_dir, tmpdir_clean, main):
     c = nad_conf(store)
     got = []
     for i, pod in enumerate(pods):
-        rc, res, out, err = run_plugin(main, "ADD", pod, "migration0", c, containerid=f"sandbox{i}",
-                                       args=multus_args(ns="openshift-cnv", pod=f"virt-handler-{i}",
-                                                        infra=f"sandbox{i}"),
-                                       cni_path=bin_dir, node=node.ns)
+        rc, res, out, err = run_sandbox(main, "ADD", pod, i, c, bin_dir, node)
         assert rc == 0, f"{out} {err}"
         assert res["cniVersion"] == "0.3.1"
         got.append(res["ips"][0]["address"])
@@ -65,10 +70,7 @@ def test_macvlan_with_whereabouts(topo, bin_dir, tmpdir_clean, main):
         ("migration", "10.200.0.0_24", "10.200.0.2"): "openshift-cnv/virt-handler-0",
         ("migration", "10.200.0.0_24", "10.200.0.3"): "openshift-cnv/virt-handler-1"}
     for i, pod in enumerate(pods):
-        rc, res, out, err = run_plugin(main, "DEL", pod, "migration0", c, containerid=f"sandbox{i}",
-                                       args=multus_args(ns="openshift-cnv", pod=f"virt-handler-{i}",
-                                                        infra=f"sandbox{i}"),
-                                       cni_path=bin_dir, node=node.ns)
+        rc, res, out, err = run_sandbox(main, "DEL", pod, i, c, bin_dir, node)
         assert rc == 0, f"{out} {err}"
     assert allocations(store) == {}
 
