@@ -550,12 +550,12 @@ static int write_hint(struct file_store *fs, int fd, int family, struct ipam_u12
 	return 0;
 }
 
-static int fs_hint_get(struct ipam_store *s, const char *pool, uint64_t digest,
-		       struct ipam_u128 *ret, struct cni_error *err)
+/* The hint of @pool. Return: 1 with @ret_fd (the pool's) and the hint, 0 none, -1 error. */
+static int read_hint(struct file_store *fs, const char *pool, int *ret_fd, int *ret_family,
+		     struct ipam_u128 *ret_ip, uint64_t *ret_digest, struct cni_error *err)
 {
 	char text[80];
-	uint64_t d;
-	int fd = pool_fd(fs_of(s), pool, false, err), r, family;
+	int fd = pool_fd(fs, pool, false, err), r;
 
 	if (fd == -ENOENT)
 		return 0;
@@ -564,7 +564,22 @@ static int fs_hint_get(struct ipam_store *s, const char *pool, uint64_t digest,
 	r = get_link(fd, HINT, text, sizeof(text));
 	if (r < 0)
 		return io_err(err, r, "cannot read hint", HINT);
-	if (r == 0 || !parse_hint(text, &family, ret, &d) || d != digest)
+	if (r == 0 || !parse_hint(text, ret_family, ret_ip, ret_digest))
+		return 0;
+	*ret_fd = fd;
+	return 1;
+}
+
+static int fs_hint_get(struct ipam_store *s, const char *pool, uint64_t digest,
+		       struct ipam_u128 *ret, struct cni_error *err)
+{
+	uint64_t d;
+	int fd, r, family;
+
+	r = read_hint(fs_of(s), pool, &fd, &family, ret, &d, err);
+	if (r <= 0)
+		return r;
+	if (d != digest)
 		return 0;
 	return 1;
 }
@@ -583,18 +598,13 @@ static int fs_hint_lower(struct ipam_store *s, const char *pool, int family, str
 			 struct cni_error *err)
 {
 	struct ipam_u128 cur;
-	char text[80];
 	uint64_t d;
-	int fd = pool_fd(fs_of(s), pool, false, err), r, f;
+	int fd, r, f;
 
-	if (fd == -ENOENT)
-		return 0;
-	if (fd < 0)
-		return -1;
-	r = get_link(fd, HINT, text, sizeof(text));
-	if (r < 0)
-		return io_err(err, r, "cannot read hint", HINT);
-	if (r == 0 || !parse_hint(text, &f, &cur, &d) || f != family || ipam_u128_cmp(cur, ip) <= 0)
+	r = read_hint(fs_of(s), pool, &fd, &f, &cur, &d, err);
+	if (r <= 0)
+		return r;
+	if (f != family || ipam_u128_cmp(cur, ip) <= 0)
 		return 0;
 	return write_hint(fs_of(s), fd, family, ip, d, err);
 }
