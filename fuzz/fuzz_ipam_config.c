@@ -27,6 +27,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static char flat_path[64];
 
+static void cleanup(void)
+{
+	unlink(flat_path);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	int fd;
@@ -37,6 +42,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	if (fd < 0)
 		abort();
 	close(fd);
+	atexit(cleanup);
 	return 0;
 }
 

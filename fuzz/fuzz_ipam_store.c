@@ -14,6 +14,7 @@
  */
 #include <dirent.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +40,20 @@ static void die(const char *what, const struct cni_error *err)
 	abort();
 }
 
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st, (void)flag, (void)ftw;
+	remove(path);
+	return 0;
+}
+
+static void cleanup(void)
+{
+	if (store)
+		store->ops->close(store);
+	nftw(root, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	struct cni_error err = { 0 };
@@ -50,6 +65,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	snprintf(root, sizeof(root), "/dev/shm/mignet-fuzz-store-XXXXXX");
 	if (!mkdtemp(root))
 		abort();
+	atexit(cleanup);
 	if (ipam_store_file_open(root, 1000, &store, &err) < 0)
 		die("open", &err);
 	ipam_addr_parse("10.1.0.9", &a.family, &a.ip);

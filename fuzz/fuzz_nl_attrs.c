@@ -34,15 +34,15 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /*
- * Known bugs, reported (docs/reliability.md), each with its reproducer in corpus/nl_attrs/:
- * - crash-nlmsg-len-2g: the reply loop walks a datagram with mnl_nlmsg_ok()/mnl_nlmsg_next(),
+ * Two bugs this harness found, fixed in 0c2d210, each with its reproducer in corpus/nl_attrs/:
+ * - crash-nlmsg-len-2g: the reply loop walked a datagram with mnl_nlmsg_ok()/mnl_nlmsg_next(),
  *   and libmnl 1.0.4 compares (int)nlmsg_len <= len, so a message claiming a length >= 2^31
- *   passes and the walk jumps ~4 GiB past the buffer (SEGV).
- * - crash-ext-ack-positive-error: nl_ext_ack_parse() returns a positive error unchanged when
- *   the echoed header is short, so an ACK carrying +errno counts as success.
+ *   passed and the walk jumped ~4 GiB past the buffer (SEGV).
+ * - crash-ext-ack-positive-error: nl_ext_ack_parse() returned a positive error unchanged when
+ *   the echoed header was short, so an ACK carrying +errno counted as success.
  * With FUZZ_NL_SKIP_KNOWN=1 in the environment the harness steps around both (the fake
- * socket cuts such a message off; a positive return is not an abort), so that a long run
- * can look for other bugs. The replay of the committed corpus runs without it.
+ * socket cuts such a message off; a positive return is not an abort), for fuzzing a tree
+ * that predates the fix.
  */
 static bool skip_known;
 
