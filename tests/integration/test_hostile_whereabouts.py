@@ -2,7 +2,8 @@
 """Hostile input to the whereabouts IPAM plugin (ipam/): what a NetworkAttachmentDefinition
 author or a confused runtime can pass. Each case must end with its code, valid error JSON, and
 nothing written to the store. The store is a private temporary directory; every run has a
-timeout that only guards against a hang. Known, reported bugs are strict xfails.
+timeout that only guards against a hang. The bug these tests found (a FIFO as
+configuration_path hung the plugin) is fixed; the test keeps it fixed (docs/reliability.md).
 """
 import json
 import os
