@@ -4,7 +4,12 @@
  * statics set once by cni_log_setup() and read by cni_log(). Each line is written with one
  * write() on an O_APPEND descriptor, so lines of concurrent plugins never interleave.
  */
+#include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <sys/stat.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -25,6 +30,50 @@ static struct {
 	enum cni_log_level level;
 	char context[160];
 } log_state = { .fd = -1, .level = CNI_LOG_ERROR };
+
+/*
+ * The config names the log file, and whoever writes a NetworkAttachmentDefinition is not the
+ * node's root: appending to any path as root would let them write into /root/.bashrc or
+ * /etc/cron.d. So the file must sit in one of these directories (after resolving symlinks of the
+ * directory), must not itself be a symlink, and must be a regular file.
+ */
+static const char *const log_dirs[] = { "/var/log", "/tmp" };
+
+static int open_log(const char *file)
+{
+	char *copy = strdup(file), *dir_path, real[PATH_MAX];
+	const char *base = strrchr(file, '/');
+	bool allowed = false;
+	struct stat st;
+	int dir, fd;
+
+	if (!copy)
+		return -ENOMEM;
+	dir_path = dirname(copy);
+	if (file[0] != '/' || !base || !base[1] || strcmp(base, "/..") == 0 || !realpath(dir_path, real)) {
+		free(copy);
+		return -EPERM;
+	}
+	free(copy);
+	for (size_t i = 0; i < sizeof(log_dirs) / sizeof(log_dirs[0]); i++) {
+		size_t n = strlen(log_dirs[i]);
+
+		allowed |= strncmp(real, log_dirs[i], n) == 0 && (real[n] == '\0' || real[n] == '/');
+	}
+	if (!allowed)
+		return -EPERM;
+	dir = open(real, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (dir < 0)
+		return -errno;
+	fd = openat(dir, base + 1, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0640);
+	fd = fd < 0 ? -errno : fd;
+	close(dir);
+	if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))) {
+		close(fd);
+		return -EPERM;
+	}
+	return fd == -ELOOP ? -EPERM : fd;
+}
 
 int cni_log_setup(struct json_object *obj, const char *where, const char *plugin,
 		  const struct cni_env *env, struct cni_error *err)
@@ -50,10 +99,14 @@ int cni_log_setup(struct json_object *obj, const char *where, const char *plugin
 		return 0;
 	/* a second setup (a flat file naming the log) replaces the first */
 	cni_log_close();
-	log_state.fd = open(file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
-	if (log_state.fd < 0)
-		return cni_err(err, CNI_ERR_CONFIG, "invalid config: cannot open \"%s%slog_file\" \"%.200s\": %m",
+	log_state.fd = open_log(file);
+	if (log_state.fd == -EPERM)
+		return cni_err(err, CNI_ERR_CONFIG,
+			       "invalid config: \"%s%slog_file\" \"%.200s\" must be a file in /var/log or /tmp",
 			       where, *where ? "." : "", file);
+	if (log_state.fd < 0)
+		return cni_err(err, CNI_ERR_CONFIG, "invalid config: cannot open \"%s%slog_file\" \"%.200s\": %s",
+			       where, *where ? "." : "", file, strerror(-log_state.fd));
 	log_state.level = lv;
 	snprintf(log_state.context, sizeof(log_state.context), "%s %s containerID=%s ifname=%s", plugin,
 		 cni_command_name(env->command), env->containerid ? env->containerid : "-",

@@ -334,3 +334,22 @@ def test_log_lines_cannot_be_forged(net):
     assert lines, "nothing was logged"
     for line in lines:
         assert line[:4].isdigit() and "T" in line[:11], f"forged log line: {line!r}"
+
+
+@pytest.mark.parametrize("where", ["/root/.bashrc", "/etc/cron.d/mignet", "relative.log",
+                                   "/tmp/../etc/mignet.log", "symlink-out", "dir"])
+def test_log_file_only_in_log_dirs(net, where):
+    """The NAD author names log_file; root must not append to files outside /var/log and /tmp."""
+    if where == "symlink-out":
+        target = "/etc/mignet-log-target"
+        where = os.path.join(net.tmp, "link.log")
+        os.symlink(target, where)
+    elif where == "dir":
+        where = net.tmp
+    else:
+        target = where
+    before = os.path.exists(target) if where != net.tmp else True
+    err = assert_error(net, *run(net, dict(BASE, log_file=where)), 7)
+    assert "log_file" in err["msg"]
+    if where != net.tmp:
+        assert os.path.exists(target) == before, "the plugin created a file outside the log dirs"
