@@ -93,13 +93,51 @@ fail:
 	return r;
 }
 
+static int range_cmp(const void *a, const void *b)
+{
+	const struct mig_range *x = a, *y = b;
+
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
+/*
+ * The regions of one collect are not always ascending and disjoint: when the vector fills, the
+ * next scan resumes at walk_end, and a page written again meanwhile can come back, before or
+ * inside what was reported already (seen on Linux 6.18, about one live migration in ten).
+ * So gather them all, sort, and merge.
+ */
+static int merge_into(struct mig_range *v, size_t n, struct mig_ranges *out)
+{
+	qsort(v, n, sizeof(*v), range_cmp);
+	for (size_t i = 0; i < n; i++) {
+		uint64_t first = v[i].start, last = v[i].end;
+		int r;
+
+		if (out->n && first < out->v[out->n - 1].end) {
+			struct mig_range *tail = &out->v[out->n - 1];
+
+			if (last > tail->end) {
+				out->pages += last - tail->end;
+				tail->end = last;
+			}
+			continue;
+		}
+		r = mig_ranges_add(out, first, last);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 int mig_dirty_collect(struct mig_dirty *d, struct mig_ranges *out)
 {
 	struct page_region *vec = d->vec;
 	uint64_t start = (uintptr_t)d->base, end = start + d->len;
+	struct mig_range *found = NULL;
+	size_t n_found = 0, cap = 0;
 	struct pm_scan_arg arg;
 	long n, i;
-	int r;
+	int r = 0;
 
 	while (start < end) {
 		memset(&arg, 0, sizeof(arg));
@@ -112,19 +150,36 @@ int mig_dirty_collect(struct mig_dirty *d, struct mig_ranges *out)
 		arg.category_mask = PAGE_IS_WRITTEN;
 		arg.return_mask = PAGE_IS_WRITTEN;
 		n = ioctl(d->pagemap, PAGEMAP_SCAN, &arg);
-		if (n < 0)
-			return -errno;
-		for (i = 0; i < n; i++) {
-			r = mig_ranges_add(out, (vec[i].start - (uintptr_t)d->base) / d->page_size,
-					   (vec[i].end - (uintptr_t)d->base) / d->page_size);
-			if (r < 0)
-				return r;
+		if (n < 0) {
+			r = -errno;
+			goto out;
 		}
-		if (arg.walk_end <= start)
-			return -EIO;
+		if (n_found + (size_t)n > cap) {
+			size_t want = (n_found + (size_t)n) * 2;
+			struct mig_range *grown = realloc(found, want * sizeof(*found));
+
+			if (!grown) {
+				r = -ENOMEM;
+				goto out;
+			}
+			found = grown;
+			cap = want;
+		}
+		for (i = 0; i < n; i++) {
+			found[n_found].start = (vec[i].start - (uintptr_t)d->base) / d->page_size;
+			found[n_found].end = (vec[i].end - (uintptr_t)d->base) / d->page_size;
+			n_found++;
+		}
+		if (arg.walk_end <= start) {
+			r = -EIO;
+			goto out;
+		}
 		start = arg.walk_end;
 	}
-	return 0;
+	r = merge_into(found, n_found, out);
+out:
+	free(found);
+	return r;
 }
 
 void mig_dirty_stop(struct mig_dirty *d)
