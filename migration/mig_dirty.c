@@ -108,6 +108,8 @@ static int range_cmp(const void *a, const void *b)
  */
 static int merge_into(struct mig_range *v, size_t n, struct mig_ranges *out)
 {
+	if (!n)
+		return 0; /* v may be NULL then, which qsort() does not accept */
 	qsort(v, n, sizeof(*v), range_cmp);
 	for (size_t i = 0; i < n; i++) {
 		uint64_t first = v[i].start, last = v[i].end;

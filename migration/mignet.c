@@ -26,6 +26,7 @@
 #include "mig.h"
 #include "mig_config.h"
 #include "mig_limit.h"
+#include "cni/caps.h"
 #include "mig_cluster_limit.h" /* etcd (issue 7) */
 #include "mig_parse.h"
 #include "mig_report.h"
@@ -136,6 +137,12 @@ static void on_event(enum mig_event ev, const char *detail, const struct mig_add
 
 	if (peer)
 		mig_addr_format(peer, addr, sizeof(addr));
+	/*
+	 * Least privilege: once the receiver's socket is bound to migration0 it needs no
+	 * capability (accepting, mapping and writing its own memory need none): drop them all.
+	 */
+	if (ev == MIG_EV_LISTENING && cni_caps_drop(NULL, 0) < 0)
+		fprintf(stderr, "mignet receive: could not drop capabilities\n");
 	if (!ui->json) {
 		if (ev == MIG_EV_LISTENING)
 			fprintf(stderr, "listening on %s port %s\n", addr, detail);
