@@ -7,7 +7,8 @@
  * the peer address against --from (a mismatch is closed before a byte is read), then its
  * HELLO: frame syntax, payload checksum, the token (compared in constant time), the
  * session. Memory is mapped only once a first stream passed all of that, so a rejected
- * peer never causes a write. When all N streams of the session joined, the listener
+ * peer never causes a write. Handshakes run concurrently from one poll() loop, bounded in
+ * number and time (PENDING_MAX, HELLO_DEADLINE below), so a flood cannot starve the sender. When all N streams of the session joined, the listener
  * closes and one thread per stream reads frames:
  *
  *   PAGES      bounds-checked against the region (mig_frame_check_pages), then received
@@ -21,6 +22,7 @@
  * with its own digest of the region and whether the two agree.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
@@ -30,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -40,7 +43,37 @@
 #include "mig_stream.h"
 #include "mig_sum.h"
 
-#define HANDSHAKE_TIMEOUT 10 /* seconds for a HELLO, and for all streams to join */
+#define HANDSHAKE_TIMEOUT 10 /* seconds for all streams to join (and socket timeouts) */
+
+/*
+ * Against a flood of connections: handshakes are served concurrently from one poll() loop on
+ * non-blocking sockets. At most PENDING_MAX connections wait for their HELLO at a time, each
+ * with a fixed buffer (struct pending, no allocation); when a new one arrives and all slots
+ * are taken, the oldest pending one is dropped for the new one, but only once it had
+ * PENDING_MIN_AGE seconds (until then new connections wait in the kernel's backlog, which is
+ * first come first served): a reconnecting flood can neither hold every slot nor evict a
+ * handshake faster than that. Each has HELLO_DEADLINE seconds from accept for its whole
+ * HELLO, however slowly it trickles in. A genuine sender answers its challenge within one
+ * round trip, so it is admitted promptly whatever idle or slow peers hold.
+ */
+#define PENDING_MAX 256      /* unauthenticated connections waiting for their HELLO */
+#define HELLO_DEADLINE 3     /* seconds from accept to a complete HELLO */
+#define PENDING_MIN_AGE 0.25 /* seconds a pending handshake is safe from being dropped */
+#define LISTEN_BACKLOG 1024  /* the kernel's queue of not yet accepted connections */
+#define ACCEPT_BATCH 64     /* accepts per poll() wake-up, so pending handshakes still run */
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+struct pending {
+	int fd;                 /* -1: free slot */
+	struct mig_addr peer;
+	double since;           /* accepted at (mig_now) */
+	double deadline;
+	uint64_t seq;           /* accept order: the smallest is the oldest */
+	size_t got;             /* bytes of buf received */
+	uint8_t nonce[MIG_CHALLENGE_LEN];
+	uint8_t buf[MIG_FRAME_HDR_LEN + MIG_HELLO_LEN];
+};
 
 struct recv_ctx;
 
@@ -240,45 +273,54 @@ static void reject(struct recv_ctx *c, int fd, const struct mig_addr *peer, uint
 	event(c, MIG_EV_REJECTED, detail, peer);
 }
 
-/* Handshake of one accepted connection. Return: 1 joined, 0 rejected, -errno fatal. */
-static int admit(struct recv_ctx *c, int fd, const struct mig_addr *peer, struct mig_report *rep,
-		 struct mig_error *err)
+/* Sends the challenge on a freshly accepted connection. Return: 1 sent, 0 rejected, -errno. */
+static int challenge(struct recv_ctx *c, struct pending *p, struct mig_report *rep,
+		     struct mig_error *err)
 {
-	uint8_t hdr[MIG_FRAME_HDR_LEN], payload[MIG_HELLO_LEN], nonce[MIG_CHALLENGE_LEN];
-	struct mig_hello h;
+	uint8_t frame[MIG_FRAME_HDR_LEN + MIG_CHALLENGE_LEN];
 	struct mig_frame f;
 	ssize_t n;
-	int r;
 
-	if (c->have_from && !mig_cidr_match(&c->from, (const struct sockaddr *)&peer->ss)) {
-		reject(c, fd, peer, 0, "source not in --from", rep);
+	if (c->have_from && !mig_cidr_match(&c->from, (const struct sockaddr *)&p->peer.ss)) {
+		reject(c, p->fd, &p->peer, 0, "source not in --from", rep);
 		return 0;
 	}
-	mig_set_timeouts(fd, HANDSHAKE_TIMEOUT);
-	if (getrandom(nonce, sizeof(nonce), 0) != sizeof(nonce)) {
-		close(fd);
+	mig_set_timeouts(p->fd, HANDSHAKE_TIMEOUT);
+	if (getrandom(p->nonce, sizeof(p->nonce), 0) != sizeof(p->nonce)) {
+		close(p->fd);
 		return mig_error_set(err, -EIO, "getrandom failed");
 	}
-	f = (struct mig_frame){ .type = MIG_FRAME_CHALLENGE, .length = sizeof(nonce),
-				.checksum = mig_sum64(nonce, sizeof(nonce)) };
-	mig_frame_encode(&f, hdr);
-	if (mig_write_full(fd, hdr, sizeof(hdr), MSG_MORE) < 0 ||
-	    mig_write_full(fd, nonce, sizeof(nonce), 0) < 0) {
-		reject(c, fd, peer, 0, "gone before the hello", rep);
+	f = (struct mig_frame){ .type = MIG_FRAME_CHALLENGE, .length = sizeof(p->nonce),
+				.checksum = mig_sum64(p->nonce, sizeof(p->nonce)) };
+	mig_frame_encode(&f, frame);
+	memcpy(frame + MIG_FRAME_HDR_LEN, p->nonce, sizeof(p->nonce));
+	/* 72 bytes into the empty send buffer of a new socket: all or nothing */
+	n = send(p->fd, frame, sizeof(frame), MSG_NOSIGNAL);
+	if (n != (ssize_t)sizeof(frame)) {
+		reject(c, p->fd, &p->peer, 0, "gone before the hello", rep);
 		return 0;
 	}
-	n = mig_read_full(fd, hdr, sizeof(hdr));
-	if (n != sizeof(hdr) || mig_frame_decode(hdr, &f) < 0 || f.type != MIG_FRAME_HELLO) {
-		reject(c, fd, peer, 0, "no valid hello", rep);
-		return 0;
-	}
-	n = mig_read_full(fd, payload, sizeof(payload));
-	if (n != sizeof(payload) || mig_sum64(payload, sizeof(payload)) != f.checksum ||
-	    mig_hello_decode(payload, &h) < 0) {
+	return 1;
+}
+
+/* Checks a complete HELLO (p->buf) and admits the stream. The socket is blocking again.
+ * Return: 1 joined, 0 rejected, -errno fatal. */
+static int admit(struct recv_ctx *c, struct pending *p, struct mig_report *rep,
+		 struct mig_error *err)
+{
+	const uint8_t *payload = p->buf + MIG_FRAME_HDR_LEN;
+	const struct mig_addr *peer = &p->peer;
+	int fd = p->fd;
+	struct mig_hello h;
+	struct mig_frame f;
+	int r;
+
+	mig_frame_decode(p->buf, &f); /* checked when the header arrived */
+	if (mig_sum64(payload, MIG_HELLO_LEN) != f.checksum || mig_hello_decode(payload, &h) < 0) {
 		reject(c, fd, peer, MIG_REJECT_PROTOCOL, "malformed hello", rep);
 		return 0;
 	}
-	if (c->o->token && !token_proven(c->o->token, nonce, payload, &h)) {
+	if (c->o->token && !token_proven(c->o->token, p->nonce, payload, &h)) {
 		reject(c, fd, peer, MIG_REJECT_TOKEN, "token mismatch", rep);
 		return 0;
 	}
@@ -321,11 +363,56 @@ static int admit(struct recv_ctx *c, int fd, const struct mig_addr *peer, struct
 	return 1;
 }
 
+/* Reads what arrived of a pending HELLO, never past its end. Return: 1 joined, 0 still
+ * pending or rejected (p->fd is then -1), -errno fatal. */
+static int pending_read(struct recv_ctx *c, struct pending *p, struct mig_report *rep,
+			struct mig_error *err)
+{
+	struct mig_frame f;
+	size_t want;
+	ssize_t n;
+	int r;
+
+	for (;;) {
+		want = p->got < MIG_FRAME_HDR_LEN ? MIG_FRAME_HDR_LEN - p->got
+						  : sizeof(p->buf) - p->got;
+		n = recv(p->fd, p->buf + p->got, want, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return 0;
+		if (n <= 0) {
+			/* the peer closed (or reset) before a whole hello */
+			if (p->got < MIG_FRAME_HDR_LEN)
+				reject(c, p->fd, &p->peer, 0, "no valid hello", rep);
+			else
+				reject(c, p->fd, &p->peer, MIG_REJECT_PROTOCOL, "malformed hello",
+				       rep);
+			p->fd = -1;
+			return 0;
+		}
+		p->got += (size_t)n;
+		if (p->got == MIG_FRAME_HDR_LEN &&
+		    (mig_frame_decode(p->buf, &f) < 0 || f.type != MIG_FRAME_HELLO)) {
+			reject(c, p->fd, &p->peer, 0, "no valid hello", rep);
+			p->fd = -1;
+			return 0;
+		}
+		if (p->got == sizeof(p->buf))
+			break;
+	}
+	/* blocking again, with the socket timeouts, for WELCOME and the stream thread */
+	fcntl(p->fd, F_SETFL, fcntl(p->fd, F_GETFL) & ~O_NONBLOCK);
+	r = admit(c, p, rep, err);
+	p->fd = -1;
+	return r;
+}
+
 static int listen_on(struct recv_ctx *c, struct mig_error *err)
 {
 	int one = 1;
 
-	c->lfd = socket(c->local.ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	c->lfd = socket(c->local.ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (c->lfd < 0)
 		return mig_error_set(err, -errno, "socket: %s", strerror(errno));
 	setsockopt(c->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
@@ -334,7 +421,7 @@ static int listen_on(struct recv_ctx *c, struct mig_error *err)
 		return mig_error_set(err, -errno, "SO_BINDTODEVICE %s: %s", c->o->interface,
 				     strerror(errno));
 	if (bind(c->lfd, (struct sockaddr *)&c->local.ss, c->local.len) < 0 ||
-	    listen(c->lfd, MIG_MAX_STREAMS) < 0) {
+	    listen(c->lfd, LISTEN_BACKLOG) < 0) {
 		char a[64];
 
 		return mig_error_set(err, -errno, "listen on %s port %u: %s",
@@ -344,43 +431,155 @@ static int listen_on(struct recv_ctx *c, struct mig_error *err)
 	return 0;
 }
 
+/* How many pending slots the descriptor limit leaves room for (the streams, a few spare). */
+static unsigned int pending_cap(void)
+{
+	struct rlimit rl;
+	rlim_t room;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
+		return PENDING_MAX;
+	room = rl.rlim_cur > MIG_MAX_STREAMS + 32 ? rl.rlim_cur - MIG_MAX_STREAMS - 32 : 1;
+	return room < PENDING_MAX ? (unsigned int)room : PENDING_MAX;
+}
+
+/* The slot for the next connection: a free one, else the oldest. */
+static struct pending *pending_slot(struct pending *pend, unsigned int cap)
+{
+	struct pending *p = NULL;
+	unsigned int i;
+
+	for (i = 0; i < cap; i++) {
+		if (pend[i].fd < 0)
+			return &pend[i];
+		if (!p || pend[i].seq < p->seq)
+			p = &pend[i];
+	}
+	return p;
+}
+
+/* Accepts new connections (a batch) into free pending slots, dropping the oldest pending one
+ * when all are taken and it is at least PENDING_MIN_AGE old. Return: 0, or -errno fatal. */
+static int accept_some(struct recv_ctx *c, struct pending *pend, unsigned int cap,
+		       uint64_t *seq, struct mig_report *rep, struct mig_error *err)
+{
+	unsigned int k;
+	int r;
+
+	for (k = 0; k < ACCEPT_BATCH; k++) {
+		struct mig_addr peer = { .len = sizeof(peer.ss) };
+		struct pending *p = pending_slot(pend, cap);
+		double now = mig_now();
+		int fd;
+
+		if (p->fd >= 0 && now < p->since + PENDING_MIN_AGE)
+			return 0; /* full of young handshakes: the rest waits in the backlog */
+		fd = accept4(c->lfd, (struct sockaddr *)&peer.ss, &peer.len,
+			     SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd < 0)
+			return 0; /* EAGAIN, or an aborted connection: poll again */
+		if (p->fd >= 0)
+			reject(c, p->fd, &p->peer, 0, "too many pending handshakes (oldest dropped)",
+			       rep);
+		*p = (struct pending){ .fd = fd, .peer = peer, .seq = (*seq)++, .since = now,
+				       .deadline = now + HELLO_DEADLINE };
+		r = challenge(c, p, rep, err);
+		if (r <= 0)
+			p->fd = -1;
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 /* Accepts until a whole session joined. Return: 0, -ETIMEDOUT, or -errno. */
 static int accept_session(struct recv_ctx *c, struct mig_report *rep, struct mig_error *err)
 {
 	double deadline = c->o->timeout ? mig_now() + c->o->timeout : 0, join_deadline = 0;
-	struct pollfd pfd = { .fd = c->lfd, .events = POLLIN };
-	int r;
+	struct pending pend[PENDING_MAX];
+	struct pollfd pfd[1 + PENDING_MAX];
+	struct pending *slot[1 + PENDING_MAX], *oldest;
+	unsigned int i, n, cap = pending_cap();
+	uint64_t seq = 0;
+	int r = 0;
 
+	for (i = 0; i < PENDING_MAX; i++)
+		pend[i].fd = -1;
 	while (!c->have_session || c->joined < c->session.stream_count) {
 		double now = mig_now(), until = 0;
-		struct mig_addr peer = { .len = sizeof(peer.ss) };
-		int fd, ms = -1;
+		int ms = -1;
 
+		/* handshakes past their deadline */
+		for (i = 0; i < PENDING_MAX; i++) {
+			if (pend[i].fd >= 0 && now >= pend[i].deadline) {
+				reject(c, pend[i].fd, &pend[i].peer, 0,
+				       "no hello within " STR(HELLO_DEADLINE) " s", rep);
+				pend[i].fd = -1;
+			}
+		}
 		if (deadline)
 			until = deadline;
 		if (join_deadline && (!until || join_deadline < until))
 			until = join_deadline;
-		if (until) {
-			if (now >= until)
-				break;
-			ms = (int)((until - now) * 1000) + 1;
+		if (until && now >= until)
+			break;
+		/* the listener only when a slot is free or the oldest may be dropped */
+		pfd[0] = (struct pollfd){ .fd = c->lfd, .events = POLLIN };
+		oldest = pending_slot(pend, cap);
+		if (oldest->fd >= 0 && now < oldest->since + PENDING_MIN_AGE) {
+			pfd[0].fd = -1; /* poll() ignores it */
+			if (!until || oldest->since + PENDING_MIN_AGE < until)
+				until = oldest->since + PENDING_MIN_AGE;
 		}
-		r = poll(&pfd, 1, ms);
-		if (r < 0 && errno != EINTR)
-			return mig_error_set(err, -errno, "poll: %s", strerror(errno));
+		n = 1;
+		for (i = 0; i < PENDING_MAX; i++) {
+			if (pend[i].fd < 0)
+				continue;
+			if (!until || pend[i].deadline < until)
+				until = pend[i].deadline;
+			slot[n] = &pend[i];
+			pfd[n++] = (struct pollfd){ .fd = pend[i].fd, .events = POLLIN };
+		}
+		if (until)
+			ms = until > now ? (int)((until - now) * 1000) + 1 : 0;
+		r = poll(pfd, n, ms);
+		if (r < 0 && errno != EINTR) {
+			r = mig_error_set(err, -errno, "poll: %s", strerror(errno));
+			goto out;
+		}
 		if (r <= 0)
 			continue;
-		fd = accept4(c->lfd, (struct sockaddr *)&peer.ss, &peer.len, SOCK_CLOEXEC);
-		if (fd < 0)
-			continue;
-		r = admit(c, fd, &peer, rep, err);
-		if (r < 0)
-			return r;
-		if (r == 1 && c->joined == 1) {
-			join_deadline = mig_now() + HANDSHAKE_TIMEOUT;
-			event(c, MIG_EV_STARTED, NULL, &peer);
+		for (i = 1; i < n; i++) {
+			unsigned int joined = c->joined;
+
+			if (!pfd[i].revents || slot[i]->fd < 0)
+				continue;
+			r = pending_read(c, slot[i], rep, err);
+			if (r < 0)
+				goto out;
+			if (r == 1 && joined == 0) {
+				join_deadline = mig_now() + HANDSHAKE_TIMEOUT;
+				event(c, MIG_EV_STARTED, NULL, &slot[i]->peer);
+			}
+			if (c->have_session && c->joined == c->session.stream_count)
+				break;
+		}
+		if (c->have_session && c->joined == c->session.stream_count)
+			break;
+		if (pfd[0].revents) {
+			r = accept_some(c, pend, cap, &seq, rep, err);
+			if (r < 0)
+				goto out;
 		}
 	}
+	r = 0;
+out:
+	/* left waiting when the session is complete (or failed): closed like the backlog */
+	for (i = 0; i < PENDING_MAX; i++)
+		if (pend[i].fd >= 0)
+			close(pend[i].fd);
+	if (r < 0)
+		return r;
 	if (c->have_session && c->joined == c->session.stream_count)
 		return 0;
 	if (c->have_session)

@@ -485,3 +485,102 @@ def test_no_dirty_tracking_falls_back_to_stop_and_copy(net, lockdir):
     assert rep["dirtyTracking"] == "unsupported" and rep["rounds"] == 1 and rep["verified"]
     assert "stop-and-copy" in res.stderr and "userfaultfd" in res.stderr
     assert r.wait() == 0
+
+
+# --- a flood of connections ----------------------------------------------------------------
+
+FLOOD = r"""
+import select, socket, sys, time
+host, port, idle, slow, duration = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), \
+    int(sys.argv[4]), float(sys.argv[5])
+
+def connect():
+    try:
+        s = socket.create_connection((host, port), timeout=5)
+        s.setblocking(False)
+        return s
+    except OSError:
+        return None
+
+socks = [connect() for _ in range(idle)]   # connect, then never say a word
+slows = [connect() for _ in range(slow)]   # one garbage byte every half second
+print("ready", sum(s is not None for s in socks + slows), flush=True)
+opened, end, tick = idle + slow, time.time() + duration, 0
+while time.time() < end:
+    live = [s for s in socks + slows if s is not None]
+    rd, _, _ = select.select(live, [], [], 0.5)
+    for s in rd:  # the challenge (ignored), or the receiver dropped us: come back at once
+        try:
+            gone = s.recv(4096) == b""
+        except OSError:
+            gone = True
+        if gone:
+            s.close()
+            for lst in (socks, slows):
+                if s in lst:
+                    lst[lst.index(s)] = connect()
+                    opened += 1
+    if time.time() >= tick:
+        tick = time.time() + 0.5
+        for s in slows:
+            if s is not None:
+                try:
+                    s.send(b"\x5a")
+                except OSError:
+                    pass
+print("opened", opened, flush=True)
+"""
+
+
+def vmrss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return int([line for line in f if line.startswith("VmRSS:")][0].split()[1])
+
+
+def test_connection_flood_does_not_starve_the_sender(net, lockdir):
+    """400 idle connections that come back as soon as they are dropped, plus 20 sending a
+    garbage byte every half second, all from the sender's own (allowed) address: the real
+    sender still verifies, the flood is rejected, the receiver's memory and descriptors stay
+    bounded (at most 256 pending handshakes)."""
+    r, port = receiver(net, "--token", TOKEN, "--from", "10.77.0.0/24", "--timeout", "60")
+    pid = r.p.pid
+    with open(f"/proc/{pid}/comm") as f:
+        assert f.read().strip() == "mignet"  # ip netns exec execs, no fork
+    rss0 = vmrss_kib(pid)
+    flood = Proc(net, "a", ["python3", "-c", FLOOD, net.mig_addr["b"], str(port), "400", "20",
+                            "6"])
+    line = flood.lines.get(timeout=30)
+    assert line and line.startswith("ready"), line
+    rss_flood = vmrss_kib(pid)
+    fds = len(os.listdir(f"/proc/{pid}/fd"))
+    res, _, rep = send(net, port, "--guest-memory", "8M", "--streams", "4", "--token", TOKEN,
+                       lockdir=lockdir, timeout=90)
+    assert res.returncode == 0, res.stderr
+    assert rep["verified"] and rep["streams"] == 4
+    assert r.wait(timeout=60) == 0, r.stderr
+    rrep = r.report()
+    assert rrep["verified"] and rrep["memoryBytes"] == 8 << 20
+    rej = [e for e in r.events if e["event"] == "rejected"]
+    assert rrep["rejectedConnections"] == len(rej) >= 100, rrep
+    assert all(e["peer"] == net.mig_addr["a"] for e in rej)
+    reasons = {e["reason"] for e in rej}
+    assert "too many pending handshakes (oldest dropped)" in reasons, reasons
+    # bounded: at most 256 pending sockets plus a few of our own; no per-connection growth
+    assert fds <= 256 + 16, fds
+    assert rss_flood - rss0 < 16 * 1024, (rss0, rss_flood)
+    assert flood.wait(timeout=60) == 0, flood.stderr
+
+
+def test_stalled_handshake_times_out_and_migration_still_served(net, lockdir):
+    """A peer that takes the challenge and sends half a header, then nothing: dropped after
+    the 3 s hello deadline (not held for the whole --timeout); the real sender is served."""
+    r, port = receiver(net, "--token", TOKEN, "--timeout", "30")
+    out = hostile(net, port, [("challenge", None), ("send", frame(1, b"\0" * 64)[:20]),
+                              ("sleep", 5), ("recv", None)])
+    assert "challenge 9 32" in out.stdout and "reply 0 -1" in out.stdout, out  # closed
+    res, _, rep = send(net, port, "--guest-memory", "8M", "--token", TOKEN, lockdir=lockdir)
+    assert res.returncode == 0, res.stderr
+    assert r.wait() == 0
+    rej = [e for e in r.events if e["event"] == "rejected"]
+    assert [e["reason"] for e in rej] == ["no hello within 3 s"], rej
+    assert r.report()["verified"] and r.report()["rejectedConnections"] == 1
