@@ -63,7 +63,8 @@ int cni_conf_read(FILE *in, char **ret, size_t *ret_len, struct cni_error *err)
 
 enum cni_version cni_conf_peek_version(const char *raw, size_t len)
 {
-	struct json_object *root = raw ? cni_json_parse_object(raw, len, "network configuration", NULL) : NULL;
+	struct json_object *root =
+		raw ? cni_json_parse_object(raw, len, "network configuration", NULL) : NULL;
 	enum cni_version v = CNI_VERSION_LATEST;
 	const char *s = NULL;
 

@@ -4,6 +4,7 @@
 
 #include "cni/args.h"
 #include "cni/env.h"
+#include "cni/text.h"
 #include "cni/version.h"
 #include "tests/unit/check.h"
 
@@ -122,8 +123,39 @@ static void test_versions(void)
 	CHECK_STR(cni_version_string(CNI_V0_4_0), "0.4.0");
 }
 
+static void test_utf8(void)
+{
+	char bad[] = "a\xff\xc0\xaf" "b\xe2\x82";
+
+	CHECK(cni_utf8_valid("migration0", 10));
+	CHECK(cni_utf8_valid("\xc3\xbc\xe2\x82\xac\xf0\x9f\x98\x80", 9)); /* ü € emoji */
+	CHECK(!cni_utf8_valid("\xff", 1));
+	CHECK(!cni_utf8_valid("\xc0\xaf", 2));         /* overlong '/' */
+	CHECK(!cni_utf8_valid("\xed\xa0\x80", 3));     /* a surrogate */
+	CHECK(!cni_utf8_valid("\xe2\x82", 2));         /* truncated */
+	CHECK(!cni_utf8_valid("\xf4\x90\x80\x80", 4)); /* above U+10FFFF */
+	cni_utf8_sanitize(bad);
+	CHECK_STR(bad, "a???b??");
+	CHECK(!cni_valid_ifname("n\xffx"));
+	CHECK(cni_valid_ifname("m\xc3\xbc"));
+	CHECK(!cni_valid_ifname("a\x01" "b"));
+}
+
+static void test_gateway_arg(void)
+{
+	struct cni_error err = { 0 };
+	struct cni_args a;
+
+	/* whereabouts' static-IP args are known keys: no IgnoreUnknown needed */
+	CHECK(cni_args_parse("IP=10.0.0.5/24;GATEWAY=10.0.0.1", &a, &err) == 0);
+	CHECK_STR(a.gateway, "10.0.0.1");
+	cni_args_free(&a);
+}
+
 int main(void)
 {
+	test_utf8();
+	test_gateway_arg();
 	test_args();
 	test_names();
 	test_env();
