@@ -130,14 +130,17 @@ static int configure_addresses(struct add_state *s, struct cni_error *err)
 
 	for (size_t i = 0; i < res->n_ips; i++) {
 		struct nl_ip ip;
-		char buf[64];
+		char buf[96];
 
 		to_nl_ip(&res->ips[i].addr, &ip);
 		has_v6 |= ip.family == AF_INET6;
 		r = nl_addr_add(&s->ctr, s->ifindex, &ip, res->ips[i].prefixlen);
 		if (r < 0) {
+			char addr[INET6_ADDRSTRLEN];
+
 			snprintf(buf, sizeof(buf), "adding address %s/%u",
-				 cni_addr_format(&res->ips[i].addr, buf + 32, 32), res->ips[i].prefixlen);
+				 cni_addr_format(&res->ips[i].addr, addr, sizeof(addr)),
+				 res->ips[i].prefixlen);
 			return macvlan_kernel_err(err, &s->ctr, r, buf);
 		}
 	}
