@@ -574,6 +574,13 @@ fail:
 	return r;
 }
 
+/* Why no ICMP socket could be opened, when it is a matter of privilege. */
+static const char *no_icmp_why(int r)
+{
+	return r == -EPERM || r == -EACCES ? ": ping sockets are off here (net.ipv4.ping_group_range) "
+					     "and a raw socket needs CAP_NET_RAW" : "";
+}
+
 static void check_peer(const struct mig_doctor_opts *o, const struct mig_addr *peer,
 		       const struct mig_addr *src, struct mig_check *c)
 {
@@ -598,12 +605,12 @@ static void check_peer(const struct mig_doctor_opts *o, const struct mig_addr *p
 			snprintf(c->actual, sizeof(c->actual), "TCP port %u %s", mig_addr_port(peer),
 				 fd >= 0 ? "accepted" : "refused");
 			check_set(c, MIG_CHECK_PASS, "%s answered TCP port %u over %s (%s; no ICMP "
-				  "socket: %s)", text, mig_addr_port(peer), o->interface,
-				  fd >= 0 ? "accepted" : "refused", strerror(-r));
+				  "socket: %s%s)", text, mig_addr_port(peer), o->interface,
+				  fd >= 0 ? "accepted" : "refused", strerror(-r), no_icmp_why(r));
 			return;
 		}
-		check_set(c, MIG_CHECK_FAIL, "no ICMP socket (%s) and TCP port %u of %s over %s: "
-			  "%s", strerror(-r), mig_addr_port(peer), text, o->interface,
+		check_set(c, MIG_CHECK_FAIL, "no ICMP socket (%s%s) and TCP port %u of %s over %s: "
+			  "%s", strerror(-r), no_icmp_why(r), mig_addr_port(peer), text, o->interface,
 			  strerror(-fd));
 		return;
 	}

@@ -26,12 +26,12 @@
 #include "mig.h"
 #include "mig_config.h"
 #include "mig_limit.h"
-#include "cni/caps.h"
 #include "mig_cluster_limit.h" /* etcd (issue 7) */
 #include "mig_parse.h"
 #include "mig_report.h"
 #include "ipam/admin.h"
 #include "mig_doctor.h"
+#include "mig_privilege.h"
 
 #define EXIT_FAILED 1
 #define EXIT_USAGE 2
@@ -101,6 +101,14 @@ static int usage_error(const char *fmt, ...)
 	return EXIT_USAGE;
 }
 
+/* A failed drop leaves the process with more than it needs, not less: say so, go on. */
+static void privilege_dropped(const char *cmd, int r)
+{
+	if (r < 0)
+		fprintf(stderr, "mignet %s: warning: could not drop capabilities: %s\n", cmd,
+			strerror(-r));
+}
+
 /* --token, --token-file, then MIGNET_TOKEN. Return: 0, or an exit status. */
 static int pick_token(const char *token, const char *file, char *buf, size_t size,
 		      const char **ret)
@@ -141,8 +149,8 @@ static void on_event(enum mig_event ev, const char *detail, const struct mig_add
 	 * Least privilege: once the receiver's socket is bound to migration0 it needs no
 	 * capability (accepting, mapping and writing its own memory need none): drop them all.
 	 */
-	if (ev == MIG_EV_LISTENING && cni_caps_drop(NULL, 0) < 0)
-		fprintf(stderr, "mignet receive: could not drop capabilities\n");
+	if (ev == MIG_EV_LISTENING)
+		privilege_dropped("receive", mig_privilege_none());
 	if (!ui->json) {
 		if (ev == MIG_EV_LISTENING)
 			fprintf(stderr, "listening on %s port %s\n", addr, detail);
@@ -262,6 +270,7 @@ static int cmd_receive(int argc, char **argv)
 	r = pick_token(token, token_file, token_buf, sizeof(token_buf), &o.token);
 	if (r)
 		return r;
+	privilege_dropped("receive", mig_privilege_receive(o.port));
 	if (!o.token && !o.from)
 		fprintf(stderr, "mignet receive: warning: neither --token nor --from is set: any "
 			"host on the migration network can write this memory\n");
@@ -580,6 +589,7 @@ static int cmd_send(int argc, char **argv)
 	r = pick_token(token, token_file, token_buf, sizeof(token_buf), &o.token);
 	if (r)
 		return r;
+	privilege_dropped("send", mig_privilege_send(o.zc_mode != MIG_ZC_NEVER));
 	ui.bar = !ui.json && isatty(STDERR_FILENO);
 	o.progress = on_progress;
 	o.opaque = &ui;
@@ -628,8 +638,10 @@ int main(int argc, char **argv)
 		return cmd_receive(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "send"))
 		return cmd_send(argc - 1, argv + 1);
-	if (!strcmp(argv[1], "ipam"))
+	if (!strcmp(argv[1], "ipam")) {
+		privilege_dropped("ipam", mig_privilege_none());
 		return ipam_admin_main(argc - 1, argv + 1, stdout, stderr);
+	}
 	if (!strcmp(argv[1], "doctor"))
 		return mig_doctor_main(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {

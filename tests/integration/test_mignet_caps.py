@@ -1,9 +1,16 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Least privilege: `mignet receive` holds no capability once its socket is bound."""
+"""Least privilege in mignet (migration/mig_privilege.h): `mignet receive` holds no capability
+once its socket is bound; `mignet send` holds only CAP_IPC_LOCK, and only when zero-copy may be
+used; the doctor's sink holds none; the doctor without CAP_NET_RAW says why it used TCP."""
+import json
 import os
 import secrets
 import subprocess
 import time
+
+import pytest
+
+from mignet_net import MigNet
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MIGNET = os.environ.get("MIGNET_BIN", os.path.join(os.environ.get("MIGNET_BUILD", os.path.join(ROOT, "build")),
@@ -41,3 +48,98 @@ def test_receive_drops_every_capability_once_listening():
             proc.kill()
             proc.wait()
         subprocess.run(["ip", "netns", "del", ns])
+
+
+# ---- send, doctor: what each keeps (migration/mig_privilege.h) ----
+
+CAP_IPC_LOCK = 14
+SETPRIV_NONE = ["setpriv", "--bounding-set=-all", "--inh-caps=-all", "--"]
+
+
+def caps_of(pid):
+    """CapEff, CapPrm, CapBnd of @pid, once it is mignet and has dropped (CapBnd cut)."""
+    full = next(int(line.split()[1], 16) for line in open("/proc/self/status")
+                if line.startswith("CapBnd"))  # what a root child starts with
+    for _ in range(250):
+        try:
+            comm = open(f"/proc/{pid}/comm").read().strip()
+            status = open(f"/proc/{pid}/status").read()
+        except FileNotFoundError:
+            break
+        caps = {k: int(v, 16) for k, v in (line.split(":\t") for line in status.splitlines()
+                                            if line.startswith("Cap"))}
+        if comm == "mignet" and caps["CapBnd"] != full:
+            return caps
+        time.sleep(0.02)
+    raise AssertionError(f"pid {pid} never dropped its capabilities")
+
+
+@pytest.fixture
+def mignet_pair():
+    n = MigNet().setup()
+    try:
+        yield n
+    finally:
+        n.teardown()
+
+
+def start_receiver(net):
+    p = net.popen("b", MIGNET, "receive", "--interface", "migration0", "--token", "t", "--json")
+    assert '"listening"' in p.stdout.readline(), p.stderr.read()
+    return p
+
+
+def send_args(net, lock_dir, *extra):
+    return [MIGNET, "send", "--target", net.mig_addr["b"], "--interface", "migration0",
+            "--token", "t", "--json", "--lock-dir", lock_dir, *extra]
+
+
+def last_report(out):
+    return json.loads(out.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("zerocopy,kept", [("auto", 1 << CAP_IPC_LOCK), ("always", 1 << CAP_IPC_LOCK),
+                                           ("never", 0)])
+def test_send_keeps_only_ipc_lock_for_zerocopy(mignet_pair, tmp_path, zerocopy, kept):
+    """While it streams, the sender holds CAP_IPC_LOCK when zero-copy may be used, else nothing."""
+    start_receiver(mignet_pair)
+    # 48 MiB at 16 MiB/s: a few seconds in which to read its sets
+    p = mignet_pair.popen("a", *send_args(mignet_pair, str(tmp_path), "--guest-memory", "48M",
+                                          "--bandwidth", "16", "--zerocopy", zerocopy))
+    caps = caps_of(p.pid)
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 0, err
+    assert last_report(out)["verified"] is True
+    assert caps["CapEff"] == kept and caps["CapPrm"] == kept and caps["CapBnd"] == kept, caps
+    assert caps["CapInh"] == 0 and caps.get("CapAmb", 0) == 0, caps
+
+
+def test_send_without_ipc_lock_warns_and_still_verifies(mignet_pair, tmp_path):
+    """No CAP_IPC_LOCK: zero-copy pins count against RLIMIT_MEMLOCK; said, and the data arrives."""
+    start_receiver(mignet_pair)
+    r = mignet_pair.run("a", *SETPRIV_NONE, *send_args(mignet_pair, str(tmp_path), "--guest-memory",
+                                                       "256M", "--streams", "2", "--zerocopy", "always"),
+                        timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "no CAP_IPC_LOCK" in r.stderr and "RLIMIT_MEMLOCK" in r.stderr
+    rep = last_report(r.stdout)
+    assert rep["verified"] is True and rep["zerocopy"]["sends"] > 0
+
+
+def test_doctor_sink_holds_nothing(mignet_pair):
+    p = mignet_pair.popen("b", MIGNET, "doctor", "--serve", "--json")
+    assert '"listening"' in p.stdout.readline(), p.stderr.read()
+    caps = caps_of(p.pid)
+    assert caps["CapEff"] == 0 and caps["CapPrm"] == 0 and caps["CapBnd"] == 0, caps
+
+
+def test_doctor_without_net_raw_says_why_and_falls_back_to_tcp(mignet_pair):
+    """A new netns has ping sockets off; without CAP_NET_RAW the peer check uses TCP and says so."""
+    p = mignet_pair.popen("b", MIGNET, "doctor", "--serve", "--json")
+    assert '"listening"' in p.stdout.readline(), p.stderr.read()
+    r = mignet_pair.run("a", *SETPRIV_NONE, MIGNET, "doctor", "--peer", mignet_pair.mig_addr["b"],
+                        "--no-probe", "--json", timeout=60)
+    rep = json.loads(r.stdout)
+    peer = next(c for c in rep["checks"] if c["name"] == "peer")
+    assert peer["status"] == "pass", peer
+    assert "TCP port" in peer["detail"] and "CAP_NET_RAW" in peer["detail"], peer
