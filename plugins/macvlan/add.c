@@ -175,7 +175,7 @@ static int configure_routes(struct add_state *s, struct cni_error *err)
 			.scope = rt->scope != CNI_UNSET ? rt->scope : 0,
 			.mtu = rt->mtu != CNI_UNSET ? rt->mtu : 0,
 		};
-		char buf[96], dst[64];
+		char buf[160], dst[64], via[64];
 		int r;
 
 		to_nl_ip(&rt->dst, &nr.dst);
@@ -183,8 +183,10 @@ static int configure_routes(struct add_state *s, struct cni_error *err)
 			to_nl_ip(gw, &nr.gw);
 		r = nl_route_add(&s->ctr, &nr);
 		if (r < 0) {
-			snprintf(buf, sizeof(buf), "adding route to %s/%u",
-				 cni_addr_format(&rt->dst, dst, sizeof(dst)), rt->dst_len);
+			/* the gateway (maybe taken from an IP's) is what the kernel most often refuses */
+			snprintf(buf, sizeof(buf), "adding route to %s/%u%s%s",
+				 cni_addr_format(&rt->dst, dst, sizeof(dst)), rt->dst_len,
+				 gw ? " via " : "", gw ? cni_addr_format(gw, via, sizeof(via)) : "");
 			return macvlan_kernel_err(err, &s->ctr, r, buf);
 		}
 	}
