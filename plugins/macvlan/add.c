@@ -6,7 +6,9 @@
  * link exists every failure unwinds: the link is deleted and, if IPAM already answered, IPAM
  * DEL gives the address back.
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <linux/if_addr.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,6 +124,31 @@ static void to_nl_ip(const struct cni_addr *a, struct nl_ip *ret)
 	memcpy(ret->addr, a->bytes, sizeof(ret->addr));
 }
 
+/*
+ * Which address failed DAD, for the message: nl_addr_wait_dad() only says that one did, and
+ * with several IPv6 addresses from IPAM the admin must know which one is taken on the link.
+ */
+static const char *dad_failed_addr(struct add_state *s, char *buf, size_t size)
+{
+	struct nl_addr *v = NULL;
+	size_t n = 0;
+
+	snprintf(buf, size, "(unknown)");
+	if (nl_addr_list(&s->ctr, s->ifindex, AF_INET6, &v, &n) < 0)
+		return buf;
+	for (size_t i = 0; i < n; i++) {
+		char a[INET6_ADDRSTRLEN];
+
+		if ((v[i].flags & IFA_F_DADFAILED) &&
+		    inet_ntop(AF_INET6, v[i].ip.addr, a, sizeof(a))) {
+			snprintf(buf, size, "%s/%u", a, v[i].prefixlen);
+			break;
+		}
+	}
+	free(v);
+	return buf;
+}
+
 static int configure_addresses(struct add_state *s, struct cni_error *err)
 {
 	const struct cni_result *res = &s->ipam;
@@ -150,12 +177,20 @@ static int configure_addresses(struct add_state *s, struct cni_error *err)
 	if (!has_v6)
 		return 0;
 	r = nl_addr_wait_dad(&s->ctr, s->ifindex, DAD_TIMEOUT_MS);
-	if (r == -EADDRNOTAVAIL)
+	if (r == -EADDRNOTAVAIL) {
+		char bad[INET6_ADDRSTRLEN + 8];
+
 		return cni_err(err, MACVLAN_ERR_DAD,
-			       "an IPv6 address of %s failed duplicate address detection: it is in use on the link",
-			       s->ctx->env.ifname);
-	if (r < 0)
-		return macvlan_kernel_err(err, &s->ctr, r, "waiting for IPv6 duplicate address detection");
+			       "IPv6 address %s of %s failed duplicate address detection: it is in use on the link",
+			       dad_failed_addr(s, bad, sizeof(bad)), s->ctx->env.ifname);
+	}
+	if (r < 0) {
+		char what[80];
+
+		snprintf(what, sizeof(what), "waiting for IPv6 duplicate address detection on %s",
+			 s->ctx->env.ifname);
+		return macvlan_kernel_err(err, &s->ctr, r, what);
+	}
 	return 0;
 }
 
