@@ -31,7 +31,9 @@
  * a failure) are dropped. A txn whose answer is lost (timeout after sending) may have been
  * applied; it is safe to repeat (the gens compare fails and the verb re-runs and finds the
  * allocation of its own identity), and an ADD that reported code 11 is undone by the DEL the
- * runtime sends after a failed ADD.
+ * runtime sends after a failed ADD. A verb that writes nothing still commits a bump of the
+ * gens it read, so that a txn of a process that died or gave up, landing late, cannot apply
+ * after a later verb has answered (es_commit()).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -394,6 +396,7 @@ static int es_commit(struct ipam_store *s, struct cni_error *err)
 	struct etcd_txn_result tr = {0};
 	char (*keys)[KEY_MAX] = NULL, gen_value[40], reg_prefix[KEY_MAX], reg_end[KEY_MAX];
 	size_t n_cmp = 0, n_ops = 0, n_dirty = 0, n_keys = 0;
+	bool fence;
 	int r, rc = -1;
 
 	/* no error struct: the allocator is cleaning up after a failure; write nothing */
@@ -403,7 +406,17 @@ static int es_commit(struct ipam_store *s, struct cni_error *err)
 	}
 	for (size_t i = 0; i < es->n_e; i++)
 		n_dirty += es->e[i].dirty;
-	if (!n_dirty)
+	/*
+	 * A verb that changes nothing (a repeated ADD, a DEL of what is not held) still bumps
+	 * the gen of every pool it read. A txn sent by a process that died or gave up at its
+	 * deadline can reach etcd after this verb (slow network, proxy, raft replication); it
+	 * compared the same gens, so now it fails whichever of the two lands second. Without
+	 * this, a DEL landing after the same container's repeated ADD freed the address that
+	 * ADD had just returned (handed to the next container: a duplicate), and an ADD landing
+	 * after the runtime's DEL left an allocation behind.
+	 */
+	fence = n_dirty == 0;
+	if (fence && !es->n_pools)
 		return 0;
 	ops = calloc(n_dirty + 2 * es->n_pools, sizeof(*ops));
 	keys = calloc(2 * es->n_pools + 1, sizeof(*keys));
@@ -419,7 +432,7 @@ static int es_commit(struct ipam_store *s, struct cni_error *err)
 		key_of(es, p->name, "gen", keys[n_keys]);
 		cmp[n_cmp++] = (struct etcd_cmp){.key = keys[n_keys], .target = ETCD_CMP_MOD,
 						 .result = ETCD_EQUAL, .number = p->gen_mod};
-		if (p->dirty) {
+		if (p->dirty || fence) {
 			ops[n_ops++] = (struct etcd_op){.kind = ETCD_OP_PUT, .key = keys[n_keys],
 							.value = gen_value};
 		}
