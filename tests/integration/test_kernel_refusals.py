@@ -37,8 +37,8 @@ pytestmark = pytest.mark.ours
 
 # Per-run networks, so that nothing collides with another test of the same run on the shared
 # bridge (DAD sees every pod of the run).
-_R = secrets.randbelow(200) + 20
-_H = secrets.token_hex(2)
+_R = 100 + secrets.randbelow(120)  # clear of the fixed 10.57.x and 10.94-99.x below
+_H = format(0x1000 + secrets.randbelow(0xf000), "x")  # 4 digits, no leading 0: canonical
 V4 = f"10.{_R}.61.7/24"
 V4_GW = f"10.{_R}.61.1"
 V6 = f"fd61:{_H}::7/64"
