@@ -94,6 +94,7 @@ struct mig_report {
 	char dirty_note[320];       /* why tracking is unsupported */
 	uint64_t checksum_races;    /* live frames whose pages changed while in flight */
 	uint64_t rejected;          /* receiver: connections dropped before the migration */
+	uint64_t connect_retries;   /* sender: connections an overloaded receiver shed */
 	enum mig_zc_mode zc_mode;
 	struct mig_zc_stats zc;
 };

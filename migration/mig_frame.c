@@ -230,6 +230,8 @@ const char *mig_reject_name(uint64_t reason)
 		return "malformed hello";
 	case MIG_REJECT_TOO_BIG:
 		return "memory larger than the receiver allows";
+	case MIG_REJECT_OVERLOADED:
+		return "receiver overloaded with handshakes";
 	default:
 		return "unknown reason";
 	}

@@ -47,6 +47,7 @@ enum mig_reject {
 	MIG_REJECT_BUSY = 2,     /* another migration is being received */
 	MIG_REJECT_PROTOCOL = 3, /* malformed hello */
 	MIG_REJECT_TOO_BIG = 4,  /* memory larger than the receiver allows */
+	MIG_REJECT_OVERLOADED = 5, /* sent instead of a challenge: no handshake slot, retry */
 };
 
 struct mig_frame {

@@ -8,8 +8,9 @@
  * HELLO: frame syntax, payload checksum, the token (compared in constant time), the
  * session. Memory is mapped only once a first stream passed all of that, so a rejected
  * peer never causes a write. Handshakes run concurrently from one poll() loop, bounded in
- * number and time (PENDING_MAX, HELLO_DEADLINE below), so a flood cannot starve the sender. When all N streams of the session joined, the listener
- * closes and one thread per stream reads frames:
+ * number and time (PENDING_MAX, HELLO_DEADLINE below), so a flood cannot starve the
+ * sender. When all N streams of the session joined, the listener closes and one thread per
+ * stream reads frames:
  *
  *   PAGES      bounds-checked against the region (mig_frame_check_pages), then received
  *              straight into the region at its offset, then its checksum verified;
@@ -48,19 +49,25 @@
 /*
  * Against a flood of connections: handshakes are served concurrently from one poll() loop on
  * non-blocking sockets. At most PENDING_MAX connections wait for their HELLO at a time, each
- * with a fixed buffer (struct pending, no allocation); when a new one arrives and all slots
- * are taken, the oldest pending one is dropped for the new one, but only once it had
- * PENDING_MIN_AGE seconds (until then new connections wait in the kernel's backlog, which is
- * first come first served): a reconnecting flood can neither hold every slot nor evict a
- * handshake faster than that. Each has HELLO_DEADLINE seconds from accept for its whole
- * HELLO, however slowly it trickles in. A genuine sender answers its challenge within one
- * round trip, so it is admitted promptly whatever idle or slow peers hold.
+ * with a fixed buffer (struct pending, no allocation), and at most PENDING_PER_SOURCE of them
+ * from one address (room for every stream of one sender), so a flood from one host leaves
+ * the other slots to everyone else. A new connection takes a free slot, else the oldest
+ * pending one of its own address (when that address is at its share) or of all, but only
+ * once that one had PENDING_MIN_AGE seconds: a reconnecting flood cannot evict a handshake
+ * faster than that. When no slot can be had, the new connection is shed at once with REJECT
+ * "overloaded" (a sender retries); the backlog is always drained, because a full backlog
+ * makes the kernel drop SYNs, and a sender's SYN retransmits (1, 3, 7 s) would outlast its
+ * join. Each pending one has HELLO_DEADLINE seconds from accept for its whole HELLO, however
+ * slowly it trickles in. A genuine sender answers its challenge within one round trip, so it
+ * is admitted promptly whatever idle or slow peers hold.
  */
 #define PENDING_MAX 256      /* unauthenticated connections waiting for their HELLO */
+#define PENDING_PER_SOURCE MIG_MAX_STREAMS /* of them from one address */
 #define HELLO_DEADLINE 3     /* seconds from accept to a complete HELLO */
 #define PENDING_MIN_AGE 0.25 /* seconds a pending handshake is safe from being dropped */
 #define LISTEN_BACKLOG 1024  /* the kernel's queue of not yet accepted connections */
-#define ACCEPT_BATCH 64     /* accepts per poll() wake-up, so pending handshakes still run */
+#define ACCEPT_BATCH 256     /* accepts per poll() wake-up, so pending handshakes still run */
+#define SHED_EVENT_EVERY 1.0 /* seconds between two events counting shed connections */
 #define STR_(x) #x
 #define STR(x) STR_(x)
 
@@ -111,6 +118,10 @@ struct recv_ctx {
 	double t_first;         /* when the streams started reading */
 	_Atomic int aborted;
 	struct mig_error err;
+
+	uint64_t shed;          /* connections shed since the last event saying so */
+	struct mig_addr shed_peer; /* the last of them */
+	double shed_said;       /* when that event was sent */
 };
 
 static void recv_abort(struct recv_ctx *c, int code, const char *fmt, ...)
@@ -281,10 +292,6 @@ static int challenge(struct recv_ctx *c, struct pending *p, struct mig_report *r
 	struct mig_frame f;
 	ssize_t n;
 
-	if (c->have_from && !mig_cidr_match(&c->from, (const struct sockaddr *)&p->peer.ss)) {
-		reject(c, p->fd, &p->peer, 0, "source not in --from", rep);
-		return 0;
-	}
 	mig_set_timeouts(p->fd, HANDSHAKE_TIMEOUT);
 	if (getrandom(p->nonce, sizeof(p->nonce), 0) != sizeof(p->nonce)) {
 		close(p->fd);
@@ -443,23 +450,75 @@ static unsigned int pending_cap(void)
 	return room < PENDING_MAX ? (unsigned int)room : PENDING_MAX;
 }
 
-/* The slot for the next connection: a free one, else the oldest. */
-static struct pending *pending_slot(struct pending *pend, unsigned int cap)
+static bool same_host(const struct mig_addr *a, const struct mig_addr *b)
 {
-	struct pending *p = NULL;
-	unsigned int i;
-
-	for (i = 0; i < cap; i++) {
-		if (pend[i].fd < 0)
-			return &pend[i];
-		if (!p || pend[i].seq < p->seq)
-			p = &pend[i];
-	}
-	return p;
+	if (a->ss.ss_family != b->ss.ss_family)
+		return false;
+	if (a->ss.ss_family == AF_INET)
+		return ((const struct sockaddr_in *)&a->ss)->sin_addr.s_addr ==
+		       ((const struct sockaddr_in *)&b->ss)->sin_addr.s_addr;
+	return !memcmp(&((const struct sockaddr_in6 *)&a->ss)->sin6_addr,
+		       &((const struct sockaddr_in6 *)&b->ss)->sin6_addr, sizeof(struct in6_addr));
 }
 
-/* Accepts new connections (a batch) into free pending slots, dropping the oldest pending one
- * when all are taken and it is at least PENDING_MIN_AGE old. Return: 0, or -errno fatal. */
+/*
+ * The slot for a connection from @peer: a free one, else the oldest pending one of @peer's
+ * address when it holds its share, else the oldest of all. The caller may only take a busy
+ * slot PENDING_MIN_AGE after its accept.
+ */
+static struct pending *pending_slot(struct pending *pend, unsigned int cap,
+				    const struct mig_addr *peer)
+{
+	struct pending *free_slot = NULL, *oldest = NULL, *oldest_own = NULL;
+	unsigned int i, own = 0;
+
+	for (i = 0; i < cap; i++) {
+		if (pend[i].fd < 0) {
+			free_slot = free_slot ? free_slot : &pend[i];
+			continue;
+		}
+		if (!oldest || pend[i].seq < oldest->seq)
+			oldest = &pend[i];
+		if (same_host(&pend[i].peer, peer)) {
+			own++;
+			if (!oldest_own || pend[i].seq < oldest_own->seq)
+				oldest_own = &pend[i];
+		}
+	}
+	if (own >= PENDING_PER_SOURCE)
+		return oldest_own;
+	return free_slot ? free_slot : oldest;
+}
+
+/* Says how many connections were shed since it last said so (the last one's peer). */
+static void shed_event(struct recv_ctx *c)
+{
+	char detail[96];
+
+	if (!c->shed)
+		return;
+	snprintf(detail, sizeof(detail), "too many pending handshakes (%" PRIu64 " shed, asked "
+		 "to retry)", c->shed);
+	event(c, MIG_EV_REJECTED, detail, &c->shed_peer);
+	c->shed = 0;
+	c->shed_said = mig_now();
+}
+
+/* A connection no slot can take: told to retry, closed; counted, and said once a second. */
+static void shed(struct recv_ctx *c, int fd, const struct mig_addr *peer, struct mig_report *rep)
+{
+	send_ctl(fd, MIG_FRAME_REJECT, 0, MIG_REJECT_OVERLOADED); /* non-blocking: best effort */
+	close(fd);
+	rep->rejected++;
+	c->shed++;
+	c->shed_peer = *peer;
+	if (mig_now() >= c->shed_said + SHED_EVENT_EVERY)
+		shed_event(c);
+}
+
+/* Accepts new connections (a batch), each into the slot pending_slot() names, dropping the
+ * pending one there when it is at least PENDING_MIN_AGE old, else shedding the new one.
+ * Return: 0, or -errno fatal. */
 static int accept_some(struct recv_ctx *c, struct pending *pend, unsigned int cap,
 		       uint64_t *seq, struct mig_report *rep, struct mig_error *err)
 {
@@ -468,16 +527,24 @@ static int accept_some(struct recv_ctx *c, struct pending *pend, unsigned int ca
 
 	for (k = 0; k < ACCEPT_BATCH; k++) {
 		struct mig_addr peer = { .len = sizeof(peer.ss) };
-		struct pending *p = pending_slot(pend, cap);
-		double now = mig_now();
+		struct pending *p;
+		double now;
 		int fd;
 
-		if (p->fd >= 0 && now < p->since + PENDING_MIN_AGE)
-			return 0; /* full of young handshakes: the rest waits in the backlog */
 		fd = accept4(c->lfd, (struct sockaddr *)&peer.ss, &peer.len,
 			     SOCK_CLOEXEC | SOCK_NONBLOCK);
 		if (fd < 0)
 			return 0; /* EAGAIN, or an aborted connection: poll again */
+		if (c->have_from && !mig_cidr_match(&c->from, (const struct sockaddr *)&peer.ss)) {
+			reject(c, fd, &peer, 0, "source not in --from", rep);
+			continue;
+		}
+		now = mig_now();
+		p = pending_slot(pend, cap, &peer);
+		if (p->fd >= 0 && now < p->since + PENDING_MIN_AGE) {
+			shed(c, fd, &peer, rep);
+			continue;
+		}
 		if (p->fd >= 0)
 			reject(c, p->fd, &p->peer, 0, "too many pending handshakes (oldest dropped)",
 			       rep);
@@ -498,7 +565,7 @@ static int accept_session(struct recv_ctx *c, struct mig_report *rep, struct mig
 	double deadline = c->o->timeout ? mig_now() + c->o->timeout : 0, join_deadline = 0;
 	struct pending pend[PENDING_MAX];
 	struct pollfd pfd[1 + PENDING_MAX];
-	struct pending *slot[1 + PENDING_MAX], *oldest;
+	struct pending *slot[1 + PENDING_MAX];
 	unsigned int i, n, cap = pending_cap();
 	uint64_t seq = 0;
 	int r = 0;
@@ -523,14 +590,7 @@ static int accept_session(struct recv_ctx *c, struct mig_report *rep, struct mig
 			until = join_deadline;
 		if (until && now >= until)
 			break;
-		/* the listener only when a slot is free or the oldest may be dropped */
 		pfd[0] = (struct pollfd){ .fd = c->lfd, .events = POLLIN };
-		oldest = pending_slot(pend, cap);
-		if (oldest->fd >= 0 && now < oldest->since + PENDING_MIN_AGE) {
-			pfd[0].fd = -1; /* poll() ignores it */
-			if (!until || oldest->since + PENDING_MIN_AGE < until)
-				until = oldest->since + PENDING_MIN_AGE;
-		}
 		n = 1;
 		for (i = 0; i < PENDING_MAX; i++) {
 			if (pend[i].fd < 0)
@@ -574,6 +634,7 @@ static int accept_session(struct recv_ctx *c, struct mig_report *rep, struct mig
 	}
 	r = 0;
 out:
+	shed_event(c);
 	/* left waiting when the session is complete (or failed): closed like the backlog */
 	for (i = 0; i < PENDING_MAX; i++)
 		if (pend[i].fd >= 0)

@@ -66,6 +66,7 @@ struct json_object *mig_report_json(const struct mig_report *r, const struct mig
 		add(o, "dirtyTrackingNote", json_object_new_string(r->dirty_note));
 	add(o, "checksumRaces", u64(r->checksum_races));
 	add(o, "rejectedConnections", u64(r->rejected));
+	add(o, "connectRetries", u64(r->connect_retries));
 	add(zc, "mode", json_object_new_string(mig_zc_mode_name(r->zc_mode)));
 	add(zc, "sends", u64(r->zc.sends));
 	add(zc, "completions", u64(r->zc.completions));

@@ -4,7 +4,7 @@
  *
  * Keys: event, role, targetNodeAddress, sourceAddress, interface, port, memoryBytes, pageSize,
  * bytes, pageBytes, seconds, gbps, cpuSeconds, streams, rounds, downtimeMs, verified, digest, peerDigest,
- * dirtyTracking, checksumRaces, rejectedConnections,
+ * dirtyTracking, checksumRaces, rejectedConnections, connectRetries,
  * zerocopy {mode, sends, completions, copied, enobufs, fallbacks}, and error when it failed.
  */
 #ifndef MIGNET_MIGRATION_MIG_REPORT_H

@@ -220,13 +220,14 @@ static void fill_report(struct send_ctx *c, struct mig_report *rep)
 {
 	unsigned int i;
 
-	rep->bytes = rep->page_bytes = 0;
+	rep->bytes = rep->page_bytes = rep->connect_retries = 0;
 	memset(&rep->zc, 0, sizeof(rep->zc));
 	for (i = 0; c->streams && i < c->nstreams; i++) {
 		const struct mig_zc_stats *z = &c->streams[i].zc.st;
 
 		rep->bytes += c->streams[i].bytes;
 		rep->page_bytes += c->streams[i].page_bytes;
+		rep->connect_retries += c->streams[i].connect_retries;
 		rep->zc.sends += z->sends;
 		rep->zc.completions += z->completions;
 		rep->zc.copied += z->copied;

@@ -30,6 +30,7 @@ struct send_stream {
 	struct mig_zc zc;
 	uint64_t bytes;
 	uint64_t page_bytes;
+	uint64_t connect_retries; /* connections the receiver shed as overloaded */
 	unsigned int gen;
 };
 

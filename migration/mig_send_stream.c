@@ -202,21 +202,16 @@ static int connect_timeout(int fd, const struct mig_addr *a, unsigned int second
 	return 0;
 }
 
-int send_stream_open(struct send_ctx *c, struct send_stream *s, uint64_t session,
-		     struct mig_error *err)
+/* A new socket for stream @s, bound to the migration interface and address, connected
+ * within @seconds. Return: 0 or -errno with err set. */
+static int stream_connect(struct send_ctx *c, struct send_stream *s, unsigned int seconds,
+			  struct mig_error *err)
 {
 	const struct mig_send_opts *o = c->o;
-	struct mig_hello h = { .session = session, .stream_index = s->index,
-			       .stream_count = c->nstreams, .memory_bytes = c->region.len,
-			       .page_size = (uint32_t)c->region.page_size };
-	uint8_t hdr[MIG_FRAME_HDR_LEN], payload[MIG_HELLO_LEN], nonce[MIG_CHALLENGE_LEN];
-	struct mig_frame f = { 0 };
 	struct mig_addr local = c->local;
 	char peer[64];
-	ssize_t n;
 	int r;
 
-	mig_addr_format(&c->target, peer, sizeof(peer));
 	s->fd = socket(c->target.ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (s->fd < 0)
 		return mig_error_set(err, -errno, "socket: %s", strerror(errno));
@@ -231,15 +226,57 @@ int send_stream_open(struct send_ctx *c, struct send_stream *s, uint64_t session
 	if (bind(s->fd, (struct sockaddr *)&local.ss, local.len) < 0)
 		return mig_error_set(err, -errno, "bind to the migration address: %s",
 				     strerror(errno));
-	r = connect_timeout(s->fd, &c->target, HANDSHAKE_TIMEOUT);
+	r = connect_timeout(s->fd, &c->target, seconds);
 	if (r < 0)
-		return mig_error_set(err, r, "connect to %s port %u: %s", peer,
+		return mig_error_set(err, r, "connect to %s port %u: %s",
+				     mig_addr_format(&c->target, peer, sizeof(peer)),
 				     mig_addr_port(&c->target), strerror(-r));
-	mig_set_timeouts(s->fd, HANDSHAKE_TIMEOUT);
-	/* the receiver speaks first: a challenge to answer with the token's HMAC */
-	n = mig_read_full(s->fd, hdr, sizeof(hdr));
-	if (n == sizeof(hdr) && mig_frame_decode(hdr, &f) == 0 && f.type == MIG_FRAME_CHALLENGE)
-		n = mig_read_full(s->fd, nonce, sizeof(nonce));
+	return 0;
+}
+
+/*
+ * Connects stream @s and reads the receiver's challenge (its header into @f, the nonce into
+ * @nonce). A receiver flooded with handshakes sheds new connections with REJECT "overloaded"
+ * instead of a challenge: connect again a few milliseconds later (staggered per stream),
+ * until HANDSHAKE_TIMEOUT from the first attempt. Return: 0 or -errno with err set.
+ */
+static int stream_challenge(struct send_ctx *c, struct send_stream *s, struct mig_frame *f,
+			    uint8_t nonce[MIG_CHALLENGE_LEN], struct mig_error *err)
+{
+	double deadline = mig_now() + HANDSHAKE_TIMEOUT;
+	uint8_t hdr[MIG_FRAME_HDR_LEN];
+	unsigned int attempt;
+	char peer[64];
+	ssize_t n;
+	int r;
+
+	mig_addr_format(&c->target, peer, sizeof(peer));
+	for (attempt = 0;; attempt++) {
+		double left = deadline - mig_now();
+
+		r = stream_connect(c, s, left > 1 ? (unsigned int)left : 1, err);
+		if (r < 0)
+			return r;
+		mig_set_timeouts(s->fd, HANDSHAKE_TIMEOUT);
+		/* the receiver speaks first: a challenge to answer with the token's HMAC */
+		n = mig_read_full(s->fd, hdr, sizeof(hdr));
+		if (n == sizeof(hdr) && mig_frame_decode(hdr, f) == 0 &&
+		    f->type == MIG_FRAME_REJECT && f->aux == MIG_REJECT_OVERLOADED &&
+		    mig_now() + 0.05 < deadline) {
+			close(s->fd);
+			s->fd = -1;
+			s->connect_retries++;
+			usleep(5000 + (attempt * 7919 + s->index * 3571) % 20000);
+			continue;
+		}
+		break;
+	}
+	if (n == sizeof(hdr) && mig_frame_decode(hdr, f) == 0 && f->type == MIG_FRAME_CHALLENGE)
+		n = mig_read_full(s->fd, nonce, MIG_CHALLENGE_LEN);
+	else if (n == sizeof(hdr) && f->type == MIG_FRAME_REJECT)
+		return mig_error_set(err, -EAGAIN, "stream %u: the receiver %s is %s (still after "
+				     "%u attempts in %d s)", s->index, peer, mig_reject_name(f->aux),
+				     attempt + 1, HANDSHAKE_TIMEOUT);
 	else if (n == sizeof(hdr))
 		return mig_error_set(err, -EPROTO, "stream %u: %s is not a mignet receiver",
 				     s->index, peer);
@@ -248,6 +285,26 @@ int send_stream_open(struct send_ctx *c, struct send_stream *s, uint64_t session
 				     "stream %u: %s closed the connection during the handshake "
 				     "(a --from allowlist that does not include us?)%s%s", s->index,
 				     peer, n ? ": " : "", n ? strerror((int)-n) : "");
+	return 0;
+}
+
+int send_stream_open(struct send_ctx *c, struct send_stream *s, uint64_t session,
+		     struct mig_error *err)
+{
+	const struct mig_send_opts *o = c->o;
+	struct mig_hello h = { .session = session, .stream_index = s->index,
+			       .stream_count = c->nstreams, .memory_bytes = c->region.len,
+			       .page_size = (uint32_t)c->region.page_size };
+	uint8_t hdr[MIG_FRAME_HDR_LEN], payload[MIG_HELLO_LEN], nonce[MIG_CHALLENGE_LEN];
+	struct mig_frame f = { 0 };
+	char peer[64];
+	ssize_t n;
+	int r;
+
+	mig_addr_format(&c->target, peer, sizeof(peer));
+	r = stream_challenge(c, s, &f, nonce, err);
+	if (r < 0)
+		return r;
 	if (f.checksum != mig_sum64(nonce, sizeof(nonce)))
 		return mig_error_set(err, -EPROTO, "stream %u: corrupt challenge", s->index);
 	if (o->token) {
