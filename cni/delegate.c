@@ -213,13 +213,18 @@ int cni_delegate(const struct cni_env *env, enum cni_command command, const char
 		kill(pid, SIGKILL);
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
-	if (r < 0)
-		goto out;
-	r = -1;
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		plugin_error(type, out, out_len, status, err);
+	/* from here on the plugin ran: unless it answered an error, it may hold what it allocated */
+	if (r < 0) {
+		r = CNI_DELEGATE_UNDO;
 		goto out;
 	}
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		plugin_error(type, out, out_len, status, err);
+		/* a plugin that exited with its own error holds nothing for this call (the spec) */
+		r = WIFEXITED(status) ? -1 : CNI_DELEGATE_UNDO;
+		goto out;
+	}
+	r = CNI_DELEGATE_UNDO;
 	if (command == CNI_CMD_ADD && ret && parse_ipam_result(type, out, version, ret, err) < 0)
 		goto out;
 	r = 0;

@@ -299,10 +299,13 @@ int macvlan_add(struct cni_ctx *ctx, struct cni_result *ret, struct cni_error *e
 	if (create_link(&s, err) < 0)
 		goto fail;
 	if (ctx->conf.ipam) {
-		if (cni_delegate(&ctx->env, CNI_CMD_ADD, ctx->conf.ipam_type, ctx->conf.raw,
-				 ctx->conf.raw_len, ctx->conf.version, &s.ipam, err) < 0)
+		int d = cni_delegate(&ctx->env, CNI_CMD_ADD, ctx->conf.ipam_type, ctx->conf.raw,
+				     ctx->conf.raw_len, ctx->conf.version, &s.ipam, err);
+
+		/* an answer we cannot use may still have allocated: then the unwind runs IPAM DEL */
+		s.ipam_done = d == 0 || d == CNI_DELEGATE_UNDO;
+		if (d < 0)
 			goto fail;
-		s.ipam_done = true;
 		cni_log(CNI_LOG_DEBUG, "IPAM %s returned %zu addresses, %zu routes", ctx->conf.ipam_type,
 			s.ipam.n_ips, s.ipam.n_routes);
 		if (!s.ipam.n_ips) {

@@ -247,12 +247,11 @@ def test_ipv6_dad_failure_on_the_segment(cni, topo, tmpdir_clean):
     assert a and not a[0].get("tentative") and not a[0].get("dadfailed"), a
 
 
-@pytest.mark.xfail(strict=True, reason="cni/delegate.c: an IPAM result our parser refuses (here "
-                   "a /33 IPv4 address) fails the ADD after IPAM allocated, and macvlan cannot "
-                   "tell it from IPAM's own error, so IPAM DEL is not called")
 def test_unusable_ipam_result_releases_allocation(cni, tmpdir_clean):
     """Not a kernel refusal: our parser catches a prefix length > 32 before any netlink call.
-    Code 6 naming the key; the link is gone; IPAM should hold nothing either."""
+    Code 6 naming the key; the link is gone; IPAM holds nothing either: it exited 0 and may
+    have allocated, so the unwind runs IPAM DEL (cni/delegate.c, CNI_DELEGATE_UNDO; found by
+    this test, which was a strict xfail before the fix)."""
     cid = new_containerid()
     ipam = fake_ipam(tmpdir_clean, ips=["10.56.0.7/33"])
     before = cni.node.links()
