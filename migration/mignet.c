@@ -430,7 +430,7 @@ static int cmd_send(int argc, char **argv)
 	unsigned int parallel = MIG_DEFAULT_PARALLEL_OUTBOUND;
 	char token_buf[MIG_MAX_TOKEN + 2];
 	struct ui ui = { 0 };
-	struct mig_report rep;
+	struct mig_report rep = { .role = "send" }; /* a failure before mig_send reports too */
 	struct mig_error err = { 0 };
 	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
 	unsigned long v;
@@ -596,9 +596,9 @@ static int cmd_send(int argc, char **argv)
 
 	slot = outbound_slot(&ui, lock_dir ? lock_dir : DEFAULT_LOCK_DIR, parallel);
 	if (slot < 0) {
-		fprintf(stderr, "mignet send: outbound slot in %s: %s\n",
-			lock_dir ? lock_dir : DEFAULT_LOCK_DIR, strerror(-slot));
-		return EXIT_FAILED;
+		mig_error_set(&err, slot, "outbound slot in %s: %s",
+			      lock_dir ? lock_dir : DEFAULT_LOCK_DIR, strerror(-slot));
+		return finish(&ui, &rep, &err, slot);
 	}
 	if (copts.limit) { /* etcd (issue 7): a cluster-wide slot, held until the end */
 		char host[256] = "";
@@ -611,9 +611,9 @@ static int cmd_send(int argc, char **argv)
 		r = mig_cluster_slot_acquire(&copts, &cslot, cmsg, sizeof(cmsg));
 		free(cfg_etcd);
 		if (r < 0) {
-			fprintf(stderr, "mignet send: cluster-wide migration slot: %s\n", cmsg);
+			mig_error_set(&err, r, "cluster-wide migration slot: %s", cmsg);
 			close(slot);
-			return EXIT_FAILED;
+			return finish(&ui, &rep, &err, r);
 		}
 	}
 	r = mig_send(&o, &rep, &err);

@@ -627,3 +627,15 @@ def test_stalled_handshake_times_out_and_migration_still_served(net, lockdir):
     rej = [e for e in r.events if e["event"] == "rejected"]
     assert [e["reason"] for e in rej] == ["no hello within 3 s"], rej
     assert r.report()["verified"] and r.report()["rejectedConnections"] == 1
+
+
+def test_json_failure_before_the_migration_still_reports():
+    """--json promises a report on stdout: also when send fails before it connects (here no
+    outbound slot can be taken: the lock directory cannot exist)."""
+    res = subprocess.run([MIGNET, "send", "--json", "--target", "10.9.9.9", "--lock-dir",
+                          "/proc/mignet-no-such-dir"], capture_output=True, text=True, timeout=30)
+    assert res.returncode == 1
+    rep = json.loads(res.stdout.strip().splitlines()[-1])
+    assert rep["event"] == "report" and rep["role"] == "send" and not rep["verified"]
+    assert "outbound slot in /proc/mignet-no-such-dir" in rep["error"], rep
+    assert "outbound slot" in res.stderr
