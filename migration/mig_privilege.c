@@ -33,11 +33,13 @@ int mig_privilege_send(bool zerocopy)
 
 int mig_privilege_receive(uint16_t port)
 {
-	static const struct cni_cap bind_low = {
-		CAP_NET_BIND_SERVICE, "to listen on a port below 1024"
+	/* CAP_SETPCAP only so that the drop once listening can still empty the bounding set */
+	static const struct cni_cap bind_low[] = {
+		{ CAP_NET_BIND_SERVICE, "to listen on a port below 1024" },
+		{ CAP_SETPCAP, "to drop CAP_NET_BIND_SERVICE from the bounding set once listening" },
 	};
 
-	return cni_caps_drop(&bind_low, port < 1024 ? 1 : 0);
+	return cni_caps_drop(bind_low, port < 1024 ? 2 : 0);
 }
 
 int mig_privilege_doctor(const char *master_netns)

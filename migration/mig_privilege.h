@@ -8,7 +8,8 @@
  *            it a 2-stream send of 512 MiB met ENOBUFS 387 times (RLIMIT_MEMLOCK 8 MiB).
  *            userfaultfd (UFFD_USER_MODE_ONLY), PAGEMAP_SCAN on its own memory, SO_BINDTODEVICE
  *            on an unbound socket (Linux >= 5.7), TCP and etcd over HTTP need none.
- *   receive  CAP_NET_BIND_SERVICE until it listens, only for a port below 1024; none after.
+ *   receive  CAP_NET_BIND_SERVICE until it listens, only for a port below 1024 (with
+ *            CAP_SETPCAP, to take it out of the bounding set then too); none after.
  *   doctor   CAP_NET_RAW for the raw ICMP socket when ping sockets are off (a new network
  *            namespace turns them off); CAP_SYS_ADMIN (+ CAP_SYS_PTRACE for a /proc path)
  *            only with --master-netns, to open and enter that namespace.

@@ -431,9 +431,10 @@ static int listen_on(struct recv_ctx *c, struct mig_error *err)
 	    listen(c->lfd, LISTEN_BACKLOG) < 0) {
 		char a[64];
 
-		return mig_error_set(err, -errno, "listen on %s port %u: %s",
+		return mig_error_set(err, -errno, "listen on %s port %u: %s%s",
 				     mig_addr_format(&c->local, a, sizeof(a)), c->o->port,
-				     strerror(errno));
+				     strerror(errno), errno == EACCES && c->o->port < 1024 ?
+				     " (a port below 1024 needs CAP_NET_BIND_SERVICE)" : "");
 	}
 	return 0;
 }

@@ -143,3 +143,16 @@ def test_doctor_without_net_raw_says_why_and_falls_back_to_tcp(mignet_pair):
     peer = next(c for c in rep["checks"] if c["name"] == "peer")
     assert peer["status"] == "pass", peer
     assert "TCP port" in peer["detail"] and "CAP_NET_RAW" in peer["detail"], peer
+
+
+def test_receive_below_1024_names_the_capability_then_drops_it(mignet_pair):
+    """Port 80: without CAP_NET_BIND_SERVICE the error names it; with it (and nothing else in
+    reach) the receiver listens, then holds nothing."""
+    base = [MIGNET, "receive", "--interface", "migration0", "--port", "80", "--token", "t", "--json"]
+    r = mignet_pair.run("b", *SETPRIV_NONE, *base, "--timeout", "1", timeout=30)
+    assert r.returncode == 1 and "CAP_NET_BIND_SERVICE" in r.stderr, r.stderr
+    p = mignet_pair.popen("b", "setpriv", "--bounding-set=-all,+net_bind_service,+setpcap",
+                          "--inh-caps=-all", "--", *base)
+    assert '"listening"' in p.stdout.readline(), p.stderr.read()
+    caps = caps_of(p.pid)
+    assert caps["CapEff"] == 0 and caps["CapPrm"] == 0 and caps["CapBnd"] == 0, caps
