@@ -16,7 +16,6 @@ test_netlink_requests_fully_initialised keeps it fixed; no suppression is used.
 valgrind cannot run an AddressSanitizer binary: when MIGNET_MACVLAN/MIGNET_BUILD point at an
 ASan build, the plain build/ is used if it exists, else the tests are skipped.
 """
-import glob
 import json
 import os
 import re
@@ -27,13 +26,10 @@ import tempfile
 
 import pytest
 
+from valgrind_helpers import assert_clean, non_asan, read_logs, valgrind_cmd
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 REF_CNI = "/usr/lib/cni"
-
-
-def _is_asan(path):
-    with open(path, "rb") as f:
-        return b"__asan_init" in f.read()
 
 
 def _plugin():
@@ -43,12 +39,8 @@ def _plugin():
     if os.environ.get("MIGNET_BUILD"):
         cands.append(os.path.join(os.environ["MIGNET_BUILD"], "plugins", "macvlan", "macvlan"))
     cands.append(os.path.join(ROOT, "build", "plugins", "macvlan", "macvlan"))
-    for c in cands:
-        if os.path.realpath(c) == os.path.join(REF_CNI, "macvlan"):
-            continue  # the reference (Go) plugin: not ours to check under valgrind
-        if os.access(c, os.X_OK) and not _is_asan(c):
-            return c
-    return None
+    # the reference (Go) plugin is not ours to check under valgrind
+    return non_asan(cands, exclude=[os.path.join(REF_CNI, "macvlan")])
 
 
 PLUGIN = _plugin()
@@ -105,36 +97,14 @@ class Net:
         logdir = tempfile.mkdtemp(dir=self.tmp)
         cmd = ["ip", "netns", "exec", self.node]
         if valgrind:
-            cmd += ["valgrind", "--leak-check=full", "--errors-for-leak-kinds=definite",
-                    "--show-leak-kinds=definite", "--error-exitcode=99", "--track-origins=yes",
-                    "--log-file=" + os.path.join(logdir, "vg.%p.log")]
+            cmd += valgrind_cmd(logdir)
         p = subprocess.run(cmd + [PLUGIN], input=json.dumps(conf), capture_output=True,
                            text=True, env=env, timeout=120)
         try:
             out = json.loads(p.stdout) if p.stdout.strip() else None
         except json.JSONDecodeError:
             out = None
-        logs = {}
-        for path in glob.glob(os.path.join(logdir, "vg.*.log")):
-            with open(path) as f:
-                logs[path] = f.read()
-        return p.returncode, out, logs, p.stderr
-
-
-def assert_clean(rc, logs, what):
-    assert rc != 99, f"{what}: valgrind found errors:\n" + "\n".join(logs.values())
-    assert logs, f"{what}: valgrind wrote no log"
-    for path, text in logs.items():
-        m = re.search(r"ERROR SUMMARY: (\d+) errors", text)
-        if not m:
-            # the child forked to exec the IPAM plugin: its log ends at the exec
-            assert not re.search(r"Invalid|uninitialised|Conditional jump|lost|Mismatched", text), \
-                f"{what}: {path}:\n{text}"
-            continue
-        assert m.group(1) == "0", f"{what}: {path}:\n{text}"
-        assert "Invalid read" not in text and "Invalid write" not in text, text
-        m = re.search(r"definitely lost: ([\d,]+) bytes", text)
-        assert not m or m.group(1) == "0", f"{what}: {path}:\n{text}"
+        return p.returncode, out, read_logs(logdir), p.stderr
 
 
 def l2_conf(version="1.1.0"):
