@@ -24,6 +24,14 @@
 int ipam_etcd_config(const struct ipam_config *c, struct etcd_config *ret, struct cni_error *err);
 
 /**
+ * etcd_client_new_error() - the CNI error for etcd_client_new()'s failure @r with @msg
+ * A missing libcurl (-ENOSYS) is the machine's, not the config's: code 5 (STATUS reports it
+ * as 50, the plugin not ready); the rest (endpoints, TLS files) is code 7 on "ipam.etcd_host".
+ * Return: -1.
+ */
+int etcd_client_new_error(int r, const char *msg, struct cni_error *err);
+
+/**
  * ipam_store_etcd_open() - the store for a config with "datastore": "etcd"
  * Without "node_slice_size": the etcd store. Every verb (lock() to unlock(), with its
  * retries) is bounded by @c->lock_timeout_ms; past it the verb fails with code 11 and nothing

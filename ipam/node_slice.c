@@ -170,16 +170,18 @@ static int etcd_fail(struct slicer *sl, int r, const char *what, struct cni_erro
 
 /*
  * Create the etcd client on first use; the verb's bound (lock_timeout_ms) starts then.
- * Return: 0, or -1 with err set (code 7: the etcd keys are unusable, or libcurl is missing).
+ * Return: 0, or -1 with err set (code 7: the etcd keys are unusable; 5: libcurl is missing).
  */
 static int slicer_etcd(struct slicer *sl, struct cni_error *err)
 {
 	char msg[512];
+	int r;
 
 	if (sl->etcd)
 		return 0;
-	if (etcd_client_new(&sl->cfg, &sl->etcd, msg, sizeof(msg)) < 0)
-		return cni_err(err, CNI_ERR_CONFIG, "invalid config: \"ipam.etcd_host\": %s", msg);
+	r = etcd_client_new(&sl->cfg, &sl->etcd, msg, sizeof(msg));
+	if (r < 0)
+		return etcd_client_new_error(r, msg, err);
 	etcd_client_set_deadline(sl->etcd, sl->c->lock_timeout_ms);
 	return 0;
 }

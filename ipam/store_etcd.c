@@ -847,12 +847,20 @@ int ipam_etcd_config(const struct ipam_config *c, struct etcd_config *ret, struc
 	return 0;
 }
 
+int etcd_client_new_error(int r, const char *msg, struct cni_error *err)
+{
+	if (r == -ENOSYS)
+		return cni_err(err, CNI_ERR_IO, "etcd datastore: %s", msg);
+	return cni_err(err, CNI_ERR_CONFIG, "invalid config: \"ipam.etcd_host\": %s", msg);
+}
+
 int ipam_store_etcd_open(struct ipam_config *c, struct ipam_store **ret, struct cni_error *err)
 {
 	struct etcd_client *client = NULL;
 	struct etcd_config cfg;
 	const char *slice = NULL;
 	char msg[512];
+	int r;
 
 	if (cni_json_string(c->merged, "ipam", "node_slice_size", &slice, err) < 0)
 		return -1;
@@ -863,7 +871,8 @@ int ipam_store_etcd_open(struct ipam_config *c, struct ipam_store **ret, struct 
 	}
 	if (ipam_etcd_config(c, &cfg, err) < 0)
 		return -1;
-	if (etcd_client_new(&cfg, &client, msg, sizeof(msg)) < 0)
-		return cni_err(err, CNI_ERR_CONFIG, "invalid config: \"ipam.etcd_host\": %s", msg);
+	r = etcd_client_new(&cfg, &client, msg, sizeof(msg));
+	if (r < 0)
+		return etcd_client_new_error(r, msg, err);
 	return ipam_store_etcd_open_client(client, c->lock_timeout_ms, ret, err);
 }

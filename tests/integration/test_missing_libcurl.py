@@ -130,10 +130,6 @@ def test_etcd_datastore_without_libcurl(etcd, tmp, command):
         assert rc == 0, out + err
 
 
-@pytest.mark.xfail(strict=True, reason="ipam/store_etcd.c and ipam/node_slice.c report every "
-                   "etcd_client_new() failure as code 7 \"invalid config: \\\"ipam.etcd_host\\\"\"; "
-                   "a missing libcurl (-ENOSYS) is not a config error: code 5 (I/O), and "
-                   "STATUS then maps it to 50")
 @pytest.mark.parametrize("command,code", [("ADD", 5), ("DEL", 5), ("STATUS", 50)])
 def test_etcd_datastore_without_libcurl_code(etcd, tmp, command, code):
     c = wb_conf({"datastore": "etcd", "etcd_host": etcd.endpoints,
