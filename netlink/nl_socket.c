@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -32,6 +33,7 @@
  */
 int nl_open(struct nl *ret)
 {
+	const struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
 	struct mnl_socket *sock;
 	struct timespec ts;
 	int one = 1, err;
@@ -42,7 +44,14 @@ int nl_open(struct nl *ret)
 	/* Both options are best effort: old kernels lack them and still work. */
 	mnl_socket_setsockopt(sock, NETLINK_EXT_ACK, &one, sizeof(one));
 	mnl_socket_setsockopt(sock, NETLINK_CAP_ACK, &one, sizeof(one));
-	if (mnl_socket_bind(sock, 0, MNL_SOCKET_AUTOPID) < 0) {
+	/*
+	 * Connected to the kernel (port id 0), the socket takes unicast from the kernel only:
+	 * af_netlink refuses (ECONNREFUSED) what another socket sends to our port id, so a
+	 * CAP_NET_ADMIN process of the same netns (a privileged pod, for a socket opened in its
+	 * netns) cannot forge a reply by guessing our sequence number.
+	 */
+	if (mnl_socket_bind(sock, 0, MNL_SOCKET_AUTOPID) < 0 ||
+	    connect(mnl_socket_get_fd(sock), (const struct sockaddr *)&kernel, sizeof(kernel)) < 0) {
 		err = -errno;
 		mnl_socket_close(sock);
 		return err;

@@ -9,9 +9,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if_addr.h>
+#include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <sched.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -405,6 +407,28 @@ static void test_links(struct nl *a, struct nl *b)
 	CHECK_STR(sh_in(ns_b, "ip -o link show | grep -v ' lo:'"), "");
 }
 
+/*
+ * Only the kernel may answer: another netlink socket of the netns (any CAP_NET_ADMIN process
+ * there may open one) sending a forged reply to our port id is refused by the kernel.
+ */
+static void test_replies_only_from_the_kernel(struct nl *a)
+{
+	struct sockaddr_nl to = { .nl_family = AF_NETLINK, .nl_pid = a->portid };
+	struct nlmsghdr forged = { .nlmsg_len = sizeof(forged), .nlmsg_type = NLMSG_DONE,
+				   .nlmsg_seq = a->seq + 1, .nlmsg_pid = a->portid };
+	int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+
+	CHECK(fd >= 0);
+	if (fd < 0)
+		return;
+	errno = 0;
+	CHECK(sendto(fd, &forged, sizeof(forged), 0, (struct sockaddr *)&to, sizeof(to)) < 0 &&
+	      errno == ECONNREFUSED);
+	close(fd);
+	/* and the kernel still answers */
+	CHECK(nl_link_index(a, "lo") > 0);
+}
+
 static int run(void)
 {
 	struct nl a = { .sock = NULL }, b = { .sock = NULL }, zero = { .sock = NULL };
@@ -429,6 +453,7 @@ static int run(void)
 		return check_summary();
 	CHECK(nl_link_index(&b, "veth0") == -ENODEV);
 
+	test_replies_only_from_the_kernel(&a);
 	test_netns();
 	test_sysctl();
 	test_links(&a, &b);
