@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * `mignet ipam list|show|release|gc`: the administration of the whereabouts file store.
+ * `mignet ipam list|show|release|gc`: the administration of the whereabouts stores (the file
+ * store; the etcd store, given by --config, for list, show and release).
  *
  * Theory of operation
  *
@@ -18,6 +19,11 @@
  * more (its bind mount was removed), is stale, and gc releases the allocation. A record
  * without "netns" (made by an older plugin) or a path that cannot be checked is skipped with
  * a note: gc never releases what it cannot prove dead.
+ *
+ * The etcd store is cluster-wide: a container of another node has a CNI_NETNS path that does
+ * not exist here, so gc from one node would release the addresses of every other node; it is
+ * refused there (the runtime's CNI GC, with its valid attachments, is the way). With node
+ * slices each node's addresses live in its own file store: --store-dir on that node.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -31,8 +37,10 @@
 #include <sys/statfs.h>
 #include <unistd.h>
 
+#include "cni/json.h"
 #include "ipam/admin.h"
 #include "ipam/config.h"
+#include "ipam/etcd_store.h"
 
 #ifndef NSFS_MAGIC
 #define NSFS_MAGIC 0x6e736673
@@ -83,7 +91,8 @@ static void usage(FILE *f)
 	      "  mignet ipam gc      [STORE] [--network NAME] [--json] [--dry-run]\n"
 	      "STORE: --store-dir DIR (default " IPAM_DEFAULT_STORE_DIR ")\n"
 	      "       or --config FILE (a CNI network config or conflist: its whereabouts ipam\n"
-	      "       section, completed by its flat file, gives store_dir and network_name)\n"
+	      "       section, completed by its flat file, gives store_dir and network_name,\n"
+	      "       or the etcd datastore: list, show and release; gc is the runtime's there)\n"
 	      "--network _unnamed selects the network of configs without network_name.\n",
 	      f);
 }
@@ -161,9 +170,16 @@ static int load_config(struct opts *o, FILE *err)
 		fprintf(err, "mignet ipam: %s: %s\n", o->config, e.msg);
 		goto out;
 	}
-	if (o->conf.datastore != IPAM_STORE_FILE) {
-		fprintf(err, "mignet ipam: %s: only the file store is administered here\n", o->config);
-		goto out;
+	if (o->conf.datastore == IPAM_STORE_ETCD) {
+		const char *slice = NULL;
+
+		cni_json_string(o->conf.merged, "ipam", "node_slice_size", &slice, NULL);
+		if (slice && *slice) {
+			fprintf(err, "mignet ipam: %s: node slices: each node's addresses are in its "
+				"own file store: run with --store-dir %s on that node\n", o->config,
+				o->conf.store_dir);
+			goto out;
+		}
 	}
 	o->store_dir = o->conf.store_dir;
 	o->timeout_ms = o->conf.lock_timeout_ms;
@@ -190,7 +206,7 @@ static char **networks(const struct opts *o, FILE *err)
 		char **g;
 
 		snprintf(path, sizeof(path), "%s/%s", o->store_dir, o->network);
-		if (access(path, F_OK) < 0 && errno == ENOENT)
+		if (o->conf.datastore == IPAM_STORE_FILE && access(path, F_OK) < 0 && errno == ENOENT)
 			return v; /* never used: nothing allocated (and nothing created) */
 		g = realloc(v, 2 * sizeof(*v));
 
@@ -782,13 +798,26 @@ int ipam_admin_main(int argc, char **argv, FILE *out, FILE *err)
 		rc = EXIT_FAIL;
 		goto out;
 	}
+	if (o.conf.datastore == IPAM_STORE_ETCD && !strcmp(cmd, "gc")) {
+		fprintf(err, "mignet ipam gc: %s: the etcd store is cluster-wide, and a container of "
+			"another node has no netns here: gc would release it. Use the runtime's CNI GC "
+			"(it passes the valid attachments)\n", o.config);
+		rc = EXIT_FAIL;
+		goto out;
+	}
 	nets = networks(&o, err);
 	if (!nets) {
 		rc = EXIT_FAIL;
 		goto out;
 	}
-	/* a missing store holds nothing: do not create it just to look */
-	if (stat(o.store_dir, &st) < 0 && errno == ENOENT) {
+	if (o.conf.datastore == IPAM_STORE_ETCD) {
+		if (ipam_store_etcd_open(&o.conf, &s, &e) < 0) {
+			fprintf(err, "mignet ipam: %s\n", e.msg);
+			rc = EXIT_FAIL;
+			goto out;
+		}
+	} else if (stat(o.store_dir, &st) < 0 && errno == ENOENT) {
+		/* a missing store holds nothing: do not create it just to look */
 		free(nets[0]);
 		nets[0] = NULL;
 	} else if (ipam_store_file_open(o.store_dir, o.timeout_ms, &s, &e) < 0) {

@@ -211,3 +211,52 @@ def test_node_slices_cached_claim_does_not_load_libcurl(etcd1):
         assert rc == 0 and "libcurl" in err, err[-2000:]
     finally:
         subprocess.run(["rm", "-rf", d])
+
+
+def test_mignet_ipam_administers_the_etcd_store(etcd1, tmp_path):
+    """`mignet ipam --config` on an etcd network: list and show agree with etcdctl, release
+    frees the address (the next ADD gets it again), gc is refused (another node's containers
+    have no netns here), and a node-slice config is sent to the node's file store."""
+    mignet = os.path.join(BUILD, "migration", "mignet")
+    c = conf(etcd1.endpoints, rng="10.45.0.0/29")
+    cfg = tmp_path / "net.conf"
+    cfg.write_text(json.dumps(c))
+
+    def ipam(*args):
+        r = subprocess.run([mignet, "ipam", *args, "--config", str(cfg)], capture_output=True,
+                           text=True, timeout=60)
+        return r.returncode, r.stdout, r.stderr
+
+    ips = {}
+    for cid in ("adm-a", "adm-b", "adm-c"):
+        rc, out = run("ADD", c, cid, pod=f"pod-{cid}")
+        assert rc == 0, out
+        ips[cid] = addr(out)
+    rc, out, err = ipam("list", "--json")
+    assert rc == 0, err
+    listed = {a["address"]: a["containerID"] for p in json.loads(out)["pools"]
+              for a in p["allocations"]}
+    assert listed == {ip: rec["id"] for ip, rec in etcd_allocations(etcd1).items()}
+    assert listed == {ip: cid for cid, ip in ips.items()}
+    rc, out, err = ipam("show", "--json", "default/pod-adm-b")
+    assert rc == 0 and ips["adm-b"] in out, (out, err)
+
+    rc, out, err = ipam("release", ips["adm-a"])
+    assert rc == 0, err
+    assert ips["adm-a"] not in etcd_allocations(etcd1)
+    rc, out = run("ADD", c, "adm-d")
+    assert rc == 0 and addr(out) == ips["adm-a"], out  # the lowest free address again
+
+    rc, out, err = ipam("gc", "--dry-run")
+    assert rc != 0 and "cluster-wide" in err and "CNI GC" in err, err
+    assert len(etcd_allocations(etcd1)) == 3  # nothing released
+
+    sliced = tmp_path / "slice.conf"
+    sliced.write_text(json.dumps(conf(etcd1.endpoints, extra={"node_slice_size": "/28",
+                                                                "store_dir": str(tmp_path / "s")})))
+    r = subprocess.run([mignet, "ipam", "list", "--config", str(sliced)], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode != 0 and "--store-dir" in r.stderr, r.stderr
+    for cid in ("adm-b", "adm-c", "adm-d"):
+        assert run("DEL", c, cid)[0] == 0
+    assert etcd_allocations(etcd1) == {}
