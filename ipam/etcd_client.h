@@ -115,7 +115,8 @@ struct etcd_txn_result {
  * etcd_client_new() - a client for @cfg
  * No connection is made yet.
  * @errbuf: receives a message on failure (may be NULL)
- * Return: 0 with *@ret set, -EINVAL for an unusable endpoint list or TLS file, -ENOMEM.
+ * Return: 0 with *@ret set, -EINVAL for an unusable endpoint list or TLS file, -ENOSYS when
+ * libcurl cannot be loaded (the machine lacks libcurl4: not the config's fault), -ENOMEM.
  */
 int etcd_client_new(const struct etcd_config *cfg, struct etcd_client **ret, char *errbuf,
 		    size_t errlen);
