@@ -282,8 +282,10 @@ static void check_master(const struct mig_doctor_opts *o, const struct nl_link *
 		snprintf(c->actual, sizeof(c->actual), "ifindex %d", link->link_ifindex);
 		if (mr != -EXDEV)
 			check_set(c, e->master[0] ? MIG_CHECK_FAIL : MIG_CHECK_SKIP,
-				  "ifindex %d%s: cannot read it: %s", link->link_ifindex, where,
-				  strerror(-mr));
+				  "ifindex %d%s: cannot read it: %s%s", link->link_ifindex, where,
+				  strerror(-mr), mr == -EPERM || mr == -EACCES ?
+				  " (entering --master-netns needs CAP_SYS_ADMIN, and CAP_SYS_PTRACE "
+				  "for a /proc path)" : "");
 		else
 			check_set(c, MIG_CHECK_SKIP, "ifindex %d%s; %s", link->link_ifindex, where,
 				  e->master[0] ? "cannot compare by name: name the namespace with "
