@@ -54,7 +54,11 @@
  * the other slots to everyone else. A new connection takes a free slot, else the oldest
  * pending one of its own address (when that address is at its share) or of all, but only
  * once that one had PENDING_MIN_AGE seconds: a reconnecting flood cannot evict a handshake
- * faster than that. When no slot can be had, the new connection is shed at once with REJECT
+ * faster than that. One exception, for fairness: a connection may take the oldest slot at
+ * once when that slot's address holds at least PENDING_FAIR_GAP more pending handshakes than
+ * its own, so that several flooding hosts cannot keep every slot young against a sender,
+ * which holds at most one (it opens its streams one after the other). When no slot can be
+ * had, the new connection is shed at once with REJECT
  * "overloaded" (a sender retries); the backlog is always drained, because a full backlog
  * makes the kernel drop SYNs, and a sender's SYN retransmits (1, 3, 7 s) would outlast its
  * join. Each pending one has HELLO_DEADLINE seconds from accept for its whole HELLO, however
@@ -63,6 +67,7 @@
  */
 #define PENDING_MAX 256      /* unauthenticated connections waiting for their HELLO */
 #define PENDING_PER_SOURCE MIG_MAX_STREAMS /* of them from one address */
+#define PENDING_FAIR_GAP 4   /* holding this many more than a newcomer's address: evictable */
 #define HELLO_DEADLINE 3     /* seconds from accept to a complete HELLO */
 #define PENDING_MIN_AGE 0.25 /* seconds a pending handshake is safe from being dropped */
 #define LISTEN_BACKLOG 1024  /* the kernel's queue of not yet accepted connections */
@@ -462,13 +467,23 @@ static bool same_host(const struct mig_addr *a, const struct mig_addr *b)
 		       &((const struct sockaddr_in6 *)&b->ss)->sin6_addr, sizeof(struct in6_addr));
 }
 
+static unsigned int held_by(const struct pending *pend, unsigned int cap,
+			    const struct mig_addr *peer)
+{
+	unsigned int i, n = 0;
+
+	for (i = 0; i < cap; i++)
+		n += pend[i].fd >= 0 && same_host(&pend[i].peer, peer);
+	return n;
+}
+
 /*
  * The slot for a connection from @peer: a free one, else the oldest pending one of @peer's
- * address when it holds its share, else the oldest of all. The caller may only take a busy
- * slot PENDING_MIN_AGE after its accept.
+ * address when it holds its share, else the oldest of all. *@ret_young_ok: the slot may be
+ * taken before PENDING_MIN_AGE (its address holds PENDING_FAIR_GAP more than @peer's).
  */
 static struct pending *pending_slot(struct pending *pend, unsigned int cap,
-				    const struct mig_addr *peer)
+				    const struct mig_addr *peer, bool *ret_young_ok)
 {
 	struct pending *free_slot = NULL, *oldest = NULL, *oldest_own = NULL;
 	unsigned int i, own = 0;
@@ -486,9 +501,13 @@ static struct pending *pending_slot(struct pending *pend, unsigned int cap,
 				oldest_own = &pend[i];
 		}
 	}
+	*ret_young_ok = false;
 	if (own >= PENDING_PER_SOURCE)
 		return oldest_own;
-	return free_slot ? free_slot : oldest;
+	if (free_slot)
+		return free_slot;
+	*ret_young_ok = held_by(pend, cap, &oldest->peer) >= own + PENDING_FAIR_GAP;
+	return oldest;
 }
 
 /* Says how many connections were shed since it last said so (the last one's peer). */
@@ -529,6 +548,7 @@ static int accept_some(struct recv_ctx *c, struct pending *pend, unsigned int ca
 	for (k = 0; k < ACCEPT_BATCH; k++) {
 		struct mig_addr peer = { .len = sizeof(peer.ss) };
 		struct pending *p;
+		bool young_ok;
 		double now;
 		int fd;
 
@@ -541,8 +561,8 @@ static int accept_some(struct recv_ctx *c, struct pending *pend, unsigned int ca
 			continue;
 		}
 		now = mig_now();
-		p = pending_slot(pend, cap, &peer);
-		if (p->fd >= 0 && now < p->since + PENDING_MIN_AGE) {
+		p = pending_slot(pend, cap, &peer, &young_ok);
+		if (p->fd >= 0 && !young_ok && now < p->since + PENDING_MIN_AGE) {
 			shed(c, fd, &peer, rep);
 			continue;
 		}

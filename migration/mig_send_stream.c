@@ -274,9 +274,9 @@ static int stream_challenge(struct send_ctx *c, struct send_stream *s, struct mi
 	if (n == sizeof(hdr) && mig_frame_decode(hdr, f) == 0 && f->type == MIG_FRAME_CHALLENGE)
 		n = mig_read_full(s->fd, nonce, MIG_CHALLENGE_LEN);
 	else if (n == sizeof(hdr) && f->type == MIG_FRAME_REJECT)
-		return mig_error_set(err, -EAGAIN, "stream %u: the receiver %s is %s (still after "
-				     "%u attempts in %d s)", s->index, peer, mig_reject_name(f->aux),
-				     attempt + 1, HANDSHAKE_TIMEOUT);
+		return mig_error_set(err, -EAGAIN, "stream %u: the receiver %s refused the "
+				     "connection: %s (still after %u attempts in %d s)", s->index,
+				     peer, mig_reject_name(f->aux), attempt + 1, HANDSHAKE_TIMEOUT);
 	else if (n == sizeof(hdr))
 		return mig_error_set(err, -EPROTO, "stream %u: %s is not a mignet receiver",
 				     s->index, peer);
