@@ -514,10 +514,10 @@ int mig_doctor_main(int argc, char **argv)
 	if (optind != argc)
 		return doctor_error("unexpected argument %s", argv[optind]);
 	/* least privilege: the sink needs what a receiver does; the checks, mig_privilege.h */
-	r = serve ? mig_privilege_receive((uint16_t)port) : mig_privilege_doctor(o.master_netns);
-	if (r < 0)
-		fprintf(stderr, "mignet doctor: warning: could not drop capabilities: %s\n",
-			strerror(-r));
+	if (serve)
+		mig_privilege_receive("mignet doctor --serve", (uint16_t)port);
+	else
+		mig_privilege_doctor(o.master_netns);
 
 	if (serve) {
 		r = mig_doctor_serve(o.interface, (uint16_t)port, (unsigned int)count, on_serve,

@@ -7,31 +7,29 @@
 #include "cni/caps.h"
 #include "mig_privilege.h"
 
-static bool have(cap_value_t cap)
+/* A failed drop leaves the process with more than it needs, not less: say so, go on. */
+static void drop(const char *who, const struct cni_cap *keep, size_t n)
 {
-	cap_t cur = cap_get_proc();
-	cap_flag_value_t v = CAP_CLEAR;
+	int r = cni_caps_drop(keep, n);
 
-	if (cur) {
-		cap_get_flag(cur, cap, CAP_EFFECTIVE, &v);
-		cap_free(cur);
-	}
-	return v == CAP_SET;
+	if (r < 0)
+		fprintf(stderr, "%s: warning: could not drop capabilities: %s\n", who, strerror(-r));
 }
 
-int mig_privilege_send(bool zerocopy)
+void mig_privilege_send(bool zerocopy)
 {
 	static const struct cni_cap ipc_lock = {
 		CAP_IPC_LOCK, "to pin the pages of zero-copy sends beyond RLIMIT_MEMLOCK"
 	};
+	struct cni_error missing = { 0 };
 
-	if (zerocopy && !have(CAP_IPC_LOCK))
+	if (zerocopy && cni_caps_check("mignet send", &ipc_lock, 1, &missing) < 0)
 		fprintf(stderr, "mignet send: warning: no CAP_IPC_LOCK: the pages pinned by "
 			"zero-copy sends count against RLIMIT_MEMLOCK, expect ENOBUFS retries\n");
-	return cni_caps_drop(&ipc_lock, zerocopy ? 1 : 0);
+	drop("mignet send", &ipc_lock, zerocopy ? 1 : 0);
 }
 
-int mig_privilege_receive(uint16_t port)
+void mig_privilege_receive(const char *who, uint16_t port)
 {
 	/* CAP_SETPCAP only so that the drop once listening can still empty the bounding set */
 	static const struct cni_cap bind_low[] = {
@@ -39,10 +37,10 @@ int mig_privilege_receive(uint16_t port)
 		{ CAP_SETPCAP, "to drop CAP_NET_BIND_SERVICE from the bounding set once listening" },
 	};
 
-	return cni_caps_drop(bind_low, port < 1024 ? 2 : 0);
+	drop(who, bind_low, port < 1024 ? 2 : 0);
 }
 
-int mig_privilege_doctor(const char *master_netns)
+void mig_privilege_doctor(const char *master_netns)
 {
 	static const struct cni_cap keep[] = {
 		{ CAP_NET_RAW, "for a raw ICMP socket when ping sockets are off" },
@@ -53,10 +51,10 @@ int mig_privilege_doctor(const char *master_netns)
 
 	if (master_netns)
 		n = strncmp(master_netns, "/proc/", 6) == 0 ? 3 : 2;
-	return cni_caps_drop(keep, n);
+	drop("mignet doctor", keep, n);
 }
 
-int mig_privilege_none(void)
+void mig_privilege_none(const char *who)
 {
-	return cni_caps_drop(NULL, 0);
+	drop(who, NULL, 0);
 }

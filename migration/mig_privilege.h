@@ -16,7 +16,9 @@
  *   ipam     none: the store is root's own files (or etcd over HTTP).
  *
  * Everything else leaves every set, the bounding set included, after the options are parsed
- * and the token file is read and before any peer or network input is handled.
+ * and the token file is read and before any peer or network input is handled. A drop that
+ * fails is said on stderr (as "@who: warning: ...") and the command goes on: it then holds
+ * more than it needs, never less.
  */
 #ifndef MIGNET_MIG_PRIVILEGE_H
 #define MIGNET_MIG_PRIVILEGE_H
@@ -30,17 +32,16 @@
  *
  * Warns on stderr when zero-copy is asked for and CAP_IPC_LOCK is not there (the send still
  * works, with ENOBUFS retries, counted in the report's zerocopy.enobufs).
- * Return: 0 or -errno.
  */
-int mig_privilege_send(bool zerocopy);
+void mig_privilege_send(bool zerocopy);
 
-/** mig_privilege_receive() - keep only what `mignet receive` needs to listen on @port. */
-int mig_privilege_receive(uint16_t port);
+/** mig_privilege_receive() - keep only what @who (a receiver, a sink) needs to listen on @port. */
+void mig_privilege_receive(const char *who, uint16_t port);
 
 /** mig_privilege_doctor() - keep only what `mignet doctor` needs (@master_netns: its path). */
-int mig_privilege_doctor(const char *master_netns);
+void mig_privilege_doctor(const char *master_netns);
 
 /** mig_privilege_none() - drop every capability (`mignet ipam`, a receiver that listens). */
-int mig_privilege_none(void);
+void mig_privilege_none(const char *who);
 
 #endif

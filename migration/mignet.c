@@ -101,14 +101,6 @@ static int usage_error(const char *fmt, ...)
 	return EXIT_USAGE;
 }
 
-/* A failed drop leaves the process with more than it needs, not less: say so, go on. */
-static void privilege_dropped(const char *cmd, int r)
-{
-	if (r < 0)
-		fprintf(stderr, "mignet %s: warning: could not drop capabilities: %s\n", cmd,
-			strerror(-r));
-}
-
 /* --token, --token-file, then MIGNET_TOKEN. Return: 0, or an exit status. */
 static int pick_token(const char *token, const char *file, char *buf, size_t size,
 		      const char **ret)
@@ -150,7 +142,7 @@ static void on_event(enum mig_event ev, const char *detail, const struct mig_add
 	 * capability (accepting, mapping and writing its own memory need none): drop them all.
 	 */
 	if (ev == MIG_EV_LISTENING)
-		privilege_dropped("receive", mig_privilege_none());
+		mig_privilege_none("mignet receive");
 	if (!ui->json) {
 		if (ev == MIG_EV_LISTENING)
 			fprintf(stderr, "listening on %s port %s\n", addr, detail);
@@ -270,7 +262,7 @@ static int cmd_receive(int argc, char **argv)
 	r = pick_token(token, token_file, token_buf, sizeof(token_buf), &o.token);
 	if (r)
 		return r;
-	privilege_dropped("receive", mig_privilege_receive(o.port));
+	mig_privilege_receive("mignet receive", o.port);
 	if (!o.token && !o.from)
 		fprintf(stderr, "mignet receive: warning: neither --token nor --from is set: any "
 			"host on the migration network can write this memory\n");
@@ -589,7 +581,7 @@ static int cmd_send(int argc, char **argv)
 	r = pick_token(token, token_file, token_buf, sizeof(token_buf), &o.token);
 	if (r)
 		return r;
-	privilege_dropped("send", mig_privilege_send(o.zc_mode != MIG_ZC_NEVER));
+	mig_privilege_send(o.zc_mode != MIG_ZC_NEVER);
 	ui.bar = !ui.json && isatty(STDERR_FILENO);
 	o.progress = on_progress;
 	o.opaque = &ui;
@@ -639,7 +631,7 @@ int main(int argc, char **argv)
 	if (!strcmp(argv[1], "send"))
 		return cmd_send(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "ipam")) {
-		privilege_dropped("ipam", mig_privilege_none());
+		mig_privilege_none("mignet ipam");
 		return ipam_admin_main(argc - 1, argv + 1, stdout, stderr);
 	}
 	if (!strcmp(argv[1], "doctor"))
