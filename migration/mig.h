@@ -51,6 +51,12 @@ enum mig_zc_mode {
 	MIG_ZC_NEVER,
 };
 
+/**
+ * mig_listen_hint() - why listening on @port failed with @errnum, when it is privilege:
+ * " (a port below 1024 needs CAP_NET_BIND_SERVICE)", else "".
+ */
+const char *mig_listen_hint(int errnum, unsigned int port);
+
 const char *mig_zc_mode_name(enum mig_zc_mode mode);
 /** mig_zc_mode_parse() - "auto" | "always" | "never". Return: 0 or -EINVAL. */
 int mig_zc_mode_parse(const char *text, enum mig_zc_mode *ret);

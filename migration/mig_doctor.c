@@ -842,8 +842,7 @@ int mig_doctor_serve(const char *ifname, uint16_t port, unsigned int count,
 	    setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, ifname, (socklen_t)strlen(ifname) + 1) < 0 ||
 	    bind(fd, (struct sockaddr *)&a.ss, a.len) < 0 || listen(fd, 4) < 0) {
 		r = mig_error_set(err, -errno, "listening on %s port %u over %s: %s%s", text, port,
-				  ifname, strerror(errno), errno == EACCES && port < 1024 ?
-				  " (a port below 1024 needs CAP_NET_BIND_SERVICE)" : "");
+				  ifname, strerror(errno), mig_listen_hint(errno, port));
 		goto out;
 	}
 	if (event)

@@ -434,12 +434,12 @@ static int listen_on(struct recv_ctx *c, struct mig_error *err)
 				     strerror(errno));
 	if (bind(c->lfd, (struct sockaddr *)&c->local.ss, c->local.len) < 0 ||
 	    listen(c->lfd, LISTEN_BACKLOG) < 0) {
+		int e = errno;
 		char a[64];
 
-		return mig_error_set(err, -errno, "listen on %s port %u: %s%s",
+		return mig_error_set(err, -e, "listen on %s port %u: %s%s",
 				     mig_addr_format(&c->local, a, sizeof(a)), c->o->port,
-				     strerror(errno), errno == EACCES && c->o->port < 1024 ?
-				     " (a port below 1024 needs CAP_NET_BIND_SERVICE)" : "");
+				     strerror(e), mig_listen_hint(e, c->o->port));
 	}
 	return 0;
 }

@@ -53,6 +53,12 @@ double mig_cpu_now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+const char *mig_listen_hint(int errnum, unsigned int port)
+{
+	return errnum == EACCES && port < 1024 ? " (a port below 1024 needs CAP_NET_BIND_SERVICE)"
+					       : "";
+}
+
 const char *mig_zc_mode_name(enum mig_zc_mode mode)
 {
 	switch (mode) {

@@ -171,3 +171,9 @@ def test_doctor_master_netns_without_sys_admin_names_it(mignet_pair):
                         timeout=60)
     master = next(c for c in json.loads(r.stdout)["checks"] if c["name"] == "master")
     assert master["status"] == "pass", master
+
+
+def test_doctor_sink_below_1024_names_the_capability(mignet_pair):
+    r = mignet_pair.run("b", *SETPRIV_NONE, MIGNET, "doctor", "--serve", "--port", "80",
+                        timeout=30)
+    assert r.returncode == 1 and "CAP_NET_BIND_SERVICE" in r.stderr, r.stderr
