@@ -31,6 +31,7 @@
 #include <getopt.h>
 #include <json-c/json.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -300,6 +301,25 @@ static int collect_pool(const char *name, int family, struct ipam_u128 net, unsi
 	return 0;
 }
 
+static void store_failed(FILE *err, const struct cni_error *e, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* A store's failure, after "mignet ipam: <fmt>: ": its message and, when it has them, its
+ * details (for etcd: which endpoint failed, how). */
+static void store_failed(FILE *err, const struct cni_error *e, const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("mignet ipam: ", err);
+	va_start(ap, fmt);
+	vfprintf(err, fmt, ap);
+	va_end(ap);
+	fprintf(err, ": %s", e->msg);
+	if (e->details[0])
+		fprintf(err, " (%s)", e->details);
+	fputc('\n', err);
+}
+
 /*
  * Every allocation of the locked network @net into @rows, and its pools into @pools (may be
  * NULL). Return: 0 or -1 (message written).
@@ -312,7 +332,9 @@ static int collect_locked(struct ipam_store *s, const char *net, struct rows *ro
 	int r = 0;
 
 	if (s->ops->each_pool(s, collect_pool, &p, &e) < 0) {
-		fprintf(err, "mignet ipam: network %s: %s\n", net, e.code ? e.msg : "out of memory");
+		if (!e.code)
+			cni_err(&e, CNI_ERR_IO, "out of memory");
+		store_failed(err, &e, "network %s", net);
 		free(p.v);
 		return -1;
 	}
@@ -337,7 +359,7 @@ static int lock_network(struct ipam_store *s, const char *net, FILE *err)
 	struct cni_error e = { 0 };
 
 	if (s->ops->lock(s, network_arg(net), &e) < 0) {
-		fprintf(err, "mignet ipam: network %s: %s\n", net, e.msg);
+		store_failed(err, &e, "network %s", net);
 		return -1;
 	}
 	return 0;
@@ -374,7 +396,7 @@ static int release_row(struct ipam_store *s, const struct row *r, FILE *err)
 	/* hints first, as the allocator does: a crash in between leaves a hint too low */
 	if (s->ops->each_pool(s, lower_hint, &l, &e) < 0 ||
 	    s->ops->release(s, r->pool, &r->a, &e) < 0) {
-		fprintf(err, "mignet ipam: release in network %s: %s\n", r->network, e.msg);
+		store_failed(err, &e, "release in network %s", r->network);
 		return -1;
 	}
 	return 0;
@@ -385,7 +407,7 @@ static int commit(struct ipam_store *s, const char *net, FILE *err)
 	struct cni_error e = { 0 };
 
 	if (s->ops->commit(s, &e) < 0) {
-		fprintf(err, "mignet ipam: network %s: %s\n", net, e.msg);
+		store_failed(err, &e, "network %s", net);
 		return -1;
 	}
 	return 0;
@@ -810,18 +832,14 @@ int ipam_admin_main(int argc, char **argv, FILE *out, FILE *err)
 		rc = EXIT_FAIL;
 		goto out;
 	}
-	if (o.conf.datastore == IPAM_STORE_ETCD) {
-		if (ipam_store_etcd_open(&o.conf, &s, &e) < 0) {
-			fprintf(err, "mignet ipam: %s\n", e.msg);
-			rc = EXIT_FAIL;
-			goto out;
-		}
-	} else if (stat(o.store_dir, &st) < 0 && errno == ENOENT) {
+	if (o.conf.datastore == IPAM_STORE_FILE && stat(o.store_dir, &st) < 0 && errno == ENOENT) {
 		/* a missing store holds nothing: do not create it just to look */
 		free(nets[0]);
 		nets[0] = NULL;
-	} else if (ipam_store_file_open(o.store_dir, o.timeout_ms, &s, &e) < 0) {
-		fprintf(err, "mignet ipam: %s\n", e.msg);
+	} else if ((o.conf.datastore == IPAM_STORE_ETCD
+			    ? ipam_store_etcd_open(&o.conf, &s, &e)
+			    : ipam_store_file_open(o.store_dir, o.timeout_ms, &s, &e)) < 0) {
+		store_failed(err, &e, "%s", o.config ? o.config : o.store_dir);
 		rc = EXIT_FAIL;
 		goto out;
 	}

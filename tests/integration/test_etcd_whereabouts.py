@@ -260,3 +260,11 @@ def test_mignet_ipam_administers_the_etcd_store(etcd1, tmp_path):
     for cid in ("adm-b", "adm-c", "adm-d"):
         assert run("DEL", c, cid)[0] == 0
     assert etcd_allocations(etcd1) == {}
+
+    # an etcd that does not answer: a clear failure within lock_timeout_ms, not a hang
+    dead = tmp_path / "dead.conf"
+    dead.write_text(json.dumps(conf("http://127.0.0.1:9", extra={"lock_timeout_ms": 1000})))
+    r = subprocess.run([mignet, "ipam", "list", "--config", str(dead)], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 1 and "network migration" in r.stderr, r.stderr
+    assert "127.0.0.1:9" in r.stderr, r.stderr
