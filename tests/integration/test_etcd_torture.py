@@ -315,6 +315,21 @@ def check_pool(kvs, net_prefix, pool, rng_net, first, last, violations):
     return recs
 
 
+def check_answers(state, owner, violations):
+    """What every operation answered against who holds what now (@owner: {cid: address}):
+    a container given an address still holds it, a deleted one holds nothing. @state[cid] is
+    the last answered address, None (deleted) or "?" (killed: unknown). Return the unknown
+    containers, and those of them that hold an address (ADDs that never answered)."""
+    for cid, s in state.items():
+        if s not in (None, "?") and owner.get(cid) != s:
+            violations.append(f"{cid} was given {s}, now holds {owner.get(cid)}")
+        if s is None and cid in owner:
+            violations.append(f"{cid} was deleted but holds {owner[cid]}")
+    assert not violations, violations[:10]
+    unknown = [cid for cid, s in state.items() if s == "?"]
+    return unknown, [cid for cid in unknown if cid in owner]
+
+
 def mignet_list(args):
     p = subprocess.run([MIGNET, "ipam", "list", *args, "--json"], capture_output=True,
                        text=True, timeout=HANG_GUARD)
@@ -373,14 +388,7 @@ def test_etcd_store_torture():
             assert not violations, violations[:10]
             owner = {rec["id"]: ip for ip, rec in held.items()}
             state = t.state
-            for cid, s in state.items():
-                if s not in (None, "?") and owner.get(cid) != s:
-                    violations.append(f"{cid} was given {s}, now holds {owner.get(cid)}")
-                if s is None and cid in owner:
-                    violations.append(f"{cid} was deleted but holds {owner[cid]}")
-            assert not violations, violations[:10]
-            unknown = [cid for cid, s in state.items() if s == "?"]
-            leaked = [cid for cid in unknown if cid in owner]
+            unknown, leaked = check_answers(state, owner, violations)
 
             # `mignet ipam list` against etcd agrees with etcdctl
             cfg = os.path.join(tmp, "net.conf")
@@ -607,14 +615,7 @@ def test_node_slices_torture():
             owner = check_nodes()
             assert not violations, violations[:10]
             state = t.state
-            for cid, s in state.items():
-                if s not in (None, "?") and owner.get(cid) != s:
-                    violations.append(f"{cid} was given {s}, now holds {owner.get(cid)}")
-                if s is None and cid in owner:
-                    violations.append(f"{cid} was deleted but holds {owner[cid]}")
-            assert not violations, violations[:10]
-            unknown = [cid for cid, s in state.items() if s == "?"]
-            leaked = [cid for cid in unknown if cid in owner]
+            unknown, leaked = check_answers(state, owner, violations)
             # a repeated ADD returns the held address; DEL of everything empties every node
             for cid in ids:
                 if state[cid] is not None:

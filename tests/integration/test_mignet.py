@@ -544,6 +544,21 @@ def rejected_in_events(rej):
     return sum(int(m.group(1)) if m else 1 for m in shed)
 
 
+def migrate_through_flood(net, r, port, lockdir):
+    """A verified 4-stream 8 MiB migration to receiver @r while a flood runs; returns the
+    receiver's report and its "rejected" events, which account for every rejected
+    connection."""
+    res, _, rep = send(net, port, "--guest-memory", "8M", "--streams", "4", "--token", TOKEN,
+                       lockdir=lockdir, timeout=90)
+    assert res.returncode == 0, res.stderr
+    assert rep["verified"] and rep["streams"] == 4
+    assert r.wait(timeout=60) == 0, r.stderr
+    rrep = r.report()
+    rej = [e for e in r.events if e["event"] == "rejected"]
+    assert rrep["verified"] and rrep["rejectedConnections"] == rejected_in_events(rej), rrep
+    return rrep, rej
+
+
 def vmrss_kib(pid):
     with open(f"/proc/{pid}/status") as f:
         return int([line for line in f if line.startswith("VmRSS:")][0].split()[1])
@@ -565,15 +580,9 @@ def test_connection_flood_does_not_starve_the_sender(net, lockdir):
     assert line and line.startswith("ready"), line
     rss_flood = vmrss_kib(pid)
     fds = len(os.listdir(f"/proc/{pid}/fd"))
-    res, _, rep = send(net, port, "--guest-memory", "8M", "--streams", "4", "--token", TOKEN,
-                       lockdir=lockdir, timeout=90)
-    assert res.returncode == 0, res.stderr
-    assert rep["verified"] and rep["streams"] == 4
-    assert r.wait(timeout=60) == 0, r.stderr
-    rrep = r.report()
-    assert rrep["verified"] and rrep["memoryBytes"] == 8 << 20
-    rej = [e for e in r.events if e["event"] == "rejected"]
-    assert rrep["rejectedConnections"] == rejected_in_events(rej) >= 100, rrep
+    rrep, rej = migrate_through_flood(net, r, port, lockdir)
+    assert rrep["memoryBytes"] == 8 << 20
+    assert rrep["rejectedConnections"] >= 100, rrep
     assert all(e["peer"] == net.mig_addr["a"] for e in rej)
     reasons = {e["reason"] for e in rej}
     assert "too many pending handshakes (oldest dropped)" in reasons, reasons
@@ -606,14 +615,8 @@ def test_flood_beyond_the_backlog_does_not_starve_the_sender(net, lockdir, flood
         line = flood.lines.get(timeout=60)
         assert line and line.startswith("ready"), (line, flood.stderr)
     fds = len(os.listdir(f"/proc/{pid}/fd"))
-    res, _, rep = send(net, port, "--guest-memory", "8M", "--streams", "4", "--token", TOKEN,
-                       lockdir=lockdir, timeout=90)
-    assert res.returncode == 0, res.stderr
-    assert rep["verified"] and rep["streams"] == 4
-    assert r.wait(timeout=60) == 0, r.stderr
-    rrep = r.report()
-    rej = [e for e in r.events if e["event"] == "rejected"]
-    assert rrep["verified"] and rrep["rejectedConnections"] == rejected_in_events(rej) >= 1000
+    rrep, rej = migrate_through_flood(net, r, port, lockdir)
+    assert rrep["rejectedConnections"] >= 1000, rrep
     assert any("shed" in e["reason"] for e in rej), {e["reason"] for e in rej}
     assert fds <= 256 + 16, fds
     for flood in floods:
@@ -645,3 +648,33 @@ def test_json_failure_before_the_migration_still_reports():
     assert rep["event"] == "report" and rep["role"] == "send" and not rep["verified"]
     assert "outbound slot in /proc/mignet-no-such-dir" in rep["error"], rep
     assert "outbound slot" in res.stderr
+
+
+OVERLOADED = r"""
+import socket, struct, sys
+reject = struct.pack(">IBBHIIQQQ", 0x4D474E46, 1, 3, 0, 0, 0, 0, 0, 5)  # REJECT, aux 5 overloaded
+srv = socket.create_server((sys.argv[1], int(sys.argv[2])))
+print("ready", flush=True)
+n = 0
+while True:
+    c, _ = srv.accept()
+    c.sendall(reject)
+    c.close()
+    n += 1
+    print("shed", n, flush=True)
+"""
+
+
+def test_sender_gives_up_on_a_receiver_that_stays_overloaded(net, lockdir):
+    """A "receiver" that answers every connection with REJECT overloaded: the sender retries
+    for its 10 s handshake time, then fails naming the reason and the attempts."""
+    port = next_port()
+    fake = Proc(net, "b", ["python3", "-c", OVERLOADED, net.mig_addr["b"], str(port)])
+    assert fake.lines.get(timeout=30).startswith("ready")
+    res, _, rep = send(net, port, "--guest-memory", "8M", lockdir=lockdir, timeout=60)
+    assert res.returncode == 1
+    assert re.search(r"stream 0: the receiver \S+ refused the connection: receiver overloaded "
+                     r"with handshakes \(still after \d+ attempts in 10 s\)", res.stderr), res.stderr
+    assert rep and not rep["verified"] and "overloaded" in rep["error"], rep
+    attempts = int(re.search(r"after (\d+) attempts", res.stderr).group(1))
+    assert attempts > 10, attempts

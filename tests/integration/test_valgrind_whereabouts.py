@@ -70,15 +70,6 @@ def _print_figures():
         print("%-40s %6d allocs %6d frees %9d bytes, %6d in use at exit" % f)
 
 
-@pytest.fixture
-def work():
-    d = tempfile.mkdtemp(prefix=TAG + "-")
-    try:
-        yield d
-    finally:
-        shutil.rmtree(d, ignore_errors=True)
-
-
 class Run:
     def __init__(self, rc, stdout, stderr, log):
         self.rc, self.stdout, self.stderr, self.log = rc, stdout, stderr, log
@@ -182,8 +173,8 @@ def dual_ipam(store, net, **extra):
     return ipam
 
 
-def test_file_store_verbs_clean(work):
-    store, net = os.path.join(work, "store"), TAG + "-file"
+def test_file_store_verbs_clean(tmpdir_clean):
+    store, net = os.path.join(tmpdir_clean, "store"), TAG + "-file"
     c = conf(dual_ipam(store, net), name=net)
     c031 = conf(dual_ipam(store, net), version="0.3.1", name=net)
     try:
@@ -231,8 +222,8 @@ def test_file_store_verbs_clean(work):
                 os.unlink(f)
 
 
-def test_file_store_error_paths_clean(work):
-    store, net = os.path.join(work, "store"), TAG + "-err"
+def test_file_store_error_paths_clean(tmpdir_clean):
+    store, net = os.path.join(tmpdir_clean, "store"), TAG + "-err"
     small = conf({"range": "10.79.0.0/30", "network_name": net, "store_dir": store})
     for i, a in ((1, "10.79.0.1/30"), (2, "10.79.0.2/30")):
         res = ok(wb("ADD", small, f"file ADD /30 #{i}", cid=f"x{i}"), "ADD")
@@ -248,7 +239,7 @@ def test_file_store_error_paths_clean(work):
     assert held(store) == {"10.79.0.1", "10.79.0.2"}, "the fd79:: address was not given back"
 
     # bad configs: refused before the store is touched (code 7), non-JSON stdin (code 6)
-    bad_store = os.path.join(work, "never-created")
+    bad_store = os.path.join(tmpdir_clean, "never-created")
     for what, ipam, msg in (
             ("range_start outside the range",
              {"range": "10.80.0.0/24", "range_start": "10.81.0.1"}, r"range_start"),
@@ -367,9 +358,9 @@ def test_etcd_tls_clean():
 
 
 @needs_etcd
-def test_node_slices_clean(etcd1, work):
+def test_node_slices_clean(etcd1, tmpdir_clean):
     net, node = TAG + "-ns", TAG + "-node"
-    store = os.path.join(work, "store")
+    store = os.path.join(tmpdir_clean, "store")
     c = etcd_conf(etcd1.endpoints, net, {"node_slice_size": "/28", "store_dir": store,
                                          "ipRanges": []})
     env = {"NODENAME": node}
@@ -408,11 +399,11 @@ def mignet(what, *args, rc=0):
 
 @pytest.mark.skipif(MIGNET is None, reason="no non-ASan mignet build (build/migration/mignet)")
 @pytest.mark.skipif(os.geteuid() != 0, reason="gc needs a real netns (ip netns add/del)")
-def test_mignet_ipam_admin_clean(work):
-    store, net = os.path.join(work, "store"), TAG + "-adm"
+def test_mignet_ipam_admin_clean(tmpdir_clean):
+    store, net = os.path.join(tmpdir_clean, "store"), TAG + "-adm"
     dead_ns = TAG + "-dead"
     c = conf({"range": "10.66.0.0/24", "network_name": net, "store_dir": store})
-    cfile = os.path.join(work, "net.conf")
+    cfile = os.path.join(tmpdir_clean, "net.conf")
     with open(cfile, "w") as f:
         json.dump(c, f)
     try:
