@@ -323,6 +323,26 @@ def test_ipam_printing_16_mib_does_not_hang(net):
     assert_error(net, *run(net, dict(BASE, ipam={"type": "evil"}), CNI_PATH=path, timeout=10), 5)
 
 
+@pytest.mark.parametrize("body,del_owed", [
+    ("kill -9 $$", True),
+    ("head -c 16777216 /dev/zero | tr '\\0' ' '", True),
+    ("echo '{\"cniVersion\":\"1.0.0\",\"ips\":[{\"address\":\"10.1.1.1/99\"}]}'", True),
+    ("echo '{\"cniVersion\":\"1.0.0\",\"code\":42,\"msg\":\"no\"}'; exit 1", False),
+], ids=["killed", "16-mib", "unusable-result", "own-error"])
+def test_ipam_that_may_hold_an_allocation_is_given_its_del(net, body, del_owed):
+    """An IPAM plugin that ran its ADD but whose answer we cannot use (killed, flooding, a
+    result we refuse) may hold an address: the unwind runs its DEL. One that answered its own
+    error holds nothing (the spec): no DEL."""
+    log = os.path.join(net.tmp, "ipam-calls")
+    path = fake_ipam(net, f'echo "$CNI_COMMAND" >> {log}\n[ "$CNI_COMMAND" = DEL ] && exit 0\n'
+                          + body)
+    rc, _ = run(net, dict(BASE, ipam={"type": "evil"}), CNI_PATH=path, timeout=10)
+    assert rc != 0
+    with open(log) as f:
+        calls = f.read().split()
+    assert calls == (["ADD", "DEL"] if del_owed else ["ADD"]), calls
+
+
 # --- log_file: what a NetworkAttachmentDefinition author controls ---------------------------
 
 def test_log_lines_cannot_be_forged(net):
