@@ -717,6 +717,20 @@ print("sent", flush=True)
 time.sleep(float(sys.argv[5]))                     # connected, silent: not a disconnect
 """
 
+TRICKLING = DISAGREEING.split("page = ")[0] + r"""
+page = b"\x5a" * 4096
+streams[0].sendall(frame(5, rnd=1))                # stream 0 is done with round 1
+whole = frame(4, page, rnd=1, offset=4096)
+streams[1].sendall(whole[:48])                     # stream 1 starts a frame...
+print("sent", flush=True)
+for i in range(48, int(float(sys.argv[5]) * 2) + 48):  # ...and feeds it a byte per 0.5 s
+    time.sleep(0.5)
+    try:
+        streams[1].sendall(whole[i:i + 1])
+    except OSError:
+        break
+"""
+
 
 def test_streams_disagreeing_on_the_final_round_fail_the_receiver(net):
     """A broken sender whose stream 0 ends round 1 as the final one while stream 1 goes on to
@@ -767,3 +781,17 @@ def test_silent_receiver_is_a_handshake_timeout(net, lockdir, after):
                      r"the handshake timed out", res.stderr), res.stderr
     assert "closed the connection" not in res.stderr, res.stderr
     assert rep and not rep["verified"] and "timed out" in rep["error"], rep
+
+
+def test_stream_waiting_at_a_round_end_gives_up_when_nothing_arrives(net):
+    """Stream 0 ends round 1 while stream 1 receives its frame a byte every half second: its
+    socket never times out (a byte keeps coming), but no frame completes. The receiver's wait
+    at the end of the round is bounded by --progress-timeout like its reads: it fails naming
+    the wait (it used to wait as long as the trickle lasted)."""
+    r, port = receiver(net, "--token", TOKEN, "--progress-timeout", "3")
+    bad = Proc(net, "a", ["python3", "-c", TRICKLING, net.mig_addr["b"], str(port), TOKEN,
+                          os.path.dirname(os.path.abspath(__file__)), "60"])
+    assert bad.lines.get(timeout=30).startswith("sent")
+    assert r.wait(timeout=30) == 1
+    assert ("stream 0: waited 3 s at the end of round 1 for the other streams, which "
+            "received nothing meanwhile (progress timeout)") in r.stderr, r.stderr
