@@ -18,7 +18,7 @@
  *              copy of a page never gets overwritten by an older one from another stream);
  *              with FINAL it is done. Every stream must say the same about FINAL: one
  *              that stopped while another went on would leave that one waiting for ever.
- *              The wait ends when no stream received a byte for --progress-timeout.
+ *              The wait ends when no stream completed a frame for --progress-timeout.
  *
  * Any bad frame ends the migration: every socket is shut down and receive fails. After the
  * final round, stream 0 acknowledges it, receives the sender's DIGEST and answers RESULT
@@ -160,7 +160,8 @@ static void event(struct recv_ctx *c, enum mig_event ev, const char *detail,
 		c->o->event(ev, detail, peer, c->o->opaque);
 }
 
-/* Counts @n more bytes received on @s (read by the other streams while they wait). */
+/* Counts @n more bytes received on @s, a whole frame or header at a time (read by the other
+ * streams while they wait). */
 static void add_bytes(struct recv_stream *s, uint64_t n)
 {
 	__atomic_store_n(&s->bytes, s->bytes + n, __ATOMIC_RELAXED);
@@ -178,8 +179,8 @@ static uint64_t bytes_received(struct recv_ctx *c)
 
 /*
  * Waits at the end of round @round (@final: its ROUND_END said FINAL) until every stream is
- * there, and checks that they all agree on @final. The wait gives up once no stream received
- * a byte for the progress timeout (a stream still receiving its share of the round keeps it
+ * there, and checks that they all agree on @final. The wait gives up once no stream completed
+ * a frame for the progress timeout (a stream still receiving its share of the round keeps it
  * going). Return: 0, or -errno with the migration aborted.
  */
 static int round_barrier(struct recv_stream *s, unsigned int round, bool final)
@@ -228,7 +229,7 @@ static int round_barrier(struct recv_stream *s, unsigned int round, bool final)
 			   final ? s->index : other, round, final ? other : s->index);
 	else if (r == -ETIMEDOUT)
 		recv_abort(c, r, "stream %u: waited %u s at the end of round %u for the other "
-			   "streams, which received nothing meanwhile (progress timeout)", s->index,
+			   "streams, which completed no frame meanwhile (progress timeout)", s->index,
 			   c->o->progress_timeout, round);
 	if (r == 0 && atomic_load(&c->aborted))
 		r = -ECANCELED;

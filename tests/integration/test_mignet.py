@@ -794,4 +794,4 @@ def test_stream_waiting_at_a_round_end_gives_up_when_nothing_arrives(net):
     assert bad.lines.get(timeout=30).startswith("sent")
     assert r.wait(timeout=30) == 1
     assert ("stream 0: waited 3 s at the end of round 1 for the other streams, which "
-            "received nothing meanwhile (progress timeout)") in r.stderr, r.stderr
+            "completed no frame meanwhile (progress timeout)") in r.stderr, r.stderr
