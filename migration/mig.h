@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #define MIG_DEFAULT_PORT 49152
 #define MIG_DEFAULT_INTERFACE "migration0"
@@ -177,6 +178,25 @@ int mig_receive(const struct mig_receive_opts *opts, struct mig_report *ret,
 
 /** mig_now() - CLOCK_MONOTONIC in seconds. */
 double mig_now(void);
+
+/**
+ * mig_cond_init() - a condition variable whose timed waits run on CLOCK_MONOTONIC
+ * @cond: the condition variable to initialise
+ *
+ * pthread_cond_init(NULL) times waits against CLOCK_REALTIME, which an NTP step or an
+ * admin moves: a step back stretches every wait by as much. Every condition variable that
+ * is waited on with a deadline is made here and given deadlines from mig_deadline().
+ * Return: 0 or -errno.
+ */
+int mig_cond_init(pthread_cond_t *cond);
+
+/**
+ * mig_deadline() - the absolute CLOCK_MONOTONIC time @ms milliseconds from now, for
+ * pthread_cond_timedwait() on a condition variable made by mig_cond_init()
+ * @ret: the deadline
+ * @ms: milliseconds from now (negative counts as 0)
+ */
+void mig_deadline(struct timespec *ret, int64_t ms);
 
 /** mig_cpu_now() - CPU time of the whole process (CLOCK_PROCESS_CPUTIME_ID) in seconds. */
 double mig_cpu_now(void);

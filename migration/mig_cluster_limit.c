@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "ipam/etcd_client.h"
+#include "mig.h"
 #include "mig_cluster_limit.h"
 
 #define MAX_LIMIT 10000
@@ -65,13 +66,8 @@ static void *keepalive_thread(void *arg)
 		struct timespec until;
 		int64_t ttl, r;
 
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += period / 1000;
-		until.tv_nsec += (period % 1000) * 1000000;
-		if (until.tv_nsec >= 1000000000) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000;
-		}
+		/* monotonic: a wall clock stepped back must not stop the renewals */
+		mig_deadline(&until, period);
 		pthread_cond_timedwait(&s->cv, &s->mu, &until);
 		if (s->stop)
 			break;
@@ -200,8 +196,9 @@ int mig_cluster_slot_acquire(const struct mig_cluster_opts *o, struct mig_cluste
 		usleep((useconds_t)(100 + rng % 200) * 1000);
 	}
 	pthread_mutex_init(&s->mu, NULL);
-	pthread_cond_init(&s->cv, NULL);
-	r = -pthread_create(&s->thread, NULL, keepalive_thread, s);
+	r = mig_cond_init(&s->cv);
+	if (r == 0)
+		r = -pthread_create(&s->thread, NULL, keepalive_thread, s);
 	if (r < 0) {
 		snprintf(errbuf, errlen, "cannot start the lease thread");
 		goto fail;

@@ -16,7 +16,9 @@
  *              straight into the region at its offset, then its checksum verified;
  *   ROUND_END  the stream waits until every stream reached the same round end (so a newer
  *              copy of a page never gets overwritten by an older one from another stream);
- *              with FINAL it is done.
+ *              with FINAL it is done. Every stream must say the same about FINAL: one
+ *              that stopped while another went on would leave that one waiting for ever.
+ *              The wait ends when no stream completed a frame for --progress-timeout.
  *
  * Any bad frame ends the migration: every socket is shut down and receive fails. After the
  * final round, stream 0 acknowledges it, receives the sender's DIGEST and answers RESULT
@@ -45,6 +47,7 @@
 #include "mig_sum.h"
 
 #define HANDSHAKE_TIMEOUT 10 /* seconds for all streams to join (and socket timeouts) */
+#define BARRIER_TICK_MS 250  /* a stream at a round end looks at the others' progress */
 
 /*
  * Against a flood of connections: handshakes are served concurrently from one poll() loop on
@@ -119,6 +122,8 @@ struct recv_ctx {
 	pthread_cond_t cond;
 	unsigned int arrived;   /* streams at the current round end */
 	unsigned int released;  /* round ends passed */
+	bool round_final;       /* the FINAL flag of the first stream at the current round end */
+	unsigned int first_at;  /* that stream */
 
 	double t_first;         /* when the streams started reading */
 	_Atomic int aborted;
@@ -155,22 +160,80 @@ static void event(struct recv_ctx *c, enum mig_event ev, const char *detail,
 		c->o->event(ev, detail, peer, c->o->opaque);
 }
 
-/* Waits at the end of round @round until all streams are there. Return: 0 or -ECANCELED. */
-static int round_barrier(struct recv_ctx *c)
+/* Counts @n more bytes received on @s, a whole frame or header at a time (read by the other
+ * streams while they wait). */
+static void add_bytes(struct recv_stream *s, uint64_t n)
 {
-	unsigned int gen;
+	__atomic_store_n(&s->bytes, s->bytes + n, __ATOMIC_RELAXED);
+}
+
+static uint64_t bytes_received(struct recv_ctx *c)
+{
+	uint64_t n = 0;
+	unsigned int i;
+
+	for (i = 0; i < c->joined; i++)
+		n += __atomic_load_n(&c->streams[i].bytes, __ATOMIC_RELAXED);
+	return n;
+}
+
+/*
+ * Waits at the end of round @round (@final: its ROUND_END said FINAL) until every stream is
+ * there, and checks that they all agree on @final. The wait gives up once no stream completed
+ * a frame for the progress timeout (a stream still receiving its share of the round keeps it
+ * going). Return: 0, or -errno with the migration aborted.
+ */
+static int round_barrier(struct recv_stream *s, unsigned int round, bool final)
+{
+	struct recv_ctx *c = s->ctx;
+	unsigned int gen, other = 0;
+	uint64_t seen = bytes_received(c);
+	double quiet_since = mig_now();
+	int r = 0;
 
 	pthread_mutex_lock(&c->lock);
 	gen = c->released;
-	if (++c->arrived == c->session.stream_count) {
+	if (c->arrived == 0) {
+		c->round_final = final;
+		c->first_at = s->index;
+	} else if (c->round_final != final) {
+		other = c->first_at;
+		r = -EPROTO;
+	}
+	if (r == 0 && ++c->arrived == c->session.stream_count) {
 		c->arrived = 0;
 		c->released++;
 		pthread_cond_broadcast(&c->cond);
 	}
-	while (c->released == gen && !atomic_load(&c->aborted))
-		pthread_cond_wait(&c->cond, &c->lock);
+	while (r == 0 && c->released == gen && !atomic_load(&c->aborted)) {
+		struct timespec until;
+		uint64_t now_bytes;
+
+		mig_deadline(&until, BARRIER_TICK_MS);
+		pthread_cond_timedwait(&c->cond, &c->lock, &until);
+		if (c->released != gen || !c->o->progress_timeout)
+			continue;
+		now_bytes = bytes_received(c);
+		if (now_bytes != seen) {
+			seen = now_bytes;
+			quiet_since = mig_now();
+		} else if (mig_now() - quiet_since >= c->o->progress_timeout) {
+			r = -ETIMEDOUT;
+		}
+	}
 	pthread_mutex_unlock(&c->lock);
-	return atomic_load(&c->aborted) ? -ECANCELED : 0;
+	/* recv_abort() takes the lock */
+	if (r == -EPROTO)
+		recv_abort(c, r, "the streams disagree on the end of the migration: stream %u "
+			   "ended round %u as the final one, stream %u did not (a broken sender)",
+			   final ? s->index : other, round, final ? other : s->index);
+	else if (r == -ETIMEDOUT)
+		recv_abort(c, r, "stream %u: waited %u s at the end of round %u for the other "
+			   "streams, which completed no frame meanwhile (progress timeout)", s->index,
+			   c->o->progress_timeout, round);
+	if (r == 0 && atomic_load(&c->aborted))
+		r = -ECANCELED;
+	return r;
 }
 
 static int stream_loop(struct recv_stream *s)
@@ -199,7 +262,7 @@ static int stream_loop(struct recv_stream *s)
 				recv_abort(c, (int)n, "stream %u: %s", s->index, strerror((int)-n));
 			return (int)n;
 		}
-		s->bytes += sizeof(hdr);
+		add_bytes(s, sizeof(hdr));
 		r = mig_frame_decode(hdr, &f);
 		if (r < 0) {
 			recv_abort(c, -EPROTO, "stream %u: bad frame header (%s)", s->index,
@@ -213,8 +276,9 @@ static int stream_loop(struct recv_stream *s)
 		}
 		if (f.type == MIG_FRAME_ROUND_END) {
 			s->rounds = round;
-			if (round_barrier(c) < 0)
-				return -ECANCELED;
+			r = round_barrier(s, round, f.flags & MIG_FRAME_F_FINAL);
+			if (r < 0)
+				return r;
 			if (f.flags & MIG_FRAME_F_FINAL)
 				return 0;
 			round++;
@@ -238,7 +302,7 @@ static int stream_loop(struct recv_stream *s)
 				   n == -ETIMEDOUT ? "progress timeout" : "stream ended");
 			return -EPIPE;
 		}
-		s->bytes += f.length;
+		add_bytes(s, f.length);
 		s->page_bytes += f.length;
 		if (mig_sum64(c->region.base + f.offset, f.length) != f.checksum) {
 			if (!(f.flags & MIG_FRAME_F_LIVE)) {
@@ -722,7 +786,9 @@ int mig_receive(const struct mig_receive_opts *o, struct mig_report *rep, struct
 	rep->dirty_tracking = "n/a";
 	snprintf(rep->interface, sizeof(rep->interface), "%s", o->interface);
 	pthread_mutex_init(&c.lock, NULL);
-	pthread_cond_init(&c.cond, NULL);
+	r = mig_cond_init(&c.cond);
+	if (r < 0)
+		return mig_error_set(err, r, "pthread_cond_init: %s", strerror(-r));
 	for (i = 0; i < MIG_MAX_STREAMS; i++)
 		c.streams[i].fd = -1;
 	if (o->from) {

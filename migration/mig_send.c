@@ -91,12 +91,7 @@ static int run_round(struct send_ctx *c, double t0, double deadline, double *rat
 		double now;
 		uint64_t d;
 
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += TICK_MS * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_nsec -= 1000000000L;
-			ts.tv_sec++;
-		}
+		mig_deadline(&ts, TICK_MS);
 		pthread_cond_timedwait(&c->cond, &c->lock, &ts);
 		if (c->done >= c->nstreams)
 			break;
@@ -357,8 +352,10 @@ int mig_send(const struct mig_send_opts *o, struct mig_report *rep, struct mig_e
 	snprintf(rep->interface, sizeof(rep->interface), "%s", o->interface);
 	c.timeout = o->progress_timeout ? o->progress_timeout : 3600;
 	pthread_mutex_init(&c.lock, NULL);
-	pthread_cond_init(&c.cond, NULL);
 	pthread_mutex_init(&c.bw_lock, NULL);
+	r = mig_cond_init(&c.cond);
+	if (r < 0)
+		return mig_error_set(err, r, "pthread_cond_init: %s", strerror(-r));
 	if (c.nstreams > MIG_MAX_STREAMS)
 		return mig_error_set(err, -EINVAL, "at most %d streams", MIG_MAX_STREAMS);
 	if (o->token && strlen(o->token) > MIG_MAX_TOKEN)

@@ -234,6 +234,22 @@ static int stream_connect(struct send_ctx *c, struct send_stream *s, unsigned in
 	return 0;
 }
 
+/* What a failed read of the receiver's answer @what (@n: from mig_read_full) means, in @err:
+ * silence for @seconds is not a closed connection. Return: the error code. */
+static int handshake_failed(struct send_stream *s, const char *peer, ssize_t n, const char *what,
+			    unsigned int seconds, struct mig_error *err)
+{
+	if (n == -ETIMEDOUT)
+		return mig_error_set(err, -ETIMEDOUT, "stream %u: %s accepted the connection but "
+				     "sent no %s within %u s: the handshake timed out (a stopped or "
+				     "overloaded receiver, or not a mignet receiver?)", s->index,
+				     peer, what, seconds);
+	return mig_error_set(err, n ? (int)n : -ECONNRESET,
+			     "stream %u: %s closed the connection during the handshake "
+			     "(a --from allowlist that does not include us?)%s%s", s->index,
+			     peer, n ? ": " : "", n ? strerror((int)-n) : "");
+}
+
 /*
  * Connects stream @s and reads the receiver's challenge (its header into @f, the nonce into
  * @nonce). A receiver flooded with handshakes sheds new connections with REJECT "overloaded"
@@ -281,10 +297,7 @@ static int stream_challenge(struct send_ctx *c, struct send_stream *s, struct mi
 		return mig_error_set(err, -EPROTO, "stream %u: %s is not a mignet receiver",
 				     s->index, peer);
 	if (n <= 0)
-		return mig_error_set(err, n ? (int)n : -ECONNRESET,
-				     "stream %u: %s closed the connection during the handshake "
-				     "(a --from allowlist that does not include us?)%s%s", s->index,
-				     peer, n ? ": " : "", n ? strerror((int)-n) : "");
+		return handshake_failed(s, peer, n, "challenge", HANDSHAKE_TIMEOUT, err);
 	return 0;
 }
 
@@ -297,6 +310,7 @@ int send_stream_open(struct send_ctx *c, struct send_stream *s, uint64_t session
 			       .page_size = (uint32_t)c->region.page_size };
 	uint8_t hdr[MIG_FRAME_HDR_LEN], payload[MIG_HELLO_LEN], nonce[MIG_CHALLENGE_LEN];
 	struct mig_frame f = { 0 };
+	unsigned int wait;
 	char peer[64];
 	ssize_t n;
 	int r;
@@ -322,13 +336,11 @@ int send_stream_open(struct send_ctx *c, struct send_stream *s, uint64_t session
 				     strerror(-r));
 	s->bytes += 2 * sizeof(hdr) + sizeof(payload) + sizeof(nonce);
 	/* the receiver maps and populates the memory before it answers: allow for it */
-	mig_set_timeouts(s->fd, c->timeout > HANDSHAKE_TIMEOUT ? c->timeout : HANDSHAKE_TIMEOUT);
+	wait = c->timeout > HANDSHAKE_TIMEOUT ? c->timeout : HANDSHAKE_TIMEOUT;
+	mig_set_timeouts(s->fd, wait);
 	n = mig_read_full(s->fd, hdr, sizeof(hdr));
 	if (n <= 0)
-		return mig_error_set(err, n ? (int)n : -ECONNRESET,
-				     "stream %u: %s closed the connection during the handshake "
-				     "(a --from allowlist that does not include us?)%s%s", s->index,
-				     peer, n ? ": " : "", n ? strerror((int)-n) : "");
+		return handshake_failed(s, peer, n, "answer to the hello", wait, err);
 	r = mig_frame_decode(hdr, &f);
 	if (r < 0)
 		return mig_error_set(err, -EPROTO, "stream %u: bad answer to hello", s->index);

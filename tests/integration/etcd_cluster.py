@@ -8,7 +8,8 @@
 
 Ports are picked free per run (bind to port 0), data dirs live in a temporary directory, and
 every member process is killed (by the pid we started) and the directory removed in
-teardown, also when a test fails. Elections are tuned fast (heartbeat 50 ms, election 500 ms)
+teardown, also when a test fails; a run killed from outside (no teardown) takes its members
+with it (PR_SET_PDEATHSIG, die_with_test.py). Elections are tuned fast (heartbeat 50 ms, election 500 ms)
 so that a killed leader is replaced quickly; nothing asserts on time.
 
 TLS: EtcdCluster(3, tls=True) makes a throw-away CA, a server certificate for 127.0.0.1 and a
@@ -26,6 +27,8 @@ import time
 import urllib.request
 
 import pytest
+
+from die_with_test import die_with_parent
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.environ.get("MIGNET_BUILD", os.path.join(ROOT, "build"))
@@ -109,7 +112,8 @@ class EtcdCluster:
             return
         log = open(f"{self.dir}/{self.names[i]}.log", "ab")
         self.procs[i] = subprocess.Popen(self._cmd(i), stdout=log, stderr=log,
-                                         stdin=subprocess.DEVNULL, start_new_session=True)
+                                         stdin=subprocess.DEVNULL, start_new_session=True,
+                                         preexec_fn=die_with_parent())
         log.close()
 
     def start_all(self):

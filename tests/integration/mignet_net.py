@@ -12,7 +12,9 @@ As under Multus, migration0 is created on the node's NIC and lives in the (virt-
 pod's namespace, where mignet runs; the node's eth1 has no address.
 
 Every name starts with a random prefix "mgt<hex>", and teardown() removes the namespaces,
-the bridges and the veth ends whatever state a failed test left them in.
+the bridges and the veth ends whatever state a failed test left them in. Processes started
+through popen() and run() die with the test process (die_with_test.py), also when a killed
+run never reaches teardown.
 """
 import hashlib
 import hmac
@@ -20,6 +22,8 @@ import os
 import secrets
 import struct
 import subprocess
+
+from die_with_test import die_with_parent
 
 MIG_NET = "10.77.0"
 POD_NET = "172.30.0"
@@ -115,11 +119,13 @@ class MigNet:
         kw.setdefault("stdout", subprocess.PIPE)
         kw.setdefault("stderr", subprocess.PIPE)
         kw.setdefault("text", True)
+        kw["preexec_fn"] = die_with_parent(then=kw.get("preexec_fn"))
         p = subprocess.Popen(self.cmd(node, *args), **kw)
         self.procs.append(p)
         return p
 
     def run(self, node, *args, timeout=60, **kw):
+        kw["preexec_fn"] = die_with_parent(then=kw.get("preexec_fn"))
         return subprocess.run(self.cmd(node, *args), capture_output=True, text=True,
                               timeout=timeout, **kw)
 

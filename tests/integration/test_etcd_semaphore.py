@@ -15,6 +15,7 @@ import time
 
 import pytest
 
+from die_with_test import die_with_parent
 from etcd_cluster import BUILD, EtcdCluster
 
 MIGNET = os.path.join(BUILD, "migration", "mignet")
@@ -66,7 +67,7 @@ def test_cluster_wide_limit(ns):
              "import socket,time\ns=socket.socket();s.setsockopt(socket.SOL_SOCKET,"
              "socket.SO_REUSEADDR,1);s.bind(('10.213.0.2',7411));s.listen(64)\nc=[]\n"
              "while True: c.append(s.accept())"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=die_with_parent())
         procs.append(silent)
         assert wait_for(lambda: ":7411" in subprocess.run(
             ["ip", "netns", "exec", rns, "ss", "-ltn"], capture_output=True, text=True).stdout)
@@ -79,7 +80,8 @@ def test_cluster_wide_limit(ns):
                  "--interface", "mig0", "--token", "t0ken", "--guest-memory", "1M",
                  "--progress-timeout", "120", "--etcd", cl.endpoints,
                  "--parallel-migrations-per-cluster", "2", "--cluster-lease-ttl", "2", "--lock-dir", lock_dir, *extra],
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                preexec_fn=die_with_parent())
             procs.append(p)
             return p
 

@@ -20,6 +20,8 @@ import tempfile
 
 import pytest
 
+from die_with_test import SETPRIV_DIE, die_with_parent
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PLUGIN = os.environ.get("MIGNET_MACVLAN") or os.path.join(
     os.environ.get("MIGNET_BUILD", os.path.join(ROOT, "build")), "plugins", "macvlan", "macvlan")
@@ -161,7 +163,8 @@ def test_proc_pid_netns_keeps_sys_ptrace(net):
     # a process of another user in the pod's netns: its /proc/PID/ns/net is what the runtime
     # may pass; opening it needs CAP_SYS_PTRACE once the plugin has dropped the rest
     p = subprocess.Popen(["ip", "netns", "exec", net.pod, "setpriv", "--reuid=nobody",
-                          "--regid=nogroup", "--clear-groups", "sleep", "300"])
+                          "--regid=nogroup", "--clear-groups", *SETPRIV_DIE, "sleep", "300"],
+                         preexec_fn=die_with_parent())
     net.procs.append(p)
     pid = None
     for _ in range(200):

@@ -678,3 +678,120 @@ def test_sender_gives_up_on_a_receiver_that_stays_overloaded(net, lockdir):
     assert rep and not rep["verified"] and "overloaded" in rep["error"], rep
     attempts = int(re.search(r"after (\d+) attempts", res.stderr).group(1))
     assert attempts > 10, attempts
+
+
+DISAGREEING = r"""
+import socket, sys, time
+sys.path.insert(0, sys.argv[4])
+from mignet_net import frame, hello
+addr, port, token, mem = sys.argv[1], int(sys.argv[2]), sys.argv[3], 1 << 20
+
+def read(s, n):
+    got = b""
+    while len(got) < n:
+        chunk = s.recv(n - len(got))
+        if not chunk:
+            break
+        got += chunk
+    return got
+
+streams = []
+for i in range(2):
+    s = socket.create_connection((addr, port), timeout=60)
+    read(s, 40)
+    nonce = read(s, 32)
+    s.sendall(hello(mem, nonce, token, streams=2, index=i, session=0x5eed))
+    assert read(s, 40)[5] == 2, "no WELCOME"  # WELCOME
+    streams.append(s)
+page = b"\x5a" * 4096
+try:  # a receiver that sees the disagreement may hang up before the last of it
+    streams[0].sendall(frame(4, page, rnd=1, offset=0))
+    streams[1].sendall(frame(4, page, rnd=1, offset=4096))
+    streams[0].sendall(frame(5, rnd=1, flags=2))   # round 1 is the final one, says stream 0
+    streams[1].sendall(frame(5, rnd=1))            # it is not, says stream 1
+    streams[1].sendall(frame(4, page, rnd=2, offset=4096))
+    streams[1].sendall(frame(5, rnd=2, flags=2))
+except OSError:
+    pass
+print("sent", flush=True)
+time.sleep(float(sys.argv[5]))                     # connected, silent: not a disconnect
+"""
+
+TRICKLING = DISAGREEING.split("page = ")[0] + r"""
+page = b"\x5a" * 4096
+streams[0].sendall(frame(5, rnd=1))                # stream 0 is done with round 1
+whole = frame(4, page, rnd=1, offset=4096)
+streams[1].sendall(whole[:48])                     # stream 1 starts a frame...
+print("sent", flush=True)
+for i in range(48, int(float(sys.argv[5]) * 2) + 48):  # ...and feeds it a byte per 0.5 s
+    time.sleep(0.5)
+    try:
+        streams[1].sendall(whole[i:i + 1])
+    except OSError:
+        break
+"""
+
+
+def test_streams_disagreeing_on_the_final_round_fail_the_receiver(net):
+    """A broken sender whose stream 0 ends round 1 as the final one while stream 1 goes on to
+    round 2, then keeps both connections open without a byte more: the receiver must not wait
+    for stream 0 at the end of round 2 for ever (it did, past --progress-timeout and past the
+    sender's disconnect); it fails at once naming the disagreement, exit 1."""
+    r, port = receiver(net, "--token", TOKEN, "--progress-timeout", "30")
+    bad = Proc(net, "a", ["python3", "-c", DISAGREEING, net.mig_addr["b"], str(port), TOKEN,
+                          os.path.dirname(os.path.abspath(__file__)), "40"])
+    assert bad.lines.get(timeout=30).startswith("sent")
+    # well within the progress timeout and the sender's 40 s of silence: detection, not a timer
+    assert r.wait(timeout=20) == 1
+    assert ("the streams disagree on the end of the migration: stream 0 ended round 1 as the "
+            "final one, stream 1 did not") in r.stderr, r.stderr
+    rep = r.report()
+    assert not rep["verified"] and "disagree" in rep["error"], rep
+
+
+SILENT = r"""
+import socket, struct, sys, time
+sys.path.insert(0, sys.argv[4])
+from mignet_net import frame
+srv = socket.create_server((sys.argv[1], int(sys.argv[2])))
+print("ready", flush=True)
+conns = []
+while True:
+    c, _ = srv.accept()
+    if sys.argv[3] == "challenge":  # a challenge, then never an answer to the hello
+        c.sendall(frame(9, b"\x07" * 32))
+    conns.append(c)                 # held open, never closed
+"""
+
+
+@pytest.mark.parametrize("after", ["accept", "challenge"])
+def test_silent_receiver_is_a_handshake_timeout(net, lockdir, after):
+    """A "receiver" that accepts and then says nothing (not even a challenge), or sends the
+    challenge and never answers the hello: the sender fails after its handshake time saying
+    it timed out, not that the receiver closed the connection (it never did)."""
+    port = next_port()
+    fake = Proc(net, "b", ["python3", "-c", SILENT, net.mig_addr["b"], str(port), after,
+                           os.path.dirname(os.path.abspath(__file__))])
+    assert fake.lines.get(timeout=30).startswith("ready")
+    res, _, rep = send(net, port, "--guest-memory", "8M", "--progress-timeout", "2",
+                       lockdir=lockdir, timeout=60)
+    assert res.returncode == 1
+    what = "challenge" if after == "accept" else "answer to the hello"
+    assert re.search(rf"stream 0: \S+ accepted the connection but sent no {what} within 10 s: "
+                     r"the handshake timed out", res.stderr), res.stderr
+    assert "closed the connection" not in res.stderr, res.stderr
+    assert rep and not rep["verified"] and "timed out" in rep["error"], rep
+
+
+def test_stream_waiting_at_a_round_end_gives_up_when_nothing_arrives(net):
+    """Stream 0 ends round 1 while stream 1 receives its frame a byte every half second: its
+    socket never times out (a byte keeps coming), but no frame completes. The receiver's wait
+    at the end of the round is bounded by --progress-timeout like its reads: it fails naming
+    the wait (it used to wait as long as the trickle lasted)."""
+    r, port = receiver(net, "--token", TOKEN, "--progress-timeout", "3")
+    bad = Proc(net, "a", ["python3", "-c", TRICKLING, net.mig_addr["b"], str(port), TOKEN,
+                          os.path.dirname(os.path.abspath(__file__)), "60"])
+    assert bad.lines.get(timeout=30).startswith("sent")
+    assert r.wait(timeout=30) == 1
+    assert ("stream 0: waited 3 s at the end of round 1 for the other streams, which "
+            "completed no frame meanwhile (progress timeout)") in r.stderr, r.stderr

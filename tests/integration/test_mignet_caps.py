@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from die_with_test import die_with_parent
 from mignet_net import MigNet
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -32,7 +33,8 @@ def test_receive_drops_every_capability_once_listening():
             sh("ip", "-n", ns, "link", "set", dev, "up")
         sh("ip", "-n", ns, "addr", "add", "192.168.250.2/24", "dev", "migration0")
         proc = subprocess.Popen(["ip", "netns", "exec", ns, MIGNET, "receive", "--interface", "migration0",
-                                 "--token", "t", "--json"], stdout=subprocess.PIPE, text=True)
+                                 "--token", "t", "--json"], stdout=subprocess.PIPE, text=True,
+                                preexec_fn=die_with_parent())
         assert '"listening"' in proc.stdout.readline()
         pid = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
         pid = pid[0] if pid else str(proc.pid)  # ip netns exec execs in place; a child if not
