@@ -10,7 +10,7 @@
 
 #include "cni/error.h"
 #include "ipam/config.h"
-#include "ipam/etcd_client.h"
+#include "etcd/kv.h"
 #include "ipam/store.h"
 
 #define IPAM_ETCD_PREFIX "/mignet/whereabouts/"

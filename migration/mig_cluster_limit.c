@@ -27,7 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ipam/etcd_client.h"
+#include "etcd/kv.h"
 #include "mig.h"
 #include "mig_cluster_limit.h"
 

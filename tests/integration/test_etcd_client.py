@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The etcd client (ipam/etcd_client.c) against real etcd clusters: one member, three members
+"""The etcd client (etcd/) against real etcd clusters: one member, three members
 (also with one member killed), TLS with a test CA and client certificates, and user/password
-authentication. The C side is tests/unit/ipam/test_etcd_client.c, run with the cluster's
+authentication. The C side is tests/unit/etcd/test_etcd_client.c, run with the cluster's
 endpoints in its environment."""
 import os
 import subprocess
@@ -10,7 +10,7 @@ import pytest
 
 from etcd_cluster import BUILD, EtcdCluster, etcd1, etcd3, etcd_tls  # noqa: F401 (fixtures)
 
-CLIENT_TEST = os.path.join(BUILD, "tests", "unit", "ipam", "test_etcd_client")
+CLIENT_TEST = os.path.join(BUILD, "tests", "unit", "etcd", "test_etcd_client")
 
 pytestmark = pytest.mark.skipif(not os.path.exists(CLIENT_TEST),
                                 reason=f"{CLIENT_TEST} not built")

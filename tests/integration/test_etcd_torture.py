@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Torture of the whereabouts etcd store (ipam/store_etcd.c, ipam/etcd_client.c) and of node
+"""Torture of the whereabouts etcd store (ipam/store_etcd.c, etcd/) and of node
 slices (ipam/node_slice.c), through the real plugin binary, against a real three-member etcd
 cluster on loopback (tests/integration/etcd_cluster.py).
 

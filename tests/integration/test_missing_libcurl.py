@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 """A node without libcurl4 (issue 6): whereabouts loads libcurl with dlopen() only for the etcd
-datastore (ipam/curl_api.c), and so does `mignet send --etcd`.
+datastore (etcd/curl_api.c), and so does `mignet send --etcd`.
 
 No mocks: each program runs in a private mount namespace (`unshare -m`) where /dev/null is
 bind-mounted over every libcurl.so.4 the dynamic loader could find (the ld.so cache's entry and

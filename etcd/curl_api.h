@@ -4,8 +4,8 @@
  * it and its ~30 dependencies (TLS, Kerberos, LDAP…), etcd or not; the file store, the common
  * case, never needs it. The etcd client reaches libcurl only through curl_api().
  */
-#ifndef MIGNET_IPAM_CURL_API_H
-#define MIGNET_IPAM_CURL_API_H
+#ifndef MIGNET_ETCD_CURL_API_H
+#define MIGNET_ETCD_CURL_API_H
 
 #define CURL_DISABLE_TYPECHECK /* the type-checking macros call the functions by name */
 #include <curl/curl.h>

@@ -3,7 +3,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include "ipam/curl_api.h"
+#include "etcd/curl_api.h"
 
 static struct curl_api api;
 static void *handle;

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "ipam/etcd_client.h"
+#include "etcd/kv.h"
 #include "tests/unit/check.h"
 
 static struct etcd_client *client(const char *endpoints)
