@@ -544,7 +544,12 @@ static int write_hint(struct file_store *fs, int fd, int family, struct ipam_u12
 	snprintf(text, sizeof(text), "%s %016" PRIx64, ipam_addr_format(family, ip, addr, sizeof(addr)),
 		 digest);
 	r = set_link(fd, HINT, text);
-	if (r < 0)
+	/*
+	 * A full filesystem (no inode or block for the link) must not stop a release: the hint
+	 * is only a shortcut, and no hint is always correct (the walk starts at the range's
+	 * first address). Removing it needs no space.
+	 */
+	if (r < 0 && unlinkat(fd, HINT, 0) < 0 && errno != ENOENT)
 		return io_err(err, r, "cannot write hint", HINT);
 	mark_dirty(fs, fd);
 	return 0;
