@@ -271,6 +271,12 @@ BAD = [
     ({"ipRanges": [{"range": "10.40.0.0/24"}, {"range": "fd00::/64", "range_start": "fd01::1"}]},
      r'"ipam\.ipRanges\[1\]\.range_start" "fd01::1"'),
     ({"ipRanges": [{"exclude": ["10.0.0.1"]}]}, r'"ipam\.ipRanges\[0\]\.range" is missing'),
+    # one CIDR twice is one pool: the same address twice in one result
+    ({"range": "10.40.0.0/24", "ipRanges": [{"range": "10.40.0.0/24"}]},
+     r'"ipam\.ipRanges\[0\]\.range" repeats the range 10\.40\.0\.0/24 of "ipam\.range"'),
+    ({"ipRanges": [{"range": "fd00::/64"}, {"range": "10.40.0.0/24"},
+                   {"range": "fd00:0::/64", "range_start": "fd00::5"}]},
+     r'"ipam\.ipRanges\[2\]\.range" repeats the range fd00::/64 of "ipam\.ipRanges\[0\]\.range"'),
     ({}, r'"ipam\.range" or "ipam\.ipRanges" is required'),
     ({"range": "10.40.0.0/24", "network_name": "../x"}, r'"ipam\.network_name"'),
     ({"range": "10.40.0.0/24", "datastore": "kubernetes"},
