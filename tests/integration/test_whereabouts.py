@@ -141,6 +141,34 @@ def test_del_releases_every_range(store):
     check_invariants(store)
 
 
+# what a chain may hand a DEL: whereabouts needs no prevResult there, so none of it may stop it
+ODD_PREV = [
+    {"cniVersion": "1.0.0", "ips": [{"address": "10.40.0.1"}]},  # an address without prefix
+    {"cniVersion": "1.0.0", "ips": [{"address": "10.40.0.1/24", "gateway": ""}]},
+    {"cniVersion": "1.0.0", "interfaces": [{"name": "eth0"}],  # another plugin's, mangled
+     "ips": [{"address": "10.40.0.1/24", "interface": 7}], "routes": [{"dst": "default"}]},
+    {"cniVersion": "1.0.0", "ips": "none"},
+    "not an object",
+]
+
+
+@pytest.mark.parametrize("prev", ODD_PREV, ids=[str(i) for i in range(len(ODD_PREV))])
+def test_del_ignores_a_prev_result_it_cannot_read(store, prev):
+    c = conf(v4(store, ipRanges=[{"range": "fd40::/64"}]), version="1.0.0")
+    add_ok(c, args=multus_args(pod="p1"))
+    add_ok(c, containerid="ctr2", args=multus_args(pod="p2"))
+    rc, r, out, _ = wb("DEL", dict(c, prevResult=prev), args=multus_args(pod="p1"))
+    assert rc == 0, out
+    assert out == ""
+    assert {rec["id"] for rec in allocations(store).values()} == {"ctr2"}
+    check_invariants(store)
+    # the rest of the config is still read as before: a bad key still fails DEL
+    bad = dict(c, prevResult=prev, ipam=dict(c["ipam"], range="10.40.0.0/33"))
+    rc, r, out, _ = wb("DEL", bad, containerid="ctr2")
+    assert_cni_error(rc, r, out, code=7, conf_version="1.0.0", msg_re=r'"ipam\.range"')
+    assert {rec["id"] for rec in allocations(store).values()} == {"ctr2"}
+
+
 def test_lowest_free_and_exclude(store):
     c = conf(v4(store, range="10.40.0.0/28", range_start="10.40.0.3",
                 exclude=["10.40.0.4/31", "10.40.0.8"]))
