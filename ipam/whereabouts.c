@@ -339,8 +339,8 @@ static FILE *del_input(FILE *in, char **ret_text)
 	root = len <= CNI_STDIN_MAX ? cni_json_parse_object(buf, len, "config", &err) : NULL;
 	if (root && json_object_object_get_ex(root, "prevResult", NULL)) {
 		json_object_object_del(root, "prevResult");
-		text = strdup(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN |
-									JSON_C_TO_STRING_NOSLASHESCAPE));
+		text = strdup(json_object_to_json_string_ext(
+			root, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 		if (text) {
 			free(buf);
 			len = strlen(text);

@@ -436,6 +436,16 @@ def test_mignet_ipam_admin_clean(tmpdir_clean):
         assert [a["address"] for a in js] == [third]
         assert held(store) == {live, gone}
         mignet("release (not allocated)", "release", *S, third, rc=1)
+        # a corrupt entry: listed with its reason, reported by gc, freed by release
+        bad = os.path.join(store, net, "10.66.0.0_24", "10.66.0.9")
+        with open(bad, "w") as f:
+            f.write("garbage")
+        out = mignet("list (corrupt)", "list", *S).stdout
+        assert "CORRUPT: not a JSON object" in out, out
+        js = json.loads(mignet("gc (corrupt)", "gc", *S, "--json", "--dry-run").stdout)
+        assert [(a["address"], a["reason"]) for a in js["skipped"]] == [("10.66.0.9", "corrupt")]
+        mignet("release (corrupt)", "release", *S, "10.66.0.9")
+        assert not os.path.lexists(bad)
 
         js = json.loads(mignet("gc --dry-run", "gc", *S, "--json", "--dry-run").stdout)
         assert [a["address"] for a in js["released"]] == [gone] and js["kept"] == 1, js
