@@ -60,6 +60,7 @@ struct file_store {
 	int64_t timeout_ms;
 	char network[IPAM_CIDR_MAX + 256];
 	int net_fd, lock_fd;
+	int no_network; /* -errno: the locked network has no directory and cannot get one */
 	bool net_dirty;
 	struct pool_dir pools[MAX_OPEN_POOLS];
 	size_t n_pools;
@@ -160,6 +161,9 @@ static int pool_fd(struct file_store *fs, const char *pool, bool create, struct 
 	for (size_t i = 0; i < fs->n_pools; i++)
 		if (strcmp(fs->pools[i].name, pool) == 0)
 			return fs->pools[i].fd;
+	if (fs->no_network)
+		return create ? io_err(err, fs->no_network, "cannot create network directory",
+				       fs->network) : -ENOENT;
 	if (fs->net_fd < 0)
 		return cni_err(err, CNI_ERR_INTERNAL, "store: pool used outside the lock");
 	if (fs->n_pools == MAX_OPEN_POOLS)
@@ -325,6 +329,14 @@ static int fs_lock(struct ipam_store *s, const char *network, struct cni_error *
 	if (mkdirat(fs->root_fd, dir, 0700) == 0) {
 		if (fsync(fs->root_fd) < 0)
 			return io_err(err, -errno, "cannot sync", "store_dir");
+	} else if (errno == ENOSPC || errno == EDQUOT || errno == EROFS) {
+		/*
+		 * No directory (mkdir says EEXIST before these) and no room for one: the network
+		 * holds nothing, so a DEL or GC has nothing to do and must not fail on it; an
+		 * ADD fails at its first put(). There is nothing to lock.
+		 */
+		fs->no_network = -errno;
+		return 0;
 	} else if (errno != EEXIST) {
 		return io_err(err, -errno, "cannot create network directory", dir);
 	}
@@ -371,6 +383,7 @@ static void fs_unlock(struct ipam_store *s)
 	if (fs->net_fd >= 0)
 		close(fs->net_fd);
 	fs->lock_fd = fs->net_fd = -1;
+	fs->no_network = 0;
 	fs->net_dirty = false;
 }
 
@@ -620,8 +633,11 @@ static int fs_each_pool(struct ipam_store *s, ipam_pool_cb cb, void *arg, struct
 	struct file_store *fs = fs_of(s);
 	struct dirent *de;
 	DIR *d;
-	int fd = dup(fs->net_fd), r = 0;
+	int fd, r = 0;
 
+	if (fs->no_network)
+		return 0;
+	fd = dup(fs->net_fd);
 	if (fd < 0 || !(d = fdopendir(fd))) {
 		if (fd >= 0)
 			close(fd);

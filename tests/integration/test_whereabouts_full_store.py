@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, assert_cni_error
 from whereabouts_helpers import WHEREABOUTS, add_ok, allocations, conf, multus_args, wb
 
 MIGNET = os.environ.get("MIGNET_BIN", os.path.join(ROOT, "build", "migration", "mignet"))
@@ -33,11 +33,12 @@ def tiny_fs(tmpdir_clean):
         subprocess.run(["umount", mnt], check=False)
 
 
-def fill(mnt):
-    """Use up every block, then every inode, of the tmpfs at @mnt; prove it is full."""
+def fill(mnt, rnd=0):
+    """Use up every block, then every inode, of the tmpfs at @mnt; prove it is full. Again
+    (@rnd 1, 2...) after something was freed."""
     filler = os.path.join(mnt, "filler")
-    os.mkdir(filler)
-    with open(os.path.join(filler, "blocks"), "wb", buffering=0) as f:
+    os.makedirs(filler, exist_ok=True)
+    with open(os.path.join(filler, f"blocks{rnd}"), "wb", buffering=0) as f:
         try:
             while True:
                 f.write(b"\0" * 4096)
@@ -46,7 +47,7 @@ def fill(mnt):
     n = 0
     try:
         while True:
-            open(os.path.join(filler, f"i{n}"), "w").close()
+            open(os.path.join(filler, f"i{rnd}-{n}"), "w").close()
             n += 1
     except OSError as e:
         assert e.errno == errno.ENOSPC, e
@@ -89,6 +90,18 @@ def test_del_and_gc_free_on_a_full_filesystem(tiny_fs):
     assert rc == 0, out
     assert {(rec["id"], rec["ip"]) for rec in allocations(store).values()} == {
         ("c2", "10.230.0.3"), ("c2", "fd30::3")}
+
+    # a network never used has no directory and no room for one: it holds nothing, so its
+    # DEL and GC succeed; its ADD fails with code 5 and leaves nothing behind
+    fill(tiny_fs, 1)  # what was freed above is room again
+    other = conf(dict(c["ipam"], network_name="never-used"), version="1.1.0")
+    rc, r, out, _ = wb("DEL", other, containerid="c5")
+    assert rc == 0, out
+    rc, r, out, _ = wb("GC", dict(other, **{"cni.dev/valid-attachments": []}))
+    assert rc == 0, out
+    rc, r, out, _ = wb("ADD", other, containerid="c5")
+    assert_cni_error(rc, r, out, code=5, conf_version="1.1.0", msg_re=r"never-used")
+    assert not os.path.lexists(os.path.join(store, "never-used"))
 
     # with space again, the freed addresses are handed out first
     subprocess.run(["rm", "-rf", os.path.join(tiny_fs, "filler")], check=True)
