@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "cni/log.h"
 #include "cni/caps.h"
@@ -317,6 +318,29 @@ static const struct cni_plugin whereabouts_plugin = {
  * as for any verb. Return: the stream to read the config from (@in when nothing changed),
  * its text in *@ret_text to free after it is closed.
  */
+/* Remove "prevResult", spelt in any case (Go's decoder would read it). Return: any removed. */
+static bool drop_prev_result(struct json_object *root)
+{
+	char key[sizeof("prevResult")];
+	bool any = false, found;
+
+	do {
+		found = false;
+		json_object_object_foreach(root, k, v) {
+			(void)v;
+			if (strcasecmp(k, "prevResult") == 0) {
+				memcpy(key, k, sizeof(key)); /* del frees k */
+				found = true;
+				break;
+			}
+		}
+		if (found)
+			json_object_object_del(root, key);
+		any = any || found;
+	} while (found);
+	return any;
+}
+
 static FILE *del_input(FILE *in, char **ret_text)
 {
 	const char *cmd = getenv("CNI_COMMAND");
@@ -337,8 +361,7 @@ static FILE *del_input(FILE *in, char **ret_text)
 	buf[len] = '\0';
 	text = buf;
 	root = len <= CNI_STDIN_MAX ? cni_json_parse_object(buf, len, "config", &err) : NULL;
-	if (root && json_object_object_get_ex(root, "prevResult", NULL)) {
-		json_object_object_del(root, "prevResult");
+	if (root && drop_prev_result(root)) {
 		text = strdup(json_object_to_json_string_ext(
 			root, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 		if (text) {

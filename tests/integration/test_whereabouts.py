@@ -162,6 +162,11 @@ def test_del_ignores_a_prev_result_it_cannot_read(store, prev):
     assert out == ""
     assert {rec["id"] for rec in allocations(store).values()} == {"ctr2"}
     check_invariants(store)
+    # spelt as Go's case-insensitive decoder would still read it
+    add_ok(c, containerid="ctr3")
+    rc, r, out, _ = wb("DEL", dict(c, PrevResult=prev, prevresult=prev), containerid="ctr3")
+    assert rc == 0, out
+    assert {rec["id"] for rec in allocations(store).values()} == {"ctr2"}
     # the rest of the config is still read as before: a bad key still fails DEL
     bad = dict(c, prevResult=prev, ipam=dict(c["ipam"], range="10.40.0.0/33"))
     rc, r, out, _ = wb("DEL", bad, containerid="ctr2")
