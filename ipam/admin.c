@@ -12,6 +12,11 @@
  * contains the address before removing it, as the allocator does, so the address is handed
  * out again by the next ADD.
  *
+ * An entry that keeps an address taken but holds no record of it (garbage, the record of
+ * another address, a symbolic link: the store's each_corrupt()) is listed and shown as
+ * corrupt with the reason, and release frees it like any allocation. gc never releases one:
+ * who held it is unknown, so nothing proves it dead; it is reported with the skipped.
+ *
  * Reconcile (gc) needs to know whether an allocation's container still exists. The plugin
  * records the ADD's CNI_NETNS in the allocation record ("netns"); the attachment is live
  * while that path is a network namespace (a file on nsfs, as /run/netns/<name> and
@@ -64,8 +69,9 @@ struct opts {
 struct row {
 	char network[IPAM_NETWORK_NAME_MAX + 16];
 	char pool[IPAM_CIDR_MAX];
-	struct ipam_alloc a;
+	struct ipam_alloc a;   /* of a corrupt entry: family and ip only */
 	char netns[NETNS_MAX]; /* "" when the record holds none */
+	char corrupt[256];     /* why the entry is no record; "" for a record */
 };
 
 struct rows {
@@ -282,6 +288,27 @@ static int collect_alloc(const struct ipam_alloc *a, void *arg)
 	return 0;
 }
 
+/* An entry that keeps its address taken but is no record: shown, released, never gc'ed. */
+static int collect_corrupt(int family, struct ipam_u128 ip, const char *why, void *arg)
+{
+	struct collect *c = arg;
+	struct row *g = realloc(c->rows->v, (c->rows->n + 1) * sizeof(*g)), *r;
+
+	if (!g) {
+		c->failed = -ENOMEM;
+		return -1;
+	}
+	c->rows->v = g;
+	r = &g[c->rows->n++];
+	memset(r, 0, sizeof(*r));
+	snprintf(r->network, sizeof(r->network), "%s", c->network);
+	snprintf(r->pool, sizeof(r->pool), "%s", c->pool);
+	r->a.family = family;
+	r->a.ip = ip;
+	snprintf(r->corrupt, sizeof(r->corrupt), "%s", why);
+	return 0;
+}
+
 struct pool_list {
 	char (*v)[IPAM_CIDR_MAX];
 	size_t n;
@@ -341,7 +368,9 @@ static int collect_locked(struct ipam_store *s, const char *net, struct rows *ro
 	for (size_t i = 0; r == 0 && i < p.n; i++) {
 		struct collect c = { .s = s, .network = net, .pool = p.v[i], .rows = rows };
 
-		if (s->ops->each_alloc(s, p.v[i], collect_alloc, &c, &e) < 0) {
+		if (s->ops->each_alloc(s, p.v[i], collect_alloc, &c, &e) < 0 ||
+		    (s->ops->each_corrupt &&
+		     s->ops->each_corrupt(s, p.v[i], collect_corrupt, &c, &e) < 0)) {
 			fprintf(err, "mignet ipam: network %s pool %s: %s\n", net, p.v[i],
 				c.failed ? strerror(-c.failed) : e.msg);
 			r = -1;
@@ -431,6 +460,11 @@ static struct json_object *row_json(const struct row *r, const char *extra_key,
 	json_object_object_add(o, "containerID", json_object_new_string(r->a.id));
 	json_object_object_add(o, "interface", json_object_new_string(r->a.ifname));
 	json_object_object_add(o, "netns", r->netns[0] ? json_object_new_string(r->netns) : NULL);
+	if (r->corrupt[0]) {
+		json_object_object_add(o, "containerID", NULL);
+		json_object_object_add(o, "interface", NULL);
+		json_object_object_add(o, "corrupt", json_object_new_string(r->corrupt));
+	}
 	if (extra_key)
 		json_object_object_add(o, extra_key, json_object_new_string(extra_val));
 	return o;
@@ -460,6 +494,12 @@ static void table_row(FILE *out, const char *first, const struct row *r)
 	pool_cidr(r->pool, cidr, sizeof(cidr));
 	if (first)
 		fprintf(out, "%-16s ", first);
+	if (r->corrupt[0]) {
+		fprintf(out, "%-16s %-20s %-26s CORRUPT: %s\n",
+			network_arg(r->network) ? r->network : "-", cidr,
+			ipam_addr_format(r->a.family, r->a.ip, addr, sizeof(addr)), r->corrupt);
+		return;
+	}
 	fprintf(out, TABLE_HEAD "\n", network_arg(r->network) ? r->network : "-", cidr,
 		ipam_addr_format(r->a.family, r->a.ip, addr, sizeof(addr)),
 		r->a.podref[0] ? r->a.podref : "-", r->a.id, r->a.ifname);
@@ -467,11 +507,20 @@ static void table_row(FILE *out, const char *first, const struct row *r)
 
 /* --- commands --- */
 
+static void note_corrupt(FILE *err, const struct row *r, const char *then)
+{
+	char addr[INET6_ADDRSTRLEN];
+
+	ipam_addr_format(r->a.family, r->a.ip, addr, sizeof(addr));
+	fprintf(err, "mignet ipam: note: %s (network %s) is held by a corrupt record: %s; %s\n",
+		addr, r->network, r->corrupt, then);
+}
+
 /* list: every pool, with its allocations. */
 static int cmd_list(struct ipam_store *s, char **nets, const struct opts *o, FILE *out, FILE *err)
 {
 	struct json_object *jpools = json_object_new_array();
-	size_t n_allocs = 0, n_pools = 0;
+	size_t n_allocs = 0, n_pools = 0, n_corrupt = 0;
 	int rc = 0;
 
 	if (!o->json)
@@ -501,6 +550,11 @@ static int cmd_list(struct ipam_store *s, char **nets, const struct opts *o, FIL
 				json_object_array_add(ja, row_json(&rows.v[k], NULL, NULL));
 				if (!o->json)
 					table_row(out, NULL, &rows.v[k]);
+				if (rows.v[k].corrupt[0]) {
+					n_corrupt++;
+					note_corrupt(err, &rows.v[k],
+						     "`mignet ipam release` frees the address");
+				}
 			}
 			json_object_object_add(jp, "allocations", ja);
 			json_object_array_add(jpools, jp);
@@ -516,8 +570,13 @@ static int cmd_list(struct ipam_store *s, char **nets, const struct opts *o, FIL
 		json_object_object_add(top, "pools", jpools);
 		print_json(out, top);
 	} else {
-		fprintf(out, "%zu allocation%s in %zu pool%s\n", n_allocs, n_allocs == 1 ? "" : "s",
+		n_allocs -= n_corrupt;
+		fprintf(out, "%zu allocation%s in %zu pool%s", n_allocs, n_allocs == 1 ? "" : "s",
 			n_pools, n_pools == 1 ? "" : "s");
+		if (n_corrupt)
+			fprintf(out, ", %zu corrupt record%s", n_corrupt,
+				n_corrupt == 1 ? "" : "s");
+		fputc('\n', out);
 		json_object_put(jpools);
 	}
 	return rc;
@@ -530,6 +589,8 @@ static bool row_matches(const struct row *r, const char *what)
 
 	if (ipam_addr_parse(what, &family, &ip) == 0)
 		return family == r->a.family && ipam_u128_cmp(ip, r->a.ip) == 0;
+	if (r->corrupt[0]) /* it names no pod and no container */
+		return false;
 	return strcmp(r->a.podref, what) == 0 || strcmp(r->a.id, what) == 0;
 }
 
@@ -581,10 +642,19 @@ static int cmd_show(struct ipam_store *s, char **nets, const struct opts *o, con
 		char addr[INET6_ADDRSTRLEN], cidr[IPAM_CIDR_MAX];
 
 		if (o->json) {
-			json_object_array_add(ja, row_json(r, "netnsState", st));
+			json_object_array_add(ja, row_json(r, r->corrupt[0] ? NULL : "netnsState",
+							   st));
 			continue;
 		}
 		pool_cidr(r->pool, cidr, sizeof(cidr));
+		if (r->corrupt[0]) {
+			fprintf(out, "%saddress:      %s\nnetwork:      %s\nrange:        %s\n"
+				"corrupt:      %s\n", k ? "\n" : "",
+				ipam_addr_format(r->a.family, r->a.ip, addr, sizeof(addr)),
+				network_arg(r->network) ? r->network : "(unnamed)", cidr,
+				r->corrupt);
+			continue;
+		}
 		fprintf(out, "%saddress:      %s\nnetwork:      %s\nrange:        %s\n"
 			"pod:          %s\ncontainer ID: %s\ninterface:    %s\nnetns:        %s (%s)\n",
 			k ? "\n" : "", ipam_addr_format(r->a.family, r->a.ip, addr, sizeof(addr)),
@@ -696,6 +766,13 @@ static int cmd_gc(struct ipam_store *s, char **nets, const struct opts *o, FILE 
 			const struct row *r = &rows.v[k];
 			enum ns_state st = netns_state(r->netns);
 
+			if (r->corrupt[0]) {
+				/* who held it is unknown: nothing proves it dead */
+				note_corrupt(err, r, "skipped (`mignet ipam release` it once you "
+					     "know it is free)");
+				json_object_array_add(jskip, row_json(r, "reason", "corrupt"));
+				continue;
+			}
 			if (st == NS_LIVE) {
 				kept++;
 				continue;

@@ -141,6 +141,39 @@ def test_del_releases_every_range(store):
     check_invariants(store)
 
 
+# what a chain may hand a DEL: whereabouts needs no prevResult there, so none of it may stop it
+ODD_PREV = [
+    {"cniVersion": "1.0.0", "ips": [{"address": "10.40.0.1"}]},  # an address without prefix
+    {"cniVersion": "1.0.0", "ips": [{"address": "10.40.0.1/24", "gateway": ""}]},
+    {"cniVersion": "1.0.0", "interfaces": [{"name": "eth0"}],  # another plugin's, mangled
+     "ips": [{"address": "10.40.0.1/24", "interface": 7}], "routes": [{"dst": "default"}]},
+    {"cniVersion": "1.0.0", "ips": "none"},
+    "not an object",
+]
+
+
+@pytest.mark.parametrize("prev", ODD_PREV, ids=[str(i) for i in range(len(ODD_PREV))])
+def test_del_ignores_a_prev_result_it_cannot_read(store, prev):
+    c = conf(v4(store, ipRanges=[{"range": "fd40::/64"}]), version="1.0.0")
+    add_ok(c, args=multus_args(pod="p1"))
+    add_ok(c, containerid="ctr2", args=multus_args(pod="p2"))
+    rc, r, out, _ = wb("DEL", dict(c, prevResult=prev), args=multus_args(pod="p1"))
+    assert rc == 0, out
+    assert out == ""
+    assert {rec["id"] for rec in allocations(store).values()} == {"ctr2"}
+    check_invariants(store)
+    # spelt as Go's case-insensitive decoder would still read it
+    add_ok(c, containerid="ctr3")
+    rc, r, out, _ = wb("DEL", dict(c, PrevResult=prev, prevresult=prev), containerid="ctr3")
+    assert rc == 0, out
+    assert {rec["id"] for rec in allocations(store).values()} == {"ctr2"}
+    # the rest of the config is still read as before: a bad key still fails DEL
+    bad = dict(c, prevResult=prev, ipam=dict(c["ipam"], range="10.40.0.0/33"))
+    rc, r, out, _ = wb("DEL", bad, containerid="ctr2")
+    assert_cni_error(rc, r, out, code=7, conf_version="1.0.0", msg_re=r'"ipam\.range"')
+    assert {rec["id"] for rec in allocations(store).values()} == {"ctr2"}
+
+
 def test_lowest_free_and_exclude(store):
     c = conf(v4(store, range="10.40.0.0/28", range_start="10.40.0.3",
                 exclude=["10.40.0.4/31", "10.40.0.8"]))
@@ -271,6 +304,12 @@ BAD = [
     ({"ipRanges": [{"range": "10.40.0.0/24"}, {"range": "fd00::/64", "range_start": "fd01::1"}]},
      r'"ipam\.ipRanges\[1\]\.range_start" "fd01::1"'),
     ({"ipRanges": [{"exclude": ["10.0.0.1"]}]}, r'"ipam\.ipRanges\[0\]\.range" is missing'),
+    # one CIDR twice is one pool: the same address twice in one result
+    ({"range": "10.40.0.0/24", "ipRanges": [{"range": "10.40.0.0/24"}]},
+     r'"ipam\.ipRanges\[0\]\.range" repeats the range 10\.40\.0\.0/24 of "ipam\.range"'),
+    ({"ipRanges": [{"range": "fd00::/64"}, {"range": "10.40.0.0/24"},
+                   {"range": "fd00:0::/64", "range_start": "fd00::5"}]},
+     r'"ipam\.ipRanges\[2\]\.range" repeats the range fd00::/64 of "ipam\.ipRanges\[0\]\.range"'),
     ({}, r'"ipam\.range" or "ipam\.ipRanges" is required'),
     ({"range": "10.40.0.0/24", "network_name": "../x"}, r'"ipam\.network_name"'),
     ({"range": "10.40.0.0/24", "datastore": "kubernetes"},
