@@ -13,12 +13,14 @@
 #include "ipam/allocate.h"
 #include "ipam/config.h"
 #include "ipam/etcd_store.h" /* etcd (issue 7) */
+#include "ipam/owner.h"
 #include "ipam/store.h"
 
 struct session {
 	struct ipam_config conf;
 	struct ipam_store *store;
 	char podref[IPAM_PODREF_MAX];
+	char node[IPAM_NODE_MAX];
 };
 
 static void session_end(struct session *s)
@@ -75,6 +77,15 @@ static int session_begin(struct cni_ctx *ctx, struct session *s, struct cni_erro
 fail:
 	session_end(s);
 	return -1;
+}
+
+/* Whose this verb's allocations are: the CNI network "name", and this node (s->node). */
+static int session_owner(const struct cni_ctx *ctx, struct session *s, struct cni_error *err)
+{
+	if (ctx->conf.name && strlen(ctx->conf.name) >= IPAM_CNI_NETWORK_MAX)
+		return cni_err(err, CNI_ERR_CONFIG, "invalid config: \"name\" is longer than %d bytes",
+			       IPAM_CNI_NETWORK_MAX - 1);
+	return ipam_node_name(&s->conf, s->node, sizeof(s->node), err);
 }
 
 static int copy_strings(char ***dst, size_t *dst_n, char **src, size_t n)
@@ -163,7 +174,9 @@ static int wb_add(struct cni_ctx *ctx, struct cni_result *ret, struct cni_error 
 	o.podref = s.podref[0] ? s.podref : NULL;
 	o.id = ctx->env.containerid;
 	o.ifname = ctx->env.ifname;
-	if (check_version_fits(ctx, &s.conf, err) < 0)
+	o.cni_network = ctx->conf.name;
+	o.node = s.node;
+	if (session_owner(ctx, &s, err) < 0 || check_version_fits(ctx, &s.conf, err) < 0)
 		goto out;
 	ips = calloc(s.conf.n_ranges, sizeof(*ips));
 	if (!ips) {
@@ -288,7 +301,11 @@ static int wb_gc(struct cni_ctx *ctx, struct cni_error *err)
 		return 0;
 	if (session_begin(ctx, &s, err) < 0)
 		return -1;
-	n = ipam_gc(s.store, &s.conf, attachment_valid, &ctx->conf, err);
+	/* only this network's allocations made on this node: others share the pool or store */
+	n = -1;
+	if (session_owner(ctx, &s, err) == 0)
+		n = ipam_gc(s.store, &s.conf, ctx->conf.name, s.node, attachment_valid, &ctx->conf,
+			    err);
 	if (n >= 0)
 		cni_log(CNI_LOG_VERBOSE, "gc released %d address(es)", n);
 	session_end(&s);

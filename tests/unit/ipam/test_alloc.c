@@ -296,8 +296,8 @@ static void test_gc(void)
 		snprintf(id, sizeof(id), "g%d", i);
 		add(s, &c, NULL, id, &err);
 	}
-	CHECK(ipam_gc(s, &c, valid_even, NULL, &err) == 3);
-	CHECK(ipam_gc(s, &c, valid_even, NULL, &err) == 0);
+	CHECK(ipam_gc(s, &c, NULL, NULL, valid_even, NULL, &err) == 3);
+	CHECK(ipam_gc(s, &c, NULL, NULL, valid_even, NULL, &err) == 0);
 	CHECK_STR(add(s, &c, NULL, "new", &err), "10.8.0.2");
 	s->ops->close(s);
 	ipam_config_free(&c);
