@@ -8,6 +8,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cni/json.h"
@@ -35,15 +36,22 @@ static char *usable_node(char *s)
 static int nodename_file(const char *flat_file, char *buf, size_t size, char *path, size_t psize)
 {
 	const char *slash = strrchr(flat_file, '/');
+	struct stat st;
 	ssize_t n;
 	int fd;
 
 	if (!slash)
 		return 0;
 	snprintf(path, psize, "%.*s/nodename", (int)(slash - flat_file), flat_file);
-	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	/* not blocking on a FIFO, and only a regular file: the directory may be the NAD's choice */
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
 		return errno == ENOENT ? 0 : -1;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		errno = EINVAL;
+		return -1;
+	}
 	n = read(fd, buf, size - 1);
 	if (n < 0) {
 		int e = errno;
@@ -87,7 +95,8 @@ int ipam_node_name(const struct ipam_config *c, char *ret, size_t size, struct c
 		name = r > 0 ? usable_node(buf) : NULL;
 		if (!name)
 			return cni_err(err, CNI_ERR_CONFIG, "invalid config: %s: %s", path,
-				       r < 0 ? strerror(errno) : "not a node name (1-253 bytes, no '/')");
+				       r < 0 ? (errno == EINVAL ? "not a regular file" : strerror(errno))
+				       : "not a node name (1-253 bytes, no '/', no white space)");
 		goto done;
 	}
 	if (gethostname(buf, sizeof(buf)) < 0)

@@ -180,6 +180,16 @@ def test_node_name_from_the_config_and_the_environment(store, nodes, tmpdir_clea
     rc, out, text = wb_on(a, "ADD", bad, "bad1")
     assert rc != 0 and out["code"] == 7 and "ipam.node_name" in out["msg"], text
     assert "bad1" not in {v[0] for v in held_by(store).values()}
+    # a nodename that is no regular file (a FIFO would block a reader) is refused at once
+    d = os.path.join(tmpdir_clean, "flat-fifo")
+    os.makedirs(d)
+    with open(os.path.join(d, "whereabouts.conf"), "w") as f:
+        json.dump({}, f)
+    os.mkfifo(os.path.join(d, "nodename"))
+    cf = conf(ipam(store, configuration_path=os.path.join(d, "whereabouts.conf")), name="shared")
+    rc, out, text = wb_on(a, "ADD", cf, "fifo1")
+    assert rc != 0 and out["code"] == 7 and "nodename: not a regular file" in out["msg"], text
+    assert "fifo1" not in {v[0] for v in held_by(store).values()}
 
 
 # ----------------------------------------------------------------------------------------------
