@@ -14,6 +14,8 @@
 #include "cni/json.h"
 #include "ipam/owner.h"
 
+#define NODE_RULE "1-253 bytes, no '/', no white space"
+
 /* Trim @s in place. Return: NULL when it is no usable node name, else the trimmed name. */
 static char *usable_node(char *s)
 {
@@ -78,25 +80,31 @@ int ipam_node_name(const struct ipam_config *c, char *ret, size_t size, struct c
 		name = strlen(key) < sizeof(buf) ? usable_node(buf) : NULL;
 		if (!name)
 			return cni_err(err, CNI_ERR_CONFIG,
-				       "invalid config: \"ipam.node_name\" \"%.300s\": not a node name "
-				       "(1-253 bytes, no '/', no white space)", key);
+				       "invalid config: \"ipam.node_name\" "
+				       "\"%.300s\": not a node name (" NODE_RULE ")",
+				       key);
 		goto done;
 	}
 	if (env && *env) {
 		snprintf(buf, sizeof(buf), "%s", env);
 		name = strlen(env) < sizeof(buf) ? usable_node(buf) : NULL;
 		if (!name)
-			return cni_err(err, CNI_ERR_ENV, "NODENAME \"%.300s\" is not a node name "
-				       "(1-253 bytes, no '/', no white space)", env);
+			return cni_err(err, CNI_ERR_ENV,
+				       "NODENAME \"%.300s\" is not a node name (" NODE_RULE ")",
+				       env);
 		goto done;
 	}
-	r = c && c->flat_file[0] ? nodename_file(c->flat_file, buf, sizeof(buf), path, sizeof(path)) : 0;
-	if (r != 0) {
-		name = r > 0 ? usable_node(buf) : NULL;
+	r = 0;
+	if (c && c->flat_file[0])
+		r = nodename_file(c->flat_file, buf, sizeof(buf), path, sizeof(path));
+	if (r < 0)
+		return cni_err(err, CNI_ERR_CONFIG, "invalid config: %s: %s", path,
+			       errno == EINVAL ? "not a regular file" : strerror(errno));
+	if (r > 0) {
+		name = usable_node(buf);
 		if (!name)
-			return cni_err(err, CNI_ERR_CONFIG, "invalid config: %s: %s", path,
-				       r < 0 ? (errno == EINVAL ? "not a regular file" : strerror(errno))
-				       : "not a node name (1-253 bytes, no '/', no white space)");
+			return cni_err(err, CNI_ERR_CONFIG,
+				       "invalid config: %s: not a node name (" NODE_RULE ")", path);
 		goto done;
 	}
 	if (gethostname(buf, sizeof(buf)) < 0)
@@ -104,8 +112,8 @@ int ipam_node_name(const struct ipam_config *c, char *ret, size_t size, struct c
 	buf[sizeof(buf) - 1] = '\0';
 	name = usable_node(buf);
 	if (!name)
-		return cni_err(err, CNI_ERR_ENV, "the host name \"%s\" is not a node name; set NODENAME",
-			       buf);
+		return cni_err(err, CNI_ERR_ENV,
+			       "the host name \"%s\" is not a node name; set NODENAME", buf);
 done:
 	if (strlen(name) >= size)
 		return cni_err(err, CNI_ERR_INTERNAL, "node name buffer too small");
