@@ -42,7 +42,18 @@ static int flat_file_logging(struct cni_ctx *ctx, struct session *s, struct cni_
 	return cni_log_setup(s->conf.merged, "ipam", "whereabouts", &ctx->env, err);
 }
 
-static int session_begin(struct cni_ctx *ctx, struct session *s, struct cni_error *err)
+/* Whose this verb's allocations are: the CNI network "name", and this node (s->node). */
+static int session_owner(const struct cni_ctx *ctx, struct session *s, struct cni_error *err)
+{
+	if (ctx->conf.name && strlen(ctx->conf.name) >= IPAM_CNI_NETWORK_MAX)
+		return cni_err(err, CNI_ERR_CONFIG, "invalid config: \"name\" is longer than %d bytes",
+			       IPAM_CNI_NETWORK_MAX - 1);
+	return ipam_node_name(&s->conf, s->node, sizeof(s->node), err);
+}
+
+/* @owner: resolve whose the allocations are (ADD, GC), before the store is touched */
+static int session_begin(struct cni_ctx *ctx, struct session *s, bool owner,
+			 struct cni_error *err)
 {
 	memset(s, 0, sizeof(*s));
 	if (!ctx->conf.ipam)
@@ -68,6 +79,8 @@ static int session_begin(struct cni_ctx *ctx, struct session *s, struct cni_erro
 			goto fail;
 		}
 	}
+	if (owner && session_owner(ctx, s, err) < 0)
+		goto fail;
 	if (s->conf.datastore == IPAM_STORE_ETCD) { /* etcd (issue 7): etcd, or node slices */
 		if (ipam_store_etcd_open(&s->conf, &s->store, err) < 0)
 			goto fail;
@@ -77,15 +90,6 @@ static int session_begin(struct cni_ctx *ctx, struct session *s, struct cni_erro
 fail:
 	session_end(s);
 	return -1;
-}
-
-/* Whose this verb's allocations are: the CNI network "name", and this node (s->node). */
-static int session_owner(const struct cni_ctx *ctx, struct session *s, struct cni_error *err)
-{
-	if (ctx->conf.name && strlen(ctx->conf.name) >= IPAM_CNI_NETWORK_MAX)
-		return cni_err(err, CNI_ERR_CONFIG, "invalid config: \"name\" is longer than %d bytes",
-			       IPAM_CNI_NETWORK_MAX - 1);
-	return ipam_node_name(&s->conf, s->node, sizeof(s->node), err);
 }
 
 static int copy_strings(char ***dst, size_t *dst_n, char **src, size_t n)
@@ -169,14 +173,14 @@ static int wb_add(struct cni_ctx *ctx, struct cni_result *ret, struct cni_error 
 	struct ipam_u128 *ips = NULL;
 	int rc = -1;
 
-	if (session_begin(ctx, &s, err) < 0)
+	if (session_begin(ctx, &s, true, err) < 0)
 		return -1;
 	o.podref = s.podref[0] ? s.podref : NULL;
 	o.id = ctx->env.containerid;
 	o.ifname = ctx->env.ifname;
 	o.cni_network = ctx->conf.name;
 	o.node = s.node;
-	if (session_owner(ctx, &s, err) < 0 || check_version_fits(ctx, &s.conf, err) < 0)
+	if (check_version_fits(ctx, &s.conf, err) < 0)
 		goto out;
 	ips = calloc(s.conf.n_ranges, sizeof(*ips));
 	if (!ips) {
@@ -204,7 +208,7 @@ static int wb_del(struct cni_ctx *ctx, struct cni_error *err)
 	struct session s;
 	int n;
 
-	if (session_begin(ctx, &s, err) < 0)
+	if (session_begin(ctx, &s, false, err) < 0)
 		return -1;
 	n = ipam_release(s.store, &s.conf, ctx->env.containerid, ctx->env.ifname, err);
 	if (n >= 0)
@@ -234,7 +238,7 @@ static int wb_check(struct cni_ctx *ctx, struct cni_error *err)
 
 	if (!ctx->conf.has_prev_result)
 		return cni_err(err, CNI_ERR_CONFIG, "invalid config: CHECK needs \"prevResult\"");
-	if (session_begin(ctx, &s, err) < 0)
+	if (session_begin(ctx, &s, false, err) < 0)
 		return -1;
 	ips = calloc(s.conf.n_ranges, sizeof(*ips));
 	found = calloc(s.conf.n_ranges, sizeof(*found));
@@ -273,7 +277,7 @@ static int wb_status(struct cni_ctx *ctx, struct cni_error *err)
 	struct session s;
 	int rc;
 
-	if (session_begin(ctx, &s, err) < 0) {
+	if (session_begin(ctx, &s, false, err) < 0) {
 		if (err->code == CNI_ERR_IO || err->code == CNI_ERR_TRY_LATER ||
 		    strstr(err->msg, "store_dir"))
 			err->code = CNI_ERR_NOT_AVAILABLE;
@@ -299,13 +303,10 @@ static int wb_gc(struct cni_ctx *ctx, struct cni_error *err)
 	/* no list of valid attachments, nothing to judge by: release nothing */
 	if (!ctx->conf.has_attachments)
 		return 0;
-	if (session_begin(ctx, &s, err) < 0)
+	if (session_begin(ctx, &s, true, err) < 0)
 		return -1;
 	/* only this network's allocations made on this node: others share the pool or store */
-	n = -1;
-	if (session_owner(ctx, &s, err) == 0)
-		n = ipam_gc(s.store, &s.conf, ctx->conf.name, s.node, attachment_valid, &ctx->conf,
-			    err);
+	n = ipam_gc(s.store, &s.conf, ctx->conf.name, s.node, attachment_valid, &ctx->conf, err);
 	if (n >= 0)
 		cni_log(CNI_LOG_VERBOSE, "gc released %d address(es)", n);
 	session_end(&s);

@@ -175,11 +175,22 @@ def test_node_name_from_the_config_and_the_environment(store, nodes, tmpdir_clea
     cz = conf(ipam(store, configuration_path=os.path.join(d, "whereabouts.conf")), name="shared")
     iz = add_on(a, cz, "z1")
     assert held_by(store)[iz] == ("z1", "shared", "worker-z")
-    # a node name that cannot be one is a config error naming the key, and nothing is written
-    bad = conf(ipam(store, node_name="a/b"), name="shared")
-    rc, out, text = wb_on(a, "ADD", bad, "bad1")
-    assert rc != 0 and out["code"] == 7 and "ipam.node_name" in out["msg"], text
-    assert "bad1" not in {v[0] for v in held_by(store).values()}
+    # a node name that cannot be one is a config error naming the key, found before the
+    # store is touched (a store_dir that does not exist yet is not created)
+    fresh = os.path.join(tmpdir_clean, "fresh-store")
+    for bad_name in ("a/b", "two words", "x" * 254):
+        rc, out, text = wb_on(a, "ADD", conf(ipam(fresh, node_name=bad_name)), "bad1")
+        assert rc != 0 and out["code"] == 7 and "ipam.node_name" in out["msg"], text
+        rc, out, text = wb_on(a, "GC", dict(conf(ipam(fresh, node_name=bad_name)), **{
+            "cni.dev/valid-attachments": []}), "")
+        assert rc != 0 and out["code"] == 7 and "ipam.node_name" in out["msg"], text
+    rc, out, text = wb_on(a, "ADD", conf(ipam(fresh)), "bad2", env={"NODENAME": "a/b"})
+    assert rc != 0 and out["code"] == 4 and "NODENAME" in out["msg"], text
+    assert not os.path.exists(fresh)
+    # DEL does not need the node's name: it converges whatever the name's source says
+    rc, out, text = wb_on(a, "DEL", conf(ipam(store, node_name="a/b")), "x1")
+    assert rc == 0, text
+    assert ix not in held_by(store)
     # a nodename that is no regular file (a FIFO would block a reader) is refused at once
     d = os.path.join(tmpdir_clean, "flat-fifo")
     os.makedirs(d)
