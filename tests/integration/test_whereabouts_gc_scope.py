@@ -291,6 +291,15 @@ def test_etcd_gc_keeps_other_nodes_and_other_networks(etcd1, nodes):
     assert set(etcd_held(etcd1)) == {ia, ib, iy}
     assert etcd_held(etcd1) == {ia: ("ea1", "nad-x", a), ib: ("eb1", "nad-x", b),
                                 iy: ("ey1", "nad-y", a)}
+    # b's record rewritten as an older version wrote it: read as before, and judged by a's GC
+    # as a's own and of any network (docs/whereabouts.md), so it goes
+    key = f"{ETCD_PREFIX}migration/10.62.0.0_24/ip/{ib}"
+    rec = json.loads(etcd1.get_prefix(key)[key])
+    del rec["cni_network"], rec["node"]
+    etcd1.etcdctl("put", key, json.dumps(rec, separators=(",", ":")))
+    assert etcd_held(etcd1)[ib] == ("eb1", None, None)
+    gc_on(a, y, [("ey1", "eth0")], env={"NODENAME": a})
+    assert etcd_held(etcd1) == {ia: ("ea1", "nad-x", a), iy: ("ey1", "nad-y", a)}
 
 
 def test_node_slices_record_the_slice_owner(etcd1, nodes, store):
