@@ -25,6 +25,11 @@
  * without "netns" (made by an older plugin) or a path that cannot be checked is skipped with
  * a note: gc never releases what it cannot prove dead.
  *
+ * A store may be shared by several nodes (a shared mount), and a netns path means something
+ * only on the node that made the allocation: gc judges only the allocations recorded with
+ * this node's name (ipam_node_name(), or --node), and those recorded before the node was
+ * (no "node"), which count as this node's. Another node's are left alone.
+ *
  * The etcd store is cluster-wide: a container of another node has a CNI_NETNS path that does
  * not exist here, so gc from one node would release the addresses of every other node; it is
  * refused there (the runtime's CNI GC, with its valid attachments, is the way). With node
@@ -47,6 +52,7 @@
 #include "ipam/admin.h"
 #include "ipam/config.h"
 #include "ipam/etcd_store.h"
+#include "ipam/owner.h"
 
 #ifndef NSFS_MAGIC
 #define NSFS_MAGIC 0x6e736673
@@ -60,6 +66,7 @@ struct opts {
 	const char *store_dir;
 	const char *config;
 	const char *network; /* a network_name, "_unnamed", or NULL: every network */
+	const char *node;    /* gc: --node, else ipam_node_name() */
 	bool json, dry_run;
 	int64_t timeout_ms;
 	struct ipam_config conf; /* from --config */
@@ -95,12 +102,13 @@ static void usage(FILE *f)
 	      "  mignet ipam list    [STORE] [--network NAME] [--json]\n"
 	      "  mignet ipam show    [STORE] [--network NAME] [--json] ADDRESS|NAMESPACE/POD|CONTAINERID\n"
 	      "  mignet ipam release [STORE] [--network NAME] [--json] ADDRESS\n"
-	      "  mignet ipam gc      [STORE] [--network NAME] [--json] [--dry-run]\n"
+	      "  mignet ipam gc      [STORE] [--network NAME] [--json] [--dry-run] [--node NAME]\n"
 	      "STORE: --store-dir DIR (default " IPAM_DEFAULT_STORE_DIR ")\n"
 	      "       or --config FILE (a CNI network config or conflist: its whereabouts ipam\n"
 	      "       section, completed by its flat file, gives store_dir and network_name,\n"
 	      "       or the etcd datastore: list, show and release; gc is the runtime's there)\n"
-	      "--network _unnamed selects the network of configs without network_name.\n",
+	      "--network _unnamed selects the network of configs without network_name.\n"
+	      "gc judges only this node's allocations (--node, else as the plugin names the node).\n",
 	      f);
 }
 
@@ -460,6 +468,9 @@ static struct json_object *row_json(const struct row *r, const char *extra_key,
 	json_object_object_add(o, "containerID", json_object_new_string(r->a.id));
 	json_object_object_add(o, "interface", json_object_new_string(r->a.ifname));
 	json_object_object_add(o, "netns", r->netns[0] ? json_object_new_string(r->netns) : NULL);
+	json_object_object_add(o, "cniNetwork", r->a.cni_network[0] ?
+			       json_object_new_string(r->a.cni_network) : NULL);
+	json_object_object_add(o, "node", r->a.node[0] ? json_object_new_string(r->a.node) : NULL);
 	if (r->corrupt[0]) {
 		json_object_object_add(o, "containerID", NULL);
 		json_object_object_add(o, "interface", NULL);
@@ -656,11 +667,13 @@ static int cmd_show(struct ipam_store *s, char **nets, const struct opts *o, con
 			continue;
 		}
 		fprintf(out, "%saddress:      %s\nnetwork:      %s\nrange:        %s\n"
-			"pod:          %s\ncontainer ID: %s\ninterface:    %s\nnetns:        %s (%s)\n",
+			"pod:          %s\ncontainer ID: %s\ninterface:    %s\nnetns:        %s (%s)\n"
+			"cni network:  %s\nnode:         %s\n",
 			k ? "\n" : "", ipam_addr_format(r->a.family, r->a.ip, addr, sizeof(addr)),
 			network_arg(r->network) ? r->network : "(unnamed)", cidr,
 			r->a.podref[0] ? r->a.podref : "-", r->a.id, r->a.ifname,
-			r->netns[0] ? r->netns : "-", st);
+			r->netns[0] ? r->netns : "-", st,
+			r->a.cni_network[0] ? r->a.cni_network : "-", r->a.node[0] ? r->a.node : "-");
 	}
 	if (o->json)
 		print_json(out, ja);
@@ -747,7 +760,7 @@ static int cmd_gc(struct ipam_store *s, char **nets, const struct opts *o, FILE 
 {
 	struct json_object *jrel = json_object_new_array(), *jskip = json_object_new_array();
 	const char *verb = o->dry_run ? "would release" : "released";
-	size_t kept = 0, n_rel = 0;
+	size_t kept = 0, n_rel = 0, other_nodes = 0;
 	int rc = 0;
 
 	if (!o->json)
@@ -764,7 +777,7 @@ static int cmd_gc(struct ipam_store *s, char **nets, const struct opts *o, FILE 
 			rc = EXIT_FAIL;
 		for (size_t k = 0; k < rows.n; k++) {
 			const struct row *r = &rows.v[k];
-			enum ns_state st = netns_state(r->netns);
+			enum ns_state st;
 
 			if (r->corrupt[0]) {
 				/* who held it is unknown: nothing proves it dead */
@@ -773,6 +786,12 @@ static int cmd_gc(struct ipam_store *s, char **nets, const struct opts *o, FILE 
 				json_object_array_add(jskip, row_json(r, "reason", "corrupt"));
 				continue;
 			}
+			/* another node's netns paths mean nothing here */
+			if (!ipam_alloc_in_scope(&r->a, NULL, o->node)) {
+				other_nodes++;
+				continue;
+			}
+			st = netns_state(r->netns);
 			if (st == NS_LIVE) {
 				kept++;
 				continue;
@@ -809,10 +828,15 @@ static int cmd_gc(struct ipam_store *s, char **nets, const struct opts *o, FILE 
 		json_object_object_add(top, "released", jrel);
 		json_object_object_add(top, "skipped", jskip);
 		json_object_object_add(top, "kept", json_object_new_int64((int64_t)kept));
+		json_object_object_add(top, "node", json_object_new_string(o->node));
+		json_object_object_add(top, "otherNodes", json_object_new_int64((int64_t)other_nodes));
 		print_json(out, top);
 	} else {
 		fprintf(out, "%zu %s, %zu kept (netns live), %zu skipped\n", n_rel, verb, kept,
 			json_object_array_length(jskip));
+		if (other_nodes)
+			fprintf(out, "%zu of other nodes left alone (this node: %s)\n", other_nodes,
+				o->node);
 		json_object_put(jrel);
 		json_object_put(jskip);
 	}
@@ -827,6 +851,7 @@ int ipam_admin_main(int argc, char **argv, FILE *out, FILE *err)
 		{ "network", required_argument, NULL, 'n' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "dry-run", no_argument, NULL, 'd' },
+		{ "node", required_argument, NULL, 'N' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -835,6 +860,7 @@ int ipam_admin_main(int argc, char **argv, FILE *out, FILE *err)
 	struct ipam_store *s = NULL;
 	struct cni_error e = { 0 };
 	const char *cmd, *what = NULL;
+	char node[IPAM_NODE_MAX];
 	bool have_dir = false;
 	char **nets = NULL;
 	struct stat st;
@@ -868,6 +894,9 @@ int ipam_admin_main(int argc, char **argv, FILE *out, FILE *err)
 		case 'd':
 			o.dry_run = true;
 			break;
+		case 'N':
+			o.node = optarg;
+			break;
 		case 'h':
 			usage(out);
 			return 0;
@@ -879,7 +908,7 @@ int ipam_admin_main(int argc, char **argv, FILE *out, FILE *err)
 	if (optind + 1 < argc)
 		what = argv[optind + 1];
 	if (optind + 1 + (what ? 1 : 0) < argc || (have_dir && o.config) ||
-	    (o.dry_run && strcmp(cmd, "gc") != 0)) {
+	    ((o.dry_run || o.node) && strcmp(cmd, "gc") != 0)) {
 		usage(err);
 		return EXIT_USAGE;
 	}
@@ -903,6 +932,14 @@ int ipam_admin_main(int argc, char **argv, FILE *out, FILE *err)
 			"(it passes the valid attachments)\n", o.config);
 		rc = EXIT_FAIL;
 		goto out;
+	}
+	if (!strcmp(cmd, "gc") && !o.node) {
+		if (ipam_node_name(o.config ? &o.conf : NULL, node, sizeof(node), &e) < 0) {
+			fprintf(err, "mignet ipam gc: the node's name: %s\n", e.msg);
+			rc = EXIT_FAIL;
+			goto out;
+		}
+		o.node = node;
 	}
 	nets = networks(&o, err);
 	if (!nets) {

@@ -22,6 +22,8 @@
 #define IPAM_ID_MAX 256     /* container ID, with its NUL */
 #define IPAM_PODREF_MAX 512 /* "namespace/name", with its NUL */
 #define IPAM_IFNAME_MAX 16
+#define IPAM_CNI_NETWORK_MAX 256 /* the CNI network "name", with its NUL */
+#define IPAM_NODE_MAX 254        /* a node name (Kubernetes: at most 253), with its NUL */
 
 /* One allocation: an address and who holds it. */
 struct ipam_alloc {
@@ -30,6 +32,12 @@ struct ipam_alloc {
 	char id[IPAM_ID_MAX];         /* CNI_CONTAINERID of the latest ADD */
 	char podref[IPAM_PODREF_MAX]; /* "namespace/name", "" when the runtime gave none */
 	char ifname[IPAM_IFNAME_MAX];
+	/*
+	 * Whose it is, for GC: the CNI network "name" of the ADD and the node that made it.
+	 * "" in a record written before they were recorded (docs/whereabouts.md).
+	 */
+	char cni_network[IPAM_CNI_NETWORK_MAX];
+	char node[IPAM_NODE_MAX];
 };
 
 struct ipam_store;

@@ -46,6 +46,7 @@
 
 #include "cni/json.h"
 #include "ipam/etcd_store.h"
+#include "ipam/owner.h"
 
 #define KEY_MAX 4096
 #define SUFFIX_MAX 2048
@@ -291,6 +292,7 @@ static int record_text(const struct ipam_alloc *a, char *out, size_t size)
 	/* like the file store: the namespace of the ADD, for "mignet ipam gc" */
 	if (getenv("CNI_NETNS") && *getenv("CNI_NETNS") && strlen(getenv("CNI_NETNS")) < 4096)
 		json_object_object_add(o, "netns", json_object_new_string(getenv("CNI_NETNS")));
+	ipam_record_add_owner(o, a);
 	n = snprintf(out, size, "%s\n",
 		     json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
 							       JSON_C_TO_STRING_NOSLASHESCAPE));
@@ -322,6 +324,8 @@ static bool parse_record(const char *text, const char *addr, struct ipam_alloc *
 	     copy_field(o, "podref", a.podref, sizeof(a.podref)) &&
 	     copy_field(o, "ifname", a.ifname, sizeof(a.ifname)) &&
 	     ipam_addr_parse(ip, &a.family, &a.ip) == 0 && (!addr || strcmp(ip, addr) == 0);
+	if (ok)
+		ipam_record_get_owner(o, &a);
 	json_object_put(o);
 	if (ok)
 		*ret = a;

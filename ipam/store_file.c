@@ -39,6 +39,7 @@
 
 #include "ipam/admin.h"
 #include "ipam/lock.h"
+#include "ipam/owner.h"
 #include "ipam/store.h"
 
 #define MAX_OPEN_POOLS 64
@@ -210,6 +211,7 @@ static int record_text(const struct ipam_alloc *a, const char *netns, char *out,
 	json_object_object_add(o, "ifname", json_object_new_string(a->ifname));
 	if (netns && *netns)
 		json_object_object_add(o, "netns", json_object_new_string(netns));
+	ipam_record_add_owner(o, a);
 	n = snprintf(out, size, "%s\n",
 		     json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
 							       JSON_C_TO_STRING_NOSLASHESCAPE));
@@ -255,6 +257,8 @@ static int read_record(int dfd, const char *name, struct ipam_alloc *ret)
 	     copy_field(o, "podref", a.podref, sizeof(a.podref)) &&
 	     copy_field(o, "ifname", a.ifname, sizeof(a.ifname)) &&
 	     ipam_addr_parse(ip, &a.family, &a.ip) == 0 && strcmp(ip, name) == 0;
+	if (ok)
+		ipam_record_get_owner(o, &a);
 	json_object_put(o);
 	if (!ok)
 		return 0;

@@ -17,12 +17,14 @@
 #include "ipam/allocate.h"
 #include "ipam/config.h"
 #include "ipam/etcd_store.h" /* etcd (issue 7) */
+#include "ipam/owner.h"
 #include "ipam/store.h"
 
 struct session {
 	struct ipam_config conf;
 	struct ipam_store *store;
 	char podref[IPAM_PODREF_MAX];
+	char node[IPAM_NODE_MAX];
 };
 
 static void session_end(struct session *s)
@@ -44,7 +46,18 @@ static int flat_file_logging(struct cni_ctx *ctx, struct session *s, struct cni_
 	return cni_log_setup(s->conf.merged, "ipam", "whereabouts", &ctx->env, err);
 }
 
-static int session_begin(struct cni_ctx *ctx, struct session *s, struct cni_error *err)
+/* Whose this verb's allocations are: the CNI network "name", and this node (s->node). */
+static int session_owner(const struct cni_ctx *ctx, struct session *s, struct cni_error *err)
+{
+	if (ctx->conf.name && strlen(ctx->conf.name) >= IPAM_CNI_NETWORK_MAX)
+		return cni_err(err, CNI_ERR_CONFIG, "invalid config: \"name\" is longer than %d bytes",
+			       IPAM_CNI_NETWORK_MAX - 1);
+	return ipam_node_name(&s->conf, s->node, sizeof(s->node), err);
+}
+
+/* @owner: resolve whose the allocations are (ADD, GC), before the store is touched */
+static int session_begin(struct cni_ctx *ctx, struct session *s, bool owner,
+			 struct cni_error *err)
 {
 	memset(s, 0, sizeof(*s));
 	if (!ctx->conf.ipam)
@@ -70,6 +83,8 @@ static int session_begin(struct cni_ctx *ctx, struct session *s, struct cni_erro
 			goto fail;
 		}
 	}
+	if (owner && session_owner(ctx, s, err) < 0)
+		goto fail;
 	if (s->conf.datastore == IPAM_STORE_ETCD) { /* etcd (issue 7): etcd, or node slices */
 		if (ipam_store_etcd_open(&s->conf, &s->store, err) < 0)
 			goto fail;
@@ -162,11 +177,13 @@ static int wb_add(struct cni_ctx *ctx, struct cni_result *ret, struct cni_error 
 	struct ipam_u128 *ips = NULL;
 	int rc = -1;
 
-	if (session_begin(ctx, &s, err) < 0)
+	if (session_begin(ctx, &s, true, err) < 0)
 		return -1;
 	o.podref = s.podref[0] ? s.podref : NULL;
 	o.id = ctx->env.containerid;
 	o.ifname = ctx->env.ifname;
+	o.cni_network = ctx->conf.name;
+	o.node = s.node;
 	if (check_version_fits(ctx, &s.conf, err) < 0)
 		goto out;
 	ips = calloc(s.conf.n_ranges, sizeof(*ips));
@@ -195,7 +212,7 @@ static int wb_del(struct cni_ctx *ctx, struct cni_error *err)
 	struct session s;
 	int n;
 
-	if (session_begin(ctx, &s, err) < 0)
+	if (session_begin(ctx, &s, false, err) < 0)
 		return -1;
 	n = ipam_release(s.store, &s.conf, ctx->env.containerid, ctx->env.ifname, err);
 	if (n >= 0)
@@ -225,7 +242,7 @@ static int wb_check(struct cni_ctx *ctx, struct cni_error *err)
 
 	if (!ctx->conf.has_prev_result)
 		return cni_err(err, CNI_ERR_CONFIG, "invalid config: CHECK needs \"prevResult\"");
-	if (session_begin(ctx, &s, err) < 0)
+	if (session_begin(ctx, &s, false, err) < 0)
 		return -1;
 	ips = calloc(s.conf.n_ranges, sizeof(*ips));
 	found = calloc(s.conf.n_ranges, sizeof(*found));
@@ -264,7 +281,7 @@ static int wb_status(struct cni_ctx *ctx, struct cni_error *err)
 	struct session s;
 	int rc;
 
-	if (session_begin(ctx, &s, err) < 0) {
+	if (session_begin(ctx, &s, false, err) < 0) {
 		if (err->code == CNI_ERR_IO || err->code == CNI_ERR_TRY_LATER ||
 		    strstr(err->msg, "store_dir"))
 			err->code = CNI_ERR_NOT_AVAILABLE;
@@ -290,9 +307,10 @@ static int wb_gc(struct cni_ctx *ctx, struct cni_error *err)
 	/* no list of valid attachments, nothing to judge by: release nothing */
 	if (!ctx->conf.has_attachments)
 		return 0;
-	if (session_begin(ctx, &s, err) < 0)
+	if (session_begin(ctx, &s, true, err) < 0)
 		return -1;
-	n = ipam_gc(s.store, &s.conf, attachment_valid, &ctx->conf, err);
+	/* only this network's allocations made on this node: others share the pool or store */
+	n = ipam_gc(s.store, &s.conf, ctx->conf.name, s.node, attachment_valid, &ctx->conf, err);
 	if (n >= 0)
 		cni_log(CNI_LOG_VERBOSE, "gc released %d address(es)", n);
 	session_end(&s);

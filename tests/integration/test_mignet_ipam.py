@@ -7,6 +7,7 @@ namespaces (ip netns add/del), uniquely named and removed whatever happens.
 """
 import json
 import os
+import socket
 import subprocess
 
 import pytest
@@ -89,7 +90,8 @@ def test_list_table_and_json(store):
     assert a["10.210.0.2"] == {"network": "migration", "range": "10.210.0.0/24",
                                "address": "10.210.0.2", "pod": "openshift-cnv/virt-handler-1",
                                "containerID": "sandbox1", "interface": "migration0",
-                               "netns": "/proc/self/ns/net"}
+                               "netns": "/proc/self/ns/net", "cniNetwork": "wbnet",
+                               "node": socket.gethostname()}
     assert a["fd11::1"]["pod"] is None and a["fd11::1"]["containerID"] == "plainctr"
     # the same set as the files on disk
     assert {k[2] for k in allocations(store)} == set(a)

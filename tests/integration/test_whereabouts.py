@@ -5,6 +5,7 @@ paths (code, the key named, nothing written), the store's format. Each test has 
 store_dir under a temp dir that is removed whatever happens."""
 import json
 import os
+import socket
 import stat
 
 import pytest
@@ -109,7 +110,8 @@ def test_idempotent_add_per_pod(store):
     assert result_addrs(a2) == ["10.40.0.1/24"]
     rec = allocations(store)[("_unnamed", "10.40.0.0_24", "10.40.0.1")]
     assert rec == {"ip": "10.40.0.1", "id": "sandbox3", "podref": "default/vm-a", "ifname": "eth0",
-                   "netns": "/proc/self/ns/net"}
+                   "netns": "/proc/self/ns/net", "cni_network": "wbnet",
+                   "node": socket.gethostname()}
     # the old sandbox's DEL does not take the address from the new one
     assert wb("DEL", c, containerid="sandbox1", args=multus_args(pod="vm-a"))[0] == 0
     assert held(store) == {"10.40.0.1", "10.40.0.2"}
@@ -276,7 +278,8 @@ def test_store_format(store):
     rec = os.path.join(pool, "10.40.0.1")
     assert stat.S_IMODE(os.stat(rec).st_mode) == 0o600
     assert open(rec).read() == ('{"ip":"10.40.0.1","id":"abc","podref":"openshift-cnv/virt-handler-x",'
-                                '"ifname":"eth0","netns":"/proc/self/ns/net"}\n')
+                                '"ifname":"eth0","netns":"/proc/self/ns/net","cni_network":"wbnet",'
+                                f'"node":"{socket.gethostname()}"}}\n')
     assert os.readlink(os.path.join(pool, "ctr:abc:eth0")) == "10.40.0.1"
     assert os.readlink(os.path.join(pool, "pod:openshift-cnv%2Fvirt-handler-x:eth0")) == "10.40.0.1"
     assert os.readlink(os.path.join(pool, "next")).startswith("10.40.0.2 ")
