@@ -12,6 +12,11 @@
  * contains the address before removing it, as the allocator does, so the address is handed
  * out again by the next ADD.
  *
+ * An entry that keeps an address taken but holds no record of it (garbage, the record of
+ * another address, a symbolic link: the store's each_corrupt()) is listed and shown as
+ * corrupt with the reason, and release frees it like any allocation. gc never releases one:
+ * who held it is unknown, so nothing proves it dead; it is reported with the skipped.
+ *
  * Reconcile (gc) needs to know whether an allocation's container still exists. The plugin
  * records the ADD's CNI_NETNS in the allocation record ("netns"); the attachment is live
  * while that path is a network namespace (a file on nsfs, as /run/netns/<name> and
@@ -19,6 +24,11 @@
  * more (its bind mount was removed), is stale, and gc releases the allocation. A record
  * without "netns" (made by an older plugin) or a path that cannot be checked is skipped with
  * a note: gc never releases what it cannot prove dead.
+ *
+ * A store may be shared by several nodes (a shared mount), and a netns path means something
+ * only on the node that made the allocation: gc judges only the allocations recorded with
+ * this node's name (ipam_node_name(), or --node), and those recorded before the node was
+ * (no "node"), which count as this node's. Another node's are left alone.
  *
  * The etcd store is cluster-wide: a container of another node has a CNI_NETNS path that does
  * not exist here, so gc from one node would release the addresses of every other node; it is
@@ -42,6 +52,7 @@
 #include "ipam/admin.h"
 #include "ipam/config.h"
 #include "ipam/etcd_store.h"
+#include "ipam/owner.h"
 
 #ifndef NSFS_MAGIC
 #define NSFS_MAGIC 0x6e736673
@@ -55,6 +66,7 @@ struct opts {
 	const char *store_dir;
 	const char *config;
 	const char *network; /* a network_name, "_unnamed", or NULL: every network */
+	const char *node;    /* gc: --node, else ipam_node_name() */
 	bool json, dry_run;
 	int64_t timeout_ms;
 	struct ipam_config conf; /* from --config */
@@ -64,8 +76,9 @@ struct opts {
 struct row {
 	char network[IPAM_NETWORK_NAME_MAX + 16];
 	char pool[IPAM_CIDR_MAX];
-	struct ipam_alloc a;
+	struct ipam_alloc a;   /* of a corrupt entry: family and ip only */
 	char netns[NETNS_MAX]; /* "" when the record holds none */
+	char corrupt[256];     /* why the entry is no record; "" for a record */
 };
 
 struct rows {
@@ -89,12 +102,13 @@ static void usage(FILE *f)
 	      "  mignet ipam list    [STORE] [--network NAME] [--json]\n"
 	      "  mignet ipam show    [STORE] [--network NAME] [--json] ADDRESS|NAMESPACE/POD|CONTAINERID\n"
 	      "  mignet ipam release [STORE] [--network NAME] [--json] ADDRESS\n"
-	      "  mignet ipam gc      [STORE] [--network NAME] [--json] [--dry-run]\n"
+	      "  mignet ipam gc      [STORE] [--network NAME] [--json] [--dry-run] [--node NAME]\n"
 	      "STORE: --store-dir DIR (default " IPAM_DEFAULT_STORE_DIR ")\n"
 	      "       or --config FILE (a CNI network config or conflist: its whereabouts ipam\n"
 	      "       section, completed by its flat file, gives store_dir and network_name,\n"
 	      "       or the etcd datastore: list, show and release; gc is the runtime's there)\n"
-	      "--network _unnamed selects the network of configs without network_name.\n",
+	      "--network _unnamed selects the network of configs without network_name.\n"
+	      "gc judges only this node's allocations (--node, else as the plugin names the node).\n",
 	      f);
 }
 
@@ -282,6 +296,27 @@ static int collect_alloc(const struct ipam_alloc *a, void *arg)
 	return 0;
 }
 
+/* An entry that keeps its address taken but is no record: shown, released, never gc'ed. */
+static int collect_corrupt(int family, struct ipam_u128 ip, const char *why, void *arg)
+{
+	struct collect *c = arg;
+	struct row *g = realloc(c->rows->v, (c->rows->n + 1) * sizeof(*g)), *r;
+
+	if (!g) {
+		c->failed = -ENOMEM;
+		return -1;
+	}
+	c->rows->v = g;
+	r = &g[c->rows->n++];
+	memset(r, 0, sizeof(*r));
+	snprintf(r->network, sizeof(r->network), "%s", c->network);
+	snprintf(r->pool, sizeof(r->pool), "%s", c->pool);
+	r->a.family = family;
+	r->a.ip = ip;
+	snprintf(r->corrupt, sizeof(r->corrupt), "%s", why);
+	return 0;
+}
+
 struct pool_list {
 	char (*v)[IPAM_CIDR_MAX];
 	size_t n;
@@ -341,7 +376,9 @@ static int collect_locked(struct ipam_store *s, const char *net, struct rows *ro
 	for (size_t i = 0; r == 0 && i < p.n; i++) {
 		struct collect c = { .s = s, .network = net, .pool = p.v[i], .rows = rows };
 
-		if (s->ops->each_alloc(s, p.v[i], collect_alloc, &c, &e) < 0) {
+		if (s->ops->each_alloc(s, p.v[i], collect_alloc, &c, &e) < 0 ||
+		    (s->ops->each_corrupt &&
+		     s->ops->each_corrupt(s, p.v[i], collect_corrupt, &c, &e) < 0)) {
 			fprintf(err, "mignet ipam: network %s pool %s: %s\n", net, p.v[i],
 				c.failed ? strerror(-c.failed) : e.msg);
 			r = -1;
@@ -431,6 +468,14 @@ static struct json_object *row_json(const struct row *r, const char *extra_key,
 	json_object_object_add(o, "containerID", json_object_new_string(r->a.id));
 	json_object_object_add(o, "interface", json_object_new_string(r->a.ifname));
 	json_object_object_add(o, "netns", r->netns[0] ? json_object_new_string(r->netns) : NULL);
+	json_object_object_add(o, "cniNetwork", r->a.cni_network[0] ?
+			       json_object_new_string(r->a.cni_network) : NULL);
+	json_object_object_add(o, "node", r->a.node[0] ? json_object_new_string(r->a.node) : NULL);
+	if (r->corrupt[0]) {
+		json_object_object_add(o, "containerID", NULL);
+		json_object_object_add(o, "interface", NULL);
+		json_object_object_add(o, "corrupt", json_object_new_string(r->corrupt));
+	}
 	if (extra_key)
 		json_object_object_add(o, extra_key, json_object_new_string(extra_val));
 	return o;
@@ -460,6 +505,12 @@ static void table_row(FILE *out, const char *first, const struct row *r)
 	pool_cidr(r->pool, cidr, sizeof(cidr));
 	if (first)
 		fprintf(out, "%-16s ", first);
+	if (r->corrupt[0]) {
+		fprintf(out, "%-16s %-20s %-26s CORRUPT: %s\n",
+			network_arg(r->network) ? r->network : "-", cidr,
+			ipam_addr_format(r->a.family, r->a.ip, addr, sizeof(addr)), r->corrupt);
+		return;
+	}
 	fprintf(out, TABLE_HEAD "\n", network_arg(r->network) ? r->network : "-", cidr,
 		ipam_addr_format(r->a.family, r->a.ip, addr, sizeof(addr)),
 		r->a.podref[0] ? r->a.podref : "-", r->a.id, r->a.ifname);
@@ -467,11 +518,20 @@ static void table_row(FILE *out, const char *first, const struct row *r)
 
 /* --- commands --- */
 
+static void note_corrupt(FILE *err, const struct row *r, const char *then)
+{
+	char addr[INET6_ADDRSTRLEN];
+
+	ipam_addr_format(r->a.family, r->a.ip, addr, sizeof(addr));
+	fprintf(err, "mignet ipam: note: %s (network %s) is held by a corrupt record: %s; %s\n",
+		addr, r->network, r->corrupt, then);
+}
+
 /* list: every pool, with its allocations. */
 static int cmd_list(struct ipam_store *s, char **nets, const struct opts *o, FILE *out, FILE *err)
 {
 	struct json_object *jpools = json_object_new_array();
-	size_t n_allocs = 0, n_pools = 0;
+	size_t n_allocs = 0, n_pools = 0, n_corrupt = 0;
 	int rc = 0;
 
 	if (!o->json)
@@ -501,6 +561,11 @@ static int cmd_list(struct ipam_store *s, char **nets, const struct opts *o, FIL
 				json_object_array_add(ja, row_json(&rows.v[k], NULL, NULL));
 				if (!o->json)
 					table_row(out, NULL, &rows.v[k]);
+				if (rows.v[k].corrupt[0]) {
+					n_corrupt++;
+					note_corrupt(err, &rows.v[k],
+						     "`mignet ipam release` frees the address");
+				}
 			}
 			json_object_object_add(jp, "allocations", ja);
 			json_object_array_add(jpools, jp);
@@ -516,8 +581,13 @@ static int cmd_list(struct ipam_store *s, char **nets, const struct opts *o, FIL
 		json_object_object_add(top, "pools", jpools);
 		print_json(out, top);
 	} else {
-		fprintf(out, "%zu allocation%s in %zu pool%s\n", n_allocs, n_allocs == 1 ? "" : "s",
+		n_allocs -= n_corrupt;
+		fprintf(out, "%zu allocation%s in %zu pool%s", n_allocs, n_allocs == 1 ? "" : "s",
 			n_pools, n_pools == 1 ? "" : "s");
+		if (n_corrupt)
+			fprintf(out, ", %zu corrupt record%s", n_corrupt,
+				n_corrupt == 1 ? "" : "s");
+		fputc('\n', out);
 		json_object_put(jpools);
 	}
 	return rc;
@@ -530,6 +600,8 @@ static bool row_matches(const struct row *r, const char *what)
 
 	if (ipam_addr_parse(what, &family, &ip) == 0)
 		return family == r->a.family && ipam_u128_cmp(ip, r->a.ip) == 0;
+	if (r->corrupt[0]) /* it names no pod and no container */
+		return false;
 	return strcmp(r->a.podref, what) == 0 || strcmp(r->a.id, what) == 0;
 }
 
@@ -581,16 +653,27 @@ static int cmd_show(struct ipam_store *s, char **nets, const struct opts *o, con
 		char addr[INET6_ADDRSTRLEN], cidr[IPAM_CIDR_MAX];
 
 		if (o->json) {
-			json_object_array_add(ja, row_json(r, "netnsState", st));
+			json_object_array_add(ja, row_json(r, r->corrupt[0] ? NULL : "netnsState",
+							   st));
 			continue;
 		}
 		pool_cidr(r->pool, cidr, sizeof(cidr));
+		if (r->corrupt[0]) {
+			fprintf(out, "%saddress:      %s\nnetwork:      %s\nrange:        %s\n"
+				"corrupt:      %s\n", k ? "\n" : "",
+				ipam_addr_format(r->a.family, r->a.ip, addr, sizeof(addr)),
+				network_arg(r->network) ? r->network : "(unnamed)", cidr,
+				r->corrupt);
+			continue;
+		}
 		fprintf(out, "%saddress:      %s\nnetwork:      %s\nrange:        %s\n"
-			"pod:          %s\ncontainer ID: %s\ninterface:    %s\nnetns:        %s (%s)\n",
+			"pod:          %s\ncontainer ID: %s\ninterface:    %s\nnetns:        %s (%s)\n"
+			"cni network:  %s\nnode:         %s\n",
 			k ? "\n" : "", ipam_addr_format(r->a.family, r->a.ip, addr, sizeof(addr)),
 			network_arg(r->network) ? r->network : "(unnamed)", cidr,
 			r->a.podref[0] ? r->a.podref : "-", r->a.id, r->a.ifname,
-			r->netns[0] ? r->netns : "-", st);
+			r->netns[0] ? r->netns : "-", st,
+			r->a.cni_network[0] ? r->a.cni_network : "-", r->a.node[0] ? r->a.node : "-");
 	}
 	if (o->json)
 		print_json(out, ja);
@@ -677,7 +760,7 @@ static int cmd_gc(struct ipam_store *s, char **nets, const struct opts *o, FILE 
 {
 	struct json_object *jrel = json_object_new_array(), *jskip = json_object_new_array();
 	const char *verb = o->dry_run ? "would release" : "released";
-	size_t kept = 0, n_rel = 0;
+	size_t kept = 0, n_rel = 0, other_nodes = 0;
 	int rc = 0;
 
 	if (!o->json)
@@ -694,8 +777,21 @@ static int cmd_gc(struct ipam_store *s, char **nets, const struct opts *o, FILE 
 			rc = EXIT_FAIL;
 		for (size_t k = 0; k < rows.n; k++) {
 			const struct row *r = &rows.v[k];
-			enum ns_state st = netns_state(r->netns);
+			enum ns_state st;
 
+			if (r->corrupt[0]) {
+				/* who held it is unknown: nothing proves it dead */
+				note_corrupt(err, r, "skipped (`mignet ipam release` it once you "
+					     "know it is free)");
+				json_object_array_add(jskip, row_json(r, "reason", "corrupt"));
+				continue;
+			}
+			/* another node's netns paths mean nothing here */
+			if (!ipam_alloc_in_scope(&r->a, NULL, o->node)) {
+				other_nodes++;
+				continue;
+			}
+			st = netns_state(r->netns);
 			if (st == NS_LIVE) {
 				kept++;
 				continue;
@@ -732,10 +828,15 @@ static int cmd_gc(struct ipam_store *s, char **nets, const struct opts *o, FILE 
 		json_object_object_add(top, "released", jrel);
 		json_object_object_add(top, "skipped", jskip);
 		json_object_object_add(top, "kept", json_object_new_int64((int64_t)kept));
+		json_object_object_add(top, "node", json_object_new_string(o->node));
+		json_object_object_add(top, "otherNodes", json_object_new_int64((int64_t)other_nodes));
 		print_json(out, top);
 	} else {
 		fprintf(out, "%zu %s, %zu kept (netns live), %zu skipped\n", n_rel, verb, kept,
 			json_object_array_length(jskip));
+		if (other_nodes)
+			fprintf(out, "%zu of other nodes left alone (this node: %s)\n", other_nodes,
+				o->node);
 		json_object_put(jrel);
 		json_object_put(jskip);
 	}
@@ -750,6 +851,7 @@ int ipam_admin_main(int argc, char **argv, FILE *out, FILE *err)
 		{ "network", required_argument, NULL, 'n' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "dry-run", no_argument, NULL, 'd' },
+		{ "node", required_argument, NULL, 'N' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -758,6 +860,7 @@ int ipam_admin_main(int argc, char **argv, FILE *out, FILE *err)
 	struct ipam_store *s = NULL;
 	struct cni_error e = { 0 };
 	const char *cmd, *what = NULL;
+	char node[IPAM_NODE_MAX];
 	bool have_dir = false;
 	char **nets = NULL;
 	struct stat st;
@@ -791,6 +894,9 @@ int ipam_admin_main(int argc, char **argv, FILE *out, FILE *err)
 		case 'd':
 			o.dry_run = true;
 			break;
+		case 'N':
+			o.node = optarg;
+			break;
 		case 'h':
 			usage(out);
 			return 0;
@@ -802,7 +908,7 @@ int ipam_admin_main(int argc, char **argv, FILE *out, FILE *err)
 	if (optind + 1 < argc)
 		what = argv[optind + 1];
 	if (optind + 1 + (what ? 1 : 0) < argc || (have_dir && o.config) ||
-	    (o.dry_run && strcmp(cmd, "gc") != 0)) {
+	    ((o.dry_run || o.node) && strcmp(cmd, "gc") != 0)) {
 		usage(err);
 		return EXIT_USAGE;
 	}
@@ -826,6 +932,14 @@ int ipam_admin_main(int argc, char **argv, FILE *out, FILE *err)
 			"(it passes the valid attachments)\n", o.config);
 		rc = EXIT_FAIL;
 		goto out;
+	}
+	if (!strcmp(cmd, "gc") && !o.node) {
+		if (ipam_node_name(o.config ? &o.conf : NULL, node, sizeof(node), &e) < 0) {
+			fprintf(err, "mignet ipam gc: the node's name: %s\n", e.msg);
+			rc = EXIT_FAIL;
+			goto out;
+		}
+		o.node = node;
 	}
 	nets = networks(&o, err);
 	if (!nets) {

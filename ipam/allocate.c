@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "ipam/allocate.h"
+#include "ipam/owner.h"
 
 struct pool_info {
 	char name[IPAM_CIDR_MAX];
@@ -148,6 +149,8 @@ static void fill_owner(struct ipam_alloc *a, const struct ipam_owner *o)
 	snprintf(a->id, sizeof(a->id), "%s", o->id);
 	snprintf(a->podref, sizeof(a->podref), "%s", o->podref ? o->podref : "");
 	snprintf(a->ifname, sizeof(a->ifname), "%s", o->ifname);
+	snprintf(a->cni_network, sizeof(a->cni_network), "%s", o->cni_network ? o->cni_network : "");
+	snprintf(a->node, sizeof(a->node), "%s", o->node ? o->node : "");
 }
 
 /* The allocation @o already holds in @pool. Return: 1, 0, -1. */
@@ -186,7 +189,10 @@ static int allocate_locked(struct ipam_store *s, const struct ipam_config *c,
 		if (found) {
 			*a = cur;
 			fill_owner(a, o);
-			if ((strcmp(cur.id, a->id) != 0 || strcmp(cur.podref, a->podref) != 0) &&
+			/* re-recorded when its owner changed (or an older record lacks one) */
+			if ((strcmp(cur.id, a->id) != 0 || strcmp(cur.podref, a->podref) != 0 ||
+			     strcmp(cur.cni_network, a->cni_network) != 0 ||
+			     strcmp(cur.node, a->node) != 0) &&
 			    s->ops->put(s, pool, a, &cur, err) < 0)
 				goto out;
 			ret_ips[i] = cur.ip;
@@ -332,6 +338,7 @@ int ipam_lookup(struct ipam_store *s, const struct ipam_config *c, const char *i
 }
 
 struct gc_ctx {
+	const char *cni_network, *node;
 	ipam_valid_cb valid;
 	void *arg;
 	struct ipam_alloc *stale;
@@ -343,7 +350,7 @@ static int gc_collect(const struct ipam_alloc *a, void *arg)
 	struct gc_ctx *g = arg;
 	struct ipam_alloc *grown;
 
-	if (g->valid(a->id, a->ifname, g->arg))
+	if (!ipam_alloc_in_scope(a, g->cni_network, g->node) || g->valid(a->id, a->ifname, g->arg))
 		return 0;
 	grown = realloc(g->stale, (g->n + 1) * sizeof(*grown));
 	if (!grown)
@@ -353,8 +360,8 @@ static int gc_collect(const struct ipam_alloc *a, void *arg)
 	return 0;
 }
 
-int ipam_gc(struct ipam_store *s, const struct ipam_config *c, ipam_valid_cb valid, void *arg,
-	    struct cni_error *err)
+int ipam_gc(struct ipam_store *s, const struct ipam_config *c, const char *cni_network,
+	    const char *node, ipam_valid_cb valid, void *arg, struct cni_error *err)
 {
 	int n = 0, rc = 0;
 
@@ -364,7 +371,8 @@ int ipam_gc(struct ipam_store *s, const struct ipam_config *c, ipam_valid_cb val
 	if (s->ops->lock(s, c->network_name, err) < 0)
 		return -1;
 	for (size_t i = 0; rc == 0 && i < c->n_ranges; i++) {
-		struct gc_ctx g = { .valid = valid, .arg = arg };
+		struct gc_ctx g = { .cni_network = cni_network, .node = node, .valid = valid,
+				    .arg = arg };
 		char pool[IPAM_CIDR_MAX];
 
 		ipam_pool_name(&c->ranges[i], pool, sizeof(pool));

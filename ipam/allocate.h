@@ -18,6 +18,8 @@ struct ipam_owner {
 	const char *podref; /* "namespace/name", or NULL: the identity is (id, ifname) */
 	const char *id;     /* CNI_CONTAINERID */
 	const char *ifname; /* CNI_IFNAME */
+	const char *cni_network; /* the CNI network "name", or NULL: not recorded */
+	const char *node;        /* ipam_node_name(), or NULL: not recorded */
 };
 
 /**
@@ -54,9 +56,12 @@ typedef bool (*ipam_valid_cb)(const char *id, const char *ifname, void *arg);
 
 /**
  * ipam_gc() - release every allocation of @c's ranges whose attachment @valid refuses
+ * Only the allocations made for CNI network @cni_network on node @node are judged (NULL:
+ * any); those of other networks sharing a pool and of other nodes sharing the store are
+ * kept, whatever @valid says (ipam_alloc_in_scope()).
  * Return: the number released, or -1 with err set.
  */
-int ipam_gc(struct ipam_store *s, const struct ipam_config *c, ipam_valid_cb valid, void *arg,
-	    struct cni_error *err);
+int ipam_gc(struct ipam_store *s, const struct ipam_config *c, const char *cni_network,
+	    const char *node, ipam_valid_cb valid, void *arg, struct cni_error *err);
 
 #endif

@@ -264,6 +264,37 @@ out:
 	return rc;
 }
 
+/* The key of range @i: the top-level "range" (when @top) comes first, then ipRanges. */
+static void range_key(size_t i, bool top, char *buf, size_t size)
+{
+	if (top && i == 0)
+		snprintf(buf, size, "ipam.range");
+	else
+		snprintf(buf, size, "ipam.ipRanges[%zu].range", i - (top ? 1 : 0));
+}
+
+/*
+ * Two ranges of one CIDR are one pool: the second finds the allocation the first just made
+ * for this attachment, and the same address would be handed out twice in one result.
+ */
+static int check_repeats(const struct ipam_config *c, bool top, struct cni_error *err)
+{
+	char key[64], first[64];
+
+	for (size_t i = 1; i < c->n_ranges; i++) {
+		for (size_t k = 0; k < i; k++) {
+			if (strcmp(c->ranges[i].cidr, c->ranges[k].cidr) != 0)
+				continue;
+			range_key(i, top, key, sizeof(key));
+			range_key(k, top, first, sizeof(first));
+			return cni_err(err, CNI_ERR_CONFIG,
+				       "invalid config: \"%s\" repeats the range %s of \"%s\"; give each "
+				       "CIDR once", key, c->ranges[i].cidr, first);
+		}
+	}
+	return 0;
+}
+
 static int load_ranges(struct ipam_config *c, struct cni_error *err)
 {
 	struct json_object *arr = NULL;
@@ -312,7 +343,7 @@ static int load_ranges(struct ipam_config *c, struct cni_error *err)
 		if (add_range(c, o, where, spec, err) < 0)
 			return -1;
 	}
-	return 0;
+	return check_repeats(c, range && *range, err);
 }
 
 static int load_gateway(struct ipam_config *c, struct cni_error *err)

@@ -53,7 +53,7 @@ int ipam_store_etcd_open_client(struct etcd_client *client, int64_t timeout_ms,
  * ipam_node_slice_apply() - with "node_slice_size", narrow every range of @c to this node's
  * slice, claiming one in etcd when the node holds none (or renewing the node's lease when
  * due), so that the file store at @c->store_dir then allocates inside it.
- * The node is $NODENAME, else the host name.
+ * The node is ipam_node_name()'s.
  * Return: 0 (also when @c has no node_slice_size), or -1 with err set: code 11 when etcd
  * cannot be reached in time and no valid local claim exists, 999 when no slice is free.
  */

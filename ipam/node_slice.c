@@ -18,10 +18,11 @@
  *
  * A claim is a txn "if the slice key does not exist, put it with my lease"; the lowest free
  * slice wins, and a lost race tries the next. The claim is cached on the node in
- * <store_dir>/_slices/<network>_<pool> (slice, lease, time of the last renewal), written
- * atomically, so a verb normally reads one small local file and does not contact etcd. When
- * etcd cannot be reached, a cached claim whose lease cannot have expired yet is used; without
- * one, the verb fails with code 11.
+ * <store_dir>/_slices/<network>_<pool>@<node> (slice, lease, time of the last renewal; named
+ * by node, since a store_dir may be shared by several nodes), written atomically, so a verb
+ * normally reads one small local file and does not contact etcd. When etcd cannot be
+ * reached, a cached claim whose lease cannot have expired yet is used; without one, the verb
+ * fails with code 11.
  *
  * The etcd client is created only when a range needs etcd (no cached claim, or its renewal is
  * due): creating it loads libcurl, which costs a verb served from the cache more than the
@@ -47,6 +48,7 @@
 #include "cni/json.h"
 #include "cni/env.h"
 #include "ipam/etcd_store.h"
+#include "ipam/owner.h"
 
 #define DEFAULT_TTL 3600
 #define NODE_MAX 254
@@ -69,28 +71,12 @@ struct slicer {
 	bool etcd_down;
 };
 
-static int node_name(char *out, size_t size, struct cni_error *err)
-{
-	const char *env = getenv("NODENAME");
-
-	if (env && *env) {
-		if (strlen(env) >= size)
-			return cni_err(err, CNI_ERR_ENV, "NODENAME is longer than %zu bytes", size - 1);
-		snprintf(out, size, "%s", env);
-	} else if (gethostname(out, size) < 0) {
-		return cni_err_errno(err, CNI_ERR_ENV, -errno, "gethostname");
-	}
-	out[size - 1] = '\0';
-	if (strchr(out, '/') || !*out)
-		return cni_err(err, CNI_ERR_ENV, "node name \"%s\" is not usable", out);
-	return 0;
-}
-
 /* --- the local cache --- */
 
 static void cache_path(const struct slicer *sl, const char *pool, char *out, size_t size)
 {
-	snprintf(out, size, "%s/_slices/%s_%s", sl->c->store_dir, sl->net, pool);
+	/* per node: a store_dir shared by several nodes holds each node's claim apart */
+	snprintf(out, size, "%s/_slices/%s_%s@%s", sl->c->store_dir, sl->net, pool, sl->node);
 }
 
 static bool cache_read(const struct slicer *sl, const char *pool, struct claim *ret)
@@ -437,7 +423,8 @@ int ipam_node_slice_apply(struct ipam_config *c, struct cni_error *err)
 			       "invalid config: \"ipam.node_slice_size\" \"%s\": not a prefix length "
 			       "such as \"/28\"", size);
 	sl.ttl = ttl;
-	if (node_name(sl.node, sizeof(sl.node), err) < 0)
+	/* the same name is recorded with each allocation (ipam/owner.h) */
+	if (ipam_node_name(c, sl.node, sizeof(sl.node), err) < 0)
 		return -1;
 	{
 		char enc[3 * 256 + 1];

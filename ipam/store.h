@@ -22,6 +22,8 @@
 #define IPAM_ID_MAX 256     /* container ID, with its NUL */
 #define IPAM_PODREF_MAX 512 /* "namespace/name", with its NUL */
 #define IPAM_IFNAME_MAX 16
+#define IPAM_CNI_NETWORK_MAX 256 /* the CNI network "name", with its NUL */
+#define IPAM_NODE_MAX 254        /* a node name (Kubernetes: at most 253), with its NUL */
 
 /* One allocation: an address and who holds it. */
 struct ipam_alloc {
@@ -30,6 +32,12 @@ struct ipam_alloc {
 	char id[IPAM_ID_MAX];         /* CNI_CONTAINERID of the latest ADD */
 	char podref[IPAM_PODREF_MAX]; /* "namespace/name", "" when the runtime gave none */
 	char ifname[IPAM_IFNAME_MAX];
+	/*
+	 * Whose it is, for GC: the CNI network "name" of the ADD and the node that made it.
+	 * "" in a record written before they were recorded (docs/whereabouts.md).
+	 */
+	char cni_network[IPAM_CNI_NETWORK_MAX];
+	char node[IPAM_NODE_MAX];
 };
 
 struct ipam_store;
@@ -39,6 +47,8 @@ typedef int (*ipam_pool_cb)(const char *pool, int family, struct ipam_u128 net,
 			    unsigned int prefixlen, void *arg);
 /* Called for each allocation of a pool. Return <0 to stop. */
 typedef int (*ipam_alloc_cb)(const struct ipam_alloc *a, void *arg);
+/* Called for each corrupt entry of a pool: the address it keeps taken, and why. <0 stops. */
+typedef int (*ipam_corrupt_cb)(int family, struct ipam_u128 ip, const char *why, void *arg);
 
 /*
  * Every function returns >= 0 on success (lookups: 1 found, 0 not found) or -1 with err set:
@@ -83,6 +93,14 @@ struct ipam_store_ops {
 	int (*each_pool)(struct ipam_store *s, ipam_pool_cb cb, void *arg, struct cni_error *err);
 	int (*each_alloc)(struct ipam_store *s, const char *pool, ipam_alloc_cb cb, void *arg,
 			  struct cni_error *err);
+	/*
+	 * Optional (NULL: the store holds nothing but records). Each entry of @pool that keeps
+	 * its address taken without a well-formed record of it (garbage, the record of another
+	 * address, a symbolic link), which each_alloc() does not show. release() of an alloc
+	 * with only family and ip set removes one.
+	 */
+	int (*each_corrupt)(struct ipam_store *s, const char *pool, ipam_corrupt_cb cb, void *arg,
+			    struct cni_error *err);
 	/* can the store be used? (without the lock) */
 	int (*status)(struct ipam_store *s, struct cni_error *err);
 	void (*close)(struct ipam_store *s);
@@ -101,6 +119,13 @@ struct ipam_store {
  */
 int ipam_store_file_open(const char *dir, int64_t lock_timeout_ms, struct ipam_store **ret,
 			 struct cni_error *err);
+
+/**
+ * ipam_record_check() - is @text a well-formed allocation record filed under address @name?
+ * (one JSON object with string "ip", "id", "podref" and "ifname" that fit, "ip" == @name)
+ * Return: true, or false with the reason in @why.
+ */
+bool ipam_record_check(const char *text, const char *name, char *why, size_t size);
 
 /** ipam_network_dir() - the directory name of a network: its name, or "_unnamed". */
 static inline const char *ipam_network_dir(const char *network)

@@ -46,6 +46,7 @@
 
 #include "cni/json.h"
 #include "ipam/etcd_store.h"
+#include "ipam/owner.h"
 
 #define KEY_MAX 4096
 #define SUFFIX_MAX 2048
@@ -291,6 +292,7 @@ static int record_text(const struct ipam_alloc *a, char *out, size_t size)
 	/* like the file store: the namespace of the ADD, for "mignet ipam gc" */
 	if (getenv("CNI_NETNS") && *getenv("CNI_NETNS") && strlen(getenv("CNI_NETNS")) < 4096)
 		json_object_object_add(o, "netns", json_object_new_string(getenv("CNI_NETNS")));
+	ipam_record_add_owner(o, a);
 	n = snprintf(out, size, "%s\n",
 		     json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
 							       JSON_C_TO_STRING_NOSLASHESCAPE));
@@ -322,6 +324,8 @@ static bool parse_record(const char *text, const char *addr, struct ipam_alloc *
 	     copy_field(o, "podref", a.podref, sizeof(a.podref)) &&
 	     copy_field(o, "ifname", a.ifname, sizeof(a.ifname)) &&
 	     ipam_addr_parse(ip, &a.family, &a.ip) == 0 && (!addr || strcmp(ip, addr) == 0);
+	if (ok)
+		ipam_record_get_owner(o, &a);
 	json_object_put(o);
 	if (ok)
 		*ret = a;
@@ -766,6 +770,44 @@ static int es_each_alloc(struct ipam_store *s, const char *pool, ipam_alloc_cb c
 	return rc;
 }
 
+/* The values under ip/ that are no record of their key's address: they keep it taken. */
+static int es_each_corrupt(struct ipam_store *s, const char *pool, ipam_corrupt_cb cb, void *arg,
+			   struct cni_error *err)
+{
+	struct etcd_store *es = es_of(s);
+	struct etcd_range_result rr = {0};
+	char key[KEY_MAX], end[KEY_MAX];
+	size_t n, end_len;
+	int r, rc = 0;
+
+	key_of(es, pool, "ip/", key);
+	n = strlen(key);
+	end_len = etcd_prefix_end(key, n, end);
+	r = etcd_range(es->etcd, key, n, end, end_len, 0, false, &rr);
+	if (r < 0)
+		return etcd_err(es, r, "list allocations", err);
+	for (size_t i = 0; rc == 0 && i < rr.n_kvs; i++) {
+		struct entry *e = entry_find(es, rr.kvs[i].key);
+		const char *text = e ? e->value : rr.kvs[i].value, *addr = rr.kvs[i].key + n;
+		char canon[INET6_ADDRSTRLEN], why[256];
+		struct ipam_alloc a;
+		struct ipam_u128 ip;
+		int family;
+
+		/* only a key es_taken() looks at keeps an address taken */
+		if (!text || parse_record(text, addr, &a) ||
+		    ipam_addr_parse(addr, &family, &ip) < 0 ||
+		    strcmp(ipam_addr_format(family, ip, canon, sizeof(canon)), addr) != 0)
+			continue;
+		if (ipam_record_check(text, addr, why, sizeof(why)))
+			snprintf(why, sizeof(why), "not a well-formed record");
+		if (cb(family, ip, why, arg) < 0)
+			rc = -1;
+	}
+	etcd_range_result_free(&rr);
+	return rc;
+}
+
 static int es_status(struct ipam_store *s, struct cni_error *err)
 {
 	struct etcd_store *es = es_of(s);
@@ -806,6 +848,7 @@ static const struct ipam_store_ops etcd_ops = {
 	.hint_lower = es_hint_lower,
 	.each_pool = es_each_pool,
 	.each_alloc = es_each_alloc,
+	.each_corrupt = es_each_corrupt,
 	.status = es_status,
 	.close = es_close,
 };

@@ -39,6 +39,7 @@
 
 #include "ipam/admin.h"
 #include "ipam/lock.h"
+#include "ipam/owner.h"
 #include "ipam/store.h"
 
 #define MAX_OPEN_POOLS 64
@@ -60,6 +61,7 @@ struct file_store {
 	int64_t timeout_ms;
 	char network[IPAM_CIDR_MAX + 256];
 	int net_fd, lock_fd;
+	int no_network; /* -errno: the locked network has no directory and cannot get one */
 	bool net_dirty;
 	struct pool_dir pools[MAX_OPEN_POOLS];
 	size_t n_pools;
@@ -160,6 +162,9 @@ static int pool_fd(struct file_store *fs, const char *pool, bool create, struct 
 	for (size_t i = 0; i < fs->n_pools; i++)
 		if (strcmp(fs->pools[i].name, pool) == 0)
 			return fs->pools[i].fd;
+	if (fs->no_network)
+		return create ? io_err(err, fs->no_network, "cannot create network directory",
+				       fs->network) : -ENOENT;
 	if (fs->net_fd < 0)
 		return cni_err(err, CNI_ERR_INTERNAL, "store: pool used outside the lock");
 	if (fs->n_pools == MAX_OPEN_POOLS)
@@ -206,6 +211,7 @@ static int record_text(const struct ipam_alloc *a, const char *netns, char *out,
 	json_object_object_add(o, "ifname", json_object_new_string(a->ifname));
 	if (netns && *netns)
 		json_object_object_add(o, "netns", json_object_new_string(netns));
+	ipam_record_add_owner(o, a);
 	n = snprintf(out, size, "%s\n",
 		     json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
 							       JSON_C_TO_STRING_NOSLASHESCAPE));
@@ -234,7 +240,8 @@ static int read_record(int dfd, const char *name, struct ipam_alloc *ret)
 	struct json_object *o;
 	struct ipam_alloc a = { 0 };
 	ssize_t n;
-	int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO of that name must not hang us (its read is then empty) */
+	int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	bool ok;
 
 	if (fd < 0)
@@ -242,7 +249,7 @@ static int read_record(int dfd, const char *name, struct ipam_alloc *ret)
 	n = read(fd, buf, RECORD_MAX);
 	close(fd);
 	if (n < 0)
-		return -errno;
+		return errno == EISDIR ? 0 : -errno;
 	buf[n] = '\0';
 	o = json_tokener_parse(buf);
 	ok = o && json_object_is_type(o, json_type_object) && copy_field(o, "ip", ip, sizeof(ip)) &&
@@ -250,6 +257,8 @@ static int read_record(int dfd, const char *name, struct ipam_alloc *ret)
 	     copy_field(o, "podref", a.podref, sizeof(a.podref)) &&
 	     copy_field(o, "ifname", a.ifname, sizeof(a.ifname)) &&
 	     ipam_addr_parse(ip, &a.family, &a.ip) == 0 && strcmp(ip, name) == 0;
+	if (ok)
+		ipam_record_get_owner(o, &a);
 	json_object_put(o);
 	if (!ok)
 		return 0;
@@ -324,6 +333,14 @@ static int fs_lock(struct ipam_store *s, const char *network, struct cni_error *
 	if (mkdirat(fs->root_fd, dir, 0700) == 0) {
 		if (fsync(fs->root_fd) < 0)
 			return io_err(err, -errno, "cannot sync", "store_dir");
+	} else if (errno == ENOSPC || errno == EDQUOT || errno == EROFS) {
+		/*
+		 * No directory (mkdir says EEXIST before these) and no room for one: the network
+		 * holds nothing, so a DEL or GC has nothing to do and must not fail on it; an
+		 * ADD fails at its first put(). There is nothing to lock.
+		 */
+		fs->no_network = -errno;
+		return 0;
 	} else if (errno != EEXIST) {
 		return io_err(err, -errno, "cannot create network directory", dir);
 	}
@@ -370,6 +387,7 @@ static void fs_unlock(struct ipam_store *s)
 	if (fs->net_fd >= 0)
 		close(fs->net_fd);
 	fs->lock_fd = fs->net_fd = -1;
+	fs->no_network = 0;
 	fs->net_dirty = false;
 }
 
@@ -544,7 +562,12 @@ static int write_hint(struct file_store *fs, int fd, int family, struct ipam_u12
 	snprintf(text, sizeof(text), "%s %016" PRIx64, ipam_addr_format(family, ip, addr, sizeof(addr)),
 		 digest);
 	r = set_link(fd, HINT, text);
-	if (r < 0)
+	/*
+	 * A full filesystem (no inode or block for the link) must not stop a release: the hint
+	 * is only a shortcut, and no hint is always correct (the walk starts at the range's
+	 * first address). Removing it needs no space.
+	 */
+	if (r < 0 && unlinkat(fd, HINT, 0) < 0 && errno != ENOENT)
 		return io_err(err, r, "cannot write hint", HINT);
 	mark_dirty(fs, fd);
 	return 0;
@@ -614,8 +637,11 @@ static int fs_each_pool(struct ipam_store *s, ipam_pool_cb cb, void *arg, struct
 	struct file_store *fs = fs_of(s);
 	struct dirent *de;
 	DIR *d;
-	int fd = dup(fs->net_fd), r = 0;
+	int fd, r = 0;
 
+	if (fs->no_network)
+		return 0;
+	fd = dup(fs->net_fd);
 	if (fd < 0 || !(d = fdopendir(fd))) {
 		if (fd >= 0)
 			close(fd);
@@ -671,6 +697,85 @@ static int fs_each_alloc(struct ipam_store *s, const char *pool, ipam_alloc_cb c
 	return r < 0 ? -1 : 0;
 }
 
+/*
+ * Why the entry @name of the pool at @pfd is no record, when it is none (read_record() said
+ * 0 for it). Return: 1 with @why, 0 when it is gone or a record after all, -errno.
+ */
+static int diagnose(int pfd, const char *name, char *why, size_t size)
+{
+	char text[RECORD_MAX + 1], target[PATH_MAX];
+	struct ipam_alloc a;
+	struct stat st;
+	ssize_t n;
+	int fd, r;
+
+	if (fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (S_ISLNK(st.st_mode)) {
+		n = readlinkat(pfd, name, target, sizeof(target) - 1);
+		target[n < 0 ? 0 : n] = '\0';
+		snprintf(why, size, "a symbolic link (to %.200s), not a record", target);
+		return 1;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(why, size, "not a regular file");
+		return 1;
+	}
+	r = read_record(pfd, name, &a);
+	if (r != 0)
+		return r < 0 ? r : 0;
+	fd = openat(pfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	n = read(fd, text, RECORD_MAX);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	text[n] = '\0';
+	if (ipam_record_check(text, name, why, size))
+		snprintf(why, size, "not a well-formed record");
+	return 1;
+}
+
+static int fs_each_corrupt(struct ipam_store *s, const char *pool, ipam_corrupt_cb cb, void *arg,
+			   struct cni_error *err)
+{
+	struct dirent *de;
+	DIR *d;
+	int pfd = pool_fd(fs_of(s), pool, false, err), fd, r = 0;
+
+	if (pfd == -ENOENT)
+		return 0;
+	if (pfd < 0)
+		return -1;
+	fd = dup(pfd);
+	if (fd < 0 || !(d = fdopendir(fd))) {
+		if (fd >= 0)
+			close(fd);
+		return io_err(err, -errno, "cannot list pool", pool);
+	}
+	rewinddir(d);
+	while (r >= 0 && (de = readdir(d))) {
+		char canon[INET6_ADDRSTRLEN], why[256];
+		struct ipam_u128 ip;
+		int family;
+
+		/* only a name fs_taken() looks at keeps an address taken */
+		if (ipam_addr_parse(de->d_name, &family, &ip) < 0 ||
+		    strcmp(ipam_addr_format(family, ip, canon, sizeof(canon)), de->d_name) != 0)
+			continue;
+		r = diagnose(pfd, de->d_name, why, sizeof(why));
+		if (r < 0) {
+			io_err(err, r, "cannot read allocation", de->d_name);
+			break;
+		}
+		if (r > 0)
+			r = cb(family, ip, why, arg);
+	}
+	closedir(d);
+	return r < 0 ? -1 : 0;
+}
+
 static int fs_status(struct ipam_store *s, struct cni_error *err)
 {
 	struct file_store *fs = fs_of(s);
@@ -713,6 +818,7 @@ static const struct ipam_store_ops file_ops = {
 	.hint_lower = fs_hint_lower,
 	.each_pool = fs_each_pool,
 	.each_alloc = fs_each_alloc,
+	.each_corrupt = fs_each_corrupt,
 	.status = fs_status,
 	.close = fs_close,
 };

@@ -4,21 +4,27 @@
  * the work to the allocator; this file only translates between CNI and the allocator.
  */
 #include <sys/socket.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "cni/log.h"
 #include "cni/caps.h"
+#include "cni/conf.h"
+#include "cni/json.h"
 #include "cni/plugin.h"
 #include "ipam/allocate.h"
 #include "ipam/config.h"
 #include "ipam/etcd_store.h" /* etcd (issue 7) */
+#include "ipam/owner.h"
 #include "ipam/store.h"
 
 struct session {
 	struct ipam_config conf;
 	struct ipam_store *store;
 	char podref[IPAM_PODREF_MAX];
+	char node[IPAM_NODE_MAX];
 };
 
 static void session_end(struct session *s)
@@ -40,7 +46,18 @@ static int flat_file_logging(struct cni_ctx *ctx, struct session *s, struct cni_
 	return cni_log_setup(s->conf.merged, "ipam", "whereabouts", &ctx->env, err);
 }
 
-static int session_begin(struct cni_ctx *ctx, struct session *s, struct cni_error *err)
+/* Whose this verb's allocations are: the CNI network "name", and this node (s->node). */
+static int session_owner(const struct cni_ctx *ctx, struct session *s, struct cni_error *err)
+{
+	if (ctx->conf.name && strlen(ctx->conf.name) >= IPAM_CNI_NETWORK_MAX)
+		return cni_err(err, CNI_ERR_CONFIG, "invalid config: \"name\" is longer than %d bytes",
+			       IPAM_CNI_NETWORK_MAX - 1);
+	return ipam_node_name(&s->conf, s->node, sizeof(s->node), err);
+}
+
+/* @owner: resolve whose the allocations are (ADD, GC), before the store is touched */
+static int session_begin(struct cni_ctx *ctx, struct session *s, bool owner,
+			 struct cni_error *err)
 {
 	memset(s, 0, sizeof(*s));
 	if (!ctx->conf.ipam)
@@ -66,6 +83,8 @@ static int session_begin(struct cni_ctx *ctx, struct session *s, struct cni_erro
 			goto fail;
 		}
 	}
+	if (owner && session_owner(ctx, s, err) < 0)
+		goto fail;
 	if (s->conf.datastore == IPAM_STORE_ETCD) { /* etcd (issue 7): etcd, or node slices */
 		if (ipam_store_etcd_open(&s->conf, &s->store, err) < 0)
 			goto fail;
@@ -158,11 +177,13 @@ static int wb_add(struct cni_ctx *ctx, struct cni_result *ret, struct cni_error 
 	struct ipam_u128 *ips = NULL;
 	int rc = -1;
 
-	if (session_begin(ctx, &s, err) < 0)
+	if (session_begin(ctx, &s, true, err) < 0)
 		return -1;
 	o.podref = s.podref[0] ? s.podref : NULL;
 	o.id = ctx->env.containerid;
 	o.ifname = ctx->env.ifname;
+	o.cni_network = ctx->conf.name;
+	o.node = s.node;
 	if (check_version_fits(ctx, &s.conf, err) < 0)
 		goto out;
 	ips = calloc(s.conf.n_ranges, sizeof(*ips));
@@ -191,7 +212,7 @@ static int wb_del(struct cni_ctx *ctx, struct cni_error *err)
 	struct session s;
 	int n;
 
-	if (session_begin(ctx, &s, err) < 0)
+	if (session_begin(ctx, &s, false, err) < 0)
 		return -1;
 	n = ipam_release(s.store, &s.conf, ctx->env.containerid, ctx->env.ifname, err);
 	if (n >= 0)
@@ -221,7 +242,7 @@ static int wb_check(struct cni_ctx *ctx, struct cni_error *err)
 
 	if (!ctx->conf.has_prev_result)
 		return cni_err(err, CNI_ERR_CONFIG, "invalid config: CHECK needs \"prevResult\"");
-	if (session_begin(ctx, &s, err) < 0)
+	if (session_begin(ctx, &s, false, err) < 0)
 		return -1;
 	ips = calloc(s.conf.n_ranges, sizeof(*ips));
 	found = calloc(s.conf.n_ranges, sizeof(*found));
@@ -260,7 +281,7 @@ static int wb_status(struct cni_ctx *ctx, struct cni_error *err)
 	struct session s;
 	int rc;
 
-	if (session_begin(ctx, &s, err) < 0) {
+	if (session_begin(ctx, &s, false, err) < 0) {
 		if (err->code == CNI_ERR_IO || err->code == CNI_ERR_TRY_LATER ||
 		    strstr(err->msg, "store_dir"))
 			err->code = CNI_ERR_NOT_AVAILABLE;
@@ -286,9 +307,10 @@ static int wb_gc(struct cni_ctx *ctx, struct cni_error *err)
 	/* no list of valid attachments, nothing to judge by: release nothing */
 	if (!ctx->conf.has_attachments)
 		return 0;
-	if (session_begin(ctx, &s, err) < 0)
+	if (session_begin(ctx, &s, true, err) < 0)
 		return -1;
-	n = ipam_gc(s.store, &s.conf, attachment_valid, &ctx->conf, err);
+	/* only this network's allocations made on this node: others share the pool or store */
+	n = ipam_gc(s.store, &s.conf, ctx->conf.name, s.node, attachment_valid, &ctx->conf, err);
 	if (n >= 0)
 		cni_log(CNI_LOG_VERBOSE, "gc released %d address(es)", n);
 	session_end(&s);
@@ -305,8 +327,85 @@ static const struct cni_plugin whereabouts_plugin = {
 	.gc = wb_gc,
 };
 
+/*
+ * DEL needs nothing of prevResult, and must converge whatever the chain's earlier plugins
+ * put there (an empty gateway, an address without prefix, another plugin's result): the
+ * spec asks plugins to complete DEL without error wherever they can. The common parser
+ * refuses a prevResult it cannot read, so for DEL the key is dropped before it parses.
+ * Input that is not one JSON object, or is too big, goes on unchanged and is refused there
+ * as for any verb. Return: the stream to read the config from (@in when nothing changed),
+ * its text in *@ret_text to free after it is closed.
+ */
+/* Remove "prevResult", spelt in any case (Go's decoder would read it). Return: any removed. */
+static bool drop_prev_result(struct json_object *root)
+{
+	char key[sizeof("prevResult")];
+	bool any = false, found;
+
+	do {
+		found = false;
+		json_object_object_foreach(root, k, v) {
+			(void)v;
+			if (strcasecmp(k, "prevResult") == 0) {
+				memcpy(key, k, sizeof(key)); /* del frees k */
+				found = true;
+				break;
+			}
+		}
+		if (found)
+			json_object_object_del(root, key);
+		any = any || found;
+	} while (found);
+	return any;
+}
+
+static FILE *del_input(FILE *in, char **ret_text)
+{
+	const char *cmd = getenv("CNI_COMMAND");
+	struct cni_error err = { 0 };
+	struct json_object *root;
+	char *buf, *text;
+	size_t len = 0, got;
+	FILE *f;
+
+	*ret_text = NULL;
+	if (!cmd || strcmp(cmd, "DEL") != 0)
+		return in;
+	buf = malloc(CNI_STDIN_MAX + 2);
+	if (!buf)
+		return in;
+	while (len <= CNI_STDIN_MAX && (got = fread(buf + len, 1, CNI_STDIN_MAX + 1 - len, in)) > 0)
+		len += got;
+	buf[len] = '\0';
+	text = buf;
+	root = len <= CNI_STDIN_MAX ? cni_json_parse_object(buf, len, "config", &err) : NULL;
+	if (root && drop_prev_result(root)) {
+		text = strdup(json_object_to_json_string_ext(
+			root, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+		if (text) {
+			free(buf);
+			len = strlen(text);
+		} else {
+			text = buf;
+		}
+	}
+	json_object_put(root);
+	/* a read error shows as input cut short, which the parser refuses */
+	f = len ? fmemopen(text, len, "r") : fopen("/dev/null", "r");
+	if (!f) {
+		free(text);
+		return NULL;
+	}
+	*ret_text = text;
+	return f;
+}
+
 int main(void)
 {
+	char *text;
+	FILE *in;
+	int rc;
+
 	/*
 	 * Least privilege: an IPAM plugin touches only its store, config and log, all root's own
 	 * files, so it needs no capability at all (docs/reliability.md); drop every one before
@@ -314,5 +413,15 @@ int main(void)
 	 */
 	if (cni_caps_drop(NULL, 0) < 0) {
 	}
-	return cni_plugin_run(&whereabouts_plugin, stdin, stdout, stderr);
+	in = del_input(stdin, &text);
+	if (!in) {
+		printf("{\"cniVersion\": \"%s\", \"code\": %d, \"msg\": \"out of memory\"}\n",
+		       cni_version_string(CNI_VERSION_LATEST), CNI_ERR_INTERNAL);
+		return 1;
+	}
+	rc = cni_plugin_run(&whereabouts_plugin, in, stdout, stderr);
+	if (in != stdin)
+		fclose(in);
+	free(text);
+	return rc;
 }

@@ -515,7 +515,7 @@ def test_node_slices_torture():
                 r = random.Random(seed + 7)
                 while not stop_wiper.wait(r.uniform(0.02, 0.1)):
                     n, net = r.choice(nodes), r.choice(networks)
-                    cache = os.path.join(tmp, n, "_slices", f"{net}_{pool}")
+                    cache = os.path.join(tmp, n, "_slices", f"{net}_{pool}@{n}")
                     try:
                         with open(cache) as f:
                             cached = json.load(f)
@@ -591,7 +591,7 @@ def test_node_slices_torture():
                                                   f"{rec['id']}")
                             by_net[net][ip] = rec["id"]
                         # the claim cached on the node is the one in etcd
-                        cache = os.path.join(d, "_slices", f"{net}_{pool}")
+                        cache = os.path.join(d, "_slices", f"{net}_{pool}@{n}")
                         if os.path.exists(cache):
                             with open(cache) as f:
                                 cached = json.load(f)

@@ -268,3 +268,47 @@ def test_mignet_ipam_administers_the_etcd_store(etcd1, tmp_path):
                        text=True, timeout=60)
     assert r.returncode == 1 and "network migration" in r.stderr, r.stderr
     assert "127.0.0.1:9" in r.stderr, r.stderr
+
+
+def test_mignet_ipam_corrupt_etcd_values(etcd1, tmp_path):
+    """A value under an allocation key that is no record of its address (written by hand,
+    or by a broken tool) keeps the address taken: list and show name it corrupt with the
+    reason, release deletes the key (checked with etcdctl), and the address is used again."""
+    mignet = os.path.join(BUILD, "migration", "mignet")
+    c = conf(etcd1.endpoints, rng="10.46.0.0/29")
+    cfg = tmp_path / "net.conf"
+    cfg.write_text(json.dumps(c))
+
+    def ipam(*args):
+        r = subprocess.run([mignet, "ipam", *args, "--config", str(cfg)], capture_output=True,
+                           text=True, timeout=60)
+        return r.returncode, r.stdout, r.stderr
+
+    rc, out = run("ADD", c, "cor-a")
+    assert rc == 0 and addr(out) == "10.46.0.1", out
+    key = f"{PREFIX}migration/10.46.0.0_29/ip/"
+    etcd1.etcdctl("put", key + "10.46.0.2", "garbage")
+    etcd1.etcdctl("put", key + "10.46.0.3", json.dumps(
+        {"ip": "10.46.0.6", "id": "x", "podref": "", "ifname": "eth0"}))
+    rc, out = run("ADD", c, "cor-b")
+    assert rc == 0 and addr(out) == "10.46.0.4", out  # both stay taken
+
+    rc, out, err = ipam("list", "--json")
+    assert rc == 0, err
+    listed = {a["address"]: a.get("corrupt") for p in json.loads(out)["pools"]
+              for a in p["allocations"]}
+    assert listed == {"10.46.0.1": None, "10.46.0.4": None, "10.46.0.2": "not a JSON object",
+                      "10.46.0.3": '"ip" 10.46.0.6 is not the address it is filed under'}
+    assert "10.46.0.2 (network migration) is held by a corrupt record" in err
+    rc, out, err = ipam("show", "10.46.0.3")
+    assert rc == 0 and "corrupt:" in out, (out, err)
+
+    for a in ("10.46.0.2", "10.46.0.3"):
+        rc, out, err = ipam("release", a)
+        assert rc == 0, err
+    assert set(etcd1.get_prefix(key)) == {key + "10.46.0.1", key + "10.46.0.4"}
+    rc, out = run("ADD", c, "cor-c")
+    assert rc == 0 and addr(out) == "10.46.0.2", out
+    for cid in ("cor-a", "cor-b", "cor-c"):
+        assert run("DEL", c, cid)[0] == 0
+    assert etcd1.get_prefix(key) == {}

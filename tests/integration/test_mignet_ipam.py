@@ -7,6 +7,7 @@ namespaces (ip netns add/del), uniquely named and removed whatever happens.
 """
 import json
 import os
+import socket
 import subprocess
 
 import pytest
@@ -89,7 +90,8 @@ def test_list_table_and_json(store):
     assert a["10.210.0.2"] == {"network": "migration", "range": "10.210.0.0/24",
                                "address": "10.210.0.2", "pod": "openshift-cnv/virt-handler-1",
                                "containerID": "sandbox1", "interface": "migration0",
-                               "netns": "/proc/self/ns/net"}
+                               "netns": "/proc/self/ns/net", "cniNetwork": "wbnet",
+                               "node": socket.gethostname()}
     assert a["fd11::1"]["pod"] is None and a["fd11::1"]["containerID"] == "plainctr"
     # the same set as the files on disk
     assert {k[2] for k in allocations(store)} == set(a)
@@ -217,6 +219,62 @@ def test_gc_netns_path_that_is_no_namespace(store, tmpdir_clean):
     assert [(x["address"], x["netnsState"]) for x in j["released"]] == [
         ("10.210.0.1", "not a namespace")]
     assert allocations(store) == {}
+
+
+def test_corrupt_records_listed_released_and_reported_by_gc(store):
+    """An entry that keeps its address taken without a readable record (garbage, a record of
+    another address, a symlink) is shown as corrupt, freed by release, reported by gc."""
+    for i in range(5):
+        add_ok(migration_conf(store), containerid=f"c{i}", ifname="migration0")
+    pool = os.path.join(store, "migration", "10.210.0.0_24")
+    with open(os.path.join(pool, "10.210.0.1"), "w") as f:
+        f.write("{not json\n")
+    with open(os.path.join(pool, "10.210.0.2"), "w") as f:
+        f.write(json.dumps({"ip": "10.210.0.9", "id": "c1", "podref": "",
+                            "ifname": "migration0"}) + "\n")
+    os.unlink(os.path.join(pool, "10.210.0.3"))
+    os.symlink("10.210.0.5", os.path.join(pool, "10.210.0.3"))
+    corrupt = {"10.210.0.1": "not a JSON object",
+               "10.210.0.2": '"ip" 10.210.0.9 is not the address it is filed under',
+               "10.210.0.3": "a symbolic link (to 10.210.0.5), not a record"}
+
+    out, err = mignet_ok("list", "--store-dir", store)
+    rows = {l.split()[2]: l for l in out.splitlines()[1:-1]}
+    assert set(rows) == {f"10.210.0.{i}" for i in range(1, 6)}
+    for a, why in corrupt.items():
+        assert rows[a].split()[:4] == ["migration", "10.210.0.0/24", a, "CORRUPT:"], rows[a]
+        assert rows[a].endswith(why), rows[a]
+        assert f"{a} (network migration) is held by a corrupt record: {why}" in err
+    assert out.splitlines()[-1] == "2 allocations in 1 pool, 3 corrupt records"
+    j = mignet_json("list", "--store-dir", store)
+    listed = {x["address"]: x for p in j["pools"] for x in p["allocations"]}
+    assert {a: x.get("corrupt") for a, x in listed.items()} == dict(
+        corrupt, **{"10.210.0.4": None, "10.210.0.5": None})
+    assert listed["10.210.0.2"]["containerID"] is None
+
+    out, _ = mignet_ok("show", "--store-dir", store, "10.210.0.2")
+    assert "address:      10.210.0.2" in out and f"corrupt:      {corrupt['10.210.0.2']}" in out
+    assert [x["corrupt"] for x in mignet_json("show", "--store-dir", store, "10.210.0.3")] == [
+        corrupt["10.210.0.3"]]
+
+    # gc cannot know who held them: reported, kept
+    j = mignet_json("gc", "--store-dir", store)
+    assert j["released"] == [] and j["kept"] == 2
+    assert {(x["address"], x["reason"]) for x in j["skipped"]} == {
+        (a, "corrupt") for a in corrupt}
+    assert all(os.path.lexists(os.path.join(pool, a)) for a in corrupt)
+
+    for a in corrupt:
+        out, _ = mignet_ok("release", "--store-dir", store, a)
+        assert out.split()[:5] == ["released", "migration", "10.210.0.0/24", a, "CORRUPT:"]
+        assert not os.path.lexists(os.path.join(pool, a))
+    # the symlink went, not the record it pointed at
+    assert json.load(open(os.path.join(pool, "10.210.0.5")))["id"] == "c4"
+    assert set(allocations(store)) == {("migration", "10.210.0.0_24", "10.210.0.4"),
+                                       ("migration", "10.210.0.0_24", "10.210.0.5")}
+    # and the freed addresses are handed out again, lowest first
+    res = add_ok(migration_conf(store), containerid="c9", ifname="migration0")
+    assert res["ips"][0]["address"] == "10.210.0.1/24"
 
 
 def test_usage_errors(store):

@@ -208,7 +208,9 @@ def test_file_store_verbs_clean(tmpdir_clean):
         assert ok(wb("GC", gc, "file GC"), "GC") is None
         assert held(store) == {"10.77.0.3", "fd77::12"}  # c2's addresses were collected
 
-        assert ok(wb("DEL", c, "file DEL", cid="c1", args=multus_args(pod="p1")), "DEL") is None
+        # DEL drops a prevResult it does not need (rewriting its input): here an odd one
+        odd = dict(c, prevResult={"cniVersion": "1.1.0", "ips": [{"address": "10.77.0.3"}]})
+        assert ok(wb("DEL", odd, "file DEL", cid="c1", args=multus_args(pod="p1")), "DEL") is None
         assert held(store) == set()
         assert os.listdir(os.path.join(store, net))  # the store was there, and is empty of IPs
         assert ok(wb("DEL", c, "file DEL again", cid="c1"), "DEL again") is None
@@ -434,6 +436,16 @@ def test_mignet_ipam_admin_clean(tmpdir_clean):
         assert [a["address"] for a in js] == [third]
         assert held(store) == {live, gone}
         mignet("release (not allocated)", "release", *S, third, rc=1)
+        # a corrupt entry: listed with its reason, reported by gc, freed by release
+        bad = os.path.join(store, net, "10.66.0.0_24", "10.66.0.9")
+        with open(bad, "w") as f:
+            f.write("garbage")
+        out = mignet("list (corrupt)", "list", *S).stdout
+        assert "CORRUPT: not a JSON object" in out, out
+        js = json.loads(mignet("gc (corrupt)", "gc", *S, "--json", "--dry-run").stdout)
+        assert [(a["address"], a["reason"]) for a in js["skipped"]] == [("10.66.0.9", "corrupt")]
+        mignet("release (corrupt)", "release", *S, "10.66.0.9")
+        assert not os.path.lexists(bad)
 
         js = json.loads(mignet("gc --dry-run", "gc", *S, "--json", "--dry-run").stdout)
         assert [a["address"] for a in js["released"]] == [gone] and js["kept"] == 1, js

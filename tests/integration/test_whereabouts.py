@@ -5,6 +5,7 @@ paths (code, the key named, nothing written), the store's format. Each test has 
 store_dir under a temp dir that is removed whatever happens."""
 import json
 import os
+import socket
 import stat
 
 import pytest
@@ -109,7 +110,8 @@ def test_idempotent_add_per_pod(store):
     assert result_addrs(a2) == ["10.40.0.1/24"]
     rec = allocations(store)[("_unnamed", "10.40.0.0_24", "10.40.0.1")]
     assert rec == {"ip": "10.40.0.1", "id": "sandbox3", "podref": "default/vm-a", "ifname": "eth0",
-                   "netns": "/proc/self/ns/net"}
+                   "netns": "/proc/self/ns/net", "cni_network": "wbnet",
+                   "node": socket.gethostname()}
     # the old sandbox's DEL does not take the address from the new one
     assert wb("DEL", c, containerid="sandbox1", args=multus_args(pod="vm-a"))[0] == 0
     assert held(store) == {"10.40.0.1", "10.40.0.2"}
@@ -139,6 +141,39 @@ def test_del_releases_every_range(store):
     assert wb("DEL", c, containerid="c1")[0] == 0
     assert held(store) == {"10.40.0.2", "10.41.0.2", "fd41::2"}
     check_invariants(store)
+
+
+# what a chain may hand a DEL: whereabouts needs no prevResult there, so none of it may stop it
+ODD_PREV = [
+    {"cniVersion": "1.0.0", "ips": [{"address": "10.40.0.1"}]},  # an address without prefix
+    {"cniVersion": "1.0.0", "ips": [{"address": "10.40.0.1/24", "gateway": ""}]},
+    {"cniVersion": "1.0.0", "interfaces": [{"name": "eth0"}],  # another plugin's, mangled
+     "ips": [{"address": "10.40.0.1/24", "interface": 7}], "routes": [{"dst": "default"}]},
+    {"cniVersion": "1.0.0", "ips": "none"},
+    "not an object",
+]
+
+
+@pytest.mark.parametrize("prev", ODD_PREV, ids=[str(i) for i in range(len(ODD_PREV))])
+def test_del_ignores_a_prev_result_it_cannot_read(store, prev):
+    c = conf(v4(store, ipRanges=[{"range": "fd40::/64"}]), version="1.0.0")
+    add_ok(c, args=multus_args(pod="p1"))
+    add_ok(c, containerid="ctr2", args=multus_args(pod="p2"))
+    rc, r, out, _ = wb("DEL", dict(c, prevResult=prev), args=multus_args(pod="p1"))
+    assert rc == 0, out
+    assert out == ""
+    assert {rec["id"] for rec in allocations(store).values()} == {"ctr2"}
+    check_invariants(store)
+    # spelt as Go's case-insensitive decoder would still read it
+    add_ok(c, containerid="ctr3")
+    rc, r, out, _ = wb("DEL", dict(c, PrevResult=prev, prevresult=prev), containerid="ctr3")
+    assert rc == 0, out
+    assert {rec["id"] for rec in allocations(store).values()} == {"ctr2"}
+    # the rest of the config is still read as before: a bad key still fails DEL
+    bad = dict(c, prevResult=prev, ipam=dict(c["ipam"], range="10.40.0.0/33"))
+    rc, r, out, _ = wb("DEL", bad, containerid="ctr2")
+    assert_cni_error(rc, r, out, code=7, conf_version="1.0.0", msg_re=r'"ipam\.range"')
+    assert {rec["id"] for rec in allocations(store).values()} == {"ctr2"}
 
 
 def test_lowest_free_and_exclude(store):
@@ -243,7 +278,8 @@ def test_store_format(store):
     rec = os.path.join(pool, "10.40.0.1")
     assert stat.S_IMODE(os.stat(rec).st_mode) == 0o600
     assert open(rec).read() == ('{"ip":"10.40.0.1","id":"abc","podref":"openshift-cnv/virt-handler-x",'
-                                '"ifname":"eth0","netns":"/proc/self/ns/net"}\n')
+                                '"ifname":"eth0","netns":"/proc/self/ns/net","cni_network":"wbnet",'
+                                f'"node":"{socket.gethostname()}"}}\n')
     assert os.readlink(os.path.join(pool, "ctr:abc:eth0")) == "10.40.0.1"
     assert os.readlink(os.path.join(pool, "pod:openshift-cnv%2Fvirt-handler-x:eth0")) == "10.40.0.1"
     assert os.readlink(os.path.join(pool, "next")).startswith("10.40.0.2 ")
@@ -271,6 +307,12 @@ BAD = [
     ({"ipRanges": [{"range": "10.40.0.0/24"}, {"range": "fd00::/64", "range_start": "fd01::1"}]},
      r'"ipam\.ipRanges\[1\]\.range_start" "fd01::1"'),
     ({"ipRanges": [{"exclude": ["10.0.0.1"]}]}, r'"ipam\.ipRanges\[0\]\.range" is missing'),
+    # one CIDR twice is one pool: the same address twice in one result
+    ({"range": "10.40.0.0/24", "ipRanges": [{"range": "10.40.0.0/24"}]},
+     r'"ipam\.ipRanges\[0\]\.range" repeats the range 10\.40\.0\.0/24 of "ipam\.range"'),
+    ({"ipRanges": [{"range": "fd00::/64"}, {"range": "10.40.0.0/24"},
+                   {"range": "fd00:0::/64", "range_start": "fd00::5"}]},
+     r'"ipam\.ipRanges\[2\]\.range" repeats the range fd00::/64 of "ipam\.ipRanges\[0\]\.range"'),
     ({}, r'"ipam\.range" or "ipam\.ipRanges" is required'),
     ({"range": "10.40.0.0/24", "network_name": "../x"}, r'"ipam\.network_name"'),
     ({"range": "10.40.0.0/24", "datastore": "kubernetes"},

@@ -16,6 +16,7 @@
 
 #include "ipam/allocate.h"
 #include "ipam/lock.h"
+#include "ipam/owner.h"
 #include "tests/unit/check.h"
 
 static char root[64];
@@ -296,9 +297,59 @@ static void test_gc(void)
 		snprintf(id, sizeof(id), "g%d", i);
 		add(s, &c, NULL, id, &err);
 	}
-	CHECK(ipam_gc(s, &c, valid_even, NULL, &err) == 3);
-	CHECK(ipam_gc(s, &c, valid_even, NULL, &err) == 0);
+	CHECK(ipam_gc(s, &c, NULL, NULL, valid_even, NULL, &err) == 3);
+	CHECK(ipam_gc(s, &c, NULL, NULL, valid_even, NULL, &err) == 0);
 	CHECK_STR(add(s, &c, NULL, "new", &err), "10.8.0.2");
+	s->ops->close(s);
+	ipam_config_free(&c);
+}
+
+static bool valid_none(const char *id, const char *ifname, void *arg)
+{
+	(void)id, (void)ifname, (void)arg;
+	return false;
+}
+
+/* GC judges only its own network's allocations made on its own node; older records match. */
+static void test_gc_scope(void)
+{
+	static const char *const who[][3] = {
+		{ "mine", "net-x", "node-a" }, { "othernet", "net-y", "node-a" },
+		{ "othernode", "net-x", "node-b" }, { "old", NULL, NULL },
+	};
+	struct ipam_alloc a = { 0 };
+	struct ipam_config c;
+	struct cni_error err;
+	struct ipam_store *s;
+	struct ipam_u128 ip;
+	char pool[IPAM_CIDR_MAX];
+
+	config("\"range\":\"10.9.0.0/24\"", &c, NULL);
+	s = open_store(&c);
+	for (size_t i = 0; i < 4; i++) {
+		struct ipam_owner o = { .id = who[i][0], .ifname = "eth0", .cni_network = who[i][1],
+					.node = who[i][2] };
+
+		memset(&err, 0, sizeof(err));
+		CHECK(ipam_allocate(s, &c, &o, &ip, &err) == 0);
+	}
+	CHECK(ipam_gc(s, &c, "net-x", "node-a", valid_none, NULL, &err) == 2);
+	CHECK(ipam_gc(s, &c, "net-x", "node-a", valid_none, NULL, &err) == 0);
+	CHECK_STR(add(s, &c, NULL, "new", &err), "10.9.0.1");
+	CHECK_STR(add(s, &c, NULL, "new2", &err), "10.9.0.4");
+	/* the fields round-trip through the record; a missing one reads as "" */
+	ipam_pool_name(&c.ranges[0], pool, sizeof(pool));
+	CHECK(s->ops->lock(s, c.network_name, &err) == 0);
+	CHECK(s->ops->find_id(s, pool, "othernode", "eth0", &a, &err) == 1);
+	CHECK_STR(a.cni_network, "net-x");
+	CHECK_STR(a.node, "node-b");
+	CHECK(s->ops->find_id(s, pool, "new", "eth0", &a, &err) == 1);
+	CHECK_STR(a.cni_network, "");
+	CHECK_STR(a.node, "");
+	s->ops->unlock(s);
+	CHECK(ipam_alloc_in_scope(&a, "any", "where"));
+	strcpy(a.node, "node-b");
+	CHECK(!ipam_alloc_in_scope(&a, "any", "node-a") && ipam_alloc_in_scope(&a, "any", NULL));
 	s->ops->close(s);
 	ipam_config_free(&c);
 }
@@ -514,6 +565,7 @@ int main(void)
 	test_overlap();
 	test_hint();
 	test_gc();
+	test_gc_scope();
 	test_store();
 	test_store_dir_refused();
 	test_lock_timeout();
