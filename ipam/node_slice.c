@@ -46,7 +46,6 @@
 #include <unistd.h>
 
 #include "cni/json.h"
-#include "cni/env.h"
 #include "ipam/etcd_store.h"
 #include "ipam/owner.h"
 

@@ -46,7 +46,7 @@ REF_DIR = "/usr/lib/cni"
 REF_MACVLAN = os.path.join(REF_DIR, "macvlan")
 MACVLAN = os.path.abspath(os.environ.get("MIGNET_MACVLAN")
                           or os.path.join(BUILD, "plugins", "macvlan", "macvlan"))
-WHEREABOUTS = os.path.join(BUILD, "ipam", "whereabouts")
+WHEREABOUTS = os.path.join(BUILD, "plugins", "whereabouts", "whereabouts")
 IS_REFERENCE = (os.path.exists(MACVLAN)
                 and os.path.realpath(MACVLAN) == os.path.realpath(REF_MACVLAN))
 

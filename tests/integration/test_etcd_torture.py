@@ -46,7 +46,8 @@ import pytest
 
 from etcd_cluster import BUILD, EtcdCluster
 
-WHEREABOUTS = os.environ.get("MIGNET_WHEREABOUTS") or os.path.join(BUILD, "ipam", "whereabouts")
+WHEREABOUTS = (os.environ.get("MIGNET_WHEREABOUTS")
+               or os.path.join(BUILD, "plugins", "whereabouts", "whereabouts"))
 MIGNET = os.environ.get("MIGNET_BIN") or os.path.join(BUILD, "migration", "mignet")
 PREFIX = "/mignet/whereabouts/"
 HANG_GUARD = 60  # seconds; a plugin run that takes longer is a hang (nothing asserts on time)

@@ -15,7 +15,7 @@ import pytest
 
 from etcd_cluster import BUILD, EtcdCluster, etcd1, etcd3, etcd_tls  # noqa: F401 (fixtures)
 
-WHEREABOUTS = os.path.join(BUILD, "ipam", "whereabouts")
+WHEREABOUTS = os.path.join(BUILD, "plugins", "whereabouts", "whereabouts")
 PREFIX = "/mignet/whereabouts/"
 
 pytestmark = pytest.mark.skipif(not os.path.exists(WHEREABOUTS), reason="whereabouts not built")

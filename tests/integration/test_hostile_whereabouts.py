@@ -15,7 +15,8 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 WHEREABOUTS = os.environ.get("MIGNET_WHEREABOUTS") or os.path.join(
-    os.environ.get("MIGNET_BUILD", os.path.join(ROOT, "build")), "ipam", "whereabouts")
+    os.environ.get("MIGNET_BUILD", os.path.join(ROOT, "build")),
+    "plugins", "whereabouts", "whereabouts")
 
 pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="runs the plugin as root, as a runtime does"),

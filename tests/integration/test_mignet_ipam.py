@@ -38,7 +38,8 @@ def mignet_json(*args):
 def built():
     for b in (MIGNET, WHEREABOUTS):
         if not os.access(b, os.X_OK):
-            pytest.fail(f"{b} not built (ninja -C build ipam/whereabouts migration/mignet)")
+            pytest.fail(f"{b} not built "
+                        "(ninja -C build plugins/whereabouts/whereabouts migration/mignet)")
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ import pytest
 from etcd_cluster import BUILD, EtcdCluster
 from mignet_conftest import assert_cni_error, run_plugin
 
-WHEREABOUTS = os.path.join(BUILD, "ipam", "whereabouts")
+WHEREABOUTS = os.path.join(BUILD, "plugins", "whereabouts", "whereabouts")
 MIGNET = os.path.join(BUILD, "migration", "mignet")
 WB_PREFIX = "/mignet/"  # whereabouts' keys and mignet's migration slots
 LIBCURL_MSG = r"libcurl.*install libcurl4|install libcurl4.*libcurl"

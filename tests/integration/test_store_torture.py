@@ -30,7 +30,8 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 WHEREABOUTS = os.environ.get("MIGNET_WHEREABOUTS") or os.path.join(
-    os.environ.get("MIGNET_BUILD", os.path.join(ROOT, "build")), "ipam", "whereabouts")
+    os.environ.get("MIGNET_BUILD", os.path.join(ROOT, "build")),
+    "plugins", "whereabouts", "whereabouts")
 HANG_GUARD = 60
 POOL = "10.200.0.0_22"
 

@@ -45,7 +45,8 @@ from whereabouts_helpers import allocations, check_invariants, conf, multus_args
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 _BUILDS = [os.environ.get("MIGNET_BUILD"), os.path.join(ROOT, "build")]
-WHEREABOUTS = non_asan([os.path.join(b, "ipam", "whereabouts") for b in _BUILDS if b])
+WHEREABOUTS = non_asan([os.path.join(b, "plugins", "whereabouts", "whereabouts")
+                        for b in _BUILDS if b])
 MIGNET = non_asan([os.environ.get("MIGNET_BIN")]
                   + [os.path.join(b, "migration", "mignet") for b in _BUILDS if b])
 TAG = "vgwb" + secrets.token_hex(3)
@@ -55,7 +56,8 @@ NETNS = "/proc/self/ns/net"  # IPAM ignores CNI_NETNS, but ADD and CHECK require
 pytestmark = [
     pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed"),
     pytest.mark.skipif(WHEREABOUTS is None,
-                       reason="no non-ASan whereabouts build (build/ipam/whereabouts)"),
+                       reason="no non-ASan whereabouts build "
+                              "(build/plugins/whereabouts/whereabouts)"),
 ]
 
 needs_etcd = pytest.mark.skipif(not os.access(ETCD, os.X_OK), reason="etcd is not installed")

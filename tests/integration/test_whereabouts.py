@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
-"""whereabouts (build/ipam/whereabouts) as a runtime runs it: every verb at each version,
-identity and idempotent ADD, DEL in every range, GC, overlapping ranges, the flat file, error
-paths (code, the key named, nothing written), the store's format. Each test has its own
+"""whereabouts (build/plugins/whereabouts/whereabouts) as a runtime runs it: every verb at each
+version, identity and idempotent ADD, DEL in every range, GC, overlapping ranges, the flat file,
+error paths (code, the key named, nothing written), the store's format. Each test has its own
 store_dir under a temp dir that is removed whatever happens."""
 import json
 import os
@@ -18,7 +18,7 @@ from whereabouts_helpers import (WHEREABOUTS, add_ok, allocations, check_invaria
 @pytest.fixture
 def store(tmpdir_clean):
     if not os.access(WHEREABOUTS, os.X_OK):
-        pytest.fail(f"{WHEREABOUTS} not built (ninja -C build ipam/whereabouts)")
+        pytest.fail(f"{WHEREABOUTS} not built (ninja -C build plugins/whereabouts/whereabouts)")
     return os.path.join(tmpdir_clean, "store")
 
 

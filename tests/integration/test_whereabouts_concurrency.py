@@ -18,7 +18,7 @@ N = 200
 @pytest.fixture
 def store(tmpdir_clean):
     if not os.access(WHEREABOUTS, os.X_OK):
-        pytest.fail(f"{WHEREABOUTS} not built (ninja -C build ipam/whereabouts)")
+        pytest.fail(f"{WHEREABOUTS} not built (ninja -C build plugins/whereabouts/whereabouts)")
     return os.path.join(tmpdir_clean, "store")
 
 

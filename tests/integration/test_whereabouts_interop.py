@@ -19,7 +19,7 @@ OUR_MACVLAN = os.path.join(BUILD, "plugins", "macvlan", "macvlan")
 @pytest.fixture
 def bin_dir():
     if not os.access(WHEREABOUTS, os.X_OK):
-        pytest.fail(f"{WHEREABOUTS} not built (ninja -C build ipam/whereabouts)")
+        pytest.fail(f"{WHEREABOUTS} not built (ninja -C build plugins/whereabouts/whereabouts)")
     d = tempfile.mkdtemp(prefix=PREFIX + "-wbbin-")
     try:
         os.symlink(WHEREABOUTS, os.path.join(d, "whereabouts"))

@@ -32,7 +32,7 @@ def bin_dir_for():
     def make(main):
         for b in (main, WHEREABOUTS):
             if not os.access(b, os.X_OK):
-                pytest.fail(f"{b} not built (ninja -C build ipam/whereabouts "
+                pytest.fail(f"{b} not built (ninja -C build plugins/whereabouts/whereabouts "
                             "plugins/macvlan/macvlan)")
         d = tempfile.mkdtemp(prefix=PREFIX + "-wblbin-")
         dirs.append(d)

@@ -12,7 +12,7 @@ import subprocess
 
 from conftest import BUILD, run_plugin
 
-WHEREABOUTS = os.path.join(BUILD, "ipam", "whereabouts")
+WHEREABOUTS = os.path.join(BUILD, "plugins", "whereabouts", "whereabouts")
 REF_HOST_LOCAL = "/usr/lib/cni/host-local"
 NETNS = "/proc/self/ns/net"  # IPAM ignores CNI_NETNS, but ADD and CHECK require it set
 
