@@ -52,7 +52,7 @@ int cni_args_parse(const char *s, struct cni_args *ret, struct cni_error *err)
 
 		if (!eq || eq == pair) {
 			cni_err(err, CNI_ERR_ENV, "CNI_ARGS: invalid pair \"%.64s\": want KEY=VALUE", pair);
-			goto fail;
+			goto out;
 		}
 		*eq = '\0';
 		if (!set_known(&a, pair, eq + 1) && !unknown)
@@ -63,11 +63,11 @@ int cni_args_parse(const char *s, struct cni_args *ret, struct cni_error *err)
 		cni_err(err, CNI_ERR_UNSUPPORTED_FIELD,
 			"CNI_ARGS: unknown key \"%.64s\" (add IgnoreUnknown=true to skip unknown keys)",
 			unknown);
-		goto fail;
+		goto out;
 	}
 	*ret = a;
 	return 0;
-fail:
+out:
 	free(a.buf);
 	return -1;
 }

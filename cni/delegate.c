@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -53,6 +54,7 @@ static int exchange(int to_child, int from_child, const char *in, size_t in_len,
 {
 	size_t cap = 4096, len = 0, written = 0;
 	char *out = malloc(cap + 1);
+	bool too_big = false;
 	struct pollfd p[2] = { { .fd = from_child, .events = POLLIN },
 			       { .fd = in_len ? to_child : -1, .events = POLLOUT } };
 
@@ -64,13 +66,13 @@ static int exchange(int to_child, int from_child, const char *in, size_t in_len,
 		if (poll(p, 2, -1) < 0) {
 			if (errno == EINTR)
 				continue;
-			goto fail_errno;
+			goto out;
 		}
 		if (p[1].fd >= 0 && p[1].revents) {
 			ssize_t n = write(to_child, in + written, in_len - written);
 
 			if (n < 0 && errno != EAGAIN && errno != EINTR && errno != EPIPE)
-				goto fail_errno;
+				goto out;
 			written += n > 0 ? (size_t)n : 0;
 			if (written == in_len || (n < 0 && errno == EPIPE)) {
 				close(to_child);
@@ -83,17 +85,19 @@ static int exchange(int to_child, int from_child, const char *in, size_t in_len,
 			if (len == cap) {
 				char *grown;
 
-				if (cap > CNI_STDIN_MAX)
-					goto too_big;
+				if (cap > CNI_STDIN_MAX) {
+					too_big = true;
+					goto out;
+				}
 				cap *= 2;
 				grown = realloc(out, cap + 1);
 				if (!grown)
-					goto fail_errno;
+					goto out;
 				out = grown;
 			}
 			n = read(from_child, out + len, cap - len);
 			if (n < 0 && errno != EINTR && errno != EAGAIN)
-				goto fail_errno;
+				goto out;
 			if (n == 0)
 				p[0].fd = -1;
 			len += n > 0 ? (size_t)n : 0;
@@ -105,13 +109,11 @@ static int exchange(int to_child, int from_child, const char *in, size_t in_len,
 	*ret = out;
 	*ret_len = len;
 	return 0;
-too_big:
-	if (p[1].fd >= 0)
-		close(to_child);
-	free(out);
-	return cni_err(err, CNI_ERR_IO, "IPAM plugin output is larger than %d bytes", CNI_STDIN_MAX);
-fail_errno:
-	cni_err_errno(err, CNI_ERR_IO, errno, "talking to the IPAM plugin");
+out:
+	if (too_big)
+		cni_err(err, CNI_ERR_IO, "IPAM plugin output is larger than %d bytes", CNI_STDIN_MAX);
+	else
+		cni_err_errno(err, CNI_ERR_IO, errno, "talking to the IPAM plugin");
 	if (p[1].fd >= 0)
 		close(to_child);
 	free(out);

@@ -166,14 +166,14 @@ int cni_dns_parse(struct json_object *obj, const char *where, struct cni_dns *re
 	    cni_json_string(obj, where, "domain", &domain, err) < 0 ||
 	    copy_strings(obj, where, "search", &d.search, &d.n_search, err) < 0 ||
 	    copy_strings(obj, where, "options", &d.options, &d.n_options, err) < 0)
-		goto fail;
+		goto out;
 	if (domain && !(d.domain = strdup(domain))) {
 		cni_err(err, CNI_ERR_INTERNAL, "out of memory");
-		goto fail;
+		goto out;
 	}
 	*ret = d;
 	return 0;
-fail:
+out:
 	cni_dns_free(&d);
 	return -1;
 }

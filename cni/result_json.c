@@ -205,17 +205,17 @@ int cni_result_parse(struct json_object *obj, enum cni_version fallback, struct 
 	if (v < CNI_V0_3_0) {
 		if (parse_legacy_ip(obj, "ip4", AF_INET, &r, err) < 0 ||
 		    parse_legacy_ip(obj, "ip6", AF_INET6, &r, err) < 0)
-			goto fail;
+			goto out;
 	} else if (parse_interfaces(obj, &r, err) < 0 || parse_ips(obj, &r, err) < 0 ||
 		   parse_routes(obj, NULL, &r, err) < 0) {
-		goto fail;
+		goto out;
 	}
 	if (as_decode(cni_json_object(obj, NULL, "dns", &dns, err), err) < 0 ||
 	    (dns && as_decode(cni_dns_parse(dns, "dns", &r.dns, err), err) < 0))
-		goto fail;
+		goto out;
 	*ret = r;
 	return 0;
-fail:
+out:
 	cni_result_free(&r);
 	return -1;
 }

@@ -270,7 +270,7 @@ static struct json_object *cmp_json(const struct etcd_cmp *m)
 	struct json_object *o = json_object_new_object();
 
 	if (!o || key_fields(o, m->key, m->key_len, m->range_end, m->range_end_len) < 0)
-		goto fail;
+		goto out;
 	json_object_object_add(o, "target", json_object_new_string(cmp_targets[m->target]));
 	json_object_object_add(o, "result", json_object_new_string(cmp_results[m->result]));
 	switch (m->target) {
@@ -289,11 +289,11 @@ static struct json_object *cmp_json(const struct etcd_cmp *m)
 	case ETCD_CMP_VALUE:
 		if (add_bytes(o, "value", m->value ? m->value : "",
 			      m->value_len ? m->value_len : (m->value ? strlen(m->value) : 0)) < 0)
-			goto fail;
+			goto out;
 		break;
 	}
 	return o;
-fail:
+out:
 	json_object_put(o);
 	return NULL;
 }
@@ -311,7 +311,7 @@ static struct json_object *op_json(const struct etcd_op *op)
 		    add_bytes(inner, "value", op->value ? op->value : "",
 			      op->value_len ? op->value_len : (op->value ? strlen(op->value) : 0)) <
 			    0)
-			goto fail;
+			goto out;
 		if (op->lease)
 			add_i64(inner, "lease", op->lease);
 		json_object_object_add(o, "request_put", inner);
@@ -320,18 +320,18 @@ static struct json_object *op_json(const struct etcd_op *op)
 		inner = json_object_new_object();
 		if (!inner || key_fields(inner, op->key, op->key_len, op->range_end,
 					 op->range_end_len) < 0)
-			goto fail;
+			goto out;
 		json_object_object_add(o, "request_delete_range", inner);
 		break;
 	case ETCD_OP_RANGE:
 		inner = range_body(op->key, op->key_len, op->range_end, op->range_end_len, 0, false);
 		if (!inner)
-			goto fail;
+			goto out;
 		json_object_object_add(o, "request_range", inner);
 		break;
 	}
 	return o;
-fail:
+out:
 	json_object_put(inner);
 	json_object_put(o);
 	return NULL;

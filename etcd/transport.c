@@ -38,6 +38,7 @@
 #include "etcd/client.h"
 #include "etcd/curl_api.h"
 #include "etcd/transport_priv.h"
+#include "util/clock.h"
 
 #define REPLY_MAX (64u << 20)
 #define NO_DEADLINE_ATTEMPT_MS 30000
@@ -75,14 +76,6 @@ struct etcd_client {
 };
 
 /* --- small helpers --- */
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void sleep_ms(int64_t ms)
 {
@@ -159,7 +152,7 @@ int etcd_client_new(const struct etcd_config *cfg, struct etcd_client **ret, cha
 			snprintf(errbuf, errlen, "out of memory");
 		return -ENOMEM;
 	}
-	c->rng = (uint64_t)now_ms() ^ ((uint64_t)(uintptr_t)c << 16) ^ 0x9E3779B97F4A7C15ull;
+	c->rng = (uint64_t)util_now_ms() ^ ((uint64_t)(uintptr_t)c << 16) ^ 0x9E3779B97F4A7C15ull;
 	if (!c->rng)
 		c->rng = 1;
 	tls = (cfg->cert_file && *cfg->cert_file) || (cfg->ca_file && *cfg->ca_file);
@@ -168,18 +161,18 @@ int etcd_client_new(const struct etcd_config *cfg, struct etcd_client **ret, cha
 		comma = strchr(s, ',');
 		r = add_endpoint(c, s, comma ? (size_t)(comma - s) : strlen(s), tls);
 		if (r < 0)
-			goto fail;
+			goto out;
 		if (!comma)
 			break;
 		s = comma + 1;
 	}
 	if (!c->n_ep) {
 		r = etcd_set_err(c, -EINVAL, "etcd_host: no endpoint given");
-		goto fail;
+		goto out;
 	}
 	if ((cfg->cert_file && *cfg->cert_file) != (cfg->key_file && *cfg->key_file)) {
 		r = etcd_set_err(c, -EINVAL, "etcd_cert_file and etcd_key_file go together");
-		goto fail;
+		goto out;
 	}
 	r = -ENOMEM;
 	c->username = dup_or_null(cfg->username);
@@ -188,20 +181,20 @@ int etcd_client_new(const struct etcd_config *cfg, struct etcd_client **ret, cha
 	c->key = dup_or_null(cfg->key_file);
 	c->ca = dup_or_null(cfg->ca_file);
 	if (!c->password || (cfg->username && *cfg->username && !c->username))
-		goto fail;
+		goto out;
 	if (!curl_api()) {
 		r = etcd_set_err(c, -ENOSYS, "%s", curl_api_error());
-		goto fail;
+		goto out;
 	}
 	if (curl_api()->global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-		goto fail;
+		goto out;
 	c->curl = curl_api()->easy_init();
 	if (!c->curl)
-		goto fail;
+		goto out;
 	c->cur = (size_t)(next_rand(c) % c->n_ep);
 	*ret = c;
 	return 0;
-fail:
+out:
 	if (errbuf)
 		snprintf(errbuf, errlen, "%s", c->errmsg[0] ? c->errmsg : "out of memory");
 	etcd_client_free(c);
@@ -229,12 +222,12 @@ void etcd_client_free(struct etcd_client *c)
 
 void etcd_client_set_deadline(struct etcd_client *c, int64_t ms)
 {
-	c->deadline = ms > 0 ? now_ms() + ms : 0;
+	c->deadline = ms > 0 ? util_now_ms() + ms : 0;
 }
 
 int64_t etcd_client_remaining_ms(const struct etcd_client *c)
 {
-	return c->deadline ? c->deadline - now_ms() : INT64_MAX;
+	return c->deadline ? c->deadline - util_now_ms() : INT64_MAX;
 }
 
 const char *etcd_client_errmsg(const struct etcd_client *c)
@@ -462,7 +455,7 @@ int etcd_request(struct etcd_client *c, const char *path, struct json_object *bo
 	if (!text)
 		return -ENOMEM;
 	for (;;) {
-		int64_t left = c->deadline ? c->deadline - now_ms() : NO_DEADLINE_ATTEMPT_MS;
+		int64_t left = c->deadline ? c->deadline - util_now_ms() : NO_DEADLINE_ATTEMPT_MS;
 		int64_t attempt = left / 3 > MIN_ATTEMPT_MS ? left / 3 : MIN_ATTEMPT_MS;
 		struct endpoint *e = &c->ep[c->cur];
 		enum outcome out = OK;
@@ -514,7 +507,7 @@ int etcd_request(struct etcd_client *c, const char *path, struct json_object *bo
 		if (++tried % c->n_ep == 0) {
 			int64_t pause = backoff / 2 + (int64_t)(next_rand(c) % (uint64_t)backoff);
 
-			left = c->deadline ? c->deadline - now_ms() : pause;
+			left = c->deadline ? c->deadline - util_now_ms() : pause;
 			sleep_ms(pause < left ? pause : (left > 0 ? left : 0));
 			if (backoff < 400)
 				backoff *= 2;

@@ -232,7 +232,7 @@ out:
 	return rc;
 }
 
-/* etcd (issue 7): an optimistic store lost a race at commit(): run the verb again. */
+/* An optimistic store (etcd) lost a race at commit(): run the verb again. */
 static bool store_retry(struct ipam_store *s, int rc, struct cni_error *err)
 {
 	if (rc >= 0 || !s->ops->retry || !s->ops->retry(s))
@@ -253,7 +253,7 @@ int ipam_allocate(struct ipam_store *s, const struct ipam_config *c, const struc
 		cni_err(err, CNI_ERR_INTERNAL, "out of memory");
 		goto out;
 	}
-	do { /* etcd (issue 7): once, or again while an optimistic store asks to retry */
+	do { /* once, or again while an optimistic store (etcd) asks to retry */
 	memset(fresh, 0, c->n_ranges * sizeof(*fresh));
 	if (s->ops->lock(s, c->network_name, err) < 0)
 		goto out;
@@ -284,7 +284,7 @@ int ipam_release(struct ipam_store *s, const struct ipam_config *c, const char *
 {
 	int n = 0, rc = 0;
 
-	do { /* etcd (issue 7): once, or again while an optimistic store asks to retry */
+	do { /* once, or again while an optimistic store (etcd) asks to retry */
 	n = 0;
 	rc = 0;
 	if (s->ops->lock(s, c->network_name, err) < 0)
@@ -365,7 +365,7 @@ int ipam_gc(struct ipam_store *s, const struct ipam_config *c, const char *cni_n
 {
 	int n = 0, rc = 0;
 
-	do { /* etcd (issue 7): once, or again while an optimistic store asks to retry */
+	do { /* once, or again while an optimistic store (etcd) asks to retry */
 	n = 0;
 	rc = 0;
 	if (s->ops->lock(s, c->network_name, err) < 0)

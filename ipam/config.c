@@ -167,7 +167,7 @@ static int load_datastore(struct ipam_config *c, struct cni_error *err)
 	    cni_json_string(c->merged, "ipam", "store_dir", &c->store_dir, err) < 0 ||
 	    cni_json_int(c->merged, "ipam", "lock_timeout_ms", 0, 600000, &timeout, err) < 0)
 		return -1;
-	/* etcd (issue 7): node slices are claimed in etcd */
+	/* node slices are claimed in etcd */
 	if (slice && *slice && !(ds && strcmp(ds, "etcd") == 0))
 		return bad(err, "ipam.node_slice_size", slice,
 			   "node slices are claimed in etcd: set \"datastore\": \"etcd\" and "
@@ -187,7 +187,7 @@ static int load_datastore(struct ipam_config *c, struct cni_error *err)
 			   "its place would silently hand the same address out on two nodes; use "
 			   "\"file\" with \"store_dir\" on a mount shared by every node");
 	} else if (strcmp(ds, "etcd") == 0) {
-		c->datastore = IPAM_STORE_ETCD; /* etcd (issue 7) */
+		c->datastore = IPAM_STORE_ETCD;
 	} else {
 		return bad(err, "ipam.datastore", ds, "unknown datastore (use \"file\" or \"etcd\")");
 	}
@@ -226,7 +226,7 @@ static int add_range(struct ipam_config *c, struct json_object *obj, const char 
 	const char *start = NULL, *end = NULL, **excl = NULL;
 	char key[128], kstart[128], kend[128];
 	size_t n_excl = 0;
-	struct ipam_range r;
+	struct ipam_range r = { 0 };
 	int rc = -1;
 
 	if (c->n_ranges == MAX_RANGES)
@@ -247,19 +247,18 @@ static int add_range(struct ipam_config *c, struct json_object *obj, const char 
 	if (n_excl > MAX_EXCLUDES) {
 		cni_err(err, CNI_ERR_CONFIG, "invalid config: \"%s.exclude\" has more than %d entries",
 			where, MAX_EXCLUDES);
-		goto out_range;
+		goto out;
 	}
 	for (size_t i = 0; i < n_excl; i++) {
 		snprintf(key, sizeof(key), "%s.exclude[%zu]", where, i);
 		if (ipam_range_exclude(&r, key, excl[i], err) < 0)
-			goto out_range;
+			goto out;
 	}
 	c->ranges[c->n_ranges++] = r;
 	rc = 0;
-	goto out;
-out_range:
-	ipam_range_free(&r);
 out:
+	if (rc < 0)
+		ipam_range_free(&r); /* accepts what a failed parse left */
 	free(excl);
 	return rc;
 }

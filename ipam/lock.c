@@ -13,20 +13,13 @@
 #include <unistd.h>
 
 #include "ipam/lock.h"
+#include "util/clock.h"
 
 #define TICK_NS (20 * 1000 * 1000)
 
 static void on_alarm(int sig)
 {
 	(void)sig;
-}
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static int setlk(int fd, int cmd, short type)
@@ -41,7 +34,7 @@ int ipam_lock_wait(int fd, int64_t timeout_ms)
 	struct sigaction sa = { .sa_handler = on_alarm }, old_sa;
 	struct sigevent sev = { .sigev_notify = SIGEV_THREAD_ID, .sigev_signo = SIGALRM };
 	struct itimerspec its = { .it_interval = { 0, TICK_NS }, .it_value = { 0, TICK_NS } };
-	int64_t deadline = now_ms() + timeout_ms;
+	int64_t deadline = util_now_ms() + timeout_ms;
 	sigset_t alrm, old_mask;
 	timer_t timer;
 	int r;
@@ -67,7 +60,7 @@ int ipam_lock_wait(int fd, int64_t timeout_ms)
 		r = setlk(fd, F_OFD_SETLKW, F_WRLCK);
 		if (r != -EINTR)
 			break;
-		if (now_ms() >= deadline) {
+		if (util_now_ms() >= deadline) {
 			r = -ETIMEDOUT;
 			break;
 		}

@@ -61,7 +61,7 @@ struct ipam_store_ops {
 	void (*unlock)(struct ipam_store *s);
 	int (*commit)(struct ipam_store *s, struct cni_error *err);
 	/*
-	 * etcd (issue 7): optional, NULL for stores that lock. After a verb failed, true when
+	 * Optional, NULL for stores that lock. After a verb failed, true when
 	 * the store's commit lost a race (an optimistic store such as etcd) and the verb should
 	 * run again from lock(); the store spaces and bounds the attempts.
 	 */

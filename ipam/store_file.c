@@ -350,7 +350,7 @@ static int fs_lock(struct ipam_store *s, const char *network, struct cni_error *
 	fs->lock_fd = openat(fs->net_fd, "lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fs->lock_fd < 0) {
 		r = io_err(err, -errno, "cannot open the lock of", dir);
-		goto fail;
+		goto out;
 	}
 	r = ipam_lock_wait(fs->lock_fd, fs->timeout_ms);
 	if (r == -ETIMEDOUT) {
@@ -358,14 +358,14 @@ static int fs_lock(struct ipam_store *s, const char *network, struct cni_error *
 			    "store: the lock of network \"%s\" was not obtained within %" PRId64
 			    " ms (another whereabouts holds it); try again later",
 			    dir, fs->timeout_ms);
-		goto fail;
+		goto out;
 	}
 	if (r < 0) {
 		r = io_err(err, r, "cannot lock network", dir);
-		goto fail;
+		goto out;
 	}
 	return 0;
-fail:
+out:
 	if (fs->lock_fd >= 0)
 		close(fs->lock_fd);
 	close(fs->net_fd);
@@ -893,20 +893,20 @@ int ipam_store_file_open(const char *dir, int64_t lock_timeout_ms, struct ipam_s
 	}
 	if (fstat(fd, &st) < 0) {
 		r = cni_err_errno(err, CNI_ERR_IO, -errno, "store: cannot stat store_dir");
-		goto fail;
+		goto out;
 	}
 	if (st.st_uid != geteuid()) {
 		r = refuse(err, dir, "is not owned by the user running the plugin");
-		goto fail;
+		goto out;
 	}
 	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
 		r = refuse(err, dir, "is writable by group or others; chmod go-w it");
-		goto fail;
+		goto out;
 	}
 	fs = calloc(1, sizeof(*fs));
 	if (!fs) {
 		r = cni_err(err, CNI_ERR_INTERNAL, "out of memory");
-		goto fail;
+		goto out;
 	}
 	fs->base.ops = &file_ops;
 	fs->root_fd = fd;
@@ -923,7 +923,7 @@ int ipam_store_file_open(const char *dir, int64_t lock_timeout_ms, struct ipam_s
 		snprintf(fs->netns, sizeof(fs->netns), "%s", ns);
 	*ret = &fs->base;
 	return 0;
-fail:
+out:
 	close(fd);
 	return r;
 }

@@ -30,6 +30,7 @@
 #include "etcd/kv.h"
 #include "mig.h"
 #include "mig_cluster_limit.h"
+#include "util/clock.h"
 
 #define MAX_LIMIT 10000
 
@@ -42,14 +43,6 @@ struct mig_cluster_slot {
 	pthread_cond_t cv;
 	bool stop, lost, running;
 };
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static const char *opt_or_env(const char *v, const char *env)
 {
@@ -147,11 +140,13 @@ int mig_cluster_slot_acquire(const struct mig_cluster_opts *o, struct mig_cluste
 	};
 	struct mig_cluster_slot *s;
 	unsigned int ttl = o->ttl ? o->ttl : MIG_CLUSTER_DEFAULT_TTL;
-	int64_t start = now_ms(), renewed, step = (int64_t)ttl * 1000 / 3, t;
+	int64_t start = util_now_ms(), renewed, step = (int64_t)ttl * 1000 / 3, t;
 	bool said = false;
 	uint64_t rng = (uint64_t)start ^ ((uint64_t)getpid() << 20);
 	int r;
 
+	if (errlen)
+		errbuf[0] = '\0';
 	if (!o->limit || o->limit > MAX_LIMIT || !o->holder) {
 		snprintf(errbuf, errlen, "parallelMigrationsPerCluster must be 1..%d", MAX_LIMIT);
 		return -EINVAL;
@@ -162,30 +157,30 @@ int mig_cluster_slot_acquire(const struct mig_cluster_opts *o, struct mig_cluste
 	s->ttl = ttl;
 	r = etcd_client_new(&cfg, &s->etcd, errbuf, errlen);
 	if (r < 0)
-		goto fail;
+		goto out;
 	etcd_client_set_deadline(s->etcd, step > 2000 ? step : 2000);
 	r = etcd_lease_grant(s->etcd, ttl, &s->lease, NULL);
 	if (r < 0)
-		goto fail_msg;
-	renewed = now_ms();
+		goto out;
+	renewed = util_now_ms();
 	for (;;) {
 		etcd_client_set_deadline(s->etcd, step > 2000 ? step : 2000);
-		if (now_ms() - renewed >= step) {
+		if (util_now_ms() - renewed >= step) {
 			r = etcd_lease_keepalive(s->etcd, s->lease, &t);
 			if (r < 0)
-				goto fail_msg;
-			renewed = now_ms();
+				goto out;
+			renewed = util_now_ms();
 		}
 		r = take_free_slot(s->etcd, o, s->lease, &s->index);
 		if (r == 0)
 			break;
 		if (r != -EBUSY)
-			goto fail_msg;
-		if (o->wait_ms >= 0 && now_ms() - start >= o->wait_ms) {
+			goto out;
+		if (o->wait_ms >= 0 && util_now_ms() - start >= o->wait_ms) {
 			snprintf(errbuf, errlen,
 				 "all %u cluster-wide migration slots are taken "
 				 "(parallelMigrationsPerCluster=%u)", o->limit, o->limit);
-			goto fail;
+			goto out;
 		}
 		if (!said && o->on_wait)
 			o->on_wait(o->arg, o->limit);
@@ -201,14 +196,15 @@ int mig_cluster_slot_acquire(const struct mig_cluster_opts *o, struct mig_cluste
 		r = -pthread_create(&s->thread, NULL, keepalive_thread, s);
 	if (r < 0) {
 		snprintf(errbuf, errlen, "cannot start the lease thread");
-		goto fail;
+		goto out;
 	}
 	s->running = true;
 	*ret = s;
 	return 0;
-fail_msg:
-	snprintf(errbuf, errlen, "etcd: %s", etcd_client_errmsg(s->etcd));
-fail:
+out:
+	/* a failed etcd call left its message in the client */
+	if (errlen && !errbuf[0])
+		snprintf(errbuf, errlen, "etcd: %s", etcd_client_errmsg(s->etcd));
 	if (s->lease) {
 		etcd_client_set_deadline(s->etcd, 2000);
 		etcd_lease_revoke(s->etcd, s->lease);

@@ -38,36 +38,36 @@ int mig_dirty_start(struct mig_dirty *d, void *base, uint64_t len, struct mig_er
 		mig_error_set(err, -EOPNOTSUPP, "userfaultfd() fails (%s): no dirty tracking",
 			      strerror(-r));
 		r = -EOPNOTSUPP;
-		goto fail;
+		goto out;
 	}
 	t.uffd = r;
 	if (ioctl(t.uffd, UFFDIO_API, &api) < 0 || !(api.features & UFFD_FEATURE_WP_ASYNC)) {
 		r = -EOPNOTSUPP;
 		mig_error_set(err, r, "this kernel lacks userfaultfd UFFD_FEATURE_WP_ASYNC "
 			      "(Linux >= 6.7): no dirty tracking");
-		goto fail;
+		goto out;
 	}
 	if (ioctl(t.uffd, UFFDIO_REGISTER, &reg) < 0) {
 		r = -errno;
 		mig_error_set(err, r, "UFFDIO_REGISTER (write-protect): %s", strerror(-r));
-		goto fail;
+		goto out;
 	}
 	if (ioctl(t.uffd, UFFDIO_WRITEPROTECT, &wp) < 0) {
 		r = -errno;
 		mig_error_set(err, r, "UFFDIO_WRITEPROTECT: %s", strerror(-r));
-		goto fail;
+		goto out;
 	}
 	t.pagemap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
 	if (t.pagemap < 0) {
 		r = -errno;
 		mig_error_set(err, r, "/proc/self/pagemap: %s", strerror(-r));
-		goto fail;
+		goto out;
 	}
 	t.vec_len = VEC_LEN;
 	t.vec = calloc(t.vec_len, sizeof(struct page_region));
 	if (!t.vec) {
 		r = mig_error_set(err, -ENOMEM, "out of memory");
-		goto fail;
+		goto out;
 	}
 	*d = t;
 	/* a first scan: proves PAGEMAP_SCAN exists and finds nothing written yet */
@@ -87,7 +87,7 @@ int mig_dirty_start(struct mig_dirty *d, void *base, uint64_t len, struct mig_er
 		}
 	}
 	return 0;
-fail:
+out:
 	t.vec = NULL;
 	mig_dirty_stop(&t);
 	return r;

@@ -550,27 +550,27 @@ static int tcp_connect(const char *ifname, const struct mig_addr *src, const str
 		return -errno;
 	if (setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, ifname, (socklen_t)strlen(ifname) + 1) < 0 ||
 	    (src && bind(fd, (const struct sockaddr *)&src->ss, src->len) < 0))
-		goto fail;
+		goto out;
 	if (connect(fd, (const struct sockaddr *)&dst->ss, dst->len) < 0) {
 		if (errno != EINPROGRESS)
-			goto fail;
+			goto out;
 		pfd = (struct pollfd){ .fd = fd, .events = POLLOUT };
 		r = poll(&pfd, 1, CONNECT_WAIT);
 		if (r == 0) {
 			errno = ETIMEDOUT;
-			goto fail;
+			goto out;
 		}
 		if (r < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0)
-			goto fail;
+			goto out;
 		if (soerr) {
 			errno = soerr;
-			goto fail;
+			goto out;
 		}
 	}
 	if (fcntl(fd, F_SETFL, 0) < 0)
-		goto fail;
+		goto out;
 	return fd;
-fail:
+out:
 	r = -errno;
 	close(fd);
 	return r;

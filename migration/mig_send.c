@@ -335,7 +335,7 @@ int mig_send(const struct mig_send_opts *o, struct mig_report *rep, struct mig_e
 	struct mig_workload wl = { 0 };
 	struct mig_dirty dirty = { .uffd = -1, .pagemap = -1 };
 	struct mig_error derr = { 0 };
-	bool tracking = false;
+	bool tracking = false, migrating = false, verdict = false;
 	double t0, t_pause = 0, t_ack, cpu0;
 	uint8_t payload[MIG_SUMMARY_LEN];
 	struct mig_summary sum = { 0 };
@@ -392,17 +392,18 @@ int mig_send(const struct mig_send_opts *o, struct mig_report *rep, struct mig_e
 	}
 	t0 = mig_now();
 	cpu0 = mig_cpu_now();
+	migrating = true;
 	r = migrate(&c, &wl, &dirty, tracking, rep, &t_pause);
 	if (r < 0)
-		goto fail;
+		goto out;
 
 	/* the receiver acknowledges the final round on stream 0: the downtime ends there */
 	r = read_frame(&c, c.streams[0].fd, &f, NULL, 0, "the final acknowledgement");
 	if (r < 0)
-		goto fail;
+		goto out;
 	if (f.type != MIG_FRAME_FINAL_ACK) {
 		send_abort(&c, -EPROTO, "expected FINAL_ACK, got %s", mig_frame_type_name(f.type));
-		goto fail;
+		goto out;
 	}
 	t_ack = mig_now();
 	rep->seconds = t_ack - t0;
@@ -428,14 +429,14 @@ int mig_send(const struct mig_send_opts *o, struct mig_report *rep, struct mig_e
 	r = send_iov(c.streams[0].fd, hdr, payload, sizeof(payload));
 	if (r < 0) {
 		send_abort(&c, r, "sending the digest: %s", strerror(-r));
-		goto fail;
+		goto out;
 	}
 	r = read_frame(&c, c.streams[0].fd, &f, NULL, 0, "the receiver's verdict");
 	if (r < 0)
-		goto fail;
+		goto out;
 	if (f.type != MIG_FRAME_RESULT) {
 		send_abort(&c, -EPROTO, "expected RESULT, got %s", mig_frame_type_name(f.type));
-		goto fail;
+		goto out;
 	}
 	rep->peer_digest = f.aux;
 	rep->verified = (f.flags & MIG_FRAME_F_VERIFIED) && f.aux == rep->digest;
@@ -443,17 +444,18 @@ int mig_send(const struct mig_send_opts *o, struct mig_report *rep, struct mig_e
 		mig_error_set(err, -EIO, "digest mismatch: sent %016" PRIx64 ", received %016" PRIx64,
 			      rep->digest, rep->peer_digest);
 	r = rep->verified ? 0 : -EIO;
-	goto out;
-fail:
-	fill_report(&c, rep);
-	pthread_mutex_lock(&c.lock);
-	if (c.err.code)
-		*err = c.err;
-	pthread_mutex_unlock(&c.lock);
-	if (!err->code)
-		mig_error_set(err, r, "migration failed: %s", strerror(-r));
-	r = err->code;
+	verdict = true;
 out:
+	if (r < 0 && migrating && !verdict) {
+		fill_report(&c, rep);
+		pthread_mutex_lock(&c.lock);
+		if (c.err.code)
+			*err = c.err;
+		pthread_mutex_unlock(&c.lock);
+		if (!err->code)
+			mig_error_set(err, r, "migration failed: %s", strerror(-r));
+		r = err->code;
+	}
 	mig_workload_stop(&wl);
 	mig_dirty_stop(&dirty);
 	teardown(&c);

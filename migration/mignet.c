@@ -26,7 +26,7 @@
 #include "mig.h"
 #include "mig_config.h"
 #include "mig_limit.h"
-#include "mig_cluster_limit.h" /* etcd (issue 7) */
+#include "mig_cluster_limit.h" /* parallelMigrationsPerCluster on etcd */
 #include "mig_parse.h"
 #include "mig_report.h"
 #include "ipam/admin.h"
@@ -359,7 +359,7 @@ static int outbound_slot(struct ui *ui, const char *dir, unsigned int limit)
 	return fd;
 }
 
-/* etcd (issue 7): said once when every cluster-wide slot is taken. */
+/* Said once when every cluster-wide slot (etcd) is taken. */
 static void cluster_waiting(void *arg, unsigned int limit)
 {
 	struct ui *ui = arg;
@@ -401,14 +401,13 @@ static int cmd_send(int argc, char **argv)
 		{ "seed", required_argument, NULL, O_SEED },
 		{ "batch-size", required_argument, NULL, O_BATCH },
 		{ "help", no_argument, NULL, O_HELP },
-		/* etcd (issue 7): parallelMigrationsPerCluster */
+		/* parallelMigrationsPerCluster, on etcd */
 		{ "etcd", required_argument, NULL, O_ETCD },
 		{ "parallel-migrations-per-cluster", required_argument, NULL, O_CPAR },
 		{ "cluster-wait", required_argument, NULL, O_CWAIT },
 		{ "cluster-lease-ttl", required_argument, NULL, O_CTTL },
 		{ 0 },
 	};
-	/* etcd (issue 7) */
 	struct mig_cluster_opts copts = { .wait_ms = -1 };
 	struct mig_cluster_slot *cslot = NULL;
 	char *cfg_etcd = NULL, holder[300], cmsg[512];
@@ -514,7 +513,7 @@ static int cmd_send(int argc, char **argv)
 		case O_HELP:
 			usage(stdout);
 			return 0;
-		case O_ETCD: /* etcd (issue 7) */
+		case O_ETCD:
 			copts.endpoints = optarg;
 			break;
 		case O_CPAR:
@@ -541,7 +540,7 @@ static int cmd_send(int argc, char **argv)
 		return usage_error("unexpected argument %s", argv[optind]);
 	if (!o.target)
 		return usage_error("send needs --target ADDR[:PORT]");
-	if (config) { /* etcd (issue 7): parallelMigrationsPerCluster and etcd from the file */
+	if (config) { /* parallelMigrationsPerCluster and etcd from the file */
 		unsigned int climit;
 
 		if (mig_cluster_config_load(config, &climit, &cfg_etcd) < 0)
@@ -592,7 +591,7 @@ static int cmd_send(int argc, char **argv)
 			      lock_dir ? lock_dir : DEFAULT_LOCK_DIR, strerror(-slot));
 		return finish(&ui, &rep, &err, slot);
 	}
-	if (copts.limit) { /* etcd (issue 7): a cluster-wide slot, held until the end */
+	if (copts.limit) { /* a cluster-wide slot, held until the end */
 		char host[256] = "";
 
 		gethostname(host, sizeof(host) - 1);
@@ -609,7 +608,7 @@ static int cmd_send(int argc, char **argv)
 		}
 	}
 	r = mig_send(&o, &rep, &err);
-	mig_cluster_slot_release(cslot); /* etcd (issue 7) */
+	mig_cluster_slot_release(cslot);
 	if (ui.bar)
 		fputc('\n', stderr);
 	if (!strcmp(rep.dirty_tracking, "unsupported"))

@@ -22,6 +22,7 @@
 
 #include "netlink/nl.h"
 #include "netlink/nl_priv.h"
+#include "util/clock.h"
 
 #define DAD_POLL_MS 10
 
@@ -166,14 +167,6 @@ int nl_addr_list(struct nl *nl, int ifindex, int family, struct nl_addr **ret, s
 	return 0;
 }
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /**
  * nl_addr_wait_dad() - wait until no IPv6 address on @ifindex is tentative
  * @nl: the socket.
@@ -187,7 +180,7 @@ static long long now_ms(void)
  */
 int nl_addr_wait_dad(struct nl *nl, int ifindex, int timeout_ms)
 {
-	long long deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+	int64_t deadline = util_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
 	const struct timespec poll = { .tv_nsec = DAD_POLL_MS * 1000000L };
 
 	for (;;) {
@@ -207,7 +200,7 @@ int nl_addr_wait_dad(struct nl *nl, int ifindex, int timeout_ms)
 			return -EADDRNOTAVAIL;
 		if (!tentative)
 			return 0;
-		if (now_ms() >= deadline)
+		if (util_now_ms() >= deadline)
 			return -ETIMEDOUT;
 		nanosleep(&poll, NULL);
 	}

@@ -41,11 +41,11 @@ int nl_netns_open(const char *path)
 		return -errno;
 	if (fstatfs(fd, &sfs) < 0) {
 		err = -errno;
-		goto fail;
+		goto out;
 	}
 	err = -EINVAL;
 	if ((unsigned long)sfs.f_type != NSFS_MAGIC)
-		goto fail;
+		goto out;
 	{
 		char proc[64];
 		int real;
@@ -61,9 +61,9 @@ int nl_netns_open(const char *path)
 	err = -EINVAL;
 	type = ioctl(fd, NS_GET_NSTYPE);
 	if (type >= 0 && type != CLONE_NEWNET)
-		goto fail;
+		goto out;
 	return fd;
-fail:
+out:
 	close(fd);
 	return err;
 }

@@ -13,7 +13,7 @@ The plugin under test runs *inside a node netns* (`ip netns exec`), so "the root
 from its point of view is the node, and its master eth1 lives there.
 
 Which macvlan is under test: $MIGNET_MACVLAN (a path) or build/plugins/macvlan/macvlan.
-Tests marked `ours` check what issue 2 asks beyond the reference plugin (CNI 1.1.0, GC,
+Tests marked `ours` check what ours does beyond the reference plugin (CNI 1.1.0, GC,
 STATUS, stricter validation): they are skipped when $MIGNET_MACVLAN is the reference
 /usr/lib/cni/macvlan, which is how the tests themselves are validated.
 
@@ -194,7 +194,7 @@ def assert_cni_error(rc, res, out, code=None, conf_version=None, msg_re=None, de
     assert rc != 0, f"expected failure, got rc 0: {out}"
     assert isinstance(res, dict), f"stdout is not one JSON object: {out!r}"
     # Difference: the reference macvlan 1.1.1 prints most errors (those not from skel's own
-    # checks) without "cniVersion" and with code 999; issue 2 requires cniVersion always. The
+    # checks) without "cniVersion" and with code 999; ours always writes cniVersion. The
     # field is required of ours, tolerated missing from the reference so the rest of each
     # test still validates against it.
     for k in ("code", "msg") if IS_REFERENCE else ("cniVersion", "code", "msg"):

@@ -28,6 +28,7 @@ struct add_state {
 	int netns_fd;
 	struct nl host, ctr;
 	int ifindex;    /* of the new link in the container; 0 until it exists */
+	bool started;   /* the link is being made: a failure from here on unwinds */
 	bool ipam_done; /* IPAM ADD succeeded: undo with IPAM DEL */
 	struct cni_result ipam;
 };
@@ -296,8 +297,9 @@ int macvlan_add(struct cni_ctx *ctx, struct cni_result *ret, struct cni_error *e
 		goto out;
 	}
 	r = -1;
+	s.started = true;
 	if (create_link(&s, err) < 0)
-		goto fail;
+		goto out;
 	if (ctx->conf.ipam) {
 		int d = cni_delegate(&ctx->env, CNI_CMD_ADD, ctx->conf.ipam_type, ctx->conf.raw,
 				     ctx->conf.raw_len, ctx->conf.version, &s.ipam, err);
@@ -305,23 +307,22 @@ int macvlan_add(struct cni_ctx *ctx, struct cni_result *ret, struct cni_error *e
 		/* an answer we cannot use may still have allocated: then the unwind runs IPAM DEL */
 		s.ipam_done = d == 0 || d == CNI_DELEGATE_UNDO;
 		if (d < 0)
-			goto fail;
+			goto out;
 		cni_log(CNI_LOG_DEBUG, "IPAM %s returned %zu addresses, %zu routes", ctx->conf.ipam_type,
 			s.ipam.n_ips, s.ipam.n_routes);
 		if (!s.ipam.n_ips) {
 			cni_err(err, CNI_ERR_INTERNAL, "IPAM plugin \"%s\" returned no IP configuration",
 				ctx->conf.ipam_type);
-			goto fail;
+			goto out;
 		}
 	}
 	if (set_notify_sysctls(&s, err) < 0 || configure_addresses(&s, err) < 0 ||
 	    configure_routes(&s, err) < 0 || build_result(&s, ret, err) < 0)
-		goto fail;
+		goto out;
 	r = 0;
-	goto out;
-fail:
-	unwind(&s);
 out:
+	if (r < 0 && s.started)
+		unwind(&s);
 	cni_result_free(&s.ipam);
 	nl_close(&s.ctr);
 	nl_close(&s.host);

@@ -57,12 +57,12 @@ int wb_session_begin(struct cni_ctx *ctx, struct wb_session *s, bool owner,
 	if (ipam_config_load(ctx->conf.ipam, NULL, &s->conf, err) < 0)
 		return -1;
 	if (flat_file_logging(ctx, s, err) < 0)
-		goto fail;
+		goto out;
 	if (s->conf.flat_file[0])
 		cni_log(CNI_LOG_DEBUG, "used keys from the flat file %s", s->conf.flat_file);
 	if (ctx->env.containerid && strlen(ctx->env.containerid) >= IPAM_ID_MAX) {
 		cni_err(err, CNI_ERR_ENV, "CNI_CONTAINERID is longer than %d bytes", IPAM_ID_MAX - 1);
-		goto fail;
+		goto out;
 	}
 	if (ctx->args.pod_namespace && *ctx->args.pod_namespace && ctx->args.pod_name &&
 	    *ctx->args.pod_name) {
@@ -72,18 +72,18 @@ int wb_session_begin(struct cni_ctx *ctx, struct wb_session *s, bool owner,
 		if (n >= sizeof(s->podref)) {
 			cni_err(err, CNI_ERR_ENV, "K8S_POD_NAMESPACE/K8S_POD_NAME are longer than %d bytes",
 				IPAM_PODREF_MAX - 1);
-			goto fail;
+			goto out;
 		}
 	}
 	if (owner && session_owner(ctx, s, err) < 0)
-		goto fail;
-	if (s->conf.datastore == IPAM_STORE_ETCD) { /* etcd (issue 7): etcd, or node slices */
+		goto out;
+	if (s->conf.datastore == IPAM_STORE_ETCD) { /* etcd, or node slices */
 		if (ipam_store_etcd_open(&s->conf, &s->store, err) < 0)
-			goto fail;
+			goto out;
 	} else if (ipam_store_file_open(s->conf.store_dir, s->conf.lock_timeout_ms, &s->store, err) < 0)
-		goto fail;
+		goto out;
 	return 0;
-fail:
+out:
 	wb_session_end(s);
 	return -1;
 }

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
-"""macvlan ADD when the kernel itself refuses an address or a route after the link exists
-(issue 6), and when IPv6 duplicate address detection fails on a real L2 segment.
+"""macvlan ADD when the kernel itself refuses an address or a route after the link exists, and
+when IPv6 duplicate address detection fails on a real L2 segment.
 
 No mocks: each case hands the plugin an IPAM result that the real kernel of the pod's netns
 turns down (IPv6 disabled in the pod -> EACCES on the address, a duplicate address -> EEXIST,

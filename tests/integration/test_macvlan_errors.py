@@ -1,9 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
-"""macvlan: every error path of issue 2 with its code, and nothing left behind.
+"""macvlan: every error path with its code, and nothing left behind.
 
 Each case checks: non-zero exit, one JSON error object on stdout (cniVersion, code, msg; details
-where relevant), the code issue 2 names, and afterwards only lo in the pod netns, no new link on
-the node, no IPAM allocation left.
+where relevant), the code our error table names, and afterwards only lo in the pod netns, no new
+link on the node, no IPAM allocation left.
 """
 import pytest
 
@@ -13,7 +13,7 @@ from mignet_conftest import (IS_REFERENCE, assert_cni_error, assert_nothing_left
 def assert_nothing_left_but_ref_leaks(node, pod, before, data_dir=None):
     """Leak check for failures after the link exists. The reference 1.1.1 leaves the link in the
     pod netns when IPAM fails (its unwind checks a shadowed err): for it the error part of the
-    test was checked and the leak part is skipped; ours must leave nothing (issue 2)."""
+    test was checked and the leak part is skipped; ours must leave nothing."""
     if IS_REFERENCE:
         pytest.skip("reference macvlan 1.1.1 leaks its link when IPAM fails (error checked; "
                     "leak check applies to ours)")
@@ -75,7 +75,7 @@ BAD_IFNAMES = ["", ".", "..", "a/b", "a:b", "a b", "a\tb", "x" * 16]
 
 def ifname_params():
     for n in BAD_IFNAMES:
-        # the reference 1.1.1 accepts ':' in an interface name (issue 2 refuses it)
+        # the reference 1.1.1 accepts ':' in an interface name (we refuse it)
         marks = [pytest.mark.ours] if n == "a:b" else []
         yield pytest.param(n, marks=marks, id=repr(n))
 
@@ -130,7 +130,7 @@ def test_unknown_verb(cni):
     assert_nothing_left(cni.node, cni.pod, before)
 
 
-# The reference reads stdin without a cap and accepts a 2 MiB config; issue 2 caps at 1 MiB.
+# The reference reads stdin without a cap and accepts a 2 MiB config; we cap at 1 MiB.
 @pytest.mark.ours
 def test_stdin_over_1mib(cni, tmpdir_clean):
     c = conf("1.0.0", ipam=host_local(tmpdir_clean))
@@ -155,7 +155,7 @@ def test_invalid_json(cni, text):
     before = cni.node.links()
     rc, res, out, err = cni("ADD", text)
     # the reference answers code 6 for undecodable text, but an empty stdin or a JSON array it
-    # reports differently; issue 2: code 6 for what cannot be decoded
+    # reports differently; ours: code 6 for what cannot be decoded
     if IS_REFERENCE and text in ("", "[1,2]"):
         assert_cni_error(rc, res, out)
     else:
@@ -199,7 +199,7 @@ def test_unknown_mode(cni, mode):
     if mode == "":  # an empty mode means the default (bridge) for the reference and ours
         assert rc == 0, out + err
         return
-    # the reference: code 999 (generic); issue 2: 7
+    # the reference: code 999 (generic); ours: 7
     assert_cni_error(rc, res, out, code=None if IS_REFERENCE else 7, msg_re="mode")
     assert_nothing_left(cni.node, cni.pod, before)
 
@@ -228,7 +228,7 @@ def add_with_ipam_type(cni, tmpdir_clean, typ):
     return before, rc, res, out
 
 
-@pytest.mark.ours  # ref 1.1.1 looks the type up in CNI_PATH with filepath.Join; issue 2 refuses '/'
+@pytest.mark.ours  # ref 1.1.1 looks the type up in CNI_PATH with filepath.Join; we refuse '/'
 @pytest.mark.parametrize("typ", ["../host-local", "/usr/lib/cni/host-local", "a/b"])
 def test_ipam_type_with_slash(cni, tmpdir_clean, typ):
     before, rc, res, out = add_with_ipam_type(cni, tmpdir_clean, typ)

@@ -120,7 +120,7 @@ def test_add_check_del_110_ipam(cni, tmpdir_clean):
 @pytest.mark.ours
 def test_check_gatewayless_route(cni, tmpdir_clean):
     """The reference 1.1.1 CHECK fails on a route without gw ("Expected Route ... GW:<nil> not
-    found"): a reference bug; issue 2 asks CHECK to verify routes, which exist here."""
+    found"): a reference bug; our CHECK verifies routes, which exist here."""
     c = conf("1.0.0", ipam=host_local(tmpdir_clean, routes=[{"dst": "10.66.0.0/16"}]))
     res = cni.ok("ADD", c)
     rc, _, raw, err = cni("CHECK", dict(c, prevResult=res))
@@ -180,7 +180,7 @@ def test_conversion_no_ip_is_error(cni, version):
 
 
 # The reference 1.1.1 creates the link, then fails converting the result and leaves the link
-# in the pod netns; issue 2: nothing left behind (fail before creating, or unwind).
+# in the pod netns; ours: nothing left behind (fail before creating, or unwind).
 @pytest.mark.ours
 @pytest.mark.parametrize("version", ["0.1.0", "0.2.0"])
 def test_conversion_no_ip_leaves_nothing(cni, version):
@@ -204,7 +204,7 @@ def test_version_ours(cni):
 @pytest.mark.parametrize("version", VERB_VERSIONS)
 def test_version_any_conf_version(cni, version):
     """VERSION works whatever cniVersion stdin carries, and lists every version the reference
-    knows (the reference answers 1.0.0 and lacks 1.1.0; issue 2 wants 1.1.0: see
+    knows (the reference answers 1.0.0 and lacks 1.1.0; ours answers 1.1.0: see
     test_version_ours)."""
     rc, res, out, err = cni("VERSION", {"cniVersion": version}, pod=None, ifname=None,
                             containerid=None)
@@ -247,7 +247,7 @@ def test_status_ipam_error_passed_through(cni, tmpdir_clean):
 @pytest.mark.ours
 def test_status_passes_hostlocal_error(cni, tmpdir_clean):
     """The reference host-local 1.1.1 refuses STATUS (it needs a container ID): its error comes
-    back with its own code (3), as issue 2's delegation rule says."""
+    back with its own code (3), as our delegation rule says."""
     rc, res, out, err = status(cni, conf("1.1.0", ipam=host_local(tmpdir_clean)))
     assert_cni_error(rc, res, out)
     assert res["code"] != 50
@@ -297,7 +297,7 @@ def test_gc_l2_only(cni):
 # ---------------------------------------------------------------------------------------------
 # modes, mtu, mac, bcqueuelen
 # ---------------------------------------------------------------------------------------------
-# the reference macvlan 1.1.1 knows no "source" mode (unknown mode, error); issue 2 requires it
+# the reference macvlan 1.1.1 knows no "source" mode (unknown mode, error); ours supports it
 @pytest.mark.parametrize("mode", ["bridge", "private", "vepa", "passthru",
                                   pytest.param("source", marks=pytest.mark.ours)])
 def test_modes(cni, mode):
@@ -400,7 +400,7 @@ def test_hostlocal_dual_stack(cni, tmpdir_clean):
 
 
 # The reference 1.1.1 returns while IPv6 addresses are still tentative (no DAD wait for these
-# results); issue 2: ADD waits for DAD (bounded), so the addresses are usable on return.
+# results); ours: ADD waits for DAD (bounded), so the addresses are usable on return.
 @pytest.mark.ours
 def test_add_returns_after_dad(cni, tmpdir_clean):
     c = conf("1.0.0", ipam=host_local(tmpdir_clean, None, "fd55::/64"))
@@ -494,7 +494,7 @@ def test_del_netns_unset(cni, tmpdir_clean):
 
 
 # The reference 1.1.1 DEL looks the master up and fails "Link not found" when it is gone;
-# issue 2: DEL never validates the master and succeeds.
+# ours: DEL never validates the master and succeeds.
 @pytest.mark.ours
 def test_del_master_gone(cni, tmpdir_clean):
     c = conf("1.0.0", ipam=host_local(tmpdir_clean))
@@ -614,7 +614,7 @@ def sysctl(ns, path):
 
 
 # The reference 1.1.1 macvlan leaves arp_notify/ndisc_notify at 0 (later versions set them);
-# issue 2: ADD sets both.
+# ours: ADD sets both.
 @pytest.mark.ours
 def test_arp_notify_set(cni):
     cni.ok("ADD", conf("1.0.0"))
@@ -628,7 +628,7 @@ def test_ndisc_notify_set(cni):
 
 
 # The reference 1.1.1 refuses K8S_* keys unless IgnoreUnknown is set (runtimes always set it);
-# issue 2 lists them as known keys.
+# ours knows them as keys.
 @pytest.mark.ours
 def test_k8s_cni_args_accepted(cni):
     args = ("K8S_POD_NAMESPACE=kubevirt;K8S_POD_NAME=virt-handler-x;"

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""A node without libcurl4 (issue 6): whereabouts loads libcurl with dlopen() only for the etcd
+"""A node without libcurl4: whereabouts loads libcurl with dlopen() only for the etcd
 datastore (etcd/curl_api.c), and so does `mignet send --etcd`.
 
 No mocks: each program runs in a private mount namespace (`unshare -m`) where /dev/null is
