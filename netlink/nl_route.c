@@ -34,10 +34,16 @@ static struct nlmsghdr *route_msg(char *buf, uint16_t type, uint16_t flags, int 
 }
 
 /**
- * nl_route_add() - add a route (NLM_F_CREATE|NLM_F_EXCL), protocol boot, type unicast
+ * nl_route_add() - add a route (NLM_F_CREATE, without NLM_F_EXCL), protocol boot, type unicast
  * @nl: the socket.
  * @route: the route; family may be 0 to take the one of dst (or gw when dst_len is 0).
- * Return: 0, -EEXIST, or -errno (e.g. -ENETUNREACH for a gateway not on a link).
+ *
+ * As the reference plugins do: a route to the same destination that differs in device, gateway
+ * or metric stays and the new one is added beside it (IPv4: like `ip route prepend`, first
+ * among routes of equal metric; IPv6: a multipath sibling when both have gateways). Only a
+ * route identical in every respect to one the kernel holds is -EEXIST.
+ * Return: 0, -EEXIST for an identical route, or -errno (e.g. -ENETUNREACH for a gateway not
+ * on a link).
  */
 int nl_route_add(struct nl *nl, const struct nl_route *route)
 {
@@ -57,7 +63,7 @@ int nl_route_add(struct nl *nl, const struct nl_route *route)
 	if ((route->dst_len && route->dst.family != family) ||
 	    (route->gw.family && route->gw.family != family))
 		return -EINVAL;
-	nlh = route_msg(buf, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, family);
+	nlh = route_msg(buf, RTM_NEWROUTE, NLM_F_CREATE, family);
 	rtm = mnl_nlmsg_get_payload(nlh);
 	rtm->rtm_dst_len = route->dst_len;
 	rtm->rtm_protocol = RTPROT_BOOT;
