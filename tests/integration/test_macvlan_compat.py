@@ -123,9 +123,13 @@ def test_ipv6_add_on_a_master_without_carrier(cni, tmpdir_clean):
     sh("ip", "link", "set", cni.node.veth_root, "down")
     assert "NO-CARRIER" in link(cni.node.ns, "eth1")["flags"]
     cid = new_containerid()
-    c = conf("1.0.0", ipam=fake_ipam(tmpdir_clean, ips=[V4, V6]))
+    c = conf("1.0.0", ipam=fake_ipam(tmpdir_clean, ips=[{"address": V4, "gateway": V4_GW},
+                                                         {"address": V6, "gateway": V6_GW}],
+                                     routes=[{"dst": "0.0.0.0/0"}, {"dst": "::/0"}]))
     res = cni.ok("ADD", c, containerid=cid)
     assert [ip["address"] for ip in res["ips"]] == [V4, V6]
+    assert ("default", V4_GW, "net1") in route_set(cni.pod, 4)
+    assert ("default", V6_GW, "net1") in route_set(cni.pod, 6)
     a = [x for l in ip_json(cni.pod, "-6", "addr", "show", "dev", "net1")
          for x in l["addr_info"] if f"{x['local']}/{x['prefixlen']}" == V6]
     assert a and a[0].get("tentative") and not a[0].get("dadfailed"), a
