@@ -167,7 +167,8 @@ int nl_addr_wait_dad(struct nl *nl, int ifindex, int timeout_ms);
 int nl_route_add(struct nl *nl, const struct nl_route *route);
 
 /**
- * nl_route_list() - routes of @family in @table (0 = main) leaving through @ifindex (0 = any)
+ * nl_route_list() - routes of @family in @table (0 = main) leaving through @ifindex (0 = any);
+ * a multipath route is one entry per hop (its interface and gateway)
  * @ret: receives a malloc'd array (free() it), @ret_n its length. Untouched on failure.
  * Return: 0 or -errno.
  */

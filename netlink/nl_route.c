@@ -9,8 +9,10 @@
  * parse_route() hands that nest to parse_metrics(), one callback per level.
  *
  * Listing is an RTM_GETROUTE dump filtered here (table, output interface): only unicast
- * routes the kernel holds in a table, never the cache's clones. A multipath route is listed
- * without gateway or interface (RTA_MULTIPATH is not decoded).
+ * routes the kernel holds in a table, never the cache's clones. A multipath route (RTA_MULTIPATH:
+ * rtnexthop entries, each with its own attributes) is listed one entry per hop, so that a
+ * route added beside another one to the same destination (IPv6 makes them siblings of one
+ * multipath route) is found by its interface and gateway.
  */
 #include <errno.h>
 #include <libmnl/libmnl.h>
@@ -111,6 +113,7 @@ static int parse_metrics(const struct nlattr *attr, void *data)
 struct route_attrs {
 	struct nl_route *r;
 	struct nl_ip *prefsrc;
+	const struct nlattr *multipath;
 };
 
 static int get_ip(const struct nlattr *attr, int family, struct nl_ip *ip)
@@ -155,13 +158,31 @@ static int parse_route(const struct nlattr *attr, void *data)
 		if (mnl_attr_validate(attr, MNL_TYPE_NESTED) < 0)
 			return MNL_CB_ERROR;
 		return mnl_attr_parse_nested(attr, parse_metrics, r);
+	case RTA_MULTIPATH:
+		if (mnl_attr_validate(attr, MNL_TYPE_BINARY) < 0)
+			return MNL_CB_ERROR;
+		a->multipath = attr;
+		break;
 	}
 	return MNL_CB_OK;
 }
 
-/* Decode one RTM_NEWROUTE into @r (and its preferred source into @prefsrc if non-NULL). */
+/* The attributes of one rtnexthop: only its gateway matters here. */
+static int parse_hop(const struct nlattr *attr, void *data)
+{
+	struct nl_route *r = data;
+
+	if (mnl_attr_get_type(attr) == RTA_GATEWAY)
+		return get_ip(attr, r->family, &r->gw);
+	return MNL_CB_OK;
+}
+
+/*
+ * Decode one RTM_NEWROUTE into @r (and its preferred source into @prefsrc if non-NULL);
+ * @ret_multipath (may be NULL) receives its RTA_MULTIPATH, or NULL.
+ */
 static int decode_route(const struct nlmsghdr *nlh, struct nl_route *r, struct nl_ip *prefsrc,
-			uint8_t *ret_type, uint32_t *ret_flags)
+			uint8_t *ret_type, uint32_t *ret_flags, const struct nlattr **ret_multipath)
 {
 	const struct rtmsg *rtm = mnl_nlmsg_get_payload(nlh);
 	struct route_attrs a = { .r = r, .prefsrc = prefsrc };
@@ -177,6 +198,8 @@ static int decode_route(const struct nlmsghdr *nlh, struct nl_route *r, struct n
 		return -EBADMSG;
 	*ret_type = rtm->rtm_type;
 	*ret_flags = rtm->rtm_flags;
+	if (ret_multipath)
+		*ret_multipath = a.multipath;
 	return 0;
 }
 
@@ -187,19 +210,10 @@ struct route_list {
 	size_t n, cap;
 };
 
-static int route_list_reply(const struct nlmsghdr *nlh, void *data)
+/* Append @r to @list if it leaves through the interface asked for. Return: 0 or -ENOMEM. */
+static int route_list_add(struct route_list *list, const struct nl_route *r)
 {
-	struct route_list *list = data;
-	struct nl_route r;
-	uint8_t type;
-	uint32_t flags;
-
-	if (nlh->nlmsg_type != RTM_NEWROUTE)
-		return 0;
-	if (decode_route(nlh, &r, NULL, &type, &flags) < 0)
-		return 0; /* a family we do not speak (e.g. MPLS); not an error */
-	if (type != RTN_UNICAST || (flags & RTM_F_CLONED) || r.table != list->table ||
-	    (list->ifindex > 0 && r.ifindex != list->ifindex))
+	if (list->ifindex > 0 && r->ifindex != list->ifindex)
 		return 0;
 	if (list->n == list->cap) {
 		size_t cap = list->cap ? list->cap * 2 : 8;
@@ -210,8 +224,54 @@ static int route_list_reply(const struct nlmsghdr *nlh, void *data)
 		list->v = v;
 		list->cap = cap;
 	}
-	list->v[list->n++] = r;
+	list->v[list->n++] = *r;
 	return 0;
+}
+
+/* One entry per hop of @mp, each @r with the hop's interface and gateway. */
+static int route_list_hops(struct route_list *list, const struct nl_route *r,
+			   const struct nlattr *mp)
+{
+	const struct rtnexthop *nh = mnl_attr_get_payload(mp);
+	size_t left = mnl_attr_get_payload_len(mp);
+
+	while (left >= sizeof(*nh) && nh->rtnh_len >= sizeof(*nh) && nh->rtnh_len <= left) {
+		struct nl_route hop = *r;
+		int err;
+
+		hop.gw.family = 0;
+		hop.ifindex = nh->rtnh_ifindex;
+		if (mnl_attr_parse_payload(RTNH_DATA(nh), (size_t)nh->rtnh_len - RTNH_LENGTH(0),
+					   parse_hop, &hop) < 0)
+			return 0; /* a malformed hop: skip the rest, as for an unknown family */
+		err = route_list_add(list, &hop);
+		if (err < 0)
+			return err;
+		if ((size_t)RTNH_ALIGN(nh->rtnh_len) >= left)
+			break;
+		left -= (size_t)RTNH_ALIGN(nh->rtnh_len);
+		nh = RTNH_NEXT(nh);
+	}
+	return 0;
+}
+
+static int route_list_reply(const struct nlmsghdr *nlh, void *data)
+{
+	struct route_list *list = data;
+	const struct nlattr *mp;
+	struct nl_route r;
+	uint8_t type;
+	uint32_t flags;
+
+	if (nlh->nlmsg_type != RTM_NEWROUTE)
+		return 0;
+	if (decode_route(nlh, &r, NULL, &type, &flags, &mp) < 0)
+		return 0; /* a family we do not speak (e.g. MPLS); not an error */
+	if (type != RTN_UNICAST || (flags & RTM_F_CLONED) || r.table != list->table)
+		return 0;
+	if (mp)
+		return route_list_hops(list, &r, mp);
+	return route_list_add(list, &r);
 }
 
 /**
@@ -258,7 +318,7 @@ static int route_get_reply(const struct nlmsghdr *nlh, void *data)
 
 	if (nlh->nlmsg_type != RTM_NEWROUTE)
 		return 0;
-	if (decode_route(nlh, &g->r, &g->src, &g->type, &flags) < 0)
+	if (decode_route(nlh, &g->r, &g->src, &g->type, &flags, NULL) < 0)
 		return -EBADMSG;
 	g->found = true;
 	return 0;
