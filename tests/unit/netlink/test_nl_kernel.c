@@ -236,6 +236,31 @@ static void test_routes(struct nl *a, struct nl *b, int idx)
 	CHECK(f && f->priority == 50 && f->gw.family == AF_INET6);
 	free(v);
 
+	/* two IPv6 gateways to one destination and metric: the kernel makes one multipath route,
+	 * listed one entry per hop, each with its interface and gateway */
+	r = (struct nl_route){ .dst = ip("2001:db8:5::"), .dst_len = 64, .gw = ip("2001:db8:1::1"),
+			       .ifindex = idx, .priority = 60 };
+	CHECK(nl_route_add(b, &r) == 0);
+	r.gw = ip("2001:db8:1::3");
+	CHECK(nl_route_add(b, &r) == 0);
+	CHECK_HAS(sh_in(ns_b, "ip -j -6 route show 2001:db8:5::/64"), "\"nexthops\"");
+	CHECK(nl_route_list(b, AF_INET6, 0, idx, &v, &n) == 0);
+	{
+		int hops = 0;
+
+		for (size_t i = 0; i < n; i++) {
+			if (v[i].dst_len != 64 || !nl_ip_format(&v[i].dst, txt, sizeof(txt)) ||
+			    strcmp(txt, "2001:db8:5::") != 0)
+				continue;
+			hops++;
+			CHECK(v[i].ifindex == idx && v[i].priority == 60);
+			nl_ip_format(&v[i].gw, txt, sizeof(txt));
+			CHECK(strcmp(txt, "2001:db8:1::1") == 0 || strcmp(txt, "2001:db8:1::3") == 0);
+		}
+		CHECK(hops == 2);
+	}
+	free(v);
+
 	CHECK_HAS(sh_in(ns_b, "ip -j route show 10.2.0.0/16"), "\"gateway\":\"10.1.0.1\"");
 	CHECK_HAS(sh_in(ns_b, "ip -j route show 10.2.0.0/16"), "\"metric\":100");
 	CHECK_HAS(sh_in(ns_b, "ip -j -d route show 10.2.0.0/16"), "\"protocol\":\"boot\"");
