@@ -116,9 +116,32 @@ static int parse_attachments(struct cni_conf *c, struct cni_error *err)
 	return 0;
 }
 
+/*
+ * prevResult: a problem with it is kept in prev_result_err rather than failing the parse, for
+ * DEL must converge whatever an earlier plugin of the chain answered (the caller decides).
+ */
+static void parse_prev_result(struct cni_conf *c)
+{
+	struct cni_error *err = &c->prev_result_err;
+	struct json_object *prev = NULL;
+	char inner[sizeof(err->msg)];
+
+	if (cni_json_object(c->root, NULL, "prevResult", &prev, err) < 0)
+		return;
+	if (!prev)
+		return;
+	if (cni_result_parse(prev, c->version, &c->prev_result, err) < 0) {
+		/* name where the bad field sits */
+		snprintf(inner, sizeof(inner), "%s", err->msg);
+		cni_err(err, err->code, "prevResult: %s", inner);
+		return;
+	}
+	c->has_prev_result = true;
+}
+
 static int parse_common(struct cni_conf *c, struct cni_error *err)
 {
-	struct json_object *ipam = NULL, *dns = NULL, *prev = NULL;
+	struct json_object *ipam = NULL, *dns = NULL;
 	const char *version = NULL;
 
 	if (cni_json_string(c->root, NULL, "cniVersion", &version, err) < 0)
@@ -129,8 +152,7 @@ static int parse_common(struct cni_conf *c, struct cni_error *err)
 	    cni_json_string(c->root, NULL, "type", &c->type, err) < 0 ||
 	    cni_json_object(c->root, NULL, "ipam", &ipam, err) < 0 ||
 	    cni_json_object(c->root, NULL, "dns", &dns, err) < 0 ||
-	    cni_json_object(c->root, NULL, "runtimeConfig", &c->runtime_config, err) < 0 ||
-	    cni_json_object(c->root, NULL, "prevResult", &prev, err) < 0)
+	    cni_json_object(c->root, NULL, "runtimeConfig", &c->runtime_config, err) < 0)
 		return -1;
 	if (ipam && json_object_object_length(ipam) > 0) {
 		c->ipam = ipam;
@@ -146,16 +168,7 @@ static int parse_common(struct cni_conf *c, struct cni_error *err)
 	     cni_json_string_array(c->runtime_config, "runtimeConfig", "ips", &c->runtime_ips,
 				   &c->n_runtime_ips, err) < 0))
 		return -1;
-	if (prev) {
-		if (cni_result_parse(prev, c->version, &c->prev_result, err) < 0) {
-			/* name where the bad field sits */
-			char inner[sizeof(err->msg)];
-
-			snprintf(inner, sizeof(inner), "%s", err->msg);
-			return cni_err(err, err->code, "prevResult: %s", inner);
-		}
-		c->has_prev_result = true;
-	}
+	parse_prev_result(c);
 	return parse_attachments(c, err);
 }
 

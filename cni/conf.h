@@ -38,6 +38,7 @@ struct cni_conf {
 	size_t n_runtime_ips;
 	bool has_prev_result;
 	struct cni_result prev_result;
+	struct cni_error prev_result_err; /* code != 0: prevResult is there but unusable */
 	bool has_attachments; /* GC: the list was given (possibly empty) */
 	struct cni_attachment *attachments;
 	size_t n_attachments;
@@ -51,6 +52,8 @@ int cni_conf_read(FILE *in, char **ret, size_t *ret_len, struct cni_error *err);
 
 /**
  * cni_conf_parse() - parse and type-check the common keys; takes ownership of @raw
+ * An unusable "prevResult" does not fail the parse: it is left out (has_prev_result false)
+ * and its error kept in prev_result_err, for the verb to refuse (ADD, CHECK) or ignore (DEL).
  * Return: 0, or -1 with err set (6: not JSON or not an object; 1: bad cniVersion; 7: a bad
  * key, named in the message). @ret is fully initialised either way; free with cni_conf_free().
  */

@@ -9,14 +9,57 @@
 
 #include "cni/json.h"
 
-/* Look @key up; JSON null counts as absent. Return: the value or NULL. */
+/*
+ * One byte sequence of @s that folds to the ASCII letter @c as Go's bytes.EqualFold sees it: the
+ * letter in either case, and the two non-ASCII runes whose simple folding reaches an ASCII
+ * letter, KELVIN SIGN (U+212A, "k") and LATIN SMALL LETTER LONG S (U+017F, "s").
+ * Return: the bytes of @s consumed, 0 when they do not fold to @c.
+ */
+static size_t fold_match(const char *s, char c)
+{
+	c = (char)tolower((unsigned char)c);
+	if (tolower((unsigned char)*s) == c && (unsigned char)*s < 0x80)
+		return 1;
+	if (c == 'k' && strncmp(s, "\xe2\x84\xaa", 3) == 0)
+		return 3;
+	if (c == 's' && strncmp(s, "\xc5\xbf", 2) == 0)
+		return 2;
+	return 0;
+}
+
+/* Does the config's @name equal our ASCII @key, folding case as Go does? */
+static bool key_folds(const char *name, const char *key)
+{
+	while (*key) {
+		size_t n = fold_match(name, *key++);
+
+		if (!n)
+			return false;
+		name += n;
+	}
+	return !*name;
+}
+
+struct json_object *cni_json_get(struct json_object *obj, const char *key)
+{
+	struct json_object *found = NULL;
+
+	if (!obj || !json_object_is_type(obj, json_type_object))
+		return NULL;
+	/*
+	 * encoding/json assigns each key of the input, in order, to the field it folds to, and
+	 * null leaves a field alone: the last non-null key that folds to @key wins.
+	 */
+	json_object_object_foreach(obj, name, v) {
+		if (v && key_folds(name, key))
+			found = v;
+	}
+	return found;
+}
+
 static struct json_object *lookup(struct json_object *obj, const char *key)
 {
-	struct json_object *v = NULL;
-
-	if (!obj || !json_object_object_get_ex(obj, key, &v))
-		return NULL;
-	return v;
+	return cni_json_get(obj, key);
 }
 
 static int wrong_type(const char *where, const char *key, const char *want, struct cni_error *err)

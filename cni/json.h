@@ -4,6 +4,10 @@
  * wrong type is code 7 with a message naming the key by its full path ("ipam.range").
  * A key set to JSON null counts as absent.
  *
+ * Keys are matched as Go's encoding/json matches them (the reference plugins and whereabouts are
+ * Go programs, and configs are written against them): case-insensitively, the last non-null
+ * key of the object that folds to the name winning ("Master" is "master").
+ *
  * Each getter returns 1 when the key is present (and *ret is set), 0 when it is absent
  * (*ret untouched), or -1 with err set.
  */
@@ -15,6 +19,14 @@
 #include <stdint.h>
 
 #include "cni/error.h"
+
+/**
+ * cni_json_get() - the value of @key in @obj, matched as Go's encoding/json matches it
+ * @obj: an object (anything else, or NULL, has no keys).
+ * @key: the key's canonical name (ASCII).
+ * Return: the value, or NULL when absent or null.
+ */
+struct json_object *cni_json_get(struct json_object *obj, const char *key);
 
 /* @where: the path of @obj for messages, e.g. "ipam" or "runtimeConfig"; NULL or "" at top. */
 int cni_json_string(struct json_object *obj, const char *where, const char *key, const char **ret,

@@ -137,8 +137,15 @@ int cni_plugin_run(const struct cni_plugin *p, FILE *in, FILE *out, FILE *diag)
 			cni_version_string(min_version[ctx.env.command]));
 		goto out;
 	}
+	if (ctx.conf.prev_result_err.code && ctx.env.command != CNI_CMD_DEL) {
+		err = ctx.conf.prev_result_err;
+		goto out;
+	}
 	if (setup_log(p, &ctx, &err) < 0 || cni_args_parse(ctx.env.args, &ctx.args, &err) < 0)
 		goto out;
+	/* DEL must converge: an earlier plugin's odd answer does not keep an allocation alive */
+	if (ctx.conf.prev_result_err.code)
+		cni_log(CNI_LOG_VERBOSE, "DEL ignores prevResult: %s", ctx.conf.prev_result_err.msg);
 	cni_log(CNI_LOG_VERBOSE, "start: netns=%s", ctx.env.netns ? ctx.env.netns : "-");
 	if (call_verb(p, &ctx, out, &err) == 0)
 		status = 0;

@@ -5,7 +5,9 @@
  *   0.3.x, 0.4.0   {"interfaces","ips":[{"version","address","gateway","interface"}],"routes","dns"}
  *   1.0.0, 1.1.0   as 0.4.0 without "version"; 1.1.0 adds route mtu/advmss/priority/table/scope
  *                  and interface mtu/socketPath/pciID
- * Decoding problems are code 6 and name the field ("ips[1].address").
+ * Decoding problems are code 6 and name the field ("ips[1].address"). Addresses are read as Go's
+ * net.IP reads them (libcni and the reference plugins are Go): "" is no address at all, so
+ * "gateway": "" and "gw": "" mean none; anything else must parse.
  */
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -26,6 +28,13 @@ static int as_decode(int r, struct cni_error *err)
 	if (r < 0 && err)
 		err->code = CNI_ERR_DECODE;
 	return r;
+}
+
+/* A string naming an IP address, where Go reads "" as none: then *@s becomes NULL. */
+static void empty_is_none(const char **s)
+{
+	if (*s && !**s)
+		*s = NULL;
 }
 
 static int parse_route(struct json_object *o, const char *where, struct cni_route *ret,
@@ -51,6 +60,7 @@ static int parse_route(struct json_object *o, const char *where, struct cni_rout
 	if (as_decode(cni_json_string(o, where, "dst", &dst, err), err) < 0 ||
 	    as_decode(cni_json_string(o, where, "gw", &gw, err), err) < 0)
 		return -1;
+	empty_is_none(&gw);
 	snprintf(field, sizeof(field), "%s.dst", where);
 	if (!dst || cni_cidr_parse(dst, &rt.dst, &rt.dst_len) < 0)
 		return bad(err, field, "must be a CIDR");
@@ -104,6 +114,7 @@ static int parse_legacy_ip(struct json_object *root, const char *key, int family
 	if (as_decode(cni_json_string(o, key, "ip", &ip, err), err) < 0 ||
 	    as_decode(cni_json_string(o, key, "gateway", &gw, err), err) < 0)
 		return -1;
+	empty_is_none(&gw);
 	snprintf(field, sizeof(field), "%s.ip", key);
 	if (!ip || cni_cidr_parse(ip, &cip.addr, &cip.prefixlen) < 0 || cip.addr.family != family)
 		return bad(err, field, "must be a CIDR of the right family");
@@ -172,6 +183,7 @@ static int parse_ips(struct json_object *root, struct cni_result *r, struct cni_
 		    as_decode(cni_json_string(o, where, "gateway", &gw, err), err) < 0 ||
 		    as_decode(cni_json_int(o, where, "interface", 0, INT32_MAX, &iface, err), err) < 0)
 			return -1;
+		empty_is_none(&gw);
 		snprintf(field, sizeof(field), "%s.address", where);
 		if (!addr || cni_cidr_parse(addr, &ip.addr, &ip.prefixlen) < 0)
 			return bad(err, field, "must be a CIDR");

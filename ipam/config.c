@@ -38,13 +38,16 @@ static bool json_empty(struct json_object *v)
 	return false;
 }
 
-/* Fill the keys of @dst that are empty from @src; objects on both sides are merged deeply. */
+/*
+ * Fill the keys of @dst that are empty from @src; objects on both sides are merged deeply. Keys
+ * are matched as they are read (cni_json_get(), Go's folding): an inline "Range" is the
+ * flat file's "range".
+ */
 static int merge_missing(struct json_object *dst, struct json_object *src)
 {
 	json_object_object_foreach(src, key, sval) {
-		struct json_object *dval = NULL, *copy = NULL;
+		struct json_object *dval = cni_json_get(dst, key), *copy = NULL;
 
-		json_object_object_get_ex(dst, key, &dval);
 		if (dval && sval && json_object_is_type(dval, json_type_object) &&
 		    json_object_is_type(sval, json_type_object)) {
 			if (merge_missing(dval, sval) < 0)
@@ -318,9 +321,9 @@ static int load_ranges(struct ipam_config *c, struct cni_error *err)
 		static const char *const top_only[] = { "range_start", "range_end", "exclude" };
 
 		for (size_t i = 0; i < 3; i++) {
-			struct json_object *v = NULL;
+			struct json_object *v = cni_json_get(c->merged, top_only[i]);
 
-			if (json_object_object_get_ex(c->merged, top_only[i], &v) && !json_empty(v))
+			if (!json_empty(v))
 				return cni_err(err, CNI_ERR_CONFIG,
 					       "invalid config: \"ipam.%s\" applies to \"ipam.range\", which is "
 					       "not set; put it inside each \"ipam.ipRanges\" entry",

@@ -152,17 +152,23 @@ int nl_addr_add(struct nl *nl, int ifindex, const struct nl_ip *ip, uint8_t pref
 int nl_addr_list(struct nl *nl, int ifindex, int family, struct nl_addr **ret, size_t *ret_n);
 
 /**
- * nl_addr_wait_dad() - wait until no IPv6 address on @ifindex is tentative
+ * nl_addr_wait_dad() - wait until no IPv6 address on @ifindex is tentative, while the link
+ * has carrier (without it DAD cannot run)
  * Return: 0 when all are settled, -EADDRNOTAVAIL if one failed DAD (IFA_F_DADFAILED),
- * -ETIMEDOUT after @timeout_ms, or -errno.
+ * -ENETDOWN at once if one is tentative on a link without carrier, -ETIMEDOUT after
+ * @timeout_ms, or -errno.
  */
 int nl_addr_wait_dad(struct nl *nl, int ifindex, int timeout_ms);
 
-/** nl_route_add() - add a route (NLM_F_CREATE|NLM_F_EXCL). Return: 0, -EEXIST, or -errno. */
+/**
+ * nl_route_add() - add a route beside any other to its destination (NLM_F_CREATE, no
+ * NLM_F_EXCL). Return: 0, -EEXIST for a route identical to one the kernel holds, or -errno.
+ */
 int nl_route_add(struct nl *nl, const struct nl_route *route);
 
 /**
- * nl_route_list() - routes of @family in @table (0 = main) leaving through @ifindex (0 = any)
+ * nl_route_list() - routes of @family in @table (0 = main) leaving through @ifindex (0 = any);
+ * a multipath route is one entry per hop (its interface and gateway)
  * @ret: receives a malloc'd array (free() it), @ret_n its length. Untouched on failure.
  * Return: 0 or -errno.
  */

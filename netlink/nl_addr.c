@@ -9,7 +9,8 @@
  *
  * DAD is waited for by polling that dump every 10 ms: a multicast subscription would save a
  * few dumps but adds a second socket and a race between subscribing and the first look,
- * and DAD takes a second or two anyway. IFA_F_DADFAILED is looked at before IFA_F_TENTATIVE,
+ * and DAD takes a second or two anyway. Without carrier there is no DAD to wait for: the
+ * wait ends as soon as the link is seen without it. IFA_F_DADFAILED is looked at before IFA_F_TENTATIVE,
  * because a failed address keeps its tentative flag.
  */
 #include <errno.h>
@@ -25,6 +26,10 @@
 #include "util/clock.h"
 
 #define DAD_POLL_MS 10
+
+#ifndef IFF_LOWER_UP
+#define IFF_LOWER_UP 0x10000 /* linux/if.h; glibc's net/if.h, which nl.h uses, lacks it */
+#endif
 
 /**
  * nl_addr_add() - add an address (IFA_LOCAL and IFA_ADDRESS), scope universe
@@ -167,16 +172,29 @@ int nl_addr_list(struct nl *nl, int ifindex, int family, struct nl_addr **ret, s
 	return 0;
 }
 
+/* Has @ifindex carrier? IFF_LOWER_UP is in ifi_flags while the link is up. Return: 1, 0, -errno. */
+static int has_carrier(struct nl *nl, int ifindex)
+{
+	struct nl_link link;
+	int err = nl_link_get(nl, ifindex, NULL, &link);
+
+	if (err < 0)
+		return err;
+	return (link.flags & IFF_LOWER_UP) != 0;
+}
+
 /**
  * nl_addr_wait_dad() - wait until no IPv6 address on @ifindex is tentative
  * @nl: the socket.
  * @ifindex: the link.
  * @timeout_ms: how long to wait at most (<= 0: look once).
  *
- * An address stays tentative as long as its link has no carrier, so a link that is down
- * ends in -ETIMEDOUT.
+ * DAD runs only while the link has carrier: without it an address stays tentative until the
+ * carrier comes (and the kernel then probes), so waiting is pointless and the wait ends at
+ * once, also when the carrier goes away mid-wait (a flapping NIC).
  * Return: 0 when all are settled, -EADDRNOTAVAIL if one failed DAD (IFA_F_DADFAILED),
- * -ETIMEDOUT after @timeout_ms, or -errno.
+ * -ENETDOWN if one is tentative on a link without carrier, -ETIMEDOUT after @timeout_ms,
+ * or -errno.
  */
 int nl_addr_wait_dad(struct nl *nl, int ifindex, int timeout_ms)
 {
@@ -200,6 +218,11 @@ int nl_addr_wait_dad(struct nl *nl, int ifindex, int timeout_ms)
 			return -EADDRNOTAVAIL;
 		if (!tentative)
 			return 0;
+		err = has_carrier(nl, ifindex);
+		if (err < 0)
+			return err;
+		if (!err)
+			return -ENETDOWN;
 		if (util_now_ms() >= deadline)
 			return -ETIMEDOUT;
 		nanosleep(&poll, NULL);

@@ -9,8 +9,10 @@
  * parse_route() hands that nest to parse_metrics(), one callback per level.
  *
  * Listing is an RTM_GETROUTE dump filtered here (table, output interface): only unicast
- * routes the kernel holds in a table, never the cache's clones. A multipath route is listed
- * without gateway or interface (RTA_MULTIPATH is not decoded).
+ * routes the kernel holds in a table, never the cache's clones. A multipath route (RTA_MULTIPATH:
+ * rtnexthop entries, each with its own attributes) is listed one entry per hop, so that a
+ * route added beside another one to the same destination (IPv6 makes them siblings of one
+ * multipath route) is found by its interface and gateway.
  */
 #include <errno.h>
 #include <libmnl/libmnl.h>
@@ -34,10 +36,16 @@ static struct nlmsghdr *route_msg(char *buf, uint16_t type, uint16_t flags, int 
 }
 
 /**
- * nl_route_add() - add a route (NLM_F_CREATE|NLM_F_EXCL), protocol boot, type unicast
+ * nl_route_add() - add a route (NLM_F_CREATE, without NLM_F_EXCL), protocol boot, type unicast
  * @nl: the socket.
  * @route: the route; family may be 0 to take the one of dst (or gw when dst_len is 0).
- * Return: 0, -EEXIST, or -errno (e.g. -ENETUNREACH for a gateway not on a link).
+ *
+ * As the reference plugins do: a route to the same destination that differs in device, gateway
+ * or metric stays and the new one is added beside it (IPv4: like `ip route prepend`, first
+ * among routes of equal metric; IPv6: a multipath sibling when both have gateways). Only a
+ * route identical in every respect to one the kernel holds is -EEXIST.
+ * Return: 0, -EEXIST for an identical route, or -errno (e.g. -ENETUNREACH for a gateway not
+ * on a link).
  */
 int nl_route_add(struct nl *nl, const struct nl_route *route)
 {
@@ -57,7 +65,7 @@ int nl_route_add(struct nl *nl, const struct nl_route *route)
 	if ((route->dst_len && route->dst.family != family) ||
 	    (route->gw.family && route->gw.family != family))
 		return -EINVAL;
-	nlh = route_msg(buf, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, family);
+	nlh = route_msg(buf, RTM_NEWROUTE, NLM_F_CREATE, family);
 	rtm = mnl_nlmsg_get_payload(nlh);
 	rtm->rtm_dst_len = route->dst_len;
 	rtm->rtm_protocol = RTPROT_BOOT;
@@ -105,6 +113,7 @@ static int parse_metrics(const struct nlattr *attr, void *data)
 struct route_attrs {
 	struct nl_route *r;
 	struct nl_ip *prefsrc;
+	const struct nlattr *multipath;
 };
 
 static int get_ip(const struct nlattr *attr, int family, struct nl_ip *ip)
@@ -149,13 +158,31 @@ static int parse_route(const struct nlattr *attr, void *data)
 		if (mnl_attr_validate(attr, MNL_TYPE_NESTED) < 0)
 			return MNL_CB_ERROR;
 		return mnl_attr_parse_nested(attr, parse_metrics, r);
+	case RTA_MULTIPATH:
+		if (mnl_attr_validate(attr, MNL_TYPE_BINARY) < 0)
+			return MNL_CB_ERROR;
+		a->multipath = attr;
+		break;
 	}
 	return MNL_CB_OK;
 }
 
-/* Decode one RTM_NEWROUTE into @r (and its preferred source into @prefsrc if non-NULL). */
+/* The attributes of one rtnexthop: only its gateway matters here. */
+static int parse_hop(const struct nlattr *attr, void *data)
+{
+	struct nl_route *r = data;
+
+	if (mnl_attr_get_type(attr) == RTA_GATEWAY)
+		return get_ip(attr, r->family, &r->gw);
+	return MNL_CB_OK;
+}
+
+/*
+ * Decode one RTM_NEWROUTE into @r (and its preferred source into @prefsrc if non-NULL);
+ * @ret_multipath (may be NULL) receives its RTA_MULTIPATH, or NULL.
+ */
 static int decode_route(const struct nlmsghdr *nlh, struct nl_route *r, struct nl_ip *prefsrc,
-			uint8_t *ret_type, uint32_t *ret_flags)
+			uint8_t *ret_type, uint32_t *ret_flags, const struct nlattr **ret_multipath)
 {
 	const struct rtmsg *rtm = mnl_nlmsg_get_payload(nlh);
 	struct route_attrs a = { .r = r, .prefsrc = prefsrc };
@@ -171,6 +198,8 @@ static int decode_route(const struct nlmsghdr *nlh, struct nl_route *r, struct n
 		return -EBADMSG;
 	*ret_type = rtm->rtm_type;
 	*ret_flags = rtm->rtm_flags;
+	if (ret_multipath)
+		*ret_multipath = a.multipath;
 	return 0;
 }
 
@@ -181,19 +210,10 @@ struct route_list {
 	size_t n, cap;
 };
 
-static int route_list_reply(const struct nlmsghdr *nlh, void *data)
+/* Append @r to @list if it leaves through the interface asked for. Return: 0 or -ENOMEM. */
+static int route_list_add(struct route_list *list, const struct nl_route *r)
 {
-	struct route_list *list = data;
-	struct nl_route r;
-	uint8_t type;
-	uint32_t flags;
-
-	if (nlh->nlmsg_type != RTM_NEWROUTE)
-		return 0;
-	if (decode_route(nlh, &r, NULL, &type, &flags) < 0)
-		return 0; /* a family we do not speak (e.g. MPLS); not an error */
-	if (type != RTN_UNICAST || (flags & RTM_F_CLONED) || r.table != list->table ||
-	    (list->ifindex > 0 && r.ifindex != list->ifindex))
+	if (list->ifindex > 0 && r->ifindex != list->ifindex)
 		return 0;
 	if (list->n == list->cap) {
 		size_t cap = list->cap ? list->cap * 2 : 8;
@@ -204,8 +224,54 @@ static int route_list_reply(const struct nlmsghdr *nlh, void *data)
 		list->v = v;
 		list->cap = cap;
 	}
-	list->v[list->n++] = r;
+	list->v[list->n++] = *r;
 	return 0;
+}
+
+/* One entry per hop of @mp, each @r with the hop's interface and gateway. */
+static int route_list_hops(struct route_list *list, const struct nl_route *r,
+			   const struct nlattr *mp)
+{
+	const struct rtnexthop *nh = mnl_attr_get_payload(mp);
+	size_t left = mnl_attr_get_payload_len(mp);
+
+	while (left >= sizeof(*nh) && nh->rtnh_len >= sizeof(*nh) && nh->rtnh_len <= left) {
+		struct nl_route hop = *r;
+		int err;
+
+		hop.gw.family = 0;
+		hop.ifindex = nh->rtnh_ifindex;
+		if (mnl_attr_parse_payload(RTNH_DATA(nh), (size_t)nh->rtnh_len - RTNH_LENGTH(0),
+					   parse_hop, &hop) < 0)
+			return 0; /* a malformed hop: skip the rest, as for an unknown family */
+		err = route_list_add(list, &hop);
+		if (err < 0)
+			return err;
+		if ((size_t)RTNH_ALIGN(nh->rtnh_len) >= left)
+			break;
+		left -= (size_t)RTNH_ALIGN(nh->rtnh_len);
+		nh = RTNH_NEXT(nh);
+	}
+	return 0;
+}
+
+static int route_list_reply(const struct nlmsghdr *nlh, void *data)
+{
+	struct route_list *list = data;
+	const struct nlattr *mp;
+	struct nl_route r;
+	uint8_t type;
+	uint32_t flags;
+
+	if (nlh->nlmsg_type != RTM_NEWROUTE)
+		return 0;
+	if (decode_route(nlh, &r, NULL, &type, &flags, &mp) < 0)
+		return 0; /* a family we do not speak (e.g. MPLS); not an error */
+	if (type != RTN_UNICAST || (flags & RTM_F_CLONED) || r.table != list->table)
+		return 0;
+	if (mp)
+		return route_list_hops(list, &r, mp);
+	return route_list_add(list, &r);
 }
 
 /**
@@ -252,7 +318,7 @@ static int route_get_reply(const struct nlmsghdr *nlh, void *data)
 
 	if (nlh->nlmsg_type != RTM_NEWROUTE)
 		return 0;
-	if (decode_route(nlh, &g->r, &g->src, &g->type, &flags) < 0)
+	if (decode_route(nlh, &g->r, &g->src, &g->type, &flags, NULL) < 0)
 		return -EBADMSG;
 	g->found = true;
 	return 0;

@@ -427,7 +427,8 @@ def cni_bin_dir(macvlan_bin):
 
 # A scripted IPAM plugin for what the reference IPAMs cannot do (CNI 1.1.0, STATUS, GC, errors
 # with chosen codes). Its behaviour comes from the "ipam" object of the config:
-#   "ips": ["10.1.2.3/24", ...]    addresses of the ADD result (default: none)
+#   "ips": ["10.1.2.3/24", ...]    addresses of the ADD result (default: none); a dict entry
+#                                  is the result's entry as is ({"address", "gateway"})
 #   "routes": [...]                routes of the ADD result
 #   "fail": {"ADD": {"code": 11, "msg": "..."}}   answer that verb with this error
 #   "stateDir": dir                ADD writes <dir>/<containerid>-<ifname>, DEL removes it,
@@ -435,7 +436,8 @@ def cni_bin_dir(macvlan_bin):
 FAKE_IPAM = r"""#!/usr/bin/python3
 import json, os, sys
 conf = json.load(sys.stdin)
-ipam = conf.get("ipam", {})
+# a Go IPAM would read "IPAM" too (encoding/json folds case)
+ipam = next((v for k, v in conf.items() if k.lower() == "ipam"), {})
 cmd = os.environ.get("CNI_COMMAND", "")
 cid, ifn = os.environ.get("CNI_CONTAINERID", ""), os.environ.get("CNI_IFNAME", "")
 ver = conf.get("cniVersion", "0.1.0")
@@ -454,7 +456,8 @@ if cmd == "VERSION":
 elif cmd == "ADD":
     if sd:
         open(os.path.join(sd, f"{cid}-{ifn}"), "w").close()
-    ips = [{"address": a} if ver.startswith("1.") else
+    # an entry is an address string, or a dict sent as the result's entry unchanged
+    ips = [a if isinstance(a, dict) else {"address": a} if ver.startswith("1.") else
            {"version": "6" if ":" in a else "4", "address": a} for a in ipam.get("ips", [])]
     res = {"cniVersion": ver, "ips": ips}
     if ipam.get("routes"):

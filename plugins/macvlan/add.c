@@ -19,7 +19,11 @@
 #include "cni/log.h"
 #include "plugins/macvlan/macvlan.h"
 
-/* IPv6 DAD normally takes ~1 s (one probe); allow for retransmits on a busy machine. */
+/*
+ * IPv6 DAD normally takes ~1 s (one probe); allow for retransmits on a busy machine. The wait
+ * ends at once when the link has no carrier (DAD cannot run); an address still tentative at
+ * the end is not an error: only a duplicate that DAD reported is.
+ */
 #define DAD_TIMEOUT_MS 10000
 
 struct add_state {
@@ -108,11 +112,14 @@ static int set_notify_sysctls(struct add_state *s, struct cni_error *err)
 	return 0;
 }
 
-/* The gateway a route without its own "gw" takes: the last IP of its family that has one. */
-static const struct cni_addr *default_gateway(const struct cni_result *res, int family)
+const struct cni_addr *macvlan_route_gateway(const struct cni_result *res,
+					     const struct cni_route *rt)
 {
+	int family = rt->dst.family;
 	const struct cni_addr *gw = NULL;
 
+	if (rt->gw.family)
+		return &rt->gw;
 	for (size_t i = 0; i < res->n_ips; i++)
 		if (res->ips[i].addr.family == family && res->ips[i].gateway.family)
 			gw = &res->ips[i].gateway;
@@ -185,6 +192,12 @@ static int configure_addresses(struct add_state *s, struct cni_error *err)
 			       "IPv6 address %s of %s failed duplicate address detection: it is in use on the link",
 			       dad_failed_addr(s, bad, sizeof(bad)), s->ctx->env.ifname);
 	}
+	if (r == -ENETDOWN || r == -ETIMEDOUT) {
+		/* as the reference: answer with the address tentative; the kernel probes later */
+		cni_log(CNI_LOG_VERBOSE, "IPv6 addresses of %s still tentative (%s): not waiting",
+			s->ctx->env.ifname, r == -ENETDOWN ? "no carrier, DAD cannot run" : "DAD still running");
+		return 0;
+	}
 	if (r < 0) {
 		char what[80];
 
@@ -201,7 +214,7 @@ static int configure_routes(struct add_state *s, struct cni_error *err)
 
 	for (size_t i = 0; i < res->n_routes; i++) {
 		const struct cni_route *rt = &res->routes[i];
-		const struct cni_addr *gw = rt->gw.family ? &rt->gw : default_gateway(res, rt->dst.family);
+		const struct cni_addr *gw = macvlan_route_gateway(res, rt);
 		struct nl_route nr = {
 			.family = rt->dst.family,
 			.dst_len = rt->dst_len,
@@ -218,6 +231,9 @@ static int configure_routes(struct add_state *s, struct cni_error *err)
 		if (gw)
 			to_nl_ip(gw, &nr.gw);
 		r = nl_route_add(&s->ctr, &nr);
+		/* the very same route is there already (IPAM listed it twice): it is what we want */
+		if (r == -EEXIST)
+			continue;
 		if (r < 0) {
 			/* the gateway (maybe taken from an IP's) is what the kernel most often refuses */
 			snprintf(buf, sizeof(buf), "adding route to %s/%u%s%s",

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * CHECK: is the interface still what ADD made and prevResult says? IPAM checks its own part
- * first; then, in the container, the link must exist, be a macvlan in the configured mode on
- * the configured master, and carry prevResult's MAC, addresses and routes.
+ * first; then, in the container, the link must exist, be up, be a macvlan in the configured
+ * mode on the configured master, and carry prevResult's MAC, its addresses with their subnet
+ * (connected) routes, and its routes, each to its destination through the gateway ADD gave it.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -39,6 +40,8 @@ static int check_link(struct cni_ctx *ctx, const struct macvlan_config *cfg, str
 	int idx = find_prev_interface(ctx);
 	char buf[160];
 
+	if (!(link->flags & IFF_UP))
+		return mismatch(err, ctx->env.ifname, "it is down");
 	if (strcmp(link->kind, "macvlan") != 0) {
 		snprintf(buf, sizeof(buf), "it is a \"%s\" link, not macvlan", link->kind);
 		return mismatch(err, ctx->env.ifname, buf);
@@ -101,30 +104,87 @@ static int check_addresses(struct cni_ctx *ctx, struct nl *ctr, int ifindex, int
 	return r < 0 ? -1 : 0;
 }
 
+static size_t addr_len(int family)
+{
+	return family == AF_INET ? 4 : 16;
+}
+
+/* Is there a route to @dst/@dst_len through @gw (NULL: none) on @ifindex in @table? */
+static int find_route(struct nl *ctr, int ifindex, uint32_t table, const struct cni_addr *dst,
+		      uint8_t dst_len, const struct cni_addr *gw, bool *ret_found)
+{
+	struct nl_route *routes = NULL;
+	size_t n = 0, len = addr_len(dst->family);
+	bool found = false;
+	int r = nl_route_list(ctr, dst->family, table, ifindex, &routes, &n);
+
+	if (r < 0)
+		return r;
+	for (size_t j = 0; j < n && !found; j++)
+		found = routes[j].dst_len == dst_len &&
+			(dst_len == 0 || memcmp(routes[j].dst.addr, dst->bytes, len) == 0) &&
+			(gw ? routes[j].gw.family == gw->family && memcmp(routes[j].gw.addr, gw->bytes, len) == 0
+			    : routes[j].gw.family == 0);
+	free(routes);
+	*ret_found = found;
+	return 0;
+}
+
+/* Each address's connected route (its subnet on the link), which the kernel made with it. */
+static int check_subnet_routes(struct cni_ctx *ctx, struct nl *ctr, int ifindex, int prev_idx,
+			       struct cni_error *err)
+{
+	const struct cni_result *p = &ctx->conf.prev_result;
+
+	for (size_t i = 0; i < p->n_ips; i++) {
+		const struct cni_ip *ip = &p->ips[i];
+		size_t len = addr_len(ip->addr.family);
+		struct cni_addr net = ip->addr;
+		bool found;
+		int r;
+
+		if ((ip->interface >= 0 && ip->interface != prev_idx) || ip->prefixlen >= len * 8)
+			continue; /* a /32 or /128 has no subnet route */
+		for (size_t b = 0; b < len; b++) {
+			unsigned int keep = ip->prefixlen > b * 8 ? ip->prefixlen - b * 8 : 0;
+
+			if (keep < 8)
+				net.bytes[b] &= (uint8_t)(0xff00 >> keep);
+		}
+		r = find_route(ctr, ifindex, 0, &net, ip->prefixlen, NULL, &found);
+		if (r < 0)
+			return macvlan_kernel_err(err, ctr, r, "listing routes");
+		if (!found) {
+			char a[64], n[64], buf[160];
+
+			snprintf(buf, sizeof(buf), "the subnet route %s/%u of address %s is missing",
+				 cni_addr_format(&net, n, sizeof(n)), ip->prefixlen,
+				 cni_addr_format(&ip->addr, a, sizeof(a)));
+			return mismatch(err, ctx->env.ifname, buf);
+		}
+	}
+	return 0;
+}
+
 static int check_routes(struct cni_ctx *ctx, struct nl *ctr, int ifindex, struct cni_error *err)
 {
 	const struct cni_result *p = &ctx->conf.prev_result;
 
 	for (size_t i = 0; i < p->n_routes; i++) {
 		const struct cni_route *rt = &p->routes[i];
-		struct nl_route *routes = NULL;
-		size_t n = 0;
-		bool found = false;
-		int r = nl_route_list(ctr, rt->dst.family, rt->table != CNI_UNSET ? rt->table : 0, ifindex,
-				      &routes, &n);
+		const struct cni_addr *gw = macvlan_route_gateway(p, rt);
+		bool found;
+		int r = find_route(ctr, ifindex, rt->table != CNI_UNSET ? rt->table : 0, &rt->dst,
+				   rt->dst_len, gw, &found);
 
 		if (r < 0)
 			return macvlan_kernel_err(err, ctr, r, "listing routes");
-		for (size_t j = 0; j < n && !found; j++)
-			found = routes[j].dst_len == rt->dst_len &&
-				(rt->dst_len == 0 ||
-				 memcmp(routes[j].dst.addr, rt->dst.bytes, rt->dst.family == AF_INET ? 4 : 16) == 0);
-		free(routes);
 		if (!found) {
-			char a[64], buf[128];
+			char a[64], g[64], buf[192];
 
-			snprintf(buf, sizeof(buf), "route to %s/%u from prevResult is missing",
-				 cni_addr_format(&rt->dst, a, sizeof(a)), rt->dst_len);
+			snprintf(buf, sizeof(buf), "route to %s/%u%s%s from prevResult is missing",
+				 cni_addr_format(&rt->dst, a, sizeof(a)), rt->dst_len, gw ? " via " : "",
+				 gw ? cni_addr_format(gw, g, sizeof(g)) : "");
 			return mismatch(err, ctx->env.ifname, buf);
 		}
 	}
@@ -164,6 +224,7 @@ int macvlan_check(struct cni_ctx *ctx, struct cni_error *err)
 	}
 	if (check_link(ctx, &cfg, &host, &ctr, &link, err) < 0 ||
 	    check_addresses(ctx, &ctr, link.ifindex, find_prev_interface(ctx), err) < 0 ||
+	    check_subnet_routes(ctx, &ctr, link.ifindex, find_prev_interface(ctx), err) < 0 ||
 	    check_routes(ctx, &ctr, link.ifindex, err) < 0)
 		r = -1;
 	else

@@ -67,6 +67,14 @@ int macvlan_netns_open(const char *path, struct cni_error *err);
  */
 int macvlan_find_master(struct nl *nl, const struct macvlan_config *cfg, struct cni_error *err);
 
+/**
+ * macvlan_route_gateway() - the gateway ADD gives @rt: its own "gw", else the last IP of @res
+ * of its family that has a gateway (as the reference plugin does)
+ * Return: the gateway, or NULL for a route without one (on-link).
+ */
+const struct cni_addr *macvlan_route_gateway(const struct cni_result *res,
+					     const struct cni_route *rt);
+
 int macvlan_add(struct cni_ctx *ctx, struct cni_result *ret, struct cni_error *err);
 int macvlan_del(struct cni_ctx *ctx, struct cni_error *err);
 int macvlan_check(struct cni_ctx *ctx, struct cni_error *err);

@@ -30,11 +30,8 @@ void wb_session_end(struct wb_session *s)
 /* The flat file may carry log_file/log_level; the skeleton only saw the inline keys. */
 static int flat_file_logging(struct cni_ctx *ctx, struct wb_session *s, struct cni_error *err)
 {
-	struct json_object *v;
-
-	if (!s->conf.flat_file[0] || json_object_object_get_ex(ctx->conf.ipam, "log_file", &v))
-		return 0;
-	if (!json_object_object_get_ex(s->conf.merged, "log_file", &v))
+	if (!s->conf.flat_file[0] || cni_json_get(ctx->conf.ipam, "log_file") ||
+	    !cni_json_get(s->conf.merged, "log_file"))
 		return 0;
 	return cni_log_setup(s->conf.merged, "ipam", "whereabouts", &ctx->env, err);
 }

@@ -4,6 +4,7 @@
 
 #include "cni/conf.h"
 #include "cni/delegate.h"
+#include "cni/json.h"
 #include "cni/result.h"
 #include "tests/unit/check.h"
 
@@ -189,6 +190,60 @@ static void test_conf(void)
 	CHECK(cni_conf_peek_version("garbage", 7) == CNI_VERSION_LATEST);
 }
 
+/* What Go's encoding/json and net.IP accept, as libcni and the reference plugins read it. */
+static void test_go_compat(void)
+{
+	struct cni_error err = { 0 };
+	struct cni_result r = { 0 };
+	struct cni_conf c;
+	struct json_object *in = parse(
+		"{\"cniVersion\":\"1.0.0\",\"ips\":[{\"address\":\"10.0.0.2/24\",\"gateway\":\"\"}],"
+		"\"routes\":[{\"dst\":\"0.0.0.0/0\",\"gw\":\"\"}]}");
+	const char *s = NULL;
+
+	CHECK(cni_result_parse(in, CNI_V1_0_0, &r, &err) == 0 && r.n_ips == 1 &&
+	      r.ips[0].gateway.family == 0 && r.n_routes == 1 && r.routes[0].gw.family == 0);
+	cni_result_free(&r);
+	json_object_put(in);
+	in = parse("{\"cniVersion\":\"0.2.0\",\"ip4\":{\"ip\":\"10.0.0.2/24\",\"gateway\":\"\"}}");
+	CHECK(cni_result_parse(in, CNI_V0_2_0, &r, &err) == 0 && r.n_ips == 1 &&
+	      r.ips[0].gateway.family == 0);
+	cni_result_free(&r);
+	json_object_put(in);
+	/* " " is not "": still refused */
+	in = parse("{\"cniVersion\":\"1.0.0\",\"ips\":[{\"address\":\"10.0.0.2/24\",\"gateway\":\" \"}]}");
+	CHECK(cni_result_parse(in, CNI_V1_0_0, &r, &err) < 0 && err.code == CNI_ERR_DECODE);
+	json_object_put(in);
+
+	/* keys fold as in Go: case, KELVIN SIGN for k, LONG S for s; the last non-null wins */
+	in = parse("{\"Master\":\"a\",\"MASTER\":\"b\",\"master\":null,\"ma\\u017fter\":null}");
+	CHECK(cni_json_string(in, NULL, "master", &s, &err) == 1);
+	CHECK_STR(s, "b");
+	json_object_put(in);
+	in = parse("{\"ma\\u017fter\":\"c\",\"\\u212aey\":\"d\",\"mastr\":\"x\",\"masterx\":\"y\"}");
+	CHECK(cni_json_string(in, NULL, "master", &s, &err) == 1);
+	CHECK_STR(s, "c");
+	CHECK(cni_json_string(in, NULL, "key", &s, &err) == 1);
+	CHECK_STR(s, "d");
+	CHECK(cni_json_get(in, "mast") == NULL && cni_json_get(in, "masterxy") == NULL);
+	json_object_put(in);
+
+	CHECK(conf("{\"CNIVersion\":\"0.4.0\",\"RuntimeConfig\":{\"MAC\":\"aa:bb:cc:dd:ee:ff\"},"
+		   "\"IPAM\":{\"Type\":\"whereabouts\"}}", &c, &err) == 0 && c.version == CNI_V0_4_0);
+	CHECK_STR(c.runtime_mac, "aa:bb:cc:dd:ee:ff");
+	CHECK_STR(c.ipam_type, "whereabouts");
+	cni_conf_free(&c);
+
+	/* an unusable prevResult does not fail the parse: the verb decides */
+	CHECK(conf("{\"cniVersion\":\"1.0.0\",\"prevResult\":{\"ips\":[{\"address\":\"10.0.0.2\"}]}}",
+		   &c, &err) == 0 && !c.has_prev_result && c.prev_result_err.code == CNI_ERR_DECODE &&
+	      strstr(c.prev_result_err.msg, "prevResult: ") && strstr(c.prev_result_err.msg, "ips[0].address"));
+	cni_conf_free(&c);
+	CHECK(conf("{\"cniVersion\":\"1.0.0\",\"prevResult\":\"x\"}", &c, &err) == 0 &&
+	      !c.has_prev_result && c.prev_result_err.code == CNI_ERR_CONFIG);
+	cni_conf_free(&c);
+}
+
 static void test_delegate_find(void)
 {
 	struct cni_error err = { 0 };
@@ -209,6 +264,7 @@ int main(void)
 	test_legacy_parse();
 	test_bad_results();
 	test_conf();
+	test_go_compat();
 	test_delegate_find();
 	return check_summary();
 }
