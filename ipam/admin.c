@@ -60,7 +60,6 @@
 
 #define EXIT_FAIL 1
 #define EXIT_USAGE 2
-#define NETNS_MAX 1024
 
 struct opts {
 	const char *store_dir;
@@ -77,7 +76,7 @@ struct row {
 	char network[IPAM_NETWORK_NAME_MAX + 16];
 	char pool[IPAM_CIDR_MAX];
 	struct ipam_alloc a;   /* of a corrupt entry: family and ip only */
-	char netns[NETNS_MAX]; /* "" when the record holds none */
+	char netns[IPAM_NETNS_MAX]; /* "" when the record holds none */
 	char corrupt[256];     /* why the entry is no record; "" for a record */
 };
 
@@ -291,8 +290,9 @@ static int collect_alloc(const struct ipam_alloc *a, void *arg)
 	snprintf(r->network, sizeof(r->network), "%s", c->network);
 	snprintf(r->pool, sizeof(r->pool), "%s", c->pool);
 	r->a = *a;
-	if (ipam_store_file_netns(c->s, c->pool, a, r->netns, sizeof(r->netns)) <= 0)
-		r->netns[0] = '\0';
+	/* gc judges by it, on the file store only: an etcd store is shared by every node */
+	if (!strcmp(c->s->ops->name, "file"))
+		snprintf(r->netns, sizeof(r->netns), "%s", a->netns);
 	return 0;
 }
 
@@ -843,6 +843,14 @@ static int cmd_gc(struct ipam_store *s, char **nets, const struct opts *o, FILE 
 	return rc;
 }
 
+/* The store of --config (ipam_store_open() chooses), or the file store at --store-dir. */
+static int store_open(struct opts *o, struct ipam_store **ret, struct cni_error *err)
+{
+	o->conf.store_dir = o->store_dir;
+	o->conf.lock_timeout_ms = o->timeout_ms;
+	return ipam_store_open(&o->conf, ret, err);
+}
+
 int ipam_admin_main(int argc, char **argv, FILE *out, FILE *err)
 {
 	static const struct option long_opts[] = {
@@ -950,9 +958,7 @@ int ipam_admin_main(int argc, char **argv, FILE *out, FILE *err)
 		/* a missing store holds nothing: do not create it just to look */
 		free(nets[0]);
 		nets[0] = NULL;
-	} else if ((o.conf.datastore == IPAM_STORE_ETCD
-			    ? ipam_store_etcd_open(&o.conf, &s, &e)
-			    : ipam_store_file_open(o.store_dir, o.timeout_ms, &s, &e)) < 0) {
+	} else if (store_open(&o, &s, &e) < 0) {
 		store_failed(err, &e, "%s", o.config ? o.config : o.store_dir);
 		rc = EXIT_FAIL;
 		goto out;

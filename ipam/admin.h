@@ -19,14 +19,4 @@
  */
 int ipam_admin_main(int argc, char **argv, FILE *out, FILE *err);
 
-/**
- * ipam_store_file_netns() - the network namespace recorded with allocation @a of @pool
- * (CNI_NETNS of the ADD that made or last re-recorded it). Defined in store_file.c.
- * @s: a file store, locked on the allocation's network
- * Return: 1 with @buf set, 0 when the record holds none (made by an older plugin), or a
- * negative errno (-EOPNOTSUPP for a store that is not the file store).
- */
-int ipam_store_file_netns(struct ipam_store *s, const char *pool, const struct ipam_alloc *a,
-			  char *buf, size_t size);
-
 #endif

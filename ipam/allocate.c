@@ -151,6 +151,11 @@ static void fill_owner(struct ipam_alloc *a, const struct ipam_owner *o)
 	snprintf(a->ifname, sizeof(a->ifname), "%s", o->ifname);
 	snprintf(a->cni_network, sizeof(a->cni_network), "%s", o->cni_network ? o->cni_network : "");
 	snprintf(a->node, sizeof(a->node), "%s", o->node ? o->node : "");
+	/* recorded only when it fits whole */
+	if (!o->netns || strlen(o->netns) >= sizeof(a->netns))
+		a->netns[0] = '\0';
+	else
+		snprintf(a->netns, sizeof(a->netns), "%s", o->netns);
 }
 
 /* The allocation @o already holds in @pool. Return: 1, 0, -1. */

@@ -20,6 +20,8 @@ struct ipam_owner {
 	const char *ifname; /* CNI_IFNAME */
 	const char *cni_network; /* the CNI network "name", or NULL: not recorded */
 	const char *node;        /* ipam_node_name(), or NULL: not recorded */
+	/* the container's netns path (CNI_NETNS), or NULL: not recorded (ipam_netns_usable()) */
+	const char *netns;
 };
 
 /**

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The etcd store (store_etcd.c) and node slices (node_slice.c): the cluster-wide stores
- * behind struct ipam_store_ops. Their layout is documented in docs/etcd.md.
+ * behind struct ipam_store_ops, and the etcd connection of a config (etcd_conn.c). Their layout is documented in docs/etcd.md.
  */
 #ifndef MIGNET_IPAM_ETCD_STORE_H
 #define MIGNET_IPAM_ETCD_STORE_H
@@ -24,23 +24,22 @@
 int ipam_etcd_config(const struct ipam_config *c, struct etcd_config *ret, struct cni_error *err);
 
 /**
- * etcd_client_new_error() - the CNI error for etcd_client_new()'s failure @r with @msg
- * A missing libcurl (-ENOSYS) is the machine's, not the config's: code 5 (STATUS reports it
- * as 50, the plugin not ready); the rest (endpoints, TLS files) is code 7 on "ipam.etcd_host".
- * Return: -1.
+ * ipam_etcd_client_new() - a client for @cfg
+ * A missing libcurl is the machine's fault, not the config's: code 5 (STATUS reports it as
+ * 50, the plugin not ready); the rest (endpoints, TLS files) is code 7 on "ipam.etcd_host".
+ * Return: 0 with *@ret set, or -1 with err set.
  */
-int etcd_client_new_error(int r, const char *msg, struct cni_error *err);
+int ipam_etcd_client_new(const struct etcd_config *cfg, struct etcd_client **ret,
+			 struct cni_error *err);
 
 /**
- * ipam_store_etcd_open() - the store for a config with "datastore": "etcd"
- * Without "node_slice_size": the etcd store. Every verb (lock() to unlock(), with its
+ * ipam_store_etcd_open() - the etcd store for a config with "datastore": "etcd" (and no
+ * "node_slice_size": ipam_store_open() chooses). Every verb (lock() to unlock(), with its
  * retries) is bounded by @c->lock_timeout_ms; past it the verb fails with code 11 and nothing
  * of it is written.
- * With "node_slice_size": ipam_node_slice_apply() narrows @c's ranges to this node's slices,
- * and the store is the file store at @c->store_dir.
  * Return: 0 with *@ret set, or -1 with err set (code 7 for a bad etcd key).
  */
-int ipam_store_etcd_open(struct ipam_config *c, struct ipam_store **ret, struct cni_error *err);
+int ipam_store_etcd_open(const struct ipam_config *c, struct ipam_store **ret, struct cni_error *err);
 
 /**
  * ipam_store_etcd_open_client() - the etcd store on an existing client (tests, bench)

@@ -48,6 +48,7 @@
 #include "cni/json.h"
 #include "ipam/etcd_store.h"
 #include "ipam/owner.h"
+#include "ipam/record.h"
 
 #define DEFAULT_TTL 3600
 #define NODE_MAX 254
@@ -159,14 +160,10 @@ static int etcd_fail(struct slicer *sl, int r, const char *what, struct cni_erro
  */
 static int slicer_etcd(struct slicer *sl, struct cni_error *err)
 {
-	char msg[512];
-	int r;
-
 	if (sl->etcd)
 		return 0;
-	r = etcd_client_new(&sl->cfg, &sl->etcd, msg, sizeof(msg));
-	if (r < 0)
-		return etcd_client_new_error(r, msg, err);
+	if (ipam_etcd_client_new(&sl->cfg, &sl->etcd, err) < 0)
+		return -1;
 	etcd_client_set_deadline(sl->etcd, sl->c->lock_timeout_ms);
 	return 0;
 }
@@ -425,23 +422,7 @@ int ipam_node_slice_apply(struct ipam_config *c, struct cni_error *err)
 	/* the same name is recorded with each allocation (ipam/owner.h) */
 	if (ipam_node_name(c, sl.node, sizeof(sl.node), err) < 0)
 		return -1;
-	{
-		char enc[3 * 256 + 1];
-		const char *s = ipam_network_dir(c->network_name);
-		size_t o = 0;
-
-		for (; *s && o + 4 < sizeof(enc); s++) {
-			unsigned char ch = *s;
-
-			if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-			    (ch >= '0' && ch <= '9') || ch == '-' || ch == '.' || ch == '_')
-				enc[o++] = ch;
-			else
-				o += (size_t)snprintf(enc + o, 4, "%%%02X", ch);
-		}
-		enc[o] = '\0';
-		snprintf(sl.net, sizeof(sl.net), "%s", enc);
-	}
+	ipam_pct_encode(ipam_network_dir(c->network_name), sl.net, sizeof(sl.net));
 	/* the keys are checked on every verb; the client is made only when etcd is needed */
 	if (ipam_etcd_config(c, &sl.cfg, err) < 0)
 		return -1;

@@ -19,11 +19,14 @@
 #include "cni/error.h"
 #include "ipam/range.h"
 
+struct ipam_config;
+
 #define IPAM_ID_MAX 256     /* container ID, with its NUL */
 #define IPAM_PODREF_MAX 512 /* "namespace/name", with its NUL */
 #define IPAM_IFNAME_MAX 16
 #define IPAM_CNI_NETWORK_MAX 256 /* the CNI network "name", with its NUL */
 #define IPAM_NODE_MAX 254        /* a node name (Kubernetes: at most 253), with its NUL */
+#define IPAM_NETNS_MAX 1024      /* the netns path recorded with an allocation, with its NUL */
 
 /* One allocation: an address and who holds it. */
 struct ipam_alloc {
@@ -38,6 +41,11 @@ struct ipam_alloc {
 	 */
 	char cni_network[IPAM_CNI_NETWORK_MAX];
 	char node[IPAM_NODE_MAX];
+	/*
+	 * The container's network namespace of the ADD (CNI_NETNS), so that `mignet ipam gc` can
+	 * tell a live attachment from a stale one; "" when not recorded.
+	 */
+	char netns[IPAM_NETNS_MAX];
 };
 
 struct ipam_store;
@@ -119,6 +127,20 @@ struct ipam_store {
  */
 int ipam_store_file_open(const char *dir, int64_t lock_timeout_ms, struct ipam_store **ret,
 			 struct cni_error *err);
+
+/**
+ * ipam_netns_usable() - may @path be recorded as an allocation's netns? (an absolute path
+ * that fits IPAM_NETNS_MAX, without a line break)
+ */
+bool ipam_netns_usable(const char *path);
+
+/**
+ * ipam_store_open() - the store @c selects: the file store at "store_dir" (the default), the
+ * etcd store for "datastore": "etcd", or, with "node_slice_size" too, the file store at
+ * "store_dir" after ipam_node_slice_apply() narrowed @c's ranges to this node's slices
+ * Return: 0 with *@ret set, or -1 with err set (as the store's open says).
+ */
+int ipam_store_open(struct ipam_config *c, struct ipam_store **ret, struct cni_error *err);
 
 /**
  * ipam_record_check() - is @text a well-formed allocation record filed under address @name?

@@ -46,7 +46,7 @@
 
 #include "cni/json.h"
 #include "ipam/etcd_store.h"
-#include "ipam/owner.h"
+#include "ipam/record.h"
 
 #define KEY_MAX 4096
 #define SUFFIX_MAX 2048
@@ -102,26 +102,6 @@ static int etcd_err(struct etcd_store *es, int r, const char *what, struct cni_e
 	if (err)
 		cni_err_details(err, "%s", etcd_client_errmsg(es->etcd));
 	return -1;
-}
-
-static void pct_encode(const char *s, char *out, size_t size)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	size_t o = 0;
-
-	for (; *s && o + 4 < size; s++) {
-		unsigned char ch = *s;
-
-		if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-		    ch == '-' || ch == '.' || ch == '_') {
-			out[o++] = ch;
-		} else {
-			out[o++] = '%';
-			out[o++] = hex[ch >> 4];
-			out[o++] = hex[ch & 15];
-		}
-	}
-	out[o] = '\0';
 }
 
 /* --- the session cache --- */
@@ -274,69 +254,11 @@ static int set(struct etcd_store *es, const char *pool, const char *suffix, cons
 	return 0;
 }
 
-/* --- records, the same text as the file store's --- */
-
-static int record_text(const struct ipam_alloc *a, char *out, size_t size)
-{
-	struct json_object *o = json_object_new_object();
-	char ip[INET6_ADDRSTRLEN];
-	int n;
-
-	if (!o)
-		return -ENOMEM;
-	json_object_object_add(o, "ip", json_object_new_string(ipam_addr_format(a->family, a->ip, ip,
-										sizeof(ip))));
-	json_object_object_add(o, "id", json_object_new_string(a->id));
-	json_object_object_add(o, "podref", json_object_new_string(a->podref));
-	json_object_object_add(o, "ifname", json_object_new_string(a->ifname));
-	/* like the file store: the namespace of the ADD, for "mignet ipam gc" */
-	if (getenv("CNI_NETNS") && *getenv("CNI_NETNS") && strlen(getenv("CNI_NETNS")) < 4096)
-		json_object_object_add(o, "netns", json_object_new_string(getenv("CNI_NETNS")));
-	ipam_record_add_owner(o, a);
-	n = snprintf(out, size, "%s\n",
-		     json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
-							       JSON_C_TO_STRING_NOSLASHESCAPE));
-	json_object_put(o);
-	return n < 0 || (size_t)n >= size ? -E2BIG : n;
-}
-
-static bool copy_field(struct json_object *o, const char *key, char *out, size_t size)
-{
-	struct json_object *v;
-
-	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string) ||
-	    (size_t)json_object_get_string_len(v) >= size)
-		return false;
-	memcpy(out, json_object_get_string(v), json_object_get_string_len(v) + 1);
-	return true;
-}
-
-/* Parse a record; @addr, when given, must be its address. Return: true when well-formed. */
-static bool parse_record(const char *text, const char *addr, struct ipam_alloc *ret)
-{
-	struct json_object *o = json_tokener_parse(text);
-	struct ipam_alloc a = {0};
-	char ip[INET6_ADDRSTRLEN];
-	bool ok;
-
-	ok = o && json_object_is_type(o, json_type_object) && copy_field(o, "ip", ip, sizeof(ip)) &&
-	     copy_field(o, "id", a.id, sizeof(a.id)) &&
-	     copy_field(o, "podref", a.podref, sizeof(a.podref)) &&
-	     copy_field(o, "ifname", a.ifname, sizeof(a.ifname)) &&
-	     ipam_addr_parse(ip, &a.family, &a.ip) == 0 && (!addr || strcmp(ip, addr) == 0);
-	if (ok)
-		ipam_record_get_owner(o, &a);
-	json_object_put(o);
-	if (ok)
-		*ret = a;
-	return ok;
-}
-
 static void index_suffix(char kind, const char *key, const char *ifname, char *out, size_t size)
 {
 	char enc[3 * IPAM_PODREF_MAX + 1];
 
-	pct_encode(key, enc, sizeof(enc));
+	ipam_pct_encode(key, enc, sizeof(enc));
 	snprintf(out, size, "%s/%s:%s", kind == 'p' ? "pod" : "ctr", enc, ifname);
 }
 
@@ -361,7 +283,7 @@ static int find(struct etcd_store *es, const char *pool, const char *suffix,
 	snprintf(rec_suffix, sizeof(rec_suffix), "ip/%s", addr);
 	if (get(es, pool, rec_suffix, &text, err) < 0)
 		return -1;
-	return text && parse_record(text, addr, ret) ? 1 : 0;
+	return text && ipam_record_parse(text, addr, ret) ? 1 : 0;
 }
 
 /* --- operations --- */
@@ -378,7 +300,7 @@ static int es_lock(struct ipam_store *s, const char *network, struct cni_error *
 	}
 	es->conflict = false;
 	session_reset(es);
-	pct_encode(ipam_network_dir(network), enc, sizeof(enc));
+	ipam_pct_encode(ipam_network_dir(network), enc, sizeof(enc));
 	snprintf(es->prefix, sizeof(es->prefix), "%s%s/", IPAM_ETCD_PREFIX, enc);
 	es->in_verb = true;
 	return 0;
@@ -574,7 +496,7 @@ static int es_put(struct ipam_store *s, const char *pool, const struct ipam_allo
 	char text[4096], rec[INET6_ADDRSTRLEN + 8], ctr[SUFFIX_MAX], pod[SUFFIX_MAX];
 	char addr[INET6_ADDRSTRLEN], old_ctr[SUFFIX_MAX], old_pod[SUFFIX_MAX];
 
-	if (record_text(a, text, sizeof(text)) < 0)
+	if (ipam_record_text(a, text, sizeof(text)) < 0)
 		return cni_err(err, CNI_ERR_INTERNAL, "etcd store: record too long");
 	ipam_addr_format(a->family, a->ip, addr, sizeof(addr));
 	ip_suffix(a->family, a->ip, rec, sizeof(rec));
@@ -619,33 +541,12 @@ static int es_release(struct ipam_store *s, const char *pool, const struct ipam_
 	return 0;
 }
 
-/* Parse the hint "ADDR DIGEST". Return: true when well-formed. */
-static bool parse_hint(const char *text, int *ret_family, struct ipam_u128 *ret_ip,
-		       uint64_t *ret_digest)
-{
-	char addr[INET6_ADDRSTRLEN + 1];
-	const char *sp = strchr(text, ' ');
-	char *end;
-
-	if (!sp || (size_t)(sp - text) >= sizeof(addr))
-		return false;
-	memcpy(addr, text, sp - text);
-	addr[sp - text] = '\0';
-	if (ipam_addr_parse(addr, ret_family, ret_ip) < 0)
-		return false;
-	errno = 0;
-	*ret_digest = strtoull(sp + 1, &end, 16);
-	return !errno && *end == '\0' && end != sp + 1;
-}
-
 static int write_hint(struct etcd_store *es, const char *pool, int family, struct ipam_u128 ip,
 		      uint64_t digest, struct cni_error *err)
 {
-	char addr[INET6_ADDRSTRLEN], text[80];
+	char text[80];
 
-	snprintf(text, sizeof(text), "%s %016" PRIx64, ipam_addr_format(family, ip, addr, sizeof(addr)),
-		 digest);
-	return set(es, pool, "next", text, err);
+	return set(es, pool, "next", ipam_hint_text(family, ip, digest, text, sizeof(text)), err);
 }
 
 static int es_hint_get(struct ipam_store *s, const char *pool, uint64_t digest,
@@ -657,7 +558,7 @@ static int es_hint_get(struct ipam_store *s, const char *pool, uint64_t digest,
 
 	if (get(es_of(s), pool, "next", &text, err) < 0)
 		return -1;
-	if (!text || !parse_hint(text, &family, ret, &d) || d != digest)
+	if (!text || !ipam_hint_parse(text, &family, ret, &d) || d != digest)
 		return 0;
 	return 1;
 }
@@ -678,7 +579,7 @@ static int es_hint_lower(struct ipam_store *s, const char *pool, int family, str
 
 	if (get(es_of(s), pool, "next", &text, err) < 0)
 		return -1;
-	if (!text || !parse_hint(text, &f, &cur, &d) || f != family || ipam_u128_cmp(cur, ip) <= 0)
+	if (!text || !ipam_hint_parse(text, &f, &cur, &d) || f != family || ipam_u128_cmp(cur, ip) <= 0)
 		return 0;
 	return write_hint(es_of(s), pool, family, ip, d, err);
 }
@@ -750,7 +651,7 @@ static int es_each_alloc(struct ipam_store *s, const char *pool, ipam_alloc_cb c
 		const char *text = e ? e->value : rr.kvs[i].value;
 		struct ipam_alloc a;
 
-		if (text && parse_record(text, rr.kvs[i].key + n, &a) && cb(&a, arg) < 0)
+		if (text && ipam_record_parse(text, rr.kvs[i].key + n, &a) && cb(&a, arg) < 0)
 			rc = -1;
 	}
 	/* records this session added */
@@ -763,7 +664,7 @@ static int es_each_alloc(struct ipam_store *s, const char *pool, ipam_alloc_cb c
 			continue;
 		for (size_t k = 0; k < rr.n_kvs && !listed; k++)
 			listed = strcmp(rr.kvs[k].key, e->key) == 0;
-		if (!listed && parse_record(e->value, e->key + n, &a) && cb(&a, arg) < 0)
+		if (!listed && ipam_record_parse(e->value, e->key + n, &a) && cb(&a, arg) < 0)
 			rc = -1;
 	}
 	etcd_range_result_free(&rr);
@@ -795,7 +696,7 @@ static int es_each_corrupt(struct ipam_store *s, const char *pool, ipam_corrupt_
 		int family;
 
 		/* only a key es_taken() looks at keeps an address taken */
-		if (!text || parse_record(text, addr, &a) ||
+		if (!text || ipam_record_parse(text, addr, &a) ||
 		    ipam_addr_parse(addr, &family, &ip) < 0 ||
 		    strcmp(ipam_addr_format(family, ip, canon, sizeof(canon)), addr) != 0)
 			continue;
@@ -872,50 +773,12 @@ int ipam_store_etcd_open_client(struct etcd_client *client, int64_t timeout_ms,
 	return 0;
 }
 
-int ipam_etcd_config(const struct ipam_config *c, struct etcd_config *ret, struct cni_error *err)
-{
-	struct etcd_config cfg = {0};
-
-	if (cni_json_string(c->merged, "ipam", "etcd_host", &cfg.endpoints, err) < 0 ||
-	    cni_json_string(c->merged, "ipam", "etcd_username", &cfg.username, err) < 0 ||
-	    cni_json_string(c->merged, "ipam", "etcd_password", &cfg.password, err) < 0 ||
-	    cni_json_string(c->merged, "ipam", "etcd_cert_file", &cfg.cert_file, err) < 0 ||
-	    cni_json_string(c->merged, "ipam", "etcd_key_file", &cfg.key_file, err) < 0 ||
-	    cni_json_string(c->merged, "ipam", "etcd_ca_cert_file", &cfg.ca_file, err) < 0)
-		return -1;
-	if (!cfg.endpoints || !*cfg.endpoints)
-		return cni_err(err, CNI_ERR_CONFIG,
-			       "invalid config: \"ipam.etcd_host\" is required with \"datastore\": \"etcd\"");
-	*ret = cfg;
-	return 0;
-}
-
-int etcd_client_new_error(int r, const char *msg, struct cni_error *err)
-{
-	if (r == -ENOSYS)
-		return cni_err(err, CNI_ERR_IO, "etcd datastore: %s", msg);
-	return cni_err(err, CNI_ERR_CONFIG, "invalid config: \"ipam.etcd_host\": %s", msg);
-}
-
-int ipam_store_etcd_open(struct ipam_config *c, struct ipam_store **ret, struct cni_error *err)
+int ipam_store_etcd_open(const struct ipam_config *c, struct ipam_store **ret, struct cni_error *err)
 {
 	struct etcd_client *client = NULL;
 	struct etcd_config cfg;
-	const char *slice = NULL;
-	char msg[512];
-	int r;
 
-	if (cni_json_string(c->merged, "ipam", "node_slice_size", &slice, err) < 0)
+	if (ipam_etcd_config(c, &cfg, err) < 0 || ipam_etcd_client_new(&cfg, &client, err) < 0)
 		return -1;
-	if (slice && *slice) {
-		if (ipam_node_slice_apply(c, err) < 0)
-			return -1;
-		return ipam_store_file_open(c->store_dir, c->lock_timeout_ms, ret, err);
-	}
-	if (ipam_etcd_config(c, &cfg, err) < 0)
-		return -1;
-	r = etcd_client_new(&cfg, &client, msg, sizeof(msg));
-	if (r < 0)
-		return etcd_client_new_error(r, msg, err);
 	return ipam_store_etcd_open_client(client, c->lock_timeout_ms, ret, err);
 }

@@ -37,9 +37,8 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
-#include "ipam/admin.h"
 #include "ipam/lock.h"
-#include "ipam/owner.h"
+#include "ipam/record.h"
 #include "ipam/store.h"
 
 #define MAX_OPEN_POOLS 64
@@ -47,7 +46,6 @@
 #define TMP_RECORD ".tmp-record"
 #define TMP_LINK ".tmp-link"
 #define HINT "next"
-#define NETNS_MAX 1024 /* CNI_NETNS recorded with an allocation, with its NUL */
 
 struct pool_dir {
 	char name[IPAM_CIDR_MAX];
@@ -65,7 +63,6 @@ struct file_store {
 	bool net_dirty;
 	struct pool_dir pools[MAX_OPEN_POOLS];
 	size_t n_pools;
-	char netns[NETNS_MAX]; /* CNI_NETNS of this process, "" when none: recorded by put */
 };
 
 static const struct ipam_store_ops file_ops;
@@ -85,26 +82,6 @@ static int io_err(struct cni_error *err, int neg_errno, const char *what, const 
 
 /* --- names --- */
 
-static void pct_encode(const char *s, char *out, size_t size)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	size_t o = 0;
-
-	for (; *s && o + 4 < size; s++) {
-		unsigned char ch = *s;
-
-		if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-		    ch == '-' || ch == '.' || ch == '_') {
-			out[o++] = ch;
-		} else {
-			out[o++] = '%';
-			out[o++] = hex[ch >> 4];
-			out[o++] = hex[ch & 15];
-		}
-	}
-	out[o] = '\0';
-}
-
 static uint64_t fnv64(const char *s)
 {
 	uint64_t h = 0xcbf29ce484222325ull;
@@ -122,7 +99,7 @@ static void index_name(char kind, const char *key, const char *ifname, char *out
 	char enc[3 * IPAM_PODREF_MAX + 1];
 
 	if (kind == 'p')
-		pct_encode(key, enc, sizeof(enc));
+		ipam_pct_encode(key, enc, sizeof(enc));
 	else
 		snprintf(enc, sizeof(enc), "%s", key);
 	if (strlen(enc) + strlen(ifname) + 6 <= 250)
@@ -196,53 +173,16 @@ static void mark_dirty(struct file_store *fs, int fd)
 
 /* --- records --- */
 
-static int record_text(const struct ipam_alloc *a, const char *netns, char *out, size_t size)
-{
-	struct json_object *o = json_object_new_object();
-	char ip[INET6_ADDRSTRLEN];
-	int n;
-
-	if (!o)
-		return -ENOMEM;
-	json_object_object_add(o, "ip", json_object_new_string(ipam_addr_format(a->family, a->ip, ip,
-										sizeof(ip))));
-	json_object_object_add(o, "id", json_object_new_string(a->id));
-	json_object_object_add(o, "podref", json_object_new_string(a->podref));
-	json_object_object_add(o, "ifname", json_object_new_string(a->ifname));
-	if (netns && *netns)
-		json_object_object_add(o, "netns", json_object_new_string(netns));
-	ipam_record_add_owner(o, a);
-	n = snprintf(out, size, "%s\n",
-		     json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
-							       JSON_C_TO_STRING_NOSLASHESCAPE));
-	json_object_put(o);
-	return n < 0 || (size_t)n >= size ? -E2BIG : n;
-}
-
-static bool copy_field(struct json_object *o, const char *key, char *out, size_t size)
-{
-	struct json_object *v;
-
-	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string) ||
-	    (size_t)json_object_get_string_len(v) >= size)
-		return false;
-	memcpy(out, json_object_get_string(v), json_object_get_string_len(v) + 1);
-	return true;
-}
-
 /*
  * Read the allocation named @name. Return: 1 with @ret filled, 0 when there is no such file
  * or it does not hold a well-formed record of that address, or -errno.
  */
 static int read_record(int dfd, const char *name, struct ipam_alloc *ret)
 {
-	char buf[RECORD_MAX + 1], ip[INET6_ADDRSTRLEN];
-	struct json_object *o;
-	struct ipam_alloc a = { 0 };
+	char buf[RECORD_MAX + 1];
 	ssize_t n;
 	/* O_NONBLOCK: a FIFO of that name must not hang us (its read is then empty) */
 	int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-	bool ok;
 
 	if (fd < 0)
 		return errno == ENOENT || errno == ELOOP ? 0 : -errno;
@@ -251,25 +191,13 @@ static int read_record(int dfd, const char *name, struct ipam_alloc *ret)
 	if (n < 0)
 		return errno == EISDIR ? 0 : -errno;
 	buf[n] = '\0';
-	o = json_tokener_parse(buf);
-	ok = o && json_object_is_type(o, json_type_object) && copy_field(o, "ip", ip, sizeof(ip)) &&
-	     copy_field(o, "id", a.id, sizeof(a.id)) &&
-	     copy_field(o, "podref", a.podref, sizeof(a.podref)) &&
-	     copy_field(o, "ifname", a.ifname, sizeof(a.ifname)) &&
-	     ipam_addr_parse(ip, &a.family, &a.ip) == 0 && strcmp(ip, name) == 0;
-	if (ok)
-		ipam_record_get_owner(o, &a);
-	json_object_put(o);
-	if (!ok)
-		return 0;
-	*ret = a;
-	return 1;
+	return ipam_record_parse(buf, name, ret) ? 1 : 0;
 }
 
-static int write_record(int dfd, const struct ipam_alloc *a, const char *netns, const char *name)
+static int write_record(int dfd, const struct ipam_alloc *a, const char *name)
 {
 	char text[RECORD_MAX];
-	int n = record_text(a, netns, text, sizeof(text));
+	int n = ipam_record_text(a, text, sizeof(text));
 	int fd, r = 0;
 
 	if (n < 0)
@@ -495,7 +423,7 @@ static int fs_put(struct ipam_store *s, const char *pool, const struct ipam_allo
 	if (r < 0)
 		return io_err(err, r, "cannot write index for", addr);
 	mark_dirty(fs, fd);
-	r = write_record(fd, a, fs->netns, addr);
+	r = write_record(fd, a, addr);
 	if (r < 0)
 		return io_err(err, r, "cannot write allocation", addr);
 	if (old) {
@@ -534,34 +462,13 @@ static int fs_release(struct ipam_store *s, const char *pool, const struct ipam_
 	return 0;
 }
 
-/* Parse the hint "ADDR DIGEST". Return: 1 or 0 when malformed. */
-static int parse_hint(const char *text, int *ret_family, struct ipam_u128 *ret_ip,
-		      uint64_t *ret_digest)
-{
-	char addr[INET6_ADDRSTRLEN + 1];
-	const char *sp = strchr(text, ' ');
-	char *end;
-
-	if (!sp || (size_t)(sp - text) >= sizeof(addr))
-		return 0;
-	memcpy(addr, text, sp - text);
-	addr[sp - text] = '\0';
-	if (ipam_addr_parse(addr, ret_family, ret_ip) < 0)
-		return 0;
-	errno = 0;
-	*ret_digest = strtoull(sp + 1, &end, 16);
-	return !errno && *end == '\0' && end != sp + 1;
-}
-
 static int write_hint(struct file_store *fs, int fd, int family, struct ipam_u128 ip,
 		      uint64_t digest, struct cni_error *err)
 {
-	char addr[INET6_ADDRSTRLEN], text[80];
+	char text[80];
 	int r;
 
-	snprintf(text, sizeof(text), "%s %016" PRIx64, ipam_addr_format(family, ip, addr, sizeof(addr)),
-		 digest);
-	r = set_link(fd, HINT, text);
+	r = set_link(fd, HINT, ipam_hint_text(family, ip, digest, text, sizeof(text)));
 	/*
 	 * A full filesystem (no inode or block for the link) must not stop a release: the hint
 	 * is only a shortcut, and no hint is always correct (the walk starts at the range's
@@ -587,7 +494,7 @@ static int read_hint(struct file_store *fs, const char *pool, int *ret_fd, int *
 	r = get_link(fd, HINT, text, sizeof(text));
 	if (r < 0)
 		return io_err(err, r, "cannot read hint", HINT);
-	if (r == 0 || !parse_hint(text, ret_family, ret_ip, ret_digest))
+	if (r == 0 || !ipam_hint_parse(text, ret_family, ret_ip, ret_digest))
 		return 0;
 	*ret_fd = fd;
 	return 1;
@@ -823,45 +730,6 @@ static const struct ipam_store_ops file_ops = {
 	.close = fs_close,
 };
 
-/**
- * ipam_store_file_netns() - the network namespace recorded with allocation @a of @pool
- * For `mignet ipam gc` (declared in ipam/admin.h); @s must be a file store, locked.
- * Return: 1 with @buf set, 0 when the record holds none (made before it was recorded),
- * or a negative errno.
- */
-int ipam_store_file_netns(struct ipam_store *s, const char *pool, const struct ipam_alloc *a,
-			  char *buf, size_t size)
-{
-	char text[RECORD_MAX + 1], addr[INET6_ADDRSTRLEN];
-	struct json_object *o, *v;
-	ssize_t n;
-	int pfd, fd, r = 0;
-
-	if (s->ops != &file_ops)
-		return -EOPNOTSUPP;
-	pfd = pool_fd(fs_of(s), pool, false, NULL);
-	if (pfd < 0)
-		return pfd == -1 ? -EIO : pfd;
-	ipam_addr_format(a->family, a->ip, addr, sizeof(addr));
-	fd = openat(pfd, addr, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	n = read(fd, text, RECORD_MAX);
-	close(fd);
-	if (n < 0)
-		return -errno;
-	text[n] = '\0';
-	o = json_tokener_parse(text);
-	if (o && json_object_object_get_ex(o, "netns", &v) &&
-	    json_object_is_type(v, json_type_string) &&
-	    (size_t)json_object_get_string_len(v) < size && json_object_get_string(v)[0] == '/') {
-		snprintf(buf, size, "%s", json_object_get_string(v));
-		r = 1;
-	}
-	json_object_put(o);
-	return r;
-}
-
 static int refuse(struct cni_error *err, const char *dir, const char *why)
 {
 	return cni_err(err, CNI_ERR_CONFIG, "invalid config: \"ipam.store_dir\" \"%s\": %s", dir, why);
@@ -872,7 +740,6 @@ int ipam_store_file_open(const char *dir, int64_t lock_timeout_ms, struct ipam_s
 {
 	struct file_store *fs;
 	struct stat st;
-	const char *ns;
 	int fd, r;
 
 	if (lstat(dir, &st) == 0 && S_ISLNK(st.st_mode))
@@ -912,15 +779,6 @@ int ipam_store_file_open(const char *dir, int64_t lock_timeout_ms, struct ipam_s
 	fs->root_fd = fd;
 	fs->timeout_ms = lock_timeout_ms;
 	fs->net_fd = fs->lock_fd = -1;
-	/*
-	 * The container's network namespace is recorded with each allocation this process
-	 * makes, so that `mignet ipam gc` can tell a live attachment from a stale one. It comes
-	 * from the CNI environment because the store interface carries no netns; a value that
-	 * is not an absolute path of sane length is not recorded.
-	 */
-	ns = getenv("CNI_NETNS");
-	if (ns && ns[0] == '/' && strlen(ns) < sizeof(fs->netns) && !strpbrk(ns, "\n\r"))
-		snprintf(fs->netns, sizeof(fs->netns), "%s", ns);
 	*ret = &fs->base;
 	return 0;
 out:

@@ -99,6 +99,8 @@ int whereabouts_add(struct cni_ctx *ctx, struct cni_result *ret, struct cni_erro
 	o.ifname = ctx->env.ifname;
 	o.cni_network = ctx->conf.name;
 	o.node = s.node;
+	/* recorded for `mignet ipam gc`; a path that is not absolute or too long is not */
+	o.netns = ipam_netns_usable(ctx->env.netns) ? ctx->env.netns : NULL;
 	if (check_version_fits(ctx, &s.conf, err) < 0)
 		goto out;
 	ips = calloc(s.conf.n_ranges, sizeof(*ips));

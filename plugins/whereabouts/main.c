@@ -16,7 +16,6 @@
 #include "cni/conf.h"
 #include "cni/json.h"
 #include "cni/plugin.h"
-#include "ipam/etcd_store.h"
 #include "ipam/owner.h"
 #include "plugins/whereabouts/whereabouts.h"
 
@@ -74,10 +73,7 @@ int wb_session_begin(struct cni_ctx *ctx, struct wb_session *s, bool owner,
 	}
 	if (owner && session_owner(ctx, s, err) < 0)
 		goto out;
-	if (s->conf.datastore == IPAM_STORE_ETCD) { /* etcd, or node slices */
-		if (ipam_store_etcd_open(&s->conf, &s->store, err) < 0)
-			goto out;
-	} else if (ipam_store_file_open(s->conf.store_dir, s->conf.lock_timeout_ms, &s->store, err) < 0)
+	if (ipam_store_open(&s->conf, &s->store, err) < 0)
 		goto out;
 	return 0;
 out:
