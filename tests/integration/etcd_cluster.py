@@ -28,7 +28,7 @@ import urllib.request
 
 import pytest
 
-from die_with_test import die_with_parent
+import die_with_test
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.environ.get("MIGNET_BUILD", os.path.join(ROOT, "build"))
@@ -111,9 +111,8 @@ class EtcdCluster:
         if self.procs[i] and self.procs[i].poll() is None:
             return
         log = open(f"{self.dir}/{self.names[i]}.log", "ab")
-        self.procs[i] = subprocess.Popen(self._cmd(i), stdout=log, stderr=log,
-                                         stdin=subprocess.DEVNULL, start_new_session=True,
-                                         preexec_fn=die_with_parent())
+        self.procs[i] = die_with_test.popen(self._cmd(i), stdout=log, stderr=log,
+                                            stdin=subprocess.DEVNULL, start_new_session=True)
         log.close()
 
     def start_all(self):

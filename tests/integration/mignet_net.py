@@ -23,6 +23,7 @@ import secrets
 import struct
 import subprocess
 
+import die_with_test
 from die_with_test import die_with_parent
 
 MIG_NET = "10.77.0"
@@ -119,8 +120,7 @@ class MigNet:
         kw.setdefault("stdout", subprocess.PIPE)
         kw.setdefault("stderr", subprocess.PIPE)
         kw.setdefault("text", True)
-        kw["preexec_fn"] = die_with_parent(then=kw.get("preexec_fn"))
-        p = subprocess.Popen(self.cmd(node, *args), **kw)
+        p = die_with_test.popen(self.cmd(node, *args), **kw)
         self.procs.append(p)
         return p
 
