@@ -2,7 +2,7 @@
 /*
  * The etcd client. Without $MIGNET_ETCD_ENDPOINTS only the offline parts run (endpoint
  * lists, prefix ends, the deadline against a port nobody listens on). With it (set by
- * tests/integration/test_etcd_client.py, which starts a real cluster), every call runs
+ * tests/integration/etcd/test_etcd_client.py, which starts a real cluster), every call runs
  * against that cluster; $MIGNET_ETCD_CA/_CERT/_KEY select TLS.
  */
 #include <errno.h>
