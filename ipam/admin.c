@@ -41,59 +41,17 @@
 #include <getopt.h>
 #include <json-c/json.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
 #include <unistd.h>
 
 #include "cni/json.h"
 #include "ipam/admin.h"
+#include "ipam/admin_priv.h"
 #include "ipam/config.h"
 #include "ipam/etcd_store.h"
 #include "ipam/owner.h"
-
-#ifndef NSFS_MAGIC
-#define NSFS_MAGIC 0x6e736673
-#endif
-
-#define EXIT_FAIL 1
-#define EXIT_USAGE 2
-
-struct opts {
-	const char *store_dir;
-	const char *config;
-	const char *network; /* a network_name, "_unnamed", or NULL: every network */
-	const char *node;    /* gc: --node, else ipam_node_name() */
-	bool json, dry_run;
-	int64_t timeout_ms;
-	struct ipam_config conf; /* from --config */
-};
-
-/* One allocation as the admin sees it. */
-struct row {
-	char network[IPAM_NETWORK_NAME_MAX + 16];
-	char pool[IPAM_CIDR_MAX];
-	struct ipam_alloc a;   /* of a corrupt entry: family and ip only */
-	char netns[IPAM_NETNS_MAX]; /* "" when the record holds none */
-	char corrupt[256];     /* why the entry is no record; "" for a record */
-};
-
-struct rows {
-	struct row *v;
-	size_t n;
-};
-
-enum ns_state { NS_UNKNOWN, NS_LIVE, NS_GONE, NS_NOT_NETNS, NS_UNRECORDED };
-
-static const char *const ns_state_name[] = {
-	[NS_UNKNOWN] = "unknown",
-	[NS_LIVE] = "live",
-	[NS_GONE] = "gone",
-	[NS_NOT_NETNS] = "not a namespace",
-	[NS_UNRECORDED] = "not recorded",
-};
 
 static void usage(FILE *f)
 {
@@ -109,33 +67,6 @@ static void usage(FILE *f)
 	      "--network _unnamed selects the network of configs without network_name.\n"
 	      "gc judges only this node's allocations (--node, else as the plugin names the node).\n",
 	      f);
-}
-
-/* "10.1.0.0_16" -> "10.1.0.0/16" */
-static void pool_cidr(const char *pool, char *buf, size_t size)
-{
-	char *us;
-
-	snprintf(buf, size, "%s", pool);
-	us = strrchr(buf, '_');
-	if (us)
-		*us = '/';
-}
-
-static const char *network_arg(const char *dir)
-{
-	return strcmp(dir, "_unnamed") == 0 ? NULL : dir;
-}
-
-static enum ns_state netns_state(const char *path)
-{
-	struct statfs sfs;
-
-	if (!*path)
-		return NS_UNRECORDED;
-	if (statfs(path, &sfs) < 0)
-		return errno == ENOENT || errno == ENOTDIR ? NS_GONE : NS_UNKNOWN;
-	return (unsigned long)sfs.f_type == NSFS_MAGIC ? NS_LIVE : NS_NOT_NETNS;
 }
 
 /* --- the target: store and networks --- */
@@ -266,190 +197,6 @@ static void free_networks(char **v)
 	free(v);
 }
 
-/* --- collecting allocations under the lock --- */
-
-struct collect {
-	struct ipam_store *s;
-	const char *network, *pool;
-	struct rows *rows;
-	int failed;
-};
-
-static int collect_alloc(const struct ipam_alloc *a, void *arg)
-{
-	struct collect *c = arg;
-	struct row *g = realloc(c->rows->v, (c->rows->n + 1) * sizeof(*g)), *r;
-
-	if (!g) {
-		c->failed = -ENOMEM;
-		return -1;
-	}
-	c->rows->v = g;
-	r = &g[c->rows->n++];
-	memset(r, 0, sizeof(*r));
-	snprintf(r->network, sizeof(r->network), "%s", c->network);
-	snprintf(r->pool, sizeof(r->pool), "%s", c->pool);
-	r->a = *a;
-	/* gc judges by it, on the file store only: an etcd store is shared by every node */
-	if (!strcmp(c->s->ops->name, "file"))
-		snprintf(r->netns, sizeof(r->netns), "%s", a->netns);
-	return 0;
-}
-
-/* An entry that keeps its address taken but is no record: shown, released, never gc'ed. */
-static int collect_corrupt(int family, struct ipam_u128 ip, const char *why, void *arg)
-{
-	struct collect *c = arg;
-	struct row *g = realloc(c->rows->v, (c->rows->n + 1) * sizeof(*g)), *r;
-
-	if (!g) {
-		c->failed = -ENOMEM;
-		return -1;
-	}
-	c->rows->v = g;
-	r = &g[c->rows->n++];
-	memset(r, 0, sizeof(*r));
-	snprintf(r->network, sizeof(r->network), "%s", c->network);
-	snprintf(r->pool, sizeof(r->pool), "%s", c->pool);
-	r->a.family = family;
-	r->a.ip = ip;
-	snprintf(r->corrupt, sizeof(r->corrupt), "%s", why);
-	return 0;
-}
-
-struct pool_list {
-	char (*v)[IPAM_CIDR_MAX];
-	size_t n;
-};
-
-static int collect_pool(const char *name, int family, struct ipam_u128 net, unsigned int len,
-			void *arg)
-{
-	struct pool_list *p = arg;
-	char (*g)[IPAM_CIDR_MAX] = realloc(p->v, (p->n + 1) * sizeof(*g));
-
-	(void)family, (void)net, (void)len;
-	if (!g)
-		return -1;
-	p->v = g;
-	snprintf(p->v[p->n++], IPAM_CIDR_MAX, "%s", name);
-	return 0;
-}
-
-static void store_failed(FILE *err, const struct cni_error *e, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-/* A store's failure, after "mignet ipam: <fmt>: ": its message and, when it has them, its
- * details (for etcd: which endpoint failed, how). */
-static void store_failed(FILE *err, const struct cni_error *e, const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("mignet ipam: ", err);
-	va_start(ap, fmt);
-	vfprintf(err, fmt, ap);
-	va_end(ap);
-	fprintf(err, ": %s", e->msg);
-	if (e->details[0])
-		fprintf(err, " (%s)", e->details);
-	fputc('\n', err);
-}
-
-/*
- * Every allocation of the locked network @net into @rows, and its pools into @pools (may be
- * NULL). Return: 0 or -1 (message written).
- */
-static int collect_locked(struct ipam_store *s, const char *net, struct rows *rows,
-			  struct pool_list *pools, FILE *err)
-{
-	struct pool_list p = { 0 };
-	struct cni_error e = { 0 };
-	int r = 0;
-
-	if (s->ops->each_pool(s, collect_pool, &p, &e) < 0) {
-		if (!e.code)
-			cni_err(&e, CNI_ERR_IO, "out of memory");
-		store_failed(err, &e, "network %s", net);
-		free(p.v);
-		return -1;
-	}
-	for (size_t i = 0; r == 0 && i < p.n; i++) {
-		struct collect c = { .s = s, .network = net, .pool = p.v[i], .rows = rows };
-
-		if (s->ops->each_alloc(s, p.v[i], collect_alloc, &c, &e) < 0 ||
-		    (s->ops->each_corrupt &&
-		     s->ops->each_corrupt(s, p.v[i], collect_corrupt, &c, &e) < 0)) {
-			fprintf(err, "mignet ipam: network %s pool %s: %s\n", net, p.v[i],
-				c.failed ? strerror(-c.failed) : e.msg);
-			r = -1;
-		}
-	}
-	if (pools && r == 0)
-		*pools = p;
-	else
-		free(p.v);
-	return r;
-}
-
-static int lock_network(struct ipam_store *s, const char *net, FILE *err)
-{
-	struct cni_error e = { 0 };
-
-	if (s->ops->lock(s, network_arg(net), &e) < 0) {
-		store_failed(err, &e, "network %s", net);
-		return -1;
-	}
-	return 0;
-}
-
-/* --- release --- */
-
-struct lower {
-	struct ipam_store *s;
-	const struct ipam_alloc *a;
-	struct cni_error *e;
-};
-
-static int lower_hint(const char *name, int family, struct ipam_u128 net, unsigned int len,
-		      void *arg)
-{
-	struct lower *l = arg;
-	struct ipam_u128 lo, hi;
-
-	if (family != l->a->family)
-		return 0;
-	ipam_prefix_bounds(family, net, len, &lo, &hi);
-	if (ipam_u128_cmp(l->a->ip, lo) < 0 || ipam_u128_cmp(l->a->ip, hi) > 0)
-		return 0;
-	return l->s->ops->hint_lower(l->s, name, family, l->a->ip, l->e);
-}
-
-/* Release @r's allocation in the locked network (not committed). Return: 0 or -1. */
-static int release_row(struct ipam_store *s, const struct row *r, FILE *err)
-{
-	struct cni_error e = { 0 };
-	struct lower l = { .s = s, .a = &r->a, .e = &e };
-
-	/* hints first, as the allocator does: a crash in between leaves a hint too low */
-	if (s->ops->each_pool(s, lower_hint, &l, &e) < 0 ||
-	    s->ops->release(s, r->pool, &r->a, &e) < 0) {
-		store_failed(err, &e, "release in network %s", r->network);
-		return -1;
-	}
-	return 0;
-}
-
-static int commit(struct ipam_store *s, const char *net, FILE *err)
-{
-	struct cni_error e = { 0 };
-
-	if (s->ops->commit(s, &e) < 0) {
-		store_failed(err, &e, "network %s", net);
-		return -1;
-	}
-	return 0;
-}
-
 /* --- output --- */
 
 static struct json_object *row_json(const struct row *r, const char *extra_key,
@@ -458,9 +205,9 @@ static struct json_object *row_json(const struct row *r, const char *extra_key,
 	struct json_object *o = json_object_new_object();
 	char addr[INET6_ADDRSTRLEN], cidr[IPAM_CIDR_MAX];
 
-	pool_cidr(r->pool, cidr, sizeof(cidr));
+	admin_pool_cidr(r->pool, cidr, sizeof(cidr));
 	json_object_object_add(o, "network",
-			       network_arg(r->network) ? json_object_new_string(r->network) : NULL);
+			       admin_network_arg(r->network) ? json_object_new_string(r->network) : NULL);
 	json_object_object_add(o, "range", json_object_new_string(cidr));
 	json_object_object_add(o, "address", json_object_new_string(
 		ipam_addr_format(r->a.family, r->a.ip, addr, sizeof(addr))));
@@ -502,16 +249,16 @@ static void table_row(FILE *out, const char *first, const struct row *r)
 {
 	char addr[INET6_ADDRSTRLEN], cidr[IPAM_CIDR_MAX];
 
-	pool_cidr(r->pool, cidr, sizeof(cidr));
+	admin_pool_cidr(r->pool, cidr, sizeof(cidr));
 	if (first)
 		fprintf(out, "%-16s ", first);
 	if (r->corrupt[0]) {
 		fprintf(out, "%-16s %-20s %-26s CORRUPT: %s\n",
-			network_arg(r->network) ? r->network : "-", cidr,
+			admin_network_arg(r->network) ? r->network : "-", cidr,
 			ipam_addr_format(r->a.family, r->a.ip, addr, sizeof(addr)), r->corrupt);
 		return;
 	}
-	fprintf(out, TABLE_HEAD "\n", network_arg(r->network) ? r->network : "-", cidr,
+	fprintf(out, TABLE_HEAD "\n", admin_network_arg(r->network) ? r->network : "-", cidr,
 		ipam_addr_format(r->a.family, r->a.ip, addr, sizeof(addr)),
 		r->a.podref[0] ? r->a.podref : "-", r->a.id, r->a.ifname);
 }
@@ -528,7 +275,8 @@ static void note_corrupt(FILE *err, const struct row *r, const char *then)
 }
 
 /* list: every pool, with its allocations. */
-static int cmd_list(struct ipam_store *s, char **nets, const struct opts *o, FILE *out, FILE *err)
+static int cmd_list(struct ipam_store *s, char **nets, const struct opts *o, const char *what,
+		    FILE *out, FILE *err)
 {
 	struct json_object *jpools = json_object_new_array();
 	size_t n_allocs = 0, n_pools = 0, n_corrupt = 0;
@@ -540,19 +288,19 @@ static int cmd_list(struct ipam_store *s, char **nets, const struct opts *o, FIL
 		struct rows rows = { 0 };
 		struct pool_list pools = { 0 };
 
-		if (lock_network(s, nets[i], err) < 0) {
+		if (admin_lock(s, nets[i], err) < 0) {
 			rc = EXIT_FAIL;
 			continue;
 		}
-		if (collect_locked(s, nets[i], &rows, &pools, err) < 0)
+		if (admin_collect(s, nets[i], &rows, &pools, err) < 0)
 			rc = EXIT_FAIL;
 		s->ops->unlock(s);
 		for (size_t p = 0; p < pools.n; p++) {
 			struct json_object *jp = json_object_new_object(), *ja = json_object_new_array();
 			char cidr[IPAM_CIDR_MAX];
 
-			pool_cidr(pools.v[p], cidr, sizeof(cidr));
-			json_object_object_add(jp, "network", network_arg(nets[i]) ?
+			admin_pool_cidr(pools.v[p], cidr, sizeof(cidr));
+			json_object_object_add(jp, "network", admin_network_arg(nets[i]) ?
 					       json_object_new_string(nets[i]) : NULL);
 			json_object_object_add(jp, "range", json_object_new_string(cidr));
 			for (size_t k = 0; k < rows.n; k++) {
@@ -593,63 +341,17 @@ static int cmd_list(struct ipam_store *s, char **nets, const struct opts *o, FIL
 	return rc;
 }
 
-static bool row_matches(const struct row *r, const char *what)
-{
-	struct ipam_u128 ip;
-	int family;
-
-	if (ipam_addr_parse(what, &family, &ip) == 0)
-		return family == r->a.family && ipam_u128_cmp(ip, r->a.ip) == 0;
-	if (r->corrupt[0]) /* it names no pod and no container */
-		return false;
-	return strcmp(r->a.podref, what) == 0 || strcmp(r->a.id, what) == 0;
-}
-
-/* Every allocation of @nets matching @what (all when NULL). Return: 0 or EXIT_FAIL. */
-static int gather(struct ipam_store *s, char **nets, const char *what, struct rows *ret,
-		  FILE *err)
-{
-	int rc = 0;
-
-	for (size_t i = 0; nets[i]; i++) {
-		struct rows rows = { 0 };
-
-		if (lock_network(s, nets[i], err) < 0) {
-			rc = EXIT_FAIL;
-			continue;
-		}
-		if (collect_locked(s, nets[i], &rows, NULL, err) < 0)
-			rc = EXIT_FAIL;
-		s->ops->unlock(s);
-		for (size_t k = 0; k < rows.n; k++) {
-			struct row *g;
-
-			if (what && !row_matches(&rows.v[k], what))
-				continue;
-			g = realloc(ret->v, (ret->n + 1) * sizeof(*g));
-			if (!g) {
-				rc = EXIT_FAIL;
-				break;
-			}
-			ret->v = g;
-			ret->v[ret->n++] = rows.v[k];
-		}
-		free(rows.v);
-	}
-	return rc;
-}
-
 /* show: the allocations of an address, a pod or a container, with their netns. */
 static int cmd_show(struct ipam_store *s, char **nets, const struct opts *o, const char *what,
 		    FILE *out, FILE *err)
 {
 	struct json_object *ja = json_object_new_array();
 	struct rows rows = { 0 };
-	int rc = gather(s, nets, what, &rows, err);
+	int rc = admin_gather(s, nets, what, &rows, err);
 
 	for (size_t k = 0; k < rows.n; k++) {
 		const struct row *r = &rows.v[k];
-		const char *st = ns_state_name[netns_state(r->netns)];
+		const char *st = admin_ns_state_name[admin_netns_state(r->netns)];
 		char addr[INET6_ADDRSTRLEN], cidr[IPAM_CIDR_MAX];
 
 		if (o->json) {
@@ -657,12 +359,12 @@ static int cmd_show(struct ipam_store *s, char **nets, const struct opts *o, con
 							   st));
 			continue;
 		}
-		pool_cidr(r->pool, cidr, sizeof(cidr));
+		admin_pool_cidr(r->pool, cidr, sizeof(cidr));
 		if (r->corrupt[0]) {
 			fprintf(out, "%saddress:      %s\nnetwork:      %s\nrange:        %s\n"
 				"corrupt:      %s\n", k ? "\n" : "",
 				ipam_addr_format(r->a.family, r->a.ip, addr, sizeof(addr)),
-				network_arg(r->network) ? r->network : "(unnamed)", cidr,
+				admin_network_arg(r->network) ? r->network : "(unnamed)", cidr,
 				r->corrupt);
 			continue;
 		}
@@ -670,7 +372,7 @@ static int cmd_show(struct ipam_store *s, char **nets, const struct opts *o, con
 			"pod:          %s\ncontainer ID: %s\ninterface:    %s\nnetns:        %s (%s)\n"
 			"cni network:  %s\nnode:         %s\n",
 			k ? "\n" : "", ipam_addr_format(r->a.family, r->a.ip, addr, sizeof(addr)),
-			network_arg(r->network) ? r->network : "(unnamed)", cidr,
+			admin_network_arg(r->network) ? r->network : "(unnamed)", cidr,
 			r->a.podref[0] ? r->a.podref : "-", r->a.id, r->a.ifname,
 			r->netns[0] ? r->netns : "-", st,
 			r->a.cni_network[0] ? r->a.cni_network : "-", r->a.node[0] ? r->a.node : "-");
@@ -700,7 +402,7 @@ static int cmd_release(struct ipam_store *s, char **nets, const struct opts *o, 
 		fprintf(err, "mignet ipam: release %s: not an address\n", what);
 		return EXIT_USAGE;
 	}
-	rc = gather(s, nets, what, &found, err);
+	rc = admin_gather(s, nets, what, &found, err);
 	if (rc)
 		goto out;
 	if (!found.n) {
@@ -718,21 +420,21 @@ static int cmd_release(struct ipam_store *s, char **nets, const struct opts *o, 
 		}
 	}
 	/* again under one lock: what was found may have changed in between */
-	if (lock_network(s, net, err) < 0) {
+	if (admin_lock(s, net, err) < 0) {
 		rc = EXIT_FAIL;
 		goto out;
 	}
-	rc = collect_locked(s, net, &again, NULL, err) < 0 ? EXIT_FAIL : 0;
+	rc = admin_collect(s, net, &again, NULL, err) < 0 ? EXIT_FAIL : 0;
 	found.n = 0;
 	for (size_t k = 0; rc == 0 && k < again.n; k++) {
-		if (!row_matches(&again.v[k], what))
+		if (!admin_row_matches(&again.v[k], what))
 			continue;
-		if (release_row(s, &again.v[k], err) < 0)
+		if (admin_release(s, &again.v[k], err) < 0)
 			rc = EXIT_FAIL;
 		else
 			again.v[found.n++] = again.v[k];
 	}
-	if (found.n && commit(s, net, err) < 0)
+	if (found.n && admin_commit(s, net, err) < 0)
 		rc = EXIT_FAIL;
 	s->ops->unlock(s);
 	if (rc == 0 && !found.n) {
@@ -756,7 +458,8 @@ out:
 }
 
 /* gc: release what belongs to a network namespace that no longer exists. */
-static int cmd_gc(struct ipam_store *s, char **nets, const struct opts *o, FILE *out, FILE *err)
+static int cmd_gc(struct ipam_store *s, char **nets, const struct opts *o, const char *what,
+		  FILE *out, FILE *err)
 {
 	struct json_object *jrel = json_object_new_array(), *jskip = json_object_new_array();
 	const char *verb = o->dry_run ? "would release" : "released";
@@ -769,11 +472,11 @@ static int cmd_gc(struct ipam_store *s, char **nets, const struct opts *o, FILE 
 		struct rows rows = { 0 };
 		size_t rel_here = 0;
 
-		if (lock_network(s, nets[i], err) < 0) {
+		if (admin_lock(s, nets[i], err) < 0) {
 			rc = EXIT_FAIL;
 			continue;
 		}
-		if (collect_locked(s, nets[i], &rows, NULL, err) < 0)
+		if (admin_collect(s, nets[i], &rows, NULL, err) < 0)
 			rc = EXIT_FAIL;
 		for (size_t k = 0; k < rows.n; k++) {
 			const struct row *r = &rows.v[k];
@@ -791,7 +494,7 @@ static int cmd_gc(struct ipam_store *s, char **nets, const struct opts *o, FILE 
 				other_nodes++;
 				continue;
 			}
-			st = netns_state(r->netns);
+			st = admin_netns_state(r->netns);
 			if (st == NS_LIVE) {
 				kept++;
 				continue;
@@ -803,19 +506,19 @@ static int cmd_gc(struct ipam_store *s, char **nets, const struct opts *o, FILE 
 					ipam_addr_format(r->a.family, r->a.ip, addr, sizeof(addr)),
 					r->a.id, st == NS_UNRECORDED ? "not recorded (made by an older "
 					"plugin)" : "cannot be checked");
-				json_object_array_add(jskip, row_json(r, "reason", ns_state_name[st]));
+				json_object_array_add(jskip, row_json(r, "reason", admin_ns_state_name[st]));
 				continue;
 			}
-			if (!o->dry_run && release_row(s, r, err) < 0) {
+			if (!o->dry_run && admin_release(s, r, err) < 0) {
 				rc = EXIT_FAIL;
 				continue;
 			}
 			rel_here++;
-			json_object_array_add(jrel, row_json(r, "netnsState", ns_state_name[st]));
+			json_object_array_add(jrel, row_json(r, "netnsState", admin_ns_state_name[st]));
 			if (!o->json)
 				table_row(out, verb, r);
 		}
-		if (!o->dry_run && rel_here && commit(s, nets[i], err) < 0)
+		if (!o->dry_run && rel_here && admin_commit(s, nets[i], err) < 0)
 			rc = EXIT_FAIL;
 		s->ops->unlock(s);
 		n_rel += rel_here;
@@ -843,6 +546,28 @@ static int cmd_gc(struct ipam_store *s, char **nets, const struct opts *o, FILE 
 	return rc;
 }
 
+/* The subcommands: what each takes, and what runs it. */
+static const struct admin_cmd {
+	const char *name;
+	bool takes_arg; /* ADDRESS (or, for show, NAMESPACE/POD or CONTAINERID) */
+	bool is_gc;     /* --dry-run and --node are its own; the etcd store refuses it */
+	int (*run)(struct ipam_store *s, char **nets, const struct opts *o, const char *what,
+		   FILE *out, FILE *err);
+} admin_cmds[] = {
+	{ "list", false, false, cmd_list },
+	{ "show", true, false, cmd_show },
+	{ "release", true, false, cmd_release },
+	{ "gc", false, true, cmd_gc },
+};
+
+static const struct admin_cmd *find_cmd(const char *name)
+{
+	for (size_t i = 0; i < sizeof(admin_cmds) / sizeof(admin_cmds[0]); i++)
+		if (!strcmp(admin_cmds[i].name, name))
+			return &admin_cmds[i];
+	return NULL;
+}
+
 /* The store of --config (ipam_store_open() chooses), or the file store at --store-dir. */
 static int store_open(struct opts *o, struct ipam_store **ret, struct cni_error *err)
 {
@@ -867,6 +592,7 @@ int ipam_admin_main(int argc, char **argv, FILE *out, FILE *err)
 			  .timeout_ms = IPAM_DEFAULT_LOCK_TIMEOUT_MS };
 	struct ipam_store *s = NULL;
 	struct cni_error e = { 0 };
+	const struct admin_cmd *ac;
 	const char *cmd, *what = NULL;
 	char node[IPAM_NODE_MAX];
 	bool have_dir = false;
@@ -915,17 +641,18 @@ int ipam_admin_main(int argc, char **argv, FILE *out, FILE *err)
 	}
 	if (optind + 1 < argc)
 		what = argv[optind + 1];
+	ac = find_cmd(cmd);
 	if (optind + 1 + (what ? 1 : 0) < argc || (have_dir && o.config) ||
-	    ((o.dry_run || o.node) && strcmp(cmd, "gc") != 0)) {
+	    ((o.dry_run || o.node) && !(ac && ac->is_gc))) {
 		usage(err);
 		return EXIT_USAGE;
 	}
-	if (strcmp(cmd, "list") && strcmp(cmd, "show") && strcmp(cmd, "release") && strcmp(cmd, "gc")) {
+	if (!ac) {
 		fprintf(err, "mignet ipam: unknown command %s\n", cmd);
 		usage(err);
 		return EXIT_USAGE;
 	}
-	if (!what != (!strcmp(cmd, "list") || !strcmp(cmd, "gc"))) {
+	if (!what == ac->takes_arg) {
 		fprintf(err, "mignet ipam %s: %s\n", cmd, what ? "takes no argument" :
 			"give an address (or, for show, a namespace/pod or a container ID)");
 		return EXIT_USAGE;
@@ -934,14 +661,14 @@ int ipam_admin_main(int argc, char **argv, FILE *out, FILE *err)
 		rc = EXIT_FAIL;
 		goto out;
 	}
-	if (o.conf.datastore == IPAM_STORE_ETCD && !strcmp(cmd, "gc")) {
+	if (o.conf.datastore == IPAM_STORE_ETCD && ac->is_gc) {
 		fprintf(err, "mignet ipam gc: %s: the etcd store is cluster-wide, and a container of "
 			"another node has no netns here: gc would release it. Use the runtime's CNI GC "
 			"(it passes the valid attachments)\n", o.config);
 		rc = EXIT_FAIL;
 		goto out;
 	}
-	if (!strcmp(cmd, "gc") && !o.node) {
+	if (ac->is_gc && !o.node) {
 		if (ipam_node_name(o.config ? &o.conf : NULL, node, sizeof(node), &e) < 0) {
 			fprintf(err, "mignet ipam gc: the node's name: %s\n", e.msg);
 			rc = EXIT_FAIL;
@@ -959,18 +686,11 @@ int ipam_admin_main(int argc, char **argv, FILE *out, FILE *err)
 		free(nets[0]);
 		nets[0] = NULL;
 	} else if (store_open(&o, &s, &e) < 0) {
-		store_failed(err, &e, "%s", o.config ? o.config : o.store_dir);
+		admin_store_failed(err, &e, "%s", o.config ? o.config : o.store_dir);
 		rc = EXIT_FAIL;
 		goto out;
 	}
-	if (!strcmp(cmd, "list"))
-		rc = cmd_list(s, nets, &o, out, err);
-	else if (!strcmp(cmd, "show"))
-		rc = cmd_show(s, nets, &o, what, out, err);
-	else if (!strcmp(cmd, "release"))
-		rc = cmd_release(s, nets, &o, what, out, err);
-	else
-		rc = cmd_gc(s, nets, &o, out, err);
+	rc = ac->run(s, nets, &o, what, out, err);
 out:
 	if (s)
 		s->ops->close(s);
