@@ -61,20 +61,30 @@ struct collect {
 	int failed;
 };
 
-static int collect_alloc(const struct ipam_alloc *a, void *arg)
+/* A new zeroed row of @c's network and pool. Return: it, or NULL (out of memory, said in c). */
+static struct row *row_add(struct collect *c)
 {
-	struct collect *c = arg;
 	struct row *g = realloc(c->rows->v, (c->rows->n + 1) * sizeof(*g)), *r;
 
 	if (!g) {
 		c->failed = -ENOMEM;
-		return -1;
+		return NULL;
 	}
 	c->rows->v = g;
 	r = &g[c->rows->n++];
 	memset(r, 0, sizeof(*r));
 	snprintf(r->network, sizeof(r->network), "%s", c->network);
 	snprintf(r->pool, sizeof(r->pool), "%s", c->pool);
+	return r;
+}
+
+static int collect_alloc(const struct ipam_alloc *a, void *arg)
+{
+	struct collect *c = arg;
+	struct row *r = row_add(c);
+
+	if (!r)
+		return -1;
 	r->a = *a;
 	/* gc judges by it, on the file store only: an etcd store is shared by every node */
 	if (!strcmp(c->s->ops->name, "file"))
@@ -86,17 +96,10 @@ static int collect_alloc(const struct ipam_alloc *a, void *arg)
 static int collect_corrupt(int family, struct ipam_u128 ip, const char *why, void *arg)
 {
 	struct collect *c = arg;
-	struct row *g = realloc(c->rows->v, (c->rows->n + 1) * sizeof(*g)), *r;
+	struct row *r = row_add(c);
 
-	if (!g) {
-		c->failed = -ENOMEM;
+	if (!r)
 		return -1;
-	}
-	c->rows->v = g;
-	r = &g[c->rows->n++];
-	memset(r, 0, sizeof(*r));
-	snprintf(r->network, sizeof(r->network), "%s", c->network);
-	snprintf(r->pool, sizeof(r->pool), "%s", c->pool);
 	r->a.family = family;
 	r->a.ip = ip;
 	snprintf(r->corrupt, sizeof(r->corrupt), "%s", why);

@@ -443,38 +443,34 @@ static bool es_retry(struct ipam_store *s)
 	return true;
 }
 
-static int es_find_pod(struct ipam_store *s, const char *pool, const char *podref,
-		       const char *ifname, struct ipam_alloc *ret, struct cni_error *err)
+/* The allocation the index of @kind ('p' podref, 'c' container ID) names, when it is @key's. */
+static int find_indexed(struct ipam_store *s, const char *pool, char kind, const char *key,
+			const char *ifname, struct ipam_alloc *ret, struct cni_error *err)
 {
 	char suffix[SUFFIX_MAX];
 	struct ipam_alloc a;
 	int r;
 
-	index_suffix('p', podref, ifname, suffix, sizeof(suffix));
+	index_suffix(kind, key, ifname, suffix, sizeof(suffix));
 	r = find(es_of(s), pool, suffix, &a, err);
 	if (r <= 0)
 		return r;
-	if (strcmp(a.podref, podref) != 0 || strcmp(a.ifname, ifname) != 0)
+	if (strcmp(kind == 'p' ? a.podref : a.id, key) != 0 || strcmp(a.ifname, ifname) != 0)
 		return 0;
 	*ret = a;
 	return 1;
 }
 
+static int es_find_pod(struct ipam_store *s, const char *pool, const char *podref,
+		       const char *ifname, struct ipam_alloc *ret, struct cni_error *err)
+{
+	return find_indexed(s, pool, 'p', podref, ifname, ret, err);
+}
+
 static int es_find_id(struct ipam_store *s, const char *pool, const char *id, const char *ifname,
 		      struct ipam_alloc *ret, struct cni_error *err)
 {
-	char suffix[SUFFIX_MAX];
-	struct ipam_alloc a;
-	int r;
-
-	index_suffix('c', id, ifname, suffix, sizeof(suffix));
-	r = find(es_of(s), pool, suffix, &a, err);
-	if (r <= 0)
-		return r;
-	if (strcmp(a.id, id) != 0 || strcmp(a.ifname, ifname) != 0)
-		return 0;
-	*ret = a;
-	return 1;
+	return find_indexed(s, pool, 'c', id, ifname, ret, err);
 }
 
 static int es_taken(struct ipam_store *s, const char *pool, int family, struct ipam_u128 ip,

@@ -567,24 +567,41 @@ static int fs_each_pool(struct ipam_store *s, ipam_pool_cb cb, void *arg, struct
 	return r < 0 ? -1 : 0;
 }
 
-static int fs_each_alloc(struct ipam_store *s, const char *pool, ipam_alloc_cb cb, void *arg,
+/*
+ * The pool's directory, to read its entries: *@ret_pfd the pool's fd (kept by the store),
+ * *@ret_dir a stream of its own from the start. Return: 1, 0 when the pool was never written,
+ * -1 with err set.
+ */
+static int open_pool_dir(struct file_store *fs, const char *pool, int *ret_pfd, DIR **ret_dir,
 			 struct cni_error *err)
 {
-	struct dirent *de;
-	DIR *d;
-	int pfd = pool_fd(fs_of(s), pool, false, err), fd, r = 0;
+	int pfd = pool_fd(fs, pool, false, err), fd;
 
 	if (pfd == -ENOENT)
 		return 0;
 	if (pfd < 0)
 		return -1;
 	fd = dup(pfd);
-	if (fd < 0 || !(d = fdopendir(fd))) {
+	if (fd < 0 || !(*ret_dir = fdopendir(fd))) {
 		if (fd >= 0)
 			close(fd);
 		return io_err(err, -errno, "cannot list pool", pool);
 	}
-	rewinddir(d);
+	rewinddir(*ret_dir);
+	*ret_pfd = pfd;
+	return 1;
+}
+
+static int fs_each_alloc(struct ipam_store *s, const char *pool, ipam_alloc_cb cb, void *arg,
+			 struct cni_error *err)
+{
+	struct dirent *de;
+	DIR *d;
+	int pfd, r = open_pool_dir(fs_of(s), pool, &pfd, &d, err);
+
+	if (r <= 0)
+		return r;
+	r = 0;
 	while (r >= 0 && (de = readdir(d))) {
 		struct ipam_alloc a;
 		struct ipam_u128 ip;
@@ -649,19 +666,11 @@ static int fs_each_corrupt(struct ipam_store *s, const char *pool, ipam_corrupt_
 {
 	struct dirent *de;
 	DIR *d;
-	int pfd = pool_fd(fs_of(s), pool, false, err), fd, r = 0;
+	int pfd, r = open_pool_dir(fs_of(s), pool, &pfd, &d, err);
 
-	if (pfd == -ENOENT)
-		return 0;
-	if (pfd < 0)
-		return -1;
-	fd = dup(pfd);
-	if (fd < 0 || !(d = fdopendir(fd))) {
-		if (fd >= 0)
-			close(fd);
-		return io_err(err, -errno, "cannot list pool", pool);
-	}
-	rewinddir(d);
+	if (r <= 0)
+		return r;
+	r = 0;
 	while (r >= 0 && (de = readdir(d))) {
 		char canon[INET6_ADDRSTRLEN], why[256];
 		struct ipam_u128 ip;
