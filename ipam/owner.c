@@ -83,7 +83,7 @@ int ipam_node_name(const struct ipam_config *c, char *ret, size_t size, struct c
 				       "invalid config: \"ipam.node_name\" "
 				       "\"%.300s\": not a node name (" NODE_RULE ")",
 				       key);
-		goto done;
+		goto out;
 	}
 	if (env && *env) {
 		snprintf(buf, sizeof(buf), "%s", env);
@@ -92,7 +92,7 @@ int ipam_node_name(const struct ipam_config *c, char *ret, size_t size, struct c
 			return cni_err(err, CNI_ERR_ENV,
 				       "NODENAME \"%.300s\" is not a node name (" NODE_RULE ")",
 				       env);
-		goto done;
+		goto out;
 	}
 	r = 0;
 	if (c && c->flat_file[0])
@@ -105,7 +105,7 @@ int ipam_node_name(const struct ipam_config *c, char *ret, size_t size, struct c
 		if (!name)
 			return cni_err(err, CNI_ERR_CONFIG,
 				       "invalid config: %s: not a node name (" NODE_RULE ")", path);
-		goto done;
+		goto out;
 	}
 	if (gethostname(buf, sizeof(buf)) < 0)
 		return cni_err_errno(err, CNI_ERR_ENV, -errno, "gethostname");
@@ -114,7 +114,7 @@ int ipam_node_name(const struct ipam_config *c, char *ret, size_t size, struct c
 	if (!name)
 		return cni_err(err, CNI_ERR_ENV,
 			       "the host name \"%s\" is not a node name; set NODENAME", buf);
-done:
+out:
 	if (strlen(name) >= size)
 		return cni_err(err, CNI_ERR_INTERNAL, "node name buffer too small");
 	memcpy(ret, name, strlen(name) + 1);

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
-"""macvlan (and whereabouts' config) as runtimes and the Go reference plugins expect them
-(issue 11): situations a real cluster produces that the plugins must take as the reference does.
+"""macvlan (and whereabouts' config) as runtimes and the Go reference plugins expect them:
+situations a real cluster produces that the plugins must take as the reference does.
 
 - ADD into a pod that already has a route to a destination IPAM asks for (the pod network's
   eth0 default, a prefix through another interface): the route is added beside it, as the
