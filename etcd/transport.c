@@ -276,34 +276,22 @@ enum outcome {
 	FAIL,        /* a definite error, returned to the caller */
 };
 
-/*
- * POST @body to @path on endpoint @e within @timeout_ms.
- * Return: the outcome; with OK *@ret is the parsed reply; with FAIL *@err the errno.
- */
-static enum outcome exchange(struct etcd_client *c, struct endpoint *e, const char *path,
-			     const char *body, int64_t timeout_ms, struct json_object **ret,
-			     int *err)
+/* Send one POST of @body to @url; the reply lands in c->buf. Return: libcurl's code. */
+static CURLcode perform(struct etcd_client *c, const struct endpoint *e, const char *url,
+			const char *path, const char *body, int64_t timeout_ms)
 {
-	char url[URL_MAX + 64], auth[1024];
 	struct curl_slist *hdr = NULL;
-	struct json_object *o = NULL, *v;
-	long status = 0;
+	char auth[1024];
 	CURLcode cc;
-	int gcode = 0;
-	const char *gmsg = "";
-	enum outcome out;
 
-	snprintf(url, sizeof(url), "%s%s", e->url, path);
 	c->len = 0;
 	hdr = curl_api()->slist_append(hdr, "Content-Type: application/json");
 	if (e->token && strcmp(path, "/v3/auth/authenticate") != 0) {
 		snprintf(auth, sizeof(auth), "Authorization: %s", e->token);
 		hdr = curl_api()->slist_append(hdr, auth);
 	}
-	if (!hdr) {
-		*err = -ENOMEM;
-		return FAIL;
-	}
+	if (!hdr)
+		return CURLE_OUT_OF_MEMORY;
 	curl_api()->easy_reset(c->curl);
 	curl_api()->easy_setopt(c->curl, CURLOPT_URL, url);
 	curl_api()->easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
@@ -325,34 +313,91 @@ static enum outcome exchange(struct etcd_client *c, struct endpoint *e, const ch
 		curl_api()->easy_setopt(c->curl, CURLOPT_CAINFO, c->ca);
 	cc = curl_api()->easy_perform(c->curl);
 	curl_api()->slist_free_all(hdr);
-	if (cc != CURLE_OK) {
-		etcd_set_err(c, -EIO, "%s: %s", e->url, curl_api()->easy_strerror(cc));
-		switch (cc) {
-		case CURLE_OUT_OF_MEMORY:
-			*err = -ENOMEM;
-			return FAIL;
-		case CURLE_SSL_CERTPROBLEM:
-		case CURLE_SSL_CACERT_BADFILE:
-		case CURLE_UNSUPPORTED_PROTOCOL:
-		case CURLE_URL_MALFORMAT:
-			*err = -EINVAL;
-			return FAIL;
-		case CURLE_PEER_FAILED_VERIFICATION:
-		case CURLE_SSL_ISSUER_ERROR:
-		case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
-			*err = -EACCES;
-			return NEXT_TLS;
-		case CURLE_COULDNT_CONNECT:
-		case CURLE_COULDNT_RESOLVE_HOST:
-			return NEXT_DOWN;
-		case CURLE_WRITE_ERROR:
-			etcd_set_err(c, -EPROTO, "%s: reply larger than %u bytes", e->url, REPLY_MAX);
-			*err = -EPROTO;
-			return FAIL;
-		default:
-			return NEXT;
-		}
+	return cc;
+}
+
+/* What a transfer that failed with @cc means for the request (the message is kept in c). */
+static enum outcome curl_outcome(struct etcd_client *c, const struct endpoint *e, CURLcode cc,
+				 int *err)
+{
+	etcd_set_err(c, -EIO, "%s: %s", e->url, curl_api()->easy_strerror(cc));
+	switch (cc) {
+	case CURLE_OUT_OF_MEMORY:
+		*err = -ENOMEM;
+		return FAIL;
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_UNSUPPORTED_PROTOCOL:
+	case CURLE_URL_MALFORMAT:
+		*err = -EINVAL;
+		return FAIL;
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_ISSUER_ERROR:
+	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+		*err = -EACCES;
+		return NEXT_TLS;
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_COULDNT_RESOLVE_HOST:
+		return NEXT_DOWN;
+	case CURLE_WRITE_ERROR:
+		etcd_set_err(c, -EPROTO, "%s: reply larger than %u bytes", e->url, REPLY_MAX);
+		*err = -EPROTO;
+		return FAIL;
+	default:
+		return NEXT;
 	}
+}
+
+/* What an answer other than HTTP 200 with a JSON object means: the gateway's gRPC code. */
+static enum outcome http_outcome(long status, int gcode, const char *gmsg, int *err)
+{
+	switch (gcode) {
+	case GRPC_UNAVAILABLE:
+	case GRPC_DEADLINE_EXCEEDED:
+		return NEXT;
+	case GRPC_UNAUTHENTICATED:
+		*err = -EACCES;
+		return strstr(gmsg, "invalid auth token") ? REAUTH : FAIL;
+	case GRPC_PERMISSION_DENIED:
+		*err = -EACCES;
+		return FAIL;
+	case GRPC_NOT_FOUND:
+		*err = -ENOENT;
+		return FAIL;
+	case GRPC_INVALID_ARGUMENT:
+	case GRPC_FAILED_PRECONDITION:
+		*err = -EINVAL;
+		return FAIL;
+	case GRPC_RESOURCE_EXHAUSTED:
+		*err = -E2BIG;
+		return FAIL;
+	default:
+		/* a proxy or a member that is starting up: another member may do better */
+		*err = -EIO;
+		return status >= 500 || status == 0 ? NEXT : FAIL;
+	}
+}
+
+/*
+ * POST @body to @path on endpoint @e within @timeout_ms.
+ * Return: the outcome; with OK *@ret is the parsed reply; with FAIL *@err the errno.
+ */
+static enum outcome exchange(struct etcd_client *c, struct endpoint *e, const char *path,
+			     const char *body, int64_t timeout_ms, struct json_object **ret,
+			     int *err)
+{
+	char url[URL_MAX + 64];
+	struct json_object *o = NULL, *v;
+	long status = 0;
+	CURLcode cc;
+	int gcode = 0;
+	const char *gmsg = "";
+	enum outcome out;
+
+	snprintf(url, sizeof(url), "%s%s", e->url, path);
+	cc = perform(c, e, url, path, body, timeout_ms);
+	if (cc != CURLE_OK)
+		return curl_outcome(c, e, cc, err);
 	curl_api()->easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
 	if (c->len)
 		o = json_tokener_parse(c->buf);
@@ -369,38 +414,7 @@ static enum outcome exchange(struct etcd_client *c, struct endpoint *e, const ch
 			gmsg = json_object_get_string(v);
 	}
 	etcd_set_err(c, -EIO, "%s%s: HTTP %ld%s%s", e->url, path, status, *gmsg ? ": " : "", gmsg);
-	switch (gcode) {
-	case GRPC_UNAVAILABLE:
-	case GRPC_DEADLINE_EXCEEDED:
-		out = NEXT;
-		break;
-	case GRPC_UNAUTHENTICATED:
-		out = strstr(gmsg, "invalid auth token") ? REAUTH : FAIL;
-		*err = -EACCES;
-		break;
-	case GRPC_PERMISSION_DENIED:
-		*err = -EACCES;
-		out = FAIL;
-		break;
-	case GRPC_NOT_FOUND:
-		*err = -ENOENT;
-		out = FAIL;
-		break;
-	case GRPC_INVALID_ARGUMENT:
-	case GRPC_FAILED_PRECONDITION:
-		*err = -EINVAL;
-		out = FAIL;
-		break;
-	case GRPC_RESOURCE_EXHAUSTED:
-		*err = -E2BIG;
-		out = FAIL;
-		break;
-	default:
-		/* a proxy or a member that is starting up: another member may do better */
-		out = status >= 500 || status == 0 ? NEXT : FAIL;
-		*err = -EIO;
-		break;
-	}
+	out = http_outcome(status, gcode, gmsg, err);
 	json_object_put(o);
 	return out;
 }
