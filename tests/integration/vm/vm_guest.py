@@ -3,7 +3,9 @@
 
     Guest(netns, name, mem="64M", dirty="32M")     QEMU 7.2 in network namespace netns
         .start() / .close()                        (context manager; QEMU dies with us)
-        .qmp                                       our own QMP client (independent checks)
+        .qmp_path                                  the QMP socket for mignet (libvirt's role)
+        .qmp                                       our own QMP client on a second monitor
+                                                   (.check_qmp_path): the tests' own checks
         .wait_heartbeat(min_seq) / .last_heartbeat() / .heartbeat_errors()
 
 The guest is build/guest/ (scripts/build-guest): Debian's cloud kernel, a busybox initramfs and
@@ -199,7 +201,8 @@ class Guest:
         self.own_dir = workdir is None
         self.dir = workdir or tempfile.mkdtemp(prefix="mgvm-")
         self.serial = os.path.join(self.dir, f"{name}.serial")
-        self.qmp_path = os.path.join(self.dir, f"{name}.qmp")
+        self.qmp_path = os.path.join(self.dir, f"{name}.qmp")          # for mignet (libvirt's)
+        self.check_qmp_path = os.path.join(self.dir, f"{name}.check.qmp")  # for the test's checks
         self.log = os.path.join(self.dir, f"{name}.qemu.log")
         self.proc = None
         self._qmp = None
@@ -217,7 +220,8 @@ class Guest:
                 "-kernel", os.path.join(d, "vmlinuz"),
                 "-initrd", os.path.join(d, "initramfs.cpio.gz"), "-append", append,
                 "-serial", f"file:{self.serial}",
-                "-qmp", f"unix:{self.qmp_path},server=on,wait=off"]
+                "-qmp", f"unix:{self.qmp_path},server=on,wait=off",
+                "-qmp", f"unix:{self.check_qmp_path},server=on,wait=off"]
         argv += ["-accel", "kvm", "-cpu", "host"] if accel == "kvm" else \
                 ["-accel", "tcg", "-cpu", "qemu64"]
         if self.incoming:
@@ -235,7 +239,7 @@ class Guest:
     @property
     def qmp(self):
         if self._qmp is None:
-            self._qmp = QMP(self.qmp_path)
+            self._qmp = QMP(self.check_qmp_path)
         return self._qmp
 
     def alive(self):
