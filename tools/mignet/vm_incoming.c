@@ -201,7 +201,8 @@ static int serve_setup(struct target *t, struct mig_error *err)
 		mig_control_send(t->ctl, m, NULL);
 		return r;
 	}
-	t->rep.streams = t->session.stream_count - 1;
+	t->rep.connections = t->session.stream_count - 1;
+	t->rep.streams = t->rep.multifd_channels ? t->rep.multifd_channels : 1;
 	vm_timestamp(t->rep.start, sizeof(t->rep.start));
 	vm_event(&t->ui, "started", NULL);
 	return mig_control_send(t->ctl, mig_control_new("ready"), err);
