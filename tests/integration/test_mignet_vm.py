@@ -89,6 +89,17 @@ def report(out):
     return reps[0]
 
 
+def capabilities(pid):
+    """CapEff and CapBnd of @pid (ip netns exec execs: the pid is mignet's)."""
+    caps = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            if k in ("CapEff", "CapBnd"):
+                caps[k] = int(v, 16)
+    return caps
+
+
 def pod_bytes(net, node):
     st = json.loads(sh("ip", "-n", net.ns[node], "-j", "-s", "link", "show", "eth0").stdout)
     return st[0]["stats64"]["tx"]["bytes"] + st[0]["stats64"]["rx"]["bytes"]
@@ -99,6 +110,8 @@ def test_bios_vm_migrates_over_migration0(nodes, streams):
     src, dst = nodes.vm("a"), nodes.vm("b", incoming=True)
     pod0 = pod_bytes(nodes.net, "a") + pod_bytes(nodes.net, "b")
     inc = nodes.incoming(dst)
+    # least privilege: once listening, incoming holds CAP_DAC_OVERRIDE only (QEMU's sockets)
+    assert capabilities(inc.pid) == {"CapEff": 1 << 1, "CapBnd": 1 << 1}
     r = nodes.migrate(src, "--streams", str(streams))
     out, err = inc.communicate(timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr
@@ -177,6 +190,7 @@ def test_target_killed_midway_keeps_the_vm_on_the_source(nodes, victim):
                           "--token-file", nodes.token, "--json", "--streams", "2",
                           "--bandwidth", "64KiB/s", "--progress-timeout", "20")
     wait_progress(mig)
+    assert capabilities(mig.pid) == {"CapEff": 1 << 1, "CapBnd": 1 << 1}
     if victim == "target-mignet":
         inc.kill()
     else:

@@ -20,6 +20,7 @@
 
 #include "mig_control.h"
 #include "mig_parse.h"
+#include "mig_privilege.h"
 #include "opts.h"
 #include "vm_target.h"
 
@@ -250,6 +251,7 @@ static int run(struct target *t, struct mig_error *err)
 				      err);
 	if (r < 0)
 		return r;
+	mig_privilege_vm_listening("mignet incoming");
 	say_listening(t);
 	t->deadline = t->o->timeout ? mig_now() + t->o->timeout : 0;
 	r = mig_listener_serve(&t->l, &incoming_ops, t, -1, err);
@@ -315,6 +317,7 @@ int vm_incoming_main(int argc, char **argv)
 	if (!o.token && !o.from)
 		fprintf(stderr, "mignet incoming: warning: neither a token nor --from is set: any "
 			"host on the migration network can migrate a VM into this QEMU\n");
+	mig_privilege_vm("mignet incoming", o.port);
 	signal(SIGPIPE, SIG_IGN);
 	vm_ui_init(&t.ui, o.json);
 	mig_forwarder_init(&t.fw, &mig_pump_splice);

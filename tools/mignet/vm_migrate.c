@@ -23,6 +23,7 @@
 #include "mig_cluster_limit.h"
 #include "mig_control.h"
 #include "mig_limit.h"
+#include "mig_privilege.h"
 #include "opts.h"
 #include "slots.h"
 #include "vm_source.h"
@@ -304,6 +305,7 @@ int vm_migrate_main(int argc, char **argv)
 	if (r)
 		return r;
 	o.lock_dir = o.lock_dir ? o.lock_dir : getenv("MIGNET_LOCK_DIR");
+	mig_privilege_vm("mignet migrate", 0);
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
