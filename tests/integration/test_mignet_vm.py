@@ -281,3 +281,40 @@ def test_auto_converge_and_channels_reach_both_qemus(nodes):
         assert vm.query("query-migrate-parameters")["multifd-channels"] == 3
     # unlimited unless bandwidthPerMigration says otherwise: not QEMU's 128 MiB/s
     assert src.query("query-migrate-parameters")["max-bandwidth"] > (128 << 20)
+
+
+@pytest.mark.parametrize("args,says", [
+    (["migrate", "--target", "10.0.0.1"], "--qmp SOCKET and --target"),
+    (["migrate", "--qmp", "q", "--target", "10.0.0.1", "--streams", "99"], "--streams 99: a number in 0..62"),
+    (["migrate", "--qmp", "q", "--target", "10.0.0.1", "--bandwidth", "fast"], "--bandwidth fast"),
+    (["migrate", "--qmp", "q", "--target", "10.0.0.1", "--fd-pass"], "--fd-pass carries one"),
+    (["migrate", "--bogus"], "see mignet migrate --help"),
+    (["incoming"], "--qmp SOCKET is needed"),
+    (["incoming", "--qmp", "q", "--port", "0"], "--port 0: not a port"),
+    (["incoming", "--qmp", "q", "--token-file", "/nonexistent"], "--token-file /nonexistent"),
+])
+def test_usage_errors(args, says):
+    r = subprocess.run([MIGNET, *args], capture_output=True, text=True, timeout=10)
+    assert r.returncode == 2, r
+    assert says in r.stderr, r.stderr
+
+
+def test_bad_config_is_a_usage_error(tmp_path):
+    cfg = tmp_path / "hco.json"
+    cfg.write_text('{"allowPostCopy": "yes"}')
+    r = subprocess.run([MIGNET, "migrate", "--qmp", "q", "--target", "10.0.0.1", "--config",
+                        str(cfg)], capture_output=True, text=True, timeout=10)
+    assert r.returncode == 2 and "allowPostCopy must be true or false" in r.stderr, r.stderr
+
+
+def test_help_names_every_option():
+    for cmd, opts in (("migrate", ["--qmp", "--target", "--streams", "--bandwidth", "--config",
+                                   "--progress-timeout", "--completion-timeout-per-gib",
+                                   "--allow-auto-converge", "--allow-post-copy", "--socket-dir",
+                                   "--token-file", "--json"]),
+                      ("incoming", ["--qmp", "--interface", "--port", "--socket-dir",
+                                    "--token-file", "--from", "--timeout", "--json"])):
+        r = subprocess.run([MIGNET, cmd, "--help"], capture_output=True, text=True, timeout=10)
+        assert r.returncode == 0
+        for o in opts:
+            assert o in r.stdout, (cmd, o)

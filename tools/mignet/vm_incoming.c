@@ -325,8 +325,8 @@ int vm_incoming_main(int argc, char **argv)
 	if (r < 0) {
 		t.rep.failed = true;
 		vm_timestamp(t.rep.end, sizeof(t.rep.end));
-		t.rep.vm_runs_on = t.have_session ? "source" : "unknown";
-		snprintf(t.rep.failure_reason, sizeof(t.rep.failure_reason), "%s", err.msg);
+		t.rep.vm_runs_on = "source"; /* nothing reached this QEMU's guest */
+		vm_failure_reason(&t.rep, err.msg);
 	}
 	if (t.fd_mode)
 		t.rep.transport = "fd";
