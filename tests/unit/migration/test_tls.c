@@ -471,6 +471,56 @@ static void test_rotation(void)
 	       MIG_TLS_UNKNOWN_CA, "not from our CA", -EACCES, MIG_TLS_PEER_REFUSED, "unknown CA");
 }
 
+/* mignet doctor's checks of the material on disk */
+static void doctor_case(const char *what, const char *dir, const char *cert, const char *key,
+			enum mig_tls_check_id failing, const char *msg)
+{
+	char d[160], c[200], k[200];
+	struct mig_tls_opts o = { .role = MIG_TLS_SERVER };
+	struct mig_tls_check ch[MIG_TLS_CHECK_COUNT];
+
+	fprintf(stderr, "doctor: %s\n", what);
+	path(d, sizeof(d), dir);
+	o.dir = d;
+	if (cert) {
+		path(c, sizeof(c), cert);
+		o.cert = c;
+	}
+	if (key) {
+		path(k, sizeof(k), key);
+		o.key = k;
+	}
+	mig_tls_doctor(&o, false, NULL, ch);
+	for (int i = 0; i < MIG_TLS_CHECK_COUNT; i++) {
+		int want = i == MIG_TLS_CHECK_PATH ? 0 : (int)failing == MIG_TLS_CHECK_COUNT ? 0 :
+			   i == (int)failing ? 1 : failing == MIG_TLS_CHECK_FILES ? 2 : 0;
+
+		fprintf(stderr, "  %-9s %d %s\n", ch[i].name, ch[i].status, ch[i].detail);
+		CHECK(ch[i].status == want);
+	}
+	if (failing < MIG_TLS_CHECK_COUNT)
+		CHECK(strstr(ch[failing].detail, msg) != NULL);
+}
+
+static void test_doctor(void)
+{
+	doctor_case("a lab's server", "lab/server", NULL, NULL, MIG_TLS_CHECK_COUNT, NULL);
+	doctor_case("a lab's client", "lab/client", NULL, NULL, MIG_TLS_CHECK_COUNT, NULL);
+	doctor_case("no such directory", "nowhere", NULL, NULL, MIG_TLS_CHECK_FILES,
+		    "No such file");
+	doctor_case("the key of another certificate", "lab/client", NULL, "lab/server/tls.key",
+		    MIG_TLS_CHECK_KEY, "does not match");
+	doctor_case("a certificate of another CA", "foreign-client", NULL, NULL,
+		    MIG_TLS_CHECK_CHAIN, "does not verify");
+	doctor_case("expired", "expired-client", NULL, NULL, MIG_TLS_CHECK_DATES, "expired on");
+	doctor_case("not yet valid", "future-server", NULL, NULL, MIG_TLS_CHECK_DATES,
+		    "not valid before");
+	doctor_case("a wrong name", "wrong-name-server", NULL, NULL, MIG_TLS_CHECK_NAME,
+		    "must name " MIG_TLS_SERVER_NAME);
+	doctor_case("a client's name, a server's usage", "usage-client", NULL, NULL,
+		    MIG_TLS_CHECK_NAME, "clientAuth missing");
+}
+
 static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
 {
 	(void)st;
@@ -526,6 +576,7 @@ int main(void)
 	test_plaintext_server();
 	test_tls12();
 	test_rotation();
+	test_doctor();
 
 	nftw(base, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	return check_summary();
