@@ -7,6 +7,7 @@
  *   completionTimeoutPerGiB            seconds
  *   progressTimeout                    seconds
  *   parallelOutboundMigrationsPerNode  count
+ *   allowAutoConverge, allowPostCopy   booleans (mignet migrate)
  *
  * Unknown keys are skipped; a known key of the wrong type is an error.
  */
@@ -24,6 +25,8 @@ struct mig_config {
 	unsigned int completion_timeout_per_gib;
 	unsigned int progress_timeout;
 	unsigned int parallel_outbound;
+	bool has_auto_converge, has_post_copy;
+	bool allow_auto_converge, allow_post_copy;
 };
 
 /**

@@ -2,6 +2,7 @@
 /*
  * mignet: the command-line tool of the migration data path.
  *
+ *   mignet incoming / mignet migrate: a QEMU's live migration (vm_incoming.c, vm_migrate.c)
  *   mignet receive [--interface migration0] [--port 49152] [--token T] [--from CIDR] [--json]
  *   mignet send --target ADDR[:PORT] [--guest-memory SIZE] [--dirty-rate RATE] [--streams N]
  *               [--zerocopy auto|always|never] [--bandwidth MiB/s] [--downtime-ms MS]
@@ -34,9 +35,9 @@
 #include "mig_doctor.h"
 #include "mig_privilege.h"
 #include "mig_tls.h"
+#include "slots.h"
+#include "vm.h"
 
-#define EXIT_FAILED 1
-#define EXIT_USAGE 2
 #define DEFAULT_LOCK_DIR "/run/mignet"
 
 struct ui {
@@ -59,6 +60,13 @@ static void usage(FILE *f)
 	      "              [--etcd ENDPOINTS --parallel-migrations-per-cluster N]\n"
 	      "              [--cluster-wait S] [--cluster-lease-ttl S]\n"
 	      "              [--seed N] [--batch-size SIZE] [--json]\n"
+	      "  mignet incoming --qmp SOCKET [--interface IF] [--port P] [--socket-dir DIR]\n"
+	      "                  [--token-file F] [--from CIDR] [--timeout S] [--json]\n"
+	      "  mignet migrate --qmp SOCKET --target ADDR[:PORT] [--interface IF]\n"
+	      "                 [--socket-dir DIR] [--config FILE] [--streams N] [--bandwidth RATE]\n"
+	      "                 [--progress-timeout S] [--completion-timeout-per-gib S]\n"
+	      "                 [--allow-auto-converge] [--allow-post-copy] [--token-file F] [--json]\n"
+	      "                 (mignet migrate --help, mignet incoming --help)\n"
 	      "  mignet ipam list|show|release|gc ... (mignet ipam help)\n"
 	      "  mignet doctor [--interface IF] [--peer ADDR] ... (mignet doctor --help)\n"
 	      "  mignet tls-init DIR [--days N] [--server-name CN] [--client-name CN] [--new-ca]\n"
@@ -329,55 +337,6 @@ static void on_progress(const struct mig_progress *p, void *opaque)
 	}
 }
 
-/* Waits for a parallelOutboundMigrationsPerNode slot. Return: the slot fd or -errno. */
-static int outbound_slot(struct ui *ui, const char *dir, unsigned int limit)
-{
-	bool said = false;
-	int fd;
-
-	while ((fd = mig_limit_try(dir, limit)) == -EBUSY) {
-		if (!said) {
-			fprintf(stderr, "mignet send: waiting: %u outbound migration(s) already run "
-				"on this node (parallelOutboundMigrationsPerNode=%u)\n", limit, limit);
-			if (ui->json) {
-				struct json_object *o = json_object_new_object();
-
-				json_object_object_add(o, "event", json_object_new_string("queued"));
-				json_object_object_add(o, "limit", json_object_new_int((int)limit));
-				print_json(o);
-			}
-			said = true;
-		}
-		usleep(200 * 1000);
-	}
-	if (fd >= 0 && said) {
-		fprintf(stderr, "mignet send: got an outbound slot, starting\n");
-		if (ui->json) {
-			struct json_object *o = json_object_new_object();
-
-			json_object_object_add(o, "event", json_object_new_string("dequeued"));
-			print_json(o);
-		}
-	}
-	return fd;
-}
-
-/* etcd (issue 7): said once when every cluster-wide slot is taken. */
-static void cluster_waiting(void *arg, unsigned int limit)
-{
-	struct ui *ui = arg;
-
-	fprintf(stderr, "mignet send: waiting: %u migration(s) already run in the cluster "
-		"(parallelMigrationsPerCluster=%u)\n", limit, limit);
-	if (ui->json) {
-		struct json_object *o = json_object_new_object();
-
-		json_object_object_add(o, "event", json_object_new_string("queued"));
-		json_object_object_add(o, "clusterLimit", json_object_new_int((int)limit));
-		print_json(o);
-	}
-}
-
 static int cmd_send(int argc, char **argv)
 {
 	enum { O_TARGET = 256, O_IF, O_MEM, O_DIRTY, O_STREAMS, O_ZC, O_BW, O_DOWN, O_CTO, O_PTO,
@@ -425,6 +384,7 @@ static int cmd_send(int argc, char **argv)
 	unsigned int parallel = MIG_DEFAULT_PARALLEL_OUTBOUND;
 	char token_buf[MIG_MAX_TOKEN + 2];
 	struct ui ui = { 0 };
+	struct slot_waiter waiter = { .who = "mignet send" };
 	struct mig_report rep = { .role = "send" }; /* a failure before mig_send reports too */
 	struct mig_error err = { 0 };
 	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
@@ -586,10 +546,11 @@ static int cmd_send(int argc, char **argv)
 		return r;
 	mig_privilege_send(o.zc_mode != MIG_ZC_NEVER);
 	ui.bar = !ui.json && isatty(STDERR_FILENO);
+	waiter.json = ui.json;
 	o.progress = on_progress;
 	o.opaque = &ui;
 
-	slot = outbound_slot(&ui, lock_dir ? lock_dir : DEFAULT_LOCK_DIR, parallel);
+	slot = slot_outbound(&waiter, lock_dir ? lock_dir : DEFAULT_LOCK_DIR, parallel);
 	if (slot < 0) {
 		mig_error_set(&err, slot, "outbound slot in %s: %s",
 			      lock_dir ? lock_dir : DEFAULT_LOCK_DIR, strerror(-slot));
@@ -601,8 +562,8 @@ static int cmd_send(int argc, char **argv)
 		gethostname(host, sizeof(host) - 1);
 		snprintf(holder, sizeof(holder), "%s:%d -> %s", host, (int)getpid(), o.target);
 		copts.holder = holder;
-		copts.on_wait = cluster_waiting;
-		copts.arg = &ui;
+		copts.on_wait = slot_cluster_waiting;
+		copts.arg = &waiter;
 		r = mig_cluster_slot_acquire(&copts, &cslot, cmsg, sizeof(cmsg));
 		free(cfg_etcd);
 		if (r < 0) {
@@ -694,6 +655,10 @@ int main(int argc, char **argv)
 		return cmd_receive(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "send"))
 		return cmd_send(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "incoming"))
+		return vm_incoming_main(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "migrate"))
+		return vm_migrate_main(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "ipam")) {
 		mig_privilege_none("mignet ipam");
 		return ipam_admin_main(argc - 1, argv + 1, stdout, stderr);

@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * mignet migrate / mignet incoming: a QEMU's live migration carried over migration0.
+ *
+ *   source node (virt-handler netns)              target node (virt-handler netns)
+ *   QEMU --unix--> mignet migrate ==TCP, migration0==> mignet incoming --unix--> QEMU
+ *         (--socket-dir)   connection 0: control (setup, ready, done, status)   (-incoming
+ *                          connection k: QEMU's k-th connection, spliced          defer)
+ *
+ * docs/migration.md has the whole sequence; vm_migrate.c and vm_incoming.c run each side,
+ * vm_policy.c decides when to cancel or switch to post-copy, vm_report.c prints.
+ */
+#ifndef MIGNET_TOOLS_VM_H
+#define MIGNET_TOOLS_VM_H
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "mig.h"
+#include "mig_forward.h"
+#include "mig_qemu.h"
+
+#define VM_DEFAULT_SOCKET_DIR "/run/mignet"
+#define VM_DEFAULT_STREAMS 8
+#define VM_QMP_TIMEOUT 30      /* seconds for one QMP command */
+#define VM_CONTROL_TIMEOUT 60  /* seconds for the peer's answer on the control connection */
+#define VM_FDNAME "mignet-migration" /* getfd name of the fd: transport */
+#define EXIT_FAILED 1
+#define EXIT_USAGE 2
+
+/* The options of both commands (each parses its own subset, opts.h). */
+struct vm_opts {
+	const char *qmp, *target, *interface, *socket_dir, *config, *token_file, *from;
+	const char *lock_dir, *etcd;
+	uint16_t port;
+	unsigned int streams, progress_timeout, completion_timeout_per_gib, timeout, parallel;
+	unsigned int cluster_limit, cluster_wait;
+	uint64_t bandwidth;
+	bool auto_converge, post_copy, json, fd_pass;
+	bool set_streams, set_bw, set_pto, set_cto, set_ac, set_pc, set_par, set_cluster;
+	const char *token;     /* from --token-file or MIGNET_TOKEN */
+	char token_buf[MIG_MAX_TOKEN + 2];
+};
+
+/* The report of either side, shaped like a VMI's status.migrationState. */
+struct vm_report {
+	const char *role;              /* "migrate" or "incoming" */
+	bool completed, failed;
+	char failure_reason[400];
+	const char *abort_status;      /* NULL, "Succeeded" (cancelled), "Failed" */
+	const char *mode;              /* "PreCopy" or "PostCopy" */
+	const char *transport;         /* "splice" or "fd" */
+	char target_address[64], source_address[64];
+	uint16_t port;
+	char start[40], end[40];       /* RFC 3339 */
+	char source_status[32], target_status[32]; /* QEMU run states ("" unknown) */
+	const char *vm_runs_on;        /* "source", "target", "unknown" */
+	uint64_t guest_memory;
+	struct mig_qemu_migration qemu; /* the last query-migrate of this side's QEMU */
+	unsigned int streams;          /* QEMU connections carried (main + multifd) */
+	unsigned int multifd_channels;
+	double cpu_seconds;            /* of this mignet */
+	uint64_t conn_bytes[MIG_MAX_STREAMS]; /* both directions of connection k (k >= 1) */
+	unsigned int nconn;
+	uint64_t rejected;
+	struct json_object *peer;      /* the other side's report, when it sent one */
+};
+
+struct vm_ui {
+	bool json, bar;
+	double last_bar;
+};
+
+/* vm_report.c */
+void vm_ui_init(struct vm_ui *ui, bool json);
+void vm_print_json(struct json_object *o);
+void vm_event(struct vm_ui *ui, const char *event, struct json_object *o);
+void vm_progress(struct vm_ui *ui, const struct mig_qemu_migration *m, double elapsed,
+		 const char *mode);
+void vm_timestamp(char *buf, size_t size);
+struct json_object *vm_report_json(const struct vm_report *r);
+void vm_report_print(struct vm_ui *ui, const struct vm_report *r);
+void vm_report_conns(struct vm_report *r, struct mig_forwarder *fw);
+
+/* vm_policy.c */
+enum vm_action { VM_GO_ON, VM_CANCEL, VM_POSTCOPY };
+
+struct vm_policy {
+	double t0, deadline;           /* deadline 0: none */
+	unsigned int progress_timeout; /* seconds, 0 none */
+	bool post_copy, in_postcopy;
+	uint64_t least_remaining;
+	double least_at;
+};
+
+void vm_policy_init(struct vm_policy *p, const struct vm_opts *o, uint64_t guest_memory,
+		    double t0);
+enum vm_action vm_policy_check(struct vm_policy *p, const struct mig_qemu_migration *m,
+			       double now, char *why, size_t size);
+/* mignet migrate's settings from --config, the flags winning. Return: 0 or an exit code. */
+int vm_policy_config(struct vm_opts *o);
+
+/* shared by both commands */
+int vm_pick_token(struct vm_opts *o, const char *cmd);
+int vm_socket_dir(const char *dir, struct mig_error *err);
+
+int vm_migrate_main(int argc, char **argv);
+int vm_incoming_main(int argc, char **argv);
+
+#endif
