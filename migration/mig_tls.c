@@ -32,6 +32,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -128,6 +130,20 @@ static bool tls_module_loadable(void)
 	return found;
 }
 
+/* Ask the kernel itself: TCP_ULP "tls" on a fresh TCP socket is ENOENT when it has no such
+ * ULP (and cannot load one), ENOTCONN or another refusal of the state when it has. Unlike
+ * tcp_available_ulp, this answers in any network namespace. Return: 1, 0, or -errno. */
+static int ulp_probe(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), r;
+
+	if (fd < 0)
+		return -errno;
+	r = setsockopt(fd, IPPROTO_TCP, TCP_ULP, "tls", 3) == 0 ? 1 : errno == ENOENT ? 0 : 1;
+	close(fd);
+	return r;
+}
+
 bool mig_tls_kernel_path(char *why, size_t size)
 {
 #ifdef OPENSSL_NO_KTLS
@@ -147,6 +163,11 @@ bool mig_tls_kernel_path(char *why, size_t size)
 	snprintf(copy, sizeof(copy), "%s", ulps);
 	for (tok = strtok_r(copy, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save))
 		tls |= !strcmp(tok, "tls");
+	if (!tls && ulp_probe() == 1) {
+		snprintf(why, size, "kernel (kTLS): the kernel accepts the tls TCP ULP; used on "
+			 "each connection whose cipher it has (AES-GCM)");
+		return true;
+	}
 	if (tls) {
 		snprintf(why, size, "kernel (kTLS): the kernel offers the tls TCP ULP; used on "
 			 "each connection whose cipher it has (AES-GCM)");
@@ -157,9 +178,9 @@ bool mig_tls_kernel_path(char *why, size_t size)
 			 "the first connection");
 		return true;
 	}
-	snprintf(why, size, "user space: the kernel offers no tls TCP ULP (%s: %s); a kernel "
-		 "with CONFIG_TLS would take the record layer", ULP_FILE,
-		 f ? (ulps[0] ? ulps : "empty") : "unreadable");
+	snprintf(why, size, "user space: the kernel has no tls TCP ULP (setsockopt TCP_ULP "
+		 "\"tls\": ENOENT; %s: %s); a kernel with CONFIG_TLS would take the record layer",
+		 ULP_FILE, f ? (ulps[0] ? ulps : "empty") : "not visible in this netns");
 	return false;
 #endif
 }

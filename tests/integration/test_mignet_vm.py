@@ -40,6 +40,15 @@ class Nodes:
         self.token = os.path.join(self.tmp, "token")
         with open(self.token, "w") as f:
             f.write(TOKEN + "\n")
+        # TLS is on by default: a lab PKI per test (server/ for the target, client/ for the
+        # source); a test passing --no-tls or its own --tls-* gets none of it
+        self.pki = os.path.join(self.tmp, "pki")
+        subprocess.run([MIGNET, "tls-init", self.pki], check=True, capture_output=True)
+
+    def tls(self, role, extra):
+        if any(a == "--no-tls" or a.startswith("--tls-") for a in extra):
+            return []
+        return ["--tls-dir", os.path.join(self.pki, role)]
 
     def vm(self, node, incoming=False):
         vm = BiosVm(self.launcher[node], self.tmp, f"qemu-{node}", incoming=incoming)
@@ -49,7 +58,8 @@ class Nodes:
     def incoming(self, vm, *extra, token=None):
         tf = token or self.token
         p = self.net.popen("b", MIGNET, "incoming", "--qmp", vm.qmp_path, "--socket-dir",
-                           self.sockdir, "--token-file", tf, "--timeout", "60", "--json", *extra)
+                           self.sockdir, "--token-file", tf, "--timeout", "60", "--json",
+                           *self.tls("server", extra), *extra)
         line = p.stdout.readline()
         assert line, p.stderr.read()
         assert json.loads(line)["event"] == "listening", line
@@ -58,8 +68,8 @@ class Nodes:
     def migrate(self, vm, *extra, timeout=120, token=None):
         return self.net.run("a", MIGNET, "migrate", "--qmp", vm.qmp_path, "--target",
                             self.net.mig_addr["b"], "--socket-dir", self.sockdir,
-                            "--token-file", token or self.token, "--json", *extra,
-                            timeout=timeout)
+                            "--token-file", token or self.token, "--json",
+                            *self.tls("client", extra), *extra, timeout=timeout)
 
     def teardown(self):
         for vm in self.vms:
@@ -93,14 +103,16 @@ def pod_bytes(net, node):
     return st[0]["stats64"]["tx"]["bytes"] + st[0]["stats64"]["rx"]["bytes"]
 
 
+@pytest.mark.parametrize("tls", [True, False], ids=["tls", "no-tls"])
 @pytest.mark.parametrize("streams", [0, 2, 8])
-def test_bios_vm_migrates_over_migration0(nodes, streams):
+def test_bios_vm_migrates_over_migration0(nodes, streams, tls):
     src, dst = nodes.vm("a"), nodes.vm("b", incoming=True)
     pod0 = pod_bytes(nodes.net, "a") + pod_bytes(nodes.net, "b")
-    inc = nodes.incoming(dst)
-    r = nodes.migrate(src, "--streams", str(streams))
+    off = () if tls else ("--no-tls",)
+    inc = nodes.incoming(dst, *off)
+    r = nodes.migrate(src, "--streams", str(streams), *off)
     out, err = inc.communicate(timeout=60)
-    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.returncode == 0, r.stdout + r.stderr + "\n--- incoming:\n" + out + err
     assert inc.returncode == 0, out + err
     rep, trep = report(r.stdout), report(out)
     assert rep["completed"] and not rep["failed"], rep
@@ -110,6 +122,13 @@ def test_bios_vm_migrates_over_migration0(nodes, streams):
     assert rep["qemu"]["status"] == "completed"
     assert rep["streams"] == (1 + streams if streams >= 2 else 1)
     assert rep["multifdChannels"] == (streams if streams >= 2 else 0)
+    if tls:
+        assert rep["transport"] == "tls" and trep["transport"] == "tls"
+        assert rep["tls"]["version"] == "TLSv1.3", rep["tls"]
+        assert rep["tls"]["peerName"] == "kubevirt.io:system:node:virt-handler"
+        assert trep["tls"]["peerName"] == "kubevirt.io:system:client:virt-handler"
+    else:
+        assert rep["tls"] is False and trep["tls"] is False
     assert len(rep["connectionBytes"]) == rep["streams"]
     assert all(b > 0 for b in rep["connectionBytes"]), rep
     # the guest's RAM went through mignet: at least what QEMU says it transferred
