@@ -25,8 +25,13 @@
  *
  *   MIGNET-HEARTBEAT seq=<n> checked=<pages> errors=<count> dirtied=<bytes>
  *
+ * With mignet.busy=1 it never sleeps and counts at most 1 ms of time per loop: its dirty rate
+ * then follows the CPU time it gets, as a CPU-bound guest's does, which is what QEMU's
+ * auto-converge (vCPU throttling) acts on; a sleeping guest hardly notices throttling.
+ *
  * seq goes up by one per line, forever; the counters are totals since boot. A guest paused by a
- * migration's stop-and-copy simply carries on: the rate does not catch up on the lost time.
+ * migration's stop-and-copy or throttled by auto-converge simply carries on: the rate does not
+ * catch up on the time it did not run (at most two slices count per loop).
  *
  * Built static (gcc -static -O2) by scripts/build-guest; settings come from /proc/cmdline.
  */
@@ -51,6 +56,7 @@ struct settings {
 	uint64_t mem;
 	uint64_t dirty;
 	uint64_t check;
+	int busy;
 	char marker[128];
 };
 
@@ -109,6 +115,7 @@ static void read_settings(struct settings *st)
 	st->mem = 64ULL << 20;
 	st->dirty = 0;
 	st->check = 32ULL << 20;
+	st->busy = 0;
 	snprintf(st->marker, sizeof(st->marker), "MIGNET-GUEST-PATTERN");
 	if (getenv("MIGNET_CMDLINE")) {
 		/* Outside a guest (the harness's own test of the checker): the same settings. */
@@ -128,6 +135,8 @@ static void read_settings(struct settings *st)
 			st->dirty = parse_size(tok + 13);
 		else if (!strncmp(tok, "mignet.check=", 13))
 			st->check = parse_size(tok + 13);
+		else if (!strcmp(tok, "mignet.busy=1"))
+			st->busy = 1;
 		else if (!strncmp(tok, "mignet.marker=", 14) && tok[14])
 			snprintf(st->marker, sizeof(st->marker), "%s", tok + 14);
 	}
@@ -171,7 +180,7 @@ int main(void)
 {
 	uint64_t dirty_next = 0, check_next = 0, checked = 0, errors = 0, dirtied = 0, seq = 0;
 	long long start, last, next_beat, slice_end;
-	double dirty_credit = 0, check_credit = 0;
+	double dirty_credit = 0, check_credit = 0, max_dt;
 	struct settings st;
 	char line[256];
 	size_t mlen;
@@ -192,9 +201,10 @@ int main(void)
 	for (i = 0; i < PAGE; i++)
 		tmpl[i] = (uint8_t)st.marker[i % mlen];
 
-	snprintf(line, sizeof(line), "MIGNET-GUEST start mem=%llu dirty=%llu check=%llu marker=%s\n",
+	snprintf(line, sizeof(line),
+		 "MIGNET-GUEST start mem=%llu dirty=%llu check=%llu busy=%d marker=%s\n",
 		 (unsigned long long)st.mem, (unsigned long long)st.dirty,
-		 (unsigned long long)st.check, st.marker);
+		 (unsigned long long)st.check, st.busy, st.marker);
 	say(line);
 	for (i = 0; i < npages; i++)
 		write_page(i);
@@ -202,15 +212,22 @@ int main(void)
 		 (unsigned long long)npages, (void *)ws);
 	say(line);
 
+	/* Busy: never sleeps and counts at most 1 ms per loop, so it dirties in proportion to
+	 * the CPU time it gets (what auto-converge's throttling takes away). */
+	max_dt = st.busy ? 0.001 : 2.0 * SLICE_NS / 1e9;
 	start = last = now_ns();
 	next_beat = start;
 	for (;;) {
 		long long t = now_ns();
 		double dt = (double)(t - last) / 1e9;
 
-		/* A pause (stop-and-copy, a busy host) does not turn into a burst afterwards. */
-		if (dt > 0.1)
-			dt = 0.1;
+		/*
+		 * A pause (stop-and-copy, a throttled vCPU, a busy host) does not turn into a burst
+		 * afterwards: time not run is time not dirtied, so throttling the vCPU (QEMU's
+		 * auto-converge) lowers the dirty rate in proportion.
+		 */
+		if (dt > max_dt)
+			dt = max_dt;
 		last = t;
 		dirty_credit += dt * (double)st.dirty;
 		check_credit += dt * (double)st.check;
@@ -245,7 +262,7 @@ int main(void)
 		if (slice_end > next_beat)
 			slice_end = next_beat;
 		t = now_ns();
-		if (slice_end > t) {
+		if (!st.busy && slice_end > t) {
 			struct timespec ts = { (slice_end - t) / 1000000000LL,
 					       (slice_end - t) % 1000000000LL };
 

@@ -50,8 +50,9 @@ class Nodes:
             return []
         return ["--tls-dir", os.path.join(self.pki, role)]
 
-    def vm(self, node, incoming=False):
-        vm = BiosVm(self.launcher[node], self.tmp, f"qemu-{node}", incoming=incoming)
+    def vm(self, node, incoming=False, payload=0):
+        vm = BiosVm(self.launcher[node], self.tmp, f"qemu-{node}", incoming=incoming,
+                    payload=payload)
         self.vms.append(vm)
         return vm
 
@@ -142,3 +143,145 @@ def test_bios_vm_migrates_over_migration0(nodes, streams, tls):
     # the per-migration sockets are gone, the directory is private
     assert os.listdir(nodes.sockdir) == []
     assert os.stat(nodes.sockdir).st_mode & 0o777 == 0o700
+
+
+def test_wrong_token_never_reaches_the_target_qemu(nodes, tmp_path):
+    src, dst = nodes.vm("a"), nodes.vm("b", incoming=True)
+    bad = tmp_path / "bad-token"
+    bad.write_text("not-the-token\n")
+    inc = nodes.incoming(dst)
+    try:
+        r = nodes.migrate(src, "--streams", "2", token=str(bad))
+        assert r.returncode == 1, r.stdout + r.stderr
+        rep = report(r.stdout)
+        assert rep["failed"] and not rep["completed"]
+        assert "token mismatch" in rep["failureReason"], rep
+        assert rep["vmRunsOn"] == "source"
+        assert src.status() == "running"
+        assert src.query("query-migrate") == {}  # the source QEMU was never told to migrate
+        # the target refused it in the handshake and still waits for a genuine source
+        line = inc.stdout.readline()
+        assert json.loads(line)["event"] == "rejected" and "token" in line, line
+        assert inc.poll() is None
+    finally:
+        inc.kill()
+        inc.wait()
+    # nothing was set on the target QEMU, nothing connected to it
+    assert dst.status() == "inmigrate"
+    assert dst.query("query-migrate") == {}
+    caps = {c["capability"]: c["state"] for c in dst.query("query-migrate-capabilities")}
+    assert not caps["multifd"]
+    assert not os.path.exists(nodes.sockdir) or os.listdir(nodes.sockdir) == []
+
+
+def wait_progress(p, n=2):
+    """Reads @p's JSON lines until @n progress events (the migration is under way)."""
+    seen = 0
+    for line in p.stdout:
+        if json.loads(line)["event"] == "progress":
+            seen += 1
+            if seen >= n:
+                return
+    raise AssertionError("no progress: " + p.stderr.read())
+
+
+@pytest.mark.parametrize("victim", ["target-mignet", "target-qemu"])
+def test_target_killed_midway_keeps_the_vm_on_the_source(nodes, victim):
+    src, dst = nodes.vm("a"), nodes.vm("b", incoming=True)
+    inc = nodes.incoming(dst)
+    # 64 KiB/s: the BIOS guest's megabyte takes long enough to be interrupted
+    mig = nodes.net.popen("a", MIGNET, "migrate", "--qmp", src.qmp_path, "--target",
+                          nodes.net.mig_addr["b"], "--socket-dir", nodes.sockdir,
+                          "--token-file", nodes.token, "--json", "--streams", "2",
+                          "--bandwidth", "64KiB/s", "--progress-timeout", "20")
+    wait_progress(mig)
+    if victim == "target-mignet":
+        inc.kill()
+    else:
+        dst.proc.kill()
+    out, err = mig.communicate(timeout=60)
+    inc.kill()
+    inc.wait()
+    assert mig.returncode == 1, out + err
+    rep = report(out)
+    assert rep["failed"] and not rep["completed"]
+    assert rep["vmRunsOn"] == "source", rep
+    assert "the VM runs on the source" in rep["failureReason"]
+    assert src.status() == "running"
+    assert src.query("query-migrate")["status"] in ("failed", "cancelled")
+
+
+def migrate_bg(nodes, src, *extra):
+    return nodes.net.popen("a", MIGNET, "migrate", "--qmp", src.qmp_path, "--target",
+                           nodes.net.mig_addr["b"], "--socket-dir", nodes.sockdir,
+                           "--token-file", nodes.token, "--json", *extra)
+
+
+def test_frozen_target_hits_the_progress_timeout(nodes):
+    # 48 MiB that do not fit into the sockets' buffers, at 8 MiB/s
+    src, dst = nodes.vm("a", payload=48), nodes.vm("b", incoming=True, payload=48)
+    inc = nodes.incoming(dst)
+    mig = migrate_bg(nodes, src, "--streams", "2", "--bandwidth", "8", "--progress-timeout", "3")
+    try:
+        wait_progress(mig)
+        dst.proc.send_signal(19)  # SIGSTOP: the target QEMU stops reading, the buffers fill up
+        out, err = mig.communicate(timeout=60)
+    finally:
+        dst.proc.send_signal(18)
+        inc.kill()
+        inc.wait()
+    assert mig.returncode == 1, out + err
+    rep = report(out)
+    assert "progressTimeout" in rep["failureReason"], rep
+    assert rep["abortStatus"] == "Succeeded" and rep["vmRunsOn"] == "source"
+    assert src.status() == "running"
+    assert src.query("query-migrate")["status"] == "cancelled"
+
+
+def test_completion_timeout_from_config_cancels(nodes, tmp_path):
+    cfg = tmp_path / "hco.json"
+    cfg.write_text(json.dumps({"liveMigrationConfig": {
+        "completionTimeoutPerGiB": 2, "bandwidthPerMigration": "64Ki", "progressTimeout": 150,
+        "parallelOutboundMigrationsPerNode": 2, "allowAutoConverge": False,
+        "allowPostCopy": False}}))
+    src, dst = nodes.vm("a"), nodes.vm("b", incoming=True)
+    inc = nodes.incoming(dst)
+    r = nodes.migrate(src, "--config", str(cfg), "--streams", "2")
+    out, _ = inc.communicate(timeout=60)
+    assert r.returncode == 1 and inc.returncode == 1, r.stdout + r.stderr
+    rep = report(r.stdout)
+    assert "completionTimeoutPerGiB" in rep["failureReason"], rep
+    assert rep["abortStatus"] == "Succeeded" and rep["vmRunsOn"] == "source"
+    assert report(out)["vmRunsOn"] == "source"
+    assert src.status() == "running"
+
+
+def test_post_copy_completes_what_pre_copy_could_not(nodes, tmp_path):
+    cfg = tmp_path / "hco.json"
+    cfg.write_text(json.dumps({"completionTimeoutPerGiB": 2, "bandwidthPerMigration": "64Ki",
+                               "allowPostCopy": True}))
+    src, dst = nodes.vm("a"), nodes.vm("b", incoming=True)
+    inc = nodes.incoming(dst)
+    r = nodes.migrate(src, "--config", str(cfg))  # 8 multifd channels asked: post-copy wins
+    out, _ = inc.communicate(timeout=60)
+    assert r.returncode == 0 and inc.returncode == 0, r.stdout + r.stderr
+    assert "without multifd" in r.stderr
+    assert [e for e in events(r.stdout) if e["event"] == "postcopy"]
+    rep, trep = report(r.stdout), report(out)
+    assert rep["mode"] == "PostCopy" and trep["mode"] == "PostCopy"
+    assert rep["completed"] and rep["multifdChannels"] == 0
+    assert dst.status() == "running" and src.status() == "postmigrate"
+
+
+def test_auto_converge_and_channels_reach_both_qemus(nodes):
+    src, dst = nodes.vm("a"), nodes.vm("b", incoming=True)
+    inc = nodes.incoming(dst)
+    r = nodes.migrate(src, "--streams", "3", "--allow-auto-converge")
+    inc.communicate(timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    for vm in (src, dst):
+        caps = {c["capability"]: c["state"] for c in vm.query("query-migrate-capabilities")}
+        assert caps["auto-converge"] and caps["multifd"] and not caps["postcopy-ram"]
+        assert vm.query("query-migrate-parameters")["multifd-channels"] == 3
+    # unlimited unless bandwidthPerMigration says otherwise: not QEMU's 128 MiB/s
+    assert src.query("query-migrate-parameters")["max-bandwidth"] > (128 << 20)

@@ -89,6 +89,8 @@ void vm_timestamp(char *buf, size_t size);
 struct json_object *vm_report_json(const struct vm_report *r);
 void vm_report_print(struct vm_ui *ui, const struct vm_report *r);
 void vm_report_conns(struct vm_report *r, struct mig_forwarder *fw);
+/* "WHY; the VM runs on the source" (or that neither side is known to run it) */
+void vm_failure_reason(struct vm_report *r, const char *why);
 
 /* vm_policy.c */
 enum vm_action { VM_GO_ON, VM_CANCEL, VM_POSTCOPY };

@@ -163,6 +163,18 @@ static const struct mig_accept_ops incoming_ops = {
 	.check = check, .joined = joined, .done = done, .deadline = deadline, .expired = expired,
 };
 
+static unsigned int multifd_channels(struct json_object *setup)
+{
+	struct json_object *caps = mig_json_get(setup, "capabilities", json_type_object);
+	struct json_object *params = mig_json_get(setup, "parameters", json_type_object);
+	struct json_object *on = mig_json_get(caps, "multifd", json_type_boolean);
+	struct json_object *n = mig_json_get(params, "multifd-channels", json_type_int);
+
+	if (!on || !json_object_get_boolean(on))
+		return 0;
+	return n ? (unsigned int)json_object_get_int(n) : 2; /* QEMU's default */
+}
+
 /* The source's setup on this QEMU, then migrate-incoming. Return: 0 or -errno. */
 static int apply_setup(struct target *t, struct json_object *setup, struct mig_error *err)
 {
@@ -178,6 +190,7 @@ static int apply_setup(struct target *t, struct json_object *setup, struct mig_e
 				     "source's %llu", (unsigned long long)t->rep.guest_memory,
 				     (unsigned long long)t->session.memory_bytes);
 	t->fd_mode = tr && !strcmp(json_object_get_string(tr), "fd");
+	t->rep.multifd_channels = multifd_channels(setup);
 	if (t->fd_mode && t->session.stream_count != 2)
 		return mig_error_set(err, -EINVAL, "the fd transport carries one connection");
 	r = mig_qemu_apply(&t->qmp, setup, err);

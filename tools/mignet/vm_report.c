@@ -219,3 +219,15 @@ void vm_report_print(struct vm_ui *ui, const struct vm_report *r)
 		fprintf(stderr, "mignet %s: %s\n", r->role, r->failure_reason);
 	fflush(stdout);
 }
+
+void vm_failure_reason(struct vm_report *r, const char *why)
+{
+	const char *where = r->vm_runs_on ? r->vm_runs_on : "unknown";
+
+	if (!strcmp(where, "unknown"))
+		snprintf(r->failure_reason, sizeof(r->failure_reason), "%.340s; neither QEMU is "
+			 "known to run the VM", why);
+	else
+		snprintf(r->failure_reason, sizeof(r->failure_reason), "%.340s; the VM runs on the "
+			 "%s", why, where);
+}

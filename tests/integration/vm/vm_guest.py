@@ -184,12 +184,13 @@ class Guest:
     """One QEMU guest in network namespace @netns (None: the current one).
 
     @mem is the heartbeat program's working set, @dirty its dirty rate (bytes/s, 0 idle),
-    @check its pattern-check rate, @marker the string written into every page. @incoming
+    @check its pattern-check rate, @marker the string written into every page, @busy makes
+    it CPU-bound (its dirty rate then follows the CPU time it gets: auto-converge tests). @incoming
     starts QEMU with `-incoming defer` (a migration target: no heartbeat until it arrives).
     """
 
     def __init__(self, netns, name, mem="64M", dirty=0, check="32M", marker=None, ram=RAM,
-                 incoming=False, accel=None, smp=1, workdir=None):
+                 incoming=False, accel=None, smp=1, workdir=None, busy=False):
         self.netns = netns
         self.name = name
         self.mem, self.dirty, self.check = parse_size(mem), parse_size(dirty), parse_size(check)
@@ -198,6 +199,7 @@ class Guest:
         self.incoming = incoming
         self.accel = accel
         self.smp = smp
+        self.busy = busy
         self.own_dir = workdir is None
         self.dir = workdir or tempfile.mkdtemp(prefix="mgvm-")
         self.serial = os.path.join(self.dir, f"{name}.serial")
@@ -213,6 +215,8 @@ class Guest:
         accel = self.accel or probe_accel()
         append = (f"console=ttyS0 quiet panic=-1 mignet.mem={self.mem} "
                   f"mignet.dirty={self.dirty} mignet.check={self.check}")
+        if self.busy:
+            append += " mignet.busy=1"
         if self.marker:
             append += f" mignet.marker={self.marker}"
         argv = [QEMU, "-name", f"mignet-guest-{self.name}", "-nodefaults", "-display", "none",
