@@ -192,8 +192,8 @@ def test_target_killed_midway_keeps_the_vm_on_the_source(nodes, victim):
     # 64 KiB/s: the BIOS guest's megabyte takes long enough to be interrupted
     mig = nodes.net.popen("a", MIGNET, "migrate", "--qmp", src.qmp_path, "--target",
                           nodes.net.mig_addr["b"], "--socket-dir", nodes.sockdir,
-                          "--token-file", nodes.token, "--json", "--streams", "2",
-                          "--bandwidth", "64KiB/s", "--progress-timeout", "20")
+                          "--token-file", nodes.token, "--json", *nodes.tls("client", ()),
+                          "--streams", "2", "--bandwidth", "64KiB/s", "--progress-timeout", "20")
     wait_progress(mig)
     if victim == "target-mignet":
         inc.kill()
@@ -214,7 +214,8 @@ def test_target_killed_midway_keeps_the_vm_on_the_source(nodes, victim):
 def migrate_bg(nodes, src, *extra):
     return nodes.net.popen("a", MIGNET, "migrate", "--qmp", src.qmp_path, "--target",
                            nodes.net.mig_addr["b"], "--socket-dir", nodes.sockdir,
-                           "--token-file", nodes.token, "--json", *extra)
+                           "--token-file", nodes.token, "--json", *nodes.tls("client", extra),
+                           *extra)
 
 
 def test_frozen_target_hits_the_progress_timeout(nodes):
