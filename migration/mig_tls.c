@@ -44,7 +44,7 @@
 #define CIPHERS_12 "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:" \
 		   "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"   \
 		   "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
-#define READ_BUFFER (64u << 10) /* several 16 KiB records per recv with read-ahead */
+#define READ_BUFFER (256u << 10) /* many 16 KiB records per recv with read-ahead */
 #define PIPE_BYTES (1u << 20)
 #define ULP_FILE "/proc/sys/net/ipv4/tcp_available_ulp"
 
@@ -952,26 +952,52 @@ out:
 	return r;
 }
 
+/* Write the @fill bytes of @buf to @out_fd. Return: 0 or -errno with @err. */
+static int flush_plain(int out_fd, void *buf, size_t *fill, uint64_t *bytes, struct mig_error *err)
+{
+	int r;
+
+	if (!*fill)
+		return 0;
+	r = write_all(out_fd, buf, *fill);
+	if (r < 0)
+		return mig_error_set(err, r, "TLS pump: write to the plain side: %s", strerror(-r));
+	*bytes += *fill;
+	*fill = 0;
+	return 0;
+}
+
 int mig_tls_pump_in(struct mig_tls_conn *c, int out_fd, void *buf, size_t len,
 		    uint64_t *ret_bytes, struct mig_error *err)
 {
 	uint64_t total = 0, *bytes = ret_bytes ? ret_bytes : &total;
+	size_t fill = 0;
 	char msg[256] = "";
 	int r;
 
 	*bytes = 0;
 	if (c->ktls_rx)
 		return ktls_in(c, out_fd, buf, len, bytes, err);
+	/*
+	 * SSL_read returns one record (16 KiB) at most: records that already arrived are
+	 * gathered into @buf and written with one write(2), which is flushed whenever
+	 * OpenSSL would have to wait for the socket.
+	 */
 	for (;;) {
 		size_t n = 0;
+		enum io_result io = ssl_io(c, false, (char *)buf + fill, len - fill, &n, msg,
+					   sizeof(msg));
 
-		switch (ssl_io(c, false, buf, len, &n, msg, sizeof(msg))) {
+		if (io == IO_DONE) {
+			fill += n;
+			if (len - fill >= 16384)
+				continue;
+		}
+		r = flush_plain(out_fd, buf, &fill, bytes, err);
+		if (r < 0)
+			return r;
+		switch (io) {
 		case IO_DONE:
-			r = write_all(out_fd, buf, n);
-			if (r < 0)
-				return mig_error_set(err, r, "TLS pump: write to the plain side: %s",
-						     strerror(-r));
-			*bytes += n;
 			break;
 		case IO_WANT_READ:
 			r = wait_fd(c->fd, POLLIN, -1);
