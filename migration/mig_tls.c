@@ -38,40 +38,14 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
-#include "mig_tls.h"
+#include "mig_tls_priv.h"
 
 #define CIPHERS_13 "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
 #define CIPHERS_12 "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:" \
 		   "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"   \
 		   "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
 #define READ_BUFFER (256u << 10) /* many 16 KiB records per recv with read-ahead */
-#define PIPE_BYTES (1u << 20)
 #define ULP_FILE "/proc/sys/net/ipv4/tcp_available_ulp"
-
-struct mig_tls_ctx {
-	SSL_CTX *ssl;
-	enum mig_tls_role role;
-	bool check_name;
-	char peer_name[160];
-	unsigned int timeout_ms;
-	bool ktls;
-	char path_why[200];
-};
-
-struct mig_tls_conn {
-	SSL *ssl;
-	int fd;
-	enum mig_tls_role role;
-	pthread_mutex_t lock;
-	bool check_name;
-	char peer_name[160];
-	bool ktls_tx, ktls_rx;
-	bool ktls_offered;
-	char path_why[200];
-	/* the verification's verdict, from verify_cb */
-	enum mig_tls_refusal refusal;
-	char why[256];
-};
 
 static int conn_index = -1;
 static pthread_once_t conn_index_once = PTHREAD_ONCE_INIT;
@@ -101,12 +75,6 @@ const char *mig_tls_refusal_name(enum mig_tls_refusal r)
 	if ((size_t)r >= sizeof(refusal_names) / sizeof(refusal_names[0]))
 		return "?";
 	return refusal_names[r];
-}
-
-/* the role of our peer */
-static const char *peer_role(enum mig_tls_role r)
-{
-	return r == MIG_TLS_SERVER ? "client" : "server";
 }
 
 /* ---- which record layer ---- */
@@ -189,7 +157,7 @@ static int verify_cb(int ok, X509_STORE_CTX *xs);
 
 /* ---- the context ---- */
 
-static void ssl_errors(char *buf, size_t size)
+void mig_tls_ssl_errors(char *buf, size_t size)
 {
 	unsigned long e;
 	size_t len = 0;
@@ -285,25 +253,25 @@ int mig_tls_ctx_load(const struct mig_tls_opts *o, struct mig_tls_ctx **ret,
 	SSL_CTX_set_default_read_buffer_len(c->ssl, READ_BUFFER);
 
 	if (SSL_CTX_use_certificate_chain_file(c->ssl, cert) != 1) {
-		ssl_errors(msg, sizeof(msg));
+		mig_tls_ssl_errors(msg, sizeof(msg));
 		r = mig_error_set(err, -EINVAL, "TLS cert %s: not a PEM certificate (%s)", cert, msg);
 		goto fail;
 	}
 	if (SSL_CTX_use_PrivateKey_file(c->ssl, key, SSL_FILETYPE_PEM) != 1) {
-		ssl_errors(msg, sizeof(msg));
+		mig_tls_ssl_errors(msg, sizeof(msg));
 		r = mig_error_set(err, -EINVAL, "TLS key %s: not a PEM private key, or it does not "
 				  "match %s (%s)", key, cert, msg);
 		goto fail;
 	}
 	if (SSL_CTX_check_private_key(c->ssl) != 1) {
-		ssl_errors(msg, sizeof(msg));
+		mig_tls_ssl_errors(msg, sizeof(msg));
 		r = mig_error_set(err, -EINVAL, "TLS key %s does not match the certificate %s",
 				  key, cert);
 		goto fail;
 	}
 	if (SSL_CTX_load_verify_locations(c->ssl, ca, NULL) != 1 ||
 	    sk_X509_OBJECT_num(X509_STORE_get0_objects(SSL_CTX_get_cert_store(c->ssl))) < 1) {
-		ssl_errors(msg, sizeof(msg));
+		mig_tls_ssl_errors(msg, sizeof(msg));
 		r = mig_error_set(err, -EINVAL, "TLS ca %s: no PEM certificate in it (%s)", ca, msg);
 		goto fail;
 	}
@@ -317,7 +285,7 @@ int mig_tls_ctx_load(const struct mig_tls_opts *o, struct mig_tls_ctx **ret,
 	return 0;
 
 fail_ssl:
-	ssl_errors(msg, sizeof(msg));
+	mig_tls_ssl_errors(msg, sizeof(msg));
 	r = mig_error_set(err, r, "OpenSSL: %s", msg);
 fail:
 	mig_tls_ctx_free(c);
@@ -391,7 +359,7 @@ static void verify_failed(struct mig_tls_conn *c, X509_STORE_CTX *xs)
 {
 	int e = X509_STORE_CTX_get_error(xs), depth = X509_STORE_CTX_get_error_depth(xs);
 	X509 *cert = X509_STORE_CTX_get_current_cert(xs);
-	const char *who = peer_role(c->role);
+	const char *who = mig_tls_peer_role(c->role);
 	char cn[160] = "?", when[64] = "";
 
 	if (cert)
@@ -451,7 +419,7 @@ static int verify_cb(int ok, X509_STORE_CTX *xs)
 	r = mig_tls_cert_cn(X509_STORE_CTX_get_current_cert(xs), cn, sizeof(cn));
 	if (r < 0 || strcmp(cn, c->peer_name) != 0) {
 		record(c, MIG_TLS_WRONG_NAME, "the %s's certificate names %s%s, not %s",
-		       peer_role(c->role), r == -ENOENT ? "no CN" : "CN ", r == -ENOENT ? "" : cn,
+		       mig_tls_peer_role(c->role), r == -ENOENT ? "no CN" : "CN ", r == -ENOENT ? "" : cn,
 		       c->peer_name);
 		X509_STORE_CTX_set_error(xs, X509_V_ERR_HOSTNAME_MISMATCH); /* bad_certificate */
 		return 0;
@@ -468,8 +436,7 @@ static int remaining(double deadline)
 	return left <= 0 ? 0 : (int)(left * 1000) + 1;
 }
 
-/* Wait for @events on @fd until @deadline (< 0: forever). Return: 0, -ETIMEDOUT or -errno. */
-static int wait_fd(int fd, short events, double deadline)
+int mig_tls_wait_fd(int fd, short events, double deadline)
 {
 	struct pollfd p = { .fd = fd, .events = events };
 	int r;
@@ -498,7 +465,7 @@ static int peek_hello(struct mig_tls_conn *c, double deadline, struct mig_error 
 	int r;
 
 	for (;;) {
-		r = wait_fd(c->fd, POLLIN, deadline);
+		r = mig_tls_wait_fd(c->fd, POLLIN, deadline);
 		if (r == -ETIMEDOUT) { /* the caller says how long */
 			c->refusal = MIG_TLS_PLAINTEXT;
 			return r;
@@ -561,7 +528,7 @@ static int handshake_failed(struct mig_tls_conn *c, int ssl_err, int sys_errno,
 {
 	unsigned long e = ERR_peek_last_error();
 	int reason = ERR_GET_LIB(e) == ERR_LIB_SSL ? ERR_GET_REASON(e) : 0;
-	const char *peer = peer_role(c->role);
+	const char *peer = mig_tls_peer_role(c->role);
 	char msg[256];
 
 	if (c->refusal != MIG_TLS_OK && c->refusal != MIG_TLS_IO) { /* ours, from verify_cb */
@@ -616,16 +583,13 @@ static int handshake_failed(struct mig_tls_conn *c, int ssl_err, int sys_errno,
 		return mig_error_set(err, -sys_errno, "TLS handshake with the %s: %s", peer,
 				     strerror(sys_errno));
 	}
-	ssl_errors(msg, sizeof(msg));
+	mig_tls_ssl_errors(msg, sizeof(msg));
 	c->refusal = MIG_TLS_PROTOCOL;
 	return mig_error_set(err, -EPROTO, "TLS handshake with the %s failed: %s", peer, msg);
 }
 
-/* Run @op (a handshake step, or a read/write of @buf) to completion before @deadline. */
-enum step { STEP_HANDSHAKE, STEP_READ, STEP_WRITE };
-
-static int step(struct mig_tls_conn *c, enum step s, void *buf, size_t len, double deadline,
-		int *ret_ssl_err, int *ret_errno)
+int mig_tls_step(struct mig_tls_conn *c, enum mig_tls_step s, void *buf, size_t len,
+		 double deadline, int *ret_ssl_err, int *ret_errno)
 {
 	for (;;) {
 		size_t n = 0;
@@ -650,7 +614,7 @@ static int step(struct mig_tls_conn *c, enum step s, void *buf, size_t len, doub
 		*ret_ssl_err = e;
 		*ret_errno = errno;
 		if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-			r = wait_fd(c->fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline);
+			r = mig_tls_wait_fd(c->fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline);
 			if (r < 0)
 				return r;
 			continue;
@@ -704,14 +668,14 @@ int mig_tls_handshake(struct mig_tls_ctx *ctx, int fd, struct mig_tls_conn **ret
 	else
 		SSL_set_connect_state(c->ssl);
 
-	r = step(c, STEP_HANDSHAKE, NULL, 0, deadline, &ssl_err, &sys_errno);
+	r = mig_tls_step(c, STEP_HANDSHAKE, NULL, 0, deadline, &ssl_err, &sys_errno);
 	if (r == 0) /* the verdict: the server's after its verification, read by the client */
-		r = step(c, c->role == MIG_TLS_SERVER ? STEP_WRITE : STEP_READ, &verdict, 1,
+		r = mig_tls_step(c, c->role == MIG_TLS_SERVER ? STEP_WRITE : STEP_READ, &verdict, 1,
 			 deadline, &ssl_err, &sys_errno);
 	if (r == -ETIMEDOUT) {
 		c->refusal = MIG_TLS_IO;
 		mig_error_set(err, r, "TLS: the %s did not complete the handshake within %.1f s%s",
-			      peer_role(c->role), ctx->timeout_ms / 1000.0,
+			      mig_tls_peer_role(c->role), ctx->timeout_ms / 1000.0,
 			      c->role == MIG_TLS_CLIENT ? " (a plaintext server waits for a "
 			      "greeting it never gets)" : "");
 		goto fail;
@@ -719,7 +683,7 @@ int mig_tls_handshake(struct mig_tls_ctx *ctx, int fd, struct mig_tls_conn **ret
 	if (r == -EIO && ssl_err == SSL_ERROR_ZERO_RETURN) {
 		c->refusal = MIG_TLS_IO;
 		r = mig_error_set(err, -ECONNRESET, "TLS: the %s closed before its verdict",
-				  peer_role(c->role));
+				  mig_tls_peer_role(c->role));
 		goto fail;
 	}
 	if (r == -EIO) {
@@ -728,7 +692,7 @@ int mig_tls_handshake(struct mig_tls_ctx *ctx, int fd, struct mig_tls_conn **ret
 	}
 	if (r < 0) {
 		c->refusal = MIG_TLS_IO;
-		mig_error_set(err, r, "TLS handshake with the %s: %s", peer_role(c->role),
+		mig_error_set(err, r, "TLS handshake with the %s: %s", mig_tls_peer_role(c->role),
 			      strerror(-r));
 		goto fail;
 	}
@@ -793,360 +757,3 @@ void mig_tls_conn_free(struct mig_tls_conn *c)
 	free(c);
 }
 
-/* ---- the pumps ---- */
-
-/* One SSL call under the lock. Return: bytes (>0), 0 at close_notify, or -EAGAIN-like. */
-enum io_result { IO_DONE, IO_WANT_READ, IO_WANT_WRITE, IO_CLOSED, IO_ERROR };
-
-static enum io_result ssl_io(struct mig_tls_conn *c, bool write, void *buf, size_t len,
-			     size_t *ret_n, char *msg, size_t size)
-{
-	int ok, e, sys;
-
-	pthread_mutex_lock(&c->lock);
-	ERR_clear_error();
-	errno = 0;
-	ok = write ? SSL_write_ex(c->ssl, buf, len, ret_n) : SSL_read_ex(c->ssl, buf, len, ret_n);
-	e = ok ? SSL_ERROR_NONE : SSL_get_error(c->ssl, 0);
-	sys = errno;
-	if (e == SSL_ERROR_SSL || e == SSL_ERROR_SYSCALL) {
-		unsigned long le = ERR_peek_last_error();
-
-		if (ERR_GET_REASON(le) == SSL_R_UNEXPECTED_EOF_WHILE_READING ||
-		    (e == SSL_ERROR_SYSCALL && !le && !sys))
-			snprintf(msg, size, "the %s closed the connection without close_notify "
-				 "(truncated)", peer_role(c->role));
-		else if (e == SSL_ERROR_SYSCALL && !le)
-			snprintf(msg, size, "%s", strerror(sys));
-		else
-			ssl_errors(msg, size);
-	}
-	pthread_mutex_unlock(&c->lock);
-	switch (e) {
-	case SSL_ERROR_NONE:
-		return IO_DONE;
-	case SSL_ERROR_WANT_READ:
-		return IO_WANT_READ;
-	case SSL_ERROR_WANT_WRITE:
-		return IO_WANT_WRITE;
-	case SSL_ERROR_ZERO_RETURN:
-		return IO_CLOSED;
-	default:
-		return IO_ERROR;
-	}
-}
-
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0 && errno == EAGAIN) {
-			int r = wait_fd(fd, POLLOUT, -1);
-
-			if (r < 0)
-				return r;
-			continue;
-		}
-		if (w < 0)
-			return -errno;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-/*
- * splice up to @n bytes from @in to @out; on EAGAIN wait for @events on @sock (the
- * non-blocking socket end; the pipe and the plain fd block). Return: bytes, 0 at EOF, -errno.
- */
-static ssize_t splice_some(int in, int out, size_t n, int sock, short events)
-{
-	for (;;) {
-		ssize_t s = splice(in, NULL, out, NULL, n, SPLICE_F_MOVE | SPLICE_F_MORE);
-		int r;
-
-		if (s >= 0)
-			return s;
-		if (errno == EINTR)
-			continue;
-		if (errno != EAGAIN)
-			return -errno;
-		r = wait_fd(sock, events, -1);
-		if (r < 0)
-			return r;
-	}
-}
-
-static int pipe_open(int p[2])
-{
-	if (pipe2(p, O_CLOEXEC) < 0)
-		return -errno;
-	fcntl(p[1], F_SETPIPE_SZ, PIPE_BYTES);
-	return 0;
-}
-
-/* kTLS receive: splice the decrypted stream; a non-data record goes to SSL_read. */
-static int ktls_in(struct mig_tls_conn *c, int out_fd, void *buf, size_t len, uint64_t *bytes,
-		   struct mig_error *err)
-{
-	int p[2], r;
-
-	r = pipe_open(p);
-	if (r < 0)
-		return mig_error_set(err, r, "pipe: %s", strerror(-r));
-	for (;;) {
-		ssize_t s = splice_some(c->fd, p[1], PIPE_BYTES, c->fd, POLLIN), left, got = s;
-		char msg[256] = "";
-		size_t n = 0;
-		enum io_result io;
-
-		if (s > 0) {
-			for (left = s; left > 0; left -= s) {
-				s = splice_some(p[0], out_fd, (size_t)left, out_fd, POLLOUT);
-				if (s <= 0) {
-					r = mig_error_set(err, s < 0 ? (int)s : -EPIPE,
-							  "TLS pump: splice to the plain side: %s",
-							  strerror(s < 0 ? (int)-s : EPIPE));
-					goto out;
-				}
-			}
-			*bytes += (uint64_t)got;
-			continue;
-		}
-		if (s == 0) {
-			r = mig_error_set(err, -EPROTO, "TLS pump: the %s closed the connection "
-					  "without close_notify (truncated)", peer_role(c->role));
-			goto out;
-		}
-		if (s != -EINVAL && s != -EIO && s != -EBADMSG) {
-			r = mig_error_set(err, (int)s, "TLS pump: splice from the socket: %s",
-					  strerror((int)-s));
-			goto out;
-		}
-		/* a control record (an alert, a key update): OpenSSL reads it */
-		io = ssl_io(c, false, buf, len, &n, msg, sizeof(msg));
-		if (io == IO_CLOSED) {
-			shutdown(out_fd, SHUT_WR);
-			r = 0;
-			goto out;
-		}
-		if (io == IO_ERROR) {
-			r = mig_error_set(err, -EPROTO, "TLS pump: %s", msg);
-			goto out;
-		}
-		if (io == IO_DONE && n) {
-			r = write_all(out_fd, buf, n);
-			if (r < 0) {
-				mig_error_set(err, r, "TLS pump: write: %s", strerror(-r));
-				goto out;
-			}
-			*bytes += n;
-		}
-	}
-out:
-	close(p[0]);
-	close(p[1]);
-	return r;
-}
-
-/* Write the @fill bytes of @buf to @out_fd. Return: 0 or -errno with @err. */
-static int flush_plain(int out_fd, void *buf, size_t *fill, uint64_t *bytes, struct mig_error *err)
-{
-	int r;
-
-	if (!*fill)
-		return 0;
-	r = write_all(out_fd, buf, *fill);
-	if (r < 0)
-		return mig_error_set(err, r, "TLS pump: write to the plain side: %s", strerror(-r));
-	*bytes += *fill;
-	*fill = 0;
-	return 0;
-}
-
-int mig_tls_pump_in(struct mig_tls_conn *c, int out_fd, void *buf, size_t len,
-		    uint64_t *ret_bytes, struct mig_error *err)
-{
-	uint64_t total = 0, *bytes = ret_bytes ? ret_bytes : &total;
-	size_t fill = 0;
-	char msg[256] = "";
-	int r;
-
-	*bytes = 0;
-	if (c->ktls_rx)
-		return ktls_in(c, out_fd, buf, len, bytes, err);
-	/*
-	 * SSL_read returns one record (16 KiB) at most: records that already arrived are
-	 * gathered into @buf and written with one write(2), which is flushed whenever
-	 * OpenSSL would have to wait for the socket.
-	 */
-	for (;;) {
-		size_t n = 0;
-		enum io_result io = ssl_io(c, false, (char *)buf + fill, len - fill, &n, msg,
-					   sizeof(msg));
-
-		if (io == IO_DONE) {
-			fill += n;
-			if (len - fill >= 16384)
-				continue;
-		}
-		r = flush_plain(out_fd, buf, &fill, bytes, err);
-		if (r < 0)
-			return r;
-		switch (io) {
-		case IO_DONE:
-			break;
-		case IO_WANT_READ:
-			r = wait_fd(c->fd, POLLIN, -1);
-			if (r < 0)
-				return mig_error_set(err, r, "TLS pump: poll: %s", strerror(-r));
-			break;
-		case IO_WANT_WRITE:
-			r = wait_fd(c->fd, POLLOUT, -1);
-			if (r < 0)
-				return mig_error_set(err, r, "TLS pump: poll: %s", strerror(-r));
-			break;
-		case IO_CLOSED:
-			shutdown(out_fd, SHUT_WR);
-			return 0;
-		case IO_ERROR:
-			return mig_error_set(err, -EPROTO, "TLS pump: %s", msg);
-		}
-	}
-}
-
-/* close_notify, once our input ended; the other direction goes on. */
-static int send_close_notify(struct mig_tls_conn *c, struct mig_error *err)
-{
-	for (;;) {
-		int r, e;
-
-		pthread_mutex_lock(&c->lock);
-		ERR_clear_error();
-		r = SSL_shutdown(c->ssl);
-		e = r < 0 ? SSL_get_error(c->ssl, r) : SSL_ERROR_NONE;
-		pthread_mutex_unlock(&c->lock);
-		if (r >= 0)
-			return 0;
-		if (e != SSL_ERROR_WANT_WRITE && e != SSL_ERROR_WANT_READ)
-			return mig_error_set(err, -EPIPE, "TLS pump: close_notify could not be sent");
-		r = wait_fd(c->fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, -1);
-		if (r < 0)
-			return mig_error_set(err, r, "TLS pump: poll: %s", strerror(-r));
-	}
-}
-
-static int ktls_out(struct mig_tls_conn *c, int in_fd, uint64_t *bytes, struct mig_error *err)
-{
-	int p[2], r;
-
-	r = pipe_open(p);
-	if (r < 0)
-		return mig_error_set(err, r, "pipe: %s", strerror(-r));
-	for (;;) {
-		ssize_t s = splice_some(in_fd, p[1], PIPE_BYTES, in_fd, POLLIN), left, got = s;
-
-		if (s == 0) {
-			r = send_close_notify(c, err);
-			break;
-		}
-		if (s < 0) {
-			r = mig_error_set(err, (int)s, "TLS pump: splice from the plain side: %s",
-					  strerror((int)-s));
-			break;
-		}
-		for (left = s; left > 0; left -= s) {
-			s = splice_some(p[0], c->fd, (size_t)left, c->fd, POLLOUT);
-			if (s <= 0)
-				break;
-		}
-		if (left > 0) {
-			r = mig_error_set(err, s < 0 ? (int)s : -EPIPE, "TLS pump: splice to the "
-					  "socket: %s", strerror(s < 0 ? (int)-s : EPIPE));
-			break;
-		}
-		*bytes += (uint64_t)got;
-	}
-	close(p[0]);
-	close(p[1]);
-	return r;
-}
-
-int mig_tls_pump_out(struct mig_tls_conn *c, int in_fd, void *buf, size_t len,
-		     uint64_t *ret_bytes, struct mig_error *err)
-{
-	uint64_t total = 0, *bytes = ret_bytes ? ret_bytes : &total;
-	char msg[256] = "";
-	int r;
-
-	*bytes = 0;
-	if (c->ktls_tx)
-		return ktls_out(c, in_fd, bytes, err);
-	for (;;) {
-		ssize_t n = read(in_fd, buf, len);
-		size_t off = 0;
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN) {
-			r = wait_fd(in_fd, POLLIN, -1);
-			if (r < 0)
-				return mig_error_set(err, r, "TLS pump: poll: %s", strerror(-r));
-			continue;
-		}
-		if (n < 0)
-			return mig_error_set(err, -errno, "TLS pump: read from the plain side: %s",
-					     strerror(errno));
-		if (n == 0)
-			return send_close_notify(c, err);
-		while (off < (size_t)n) {
-			size_t w = 0;
-
-			switch (ssl_io(c, true, (char *)buf + off, (size_t)n - off, &w, msg,
-				       sizeof(msg))) {
-			case IO_DONE:
-				off += w;
-				*bytes += w;
-				break;
-			case IO_WANT_READ:
-			case IO_WANT_WRITE:
-				r = wait_fd(c->fd, POLLOUT, -1);
-				if (r < 0)
-					return mig_error_set(err, r, "TLS pump: poll: %s",
-							     strerror(-r));
-				break;
-			case IO_CLOSED:
-			case IO_ERROR:
-				return mig_error_set(err, -EPIPE, "TLS pump: %s",
-						     msg[0] ? msg : "the peer closed");
-			}
-		}
-	}
-}
-
-int mig_tls_write_all(struct mig_tls_conn *c, const void *buf, size_t len, int timeout_ms)
-{
-	double deadline = timeout_ms > 0 ? mig_now() + timeout_ms / 1000.0 : -1;
-	int ssl_err, sys, r;
-
-	pthread_mutex_lock(&c->lock);
-	r = step(c, STEP_WRITE, (void *)buf, len, deadline, &ssl_err, &sys);
-	pthread_mutex_unlock(&c->lock);
-	return r == -EIO ? -EPIPE : r;
-}
-
-int mig_tls_read_full(struct mig_tls_conn *c, void *buf, size_t len, int timeout_ms)
-{
-	double deadline = timeout_ms > 0 ? mig_now() + timeout_ms / 1000.0 : -1;
-	int ssl_err = 0, sys, r;
-
-	pthread_mutex_lock(&c->lock);
-	r = step(c, STEP_READ, buf, len, deadline, &ssl_err, &sys);
-	pthread_mutex_unlock(&c->lock);
-	if (r == -EIO)
-		return ssl_err == SSL_ERROR_ZERO_RETURN ? -EPIPE : -EPROTO;
-	return r;
-}
