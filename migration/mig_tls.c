@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * Mutual TLS for the migration connections: contexts, the handshake, the pumps.
+ * Mutual TLS for the migration connections: contexts and the handshake (the pumps: mig_tls_pump.c).
  *
  * Theory of operation. mig_tls_ctx_load() builds an SSL_CTX from the files as they are now
  * (the caller loads one per migration: rotation needs no restart). The handshake runs the
