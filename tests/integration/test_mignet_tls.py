@@ -159,3 +159,37 @@ def test_doctor_tls_usage_errors(tmp):
     assert r.returncode == 2 and "--tls-role peer" in r.stderr
     r = run(MIGNET, "tls-init", check=False)
     assert r.returncode == 2
+
+
+def test_migrate_incoming_tls_usage(tmp):
+    """TLS is on by default: the commands refuse to start without its material, and say
+    how to turn it off; disableTLS in the config file turns it off as --no-tls does."""
+    env = dict(os.environ, MIGNET_LOCK_DIR=tmp)
+    qmp = os.path.join(tmp, "no-such.qmp")
+    base = {"migrate": [MIGNET, "migrate", "--qmp", qmp, "--target", "192.0.2.1"],
+            "incoming": [MIGNET, "incoming", "--qmp", qmp]}
+    for cmd, argv in base.items():
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=30, env=env)
+        assert r.returncode == 2, r.stderr
+        assert "TLS is on" in r.stderr and "--tls-dir" in r.stderr and "--no-tls" in r.stderr
+        r = subprocess.run(argv + ["--tls-dir", tmp, "--tls-min-version", "1.1"],
+                           capture_output=True, text=True, timeout=30, env=env)
+        assert r.returncode == 2 and "--tls-min-version 1.1" in r.stderr, r.stderr
+        # disableTLS: the TLS check passes; the command fails later, at QMP (exit 1)
+        cfg = os.path.join(tmp, "cfg.json")
+        with open(cfg, "w") as f:
+            json.dump({"disableTLS": True}, f)
+        r = subprocess.run(argv + ["--config", cfg], capture_output=True, text=True, timeout=30,
+                           env=env)
+        assert r.returncode == 1 and "TLS is on" not in r.stderr, r.stderr
+        assert qmp in r.stderr or "QMP" in r.stderr or "qmp" in r.stderr, r.stderr
+        # the TLS files are read at start: a missing one is named, nothing else happens
+        r = subprocess.run(argv + ["--tls-dir", os.path.join(tmp, "nowhere"), "--json"],
+                           capture_output=True, text=True, timeout=30, env=env)
+        assert r.returncode == 1, r.stderr
+        rep = [json.loads(l) for l in r.stdout.splitlines() if '"report"' in l][-1]
+        assert "nowhere/tls.crt: No such file" in rep["failureReason"], rep
+        assert rep["tls"] == {}, rep  # on, but no connection got as far
+    r = subprocess.run(base["migrate"] + ["--tls-dir", tmp, "--fd-pass", "--streams", "0"],
+                       capture_output=True, text=True, timeout=30, env=env)
+    assert r.returncode == 2 and "--fd-pass" in r.stderr and "--no-tls" in r.stderr, r.stderr

@@ -339,14 +339,18 @@ int vm_incoming_main(int argc, char **argv)
 		r = vm_pick_token(&o, "incoming");
 	if (r)
 		return r;
-	if (!o.token && !o.from)
+	if (!o.token && !o.from && o.no_tls)
 		fprintf(stderr, "mignet incoming: warning: neither a token nor --from is set: any "
 			"host on the migration network can migrate a VM into this QEMU\n");
+	else if (!o.token && !o.from)
+		fprintf(stderr, "mignet incoming: warning: no token: mutual TLS authenticates the "
+			"source, but any host on the migration network can hold the accept loop for "
+			"a TLS handshake's timeout\n");
 	signal(SIGPIPE, SIG_IGN);
 	vm_ui_init(&t.ui, o.json);
 	/* this migration's certificates, read now: a rotated one is used without a restart */
 	r = vm_tls_load(&o, MIG_TLS_SERVER, &t.tls, &err);
-	t.rep.tls = t.tls != NULL;
+	t.rep.tls = !o.no_tls;
 	if (t.tls) {
 		mig_pump_tls_init(&t.tls_pump, &t.tls_conns);
 		mig_forwarder_init(&t.fw, &t.tls_pump);

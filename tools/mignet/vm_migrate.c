@@ -324,7 +324,7 @@ int vm_migrate_main(int argc, char **argv)
 	vm_ui_init(&s.ui, o.json);
 	/* this migration's certificates, read now: a rotated one is used without a restart */
 	r = vm_tls_load(&o, MIG_TLS_CLIENT, &s.tls, &err);
-	s.rep.tls = s.tls != NULL;
+	s.rep.tls = !o.no_tls;
 	if (s.tls) {
 		mig_pump_tls_init(&s.tls_pump, &s.tls_conns);
 		mig_forwarder_init(&s.fw, &s.tls_pump);
