@@ -99,6 +99,17 @@ def report(out):
     return reps[0]
 
 
+def capabilities(pid):
+    """CapEff and CapBnd of @pid (ip netns exec execs: the pid is mignet's)."""
+    caps = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            if k in ("CapEff", "CapBnd"):
+                caps[k] = int(v, 16)
+    return caps
+
+
 def pod_bytes(net, node):
     st = json.loads(sh("ip", "-n", net.ns[node], "-j", "-s", "link", "show", "eth0").stdout)
     return st[0]["stats64"]["tx"]["bytes"] + st[0]["stats64"]["rx"]["bytes"]
@@ -111,6 +122,8 @@ def test_bios_vm_migrates_over_migration0(nodes, streams, tls):
     pod0 = pod_bytes(nodes.net, "a") + pod_bytes(nodes.net, "b")
     off = () if tls else ("--no-tls",)
     inc = nodes.incoming(dst, *off)
+    # least privilege: once listening, incoming holds CAP_DAC_OVERRIDE only (QEMU's sockets)
+    assert capabilities(inc.pid) == {"CapEff": 1 << 1, "CapBnd": 1 << 1}
     r = nodes.migrate(src, "--streams", str(streams), *off)
     out, err = inc.communicate(timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr + "\n--- incoming:\n" + out + err
@@ -121,7 +134,8 @@ def test_bios_vm_migrates_over_migration0(nodes, streams, tls):
     assert rep["sourceAddress"] == nodes.net.mig_addr["a"]
     assert rep["vmRunsOn"] == "target" and trep["vmRunsOn"] == "target"
     assert rep["qemu"]["status"] == "completed"
-    assert rep["streams"] == (1 + streams if streams >= 2 else 1)
+    assert rep["streams"] == max(streams, 1) and trep["streams"] == max(streams, 1)
+    assert rep["connections"] == (1 + streams if streams >= 2 else 1)
     assert rep["multifdChannels"] == (streams if streams >= 2 else 0)
     if tls:
         assert rep["transport"] == "tls" and trep["transport"] == "tls"
@@ -130,7 +144,7 @@ def test_bios_vm_migrates_over_migration0(nodes, streams, tls):
         assert trep["tls"]["peerName"] == "kubevirt.io:system:client:virt-handler"
     else:
         assert rep["tls"] is False and trep["tls"] is False
-    assert len(rep["connectionBytes"]) == rep["streams"]
+    assert len(rep["connectionBytes"]) == rep["connections"]
     assert all(b > 0 for b in rep["connectionBytes"]), rep
     # the guest's RAM went through mignet: at least what QEMU says it transferred
     assert sum(rep["connectionBytes"]) >= rep["qemu"]["transferredBytes"]
@@ -195,6 +209,7 @@ def test_target_killed_midway_keeps_the_vm_on_the_source(nodes, victim):
                           "--token-file", nodes.token, "--json", *nodes.tls("client", ()),
                           "--streams", "2", "--bandwidth", "64KiB/s", "--progress-timeout", "20")
     wait_progress(mig)
+    assert capabilities(mig.pid) == {"CapEff": 1 << 1, "CapBnd": 1 << 1}
     if victim == "target-mignet":
         inc.kill()
     else:
@@ -286,3 +301,41 @@ def test_auto_converge_and_channels_reach_both_qemus(nodes):
         assert vm.query("query-migrate-parameters")["multifd-channels"] == 3
     # unlimited unless bandwidthPerMigration says otherwise: not QEMU's 128 MiB/s
     assert src.query("query-migrate-parameters")["max-bandwidth"] > (128 << 20)
+
+
+@pytest.mark.parametrize("args,says", [
+    (["migrate", "--target", "10.0.0.1"], "--qmp SOCKET and --target"),
+    (["migrate", "--qmp", "q", "--target", "10.0.0.1", "--streams", "99"], "--streams 99: a number in 0..62"),
+    (["migrate", "--qmp", "q", "--target", "10.0.0.1", "--bandwidth", "fast"], "--bandwidth fast"),
+    (["migrate", "--qmp", "q", "--target", "10.0.0.1", "--fd-pass"], "--fd-pass carries one"),
+    (["migrate", "--bogus"], "see mignet migrate --help"),
+    (["incoming"], "--qmp SOCKET is needed"),
+    (["incoming", "--qmp", "q", "--port", "0"], "--port 0: not a port"),
+    (["incoming", "--qmp", "q", "--no-tls", "--token-file", "/nonexistent"],
+     "--token-file /nonexistent"),
+])
+def test_usage_errors(args, says):
+    r = subprocess.run([MIGNET, *args], capture_output=True, text=True, timeout=10)
+    assert r.returncode == 2, r
+    assert says in r.stderr, r.stderr
+
+
+def test_bad_config_is_a_usage_error(tmp_path):
+    cfg = tmp_path / "hco.json"
+    cfg.write_text('{"allowPostCopy": "yes"}')
+    r = subprocess.run([MIGNET, "migrate", "--qmp", "q", "--target", "10.0.0.1", "--config",
+                        str(cfg)], capture_output=True, text=True, timeout=10)
+    assert r.returncode == 2 and "allowPostCopy must be true or false" in r.stderr, r.stderr
+
+
+def test_help_names_every_option():
+    for cmd, opts in (("migrate", ["--qmp", "--target", "--streams", "--bandwidth", "--config",
+                                   "--progress-timeout", "--completion-timeout-per-gib",
+                                   "--allow-auto-converge", "--allow-post-copy", "--socket-dir",
+                                   "--token-file", "--json"]),
+                      ("incoming", ["--qmp", "--interface", "--port", "--socket-dir",
+                                    "--token-file", "--from", "--timeout", "--json"])):
+        r = subprocess.run([MIGNET, cmd, "--help"], capture_output=True, text=True, timeout=10)
+        assert r.returncode == 0
+        for o in opts:
+            assert o in r.stdout, (cmd, o)

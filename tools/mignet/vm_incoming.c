@@ -20,6 +20,7 @@
 
 #include "mig_control.h"
 #include "mig_parse.h"
+#include "mig_privilege.h"
 #include "opts.h"
 #include "vm_target.h"
 
@@ -224,7 +225,8 @@ static int serve_setup(struct target *t, struct mig_error *err)
 		mig_control_send(t->ctl, m, NULL);
 		return r;
 	}
-	t->rep.streams = t->session.stream_count - 1;
+	t->rep.connections = t->session.stream_count - 1;
+	t->rep.streams = t->rep.multifd_channels ? t->rep.multifd_channels : 1;
 	vm_timestamp(t->rep.start, sizeof(t->rep.start));
 	vm_event(&t->ui, "started", NULL);
 	return mig_control_send(t->ctl, mig_control_new("ready"), err);
@@ -272,6 +274,7 @@ static int run(struct target *t, struct mig_error *err)
 				      err);
 	if (r < 0)
 		return r;
+	mig_privilege_vm_listening("mignet incoming");
 	say_listening(t);
 	t->deadline = t->o->timeout ? mig_now() + t->o->timeout : 0;
 	r = mig_listener_serve(&t->l, &incoming_ops, t, -1, err);
@@ -346,6 +349,7 @@ int vm_incoming_main(int argc, char **argv)
 		fprintf(stderr, "mignet incoming: warning: no token: mutual TLS authenticates the "
 			"source, but any host on the migration network can hold the accept loop for "
 			"a TLS handshake's timeout\n");
+	mig_privilege_vm("mignet incoming", o.port);
 	signal(SIGPIPE, SIG_IGN);
 	vm_ui_init(&t.ui, o.json);
 	/* this migration's certificates, read now: a rotated one is used without a restart */
@@ -363,8 +367,8 @@ int vm_incoming_main(int argc, char **argv)
 	if (r < 0) {
 		t.rep.failed = true;
 		vm_timestamp(t.rep.end, sizeof(t.rep.end));
-		t.rep.vm_runs_on = t.have_session ? "source" : "unknown";
-		snprintf(t.rep.failure_reason, sizeof(t.rep.failure_reason), "%s", err.msg);
+		t.rep.vm_runs_on = "source"; /* nothing reached this QEMU's guest */
+		vm_failure_reason(&t.rep, err.msg);
 	}
 	if (t.fd_mode)
 		t.rep.transport = "fd";

@@ -23,6 +23,7 @@
 #include "mig_cluster_limit.h"
 #include "mig_control.h"
 #include "mig_limit.h"
+#include "mig_privilege.h"
 #include "opts.h"
 #include "slots.h"
 #include "vm_source.h"
@@ -171,7 +172,8 @@ static int prepare(struct source *s, struct mig_error *err)
 	if (getrandom(&session, sizeof(session), 0) != sizeof(session))
 		session = (uint64_t)mig_now() ^ ((uint64_t)getpid() << 32);
 	s->ndata = 1 + (o->streams >= 2 ? o->streams : 0);
-	s->rep.streams = s->ndata;
+	s->rep.connections = s->ndata;
+	s->rep.streams = o->streams >= 2 ? o->streams : 1;
 	s->rep.multifd_channels = o->streams >= 2 ? o->streams : 0;
 	s->hello = (struct mig_hello){ .session = session, .stream_count = 1 + s->ndata,
 				       .memory_bytes = s->rep.guest_memory,
@@ -318,6 +320,7 @@ int vm_migrate_main(int argc, char **argv)
 	if (r)
 		return r;
 	o.lock_dir = o.lock_dir ? o.lock_dir : getenv("MIGNET_LOCK_DIR");
+	mig_privilege_vm("mignet migrate", 0);
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);

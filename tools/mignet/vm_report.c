@@ -175,6 +175,7 @@ struct json_object *vm_report_json(const struct vm_report *r)
 	add_u64(o, "guestMemory", r->guest_memory);
 	json_object_object_add(o, "qemu", qemu_json(r));
 	json_object_object_add(o, "streams", json_object_new_int((int)r->streams));
+	json_object_object_add(o, "connections", json_object_new_int((int)r->connections));
 	json_object_object_add(o, "multifdChannels", json_object_new_int((int)r->multifd_channels));
 	json_object_object_add(o, "cpuSeconds", dbl(r->cpu_seconds, 3));
 	for (i = 0; i < r->nconn; i++)
@@ -201,7 +202,7 @@ void vm_report_print(struct vm_ui *ui, const struct vm_report *r)
 	printf("%s: %s (%s) %s -> %s, %u connection(s), %s\n", r->role,
 	       r->completed ? "completed" : "failed", r->mode ? r->mode : "-",
 	       r->source_address[0] ? r->source_address : "?",
-	       r->target_address[0] ? r->target_address : "?", r->streams, r->transport);
+	       r->target_address[0] ? r->target_address : "?", r->connections, r->transport);
 	printf("  QEMU: %s in %llu ms, downtime %llu ms, %s transferred, %llu dirty sync(s)\n",
 	       m->status, (unsigned long long)m->total_time_ms,
 	       (unsigned long long)m->downtime_ms,

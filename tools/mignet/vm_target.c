@@ -177,19 +177,17 @@ void vm_target_watch(struct target *t)
 	settle(t);
 	vm_timestamp(r->end, sizeof(r->end));
 	r->completed = !strcmp(r->target_status, "running") &&
-		       (!strcmp(t->source_said, "completed") ||
-			!strcmp(r->qemu.status, "completed"));
+		       (!strcmp(t->source_said, "completed") || !strcmp(r->qemu.status, "completed"));
 	r->failed = !r->completed;
-	r->vm_runs_on = r->completed ? "target" : !strcmp(t->source_said, "completed") ?
-		"unknown" : "source";
-	if (strcmp(t->source_said, "completed") && r->qemu.status[0] &&
-	    !strcmp(r->qemu.status, "completed") && r->completed)
+	/* not here: on the source, unless its QEMU completed (then its mignet resumes it) */
+	if (r->completed)
 		r->vm_runs_on = "target";
+	else if (!strcmp(t->source_said, "completed"))
+		r->vm_runs_on = "unknown";
+	else
+		r->vm_runs_on = "source";
 	vm_report_conns(r, &t->fw);
 	if (r->failed)
-		snprintf(r->failure_reason, sizeof(r->failure_reason), "%.340s; the VM %s",
-			 t->reason[0] ? t->reason : "the migration did not complete",
-			 !strcmp(r->vm_runs_on, "source") ? "runs on the source" :
-			 "does not run here");
+		vm_failure_reason(r, t->reason[0] ? t->reason : "the migration did not complete");
 	send_status(t);
 }

@@ -1,15 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 // A migration proxy of KubeVirt's design (pkg/virt-handler/migration-proxy), for
-// bench/vm_transport: mutual TLS with Go's crypto/tls and io.Copy in both directions, the
+// bench/vm_tls: mutual TLS with Go's crypto/tls and io.Copy in both directions, the
 // peer checked as KubeVirt's verifyPeerCert does (the chain to the CA with the role's
 // extended key usage, the subject CN). One change: each connection is set up (accepted,
 // dialled, handshaken) before the next is accepted, so QEMU sees them in its own order
 // (QEMU 7.2 takes the first connection for the main channel; KubeVirt dials concurrently).
 //
-//	kubevirt_proxy -mode source -listen /path/src.sock -target ADDR:PORT -dir CLIENTDIR
-//	kubevirt_proxy -mode target -listen ADDR:PORT -target /path/dst.sock -dir SERVERDIR
+//	kubevirt_tls_proxy -mode source -listen /path/src.sock -target ADDR:PORT -dir CLIENTDIR
+//	kubevirt_tls_proxy -mode target -listen ADDR:PORT -target /path/dst.sock -dir SERVERDIR
 //
-// Build: GO111MODULE=off go build -o build/kubevirt_proxy ./bench/kubevirt_proxy
+// Build: GO111MODULE=off go build -o build/kubevirt_tls_proxy ./bench/kubevirt_tls_proxy
 package main
 
 import (
