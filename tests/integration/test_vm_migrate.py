@@ -84,7 +84,14 @@ def test_vm_migrates_through_mignet(vm_cluster, streams, dirty):
     assert report and report["completed"] is True and report["failed"] is False, mig.said()
     assert report["targetNodeAddress"] == c.mig_addr["b"]
     assert report["sourceAddress"] == c.mig_addr["a"]
-    assert report["streams"] == max(streams, 1)
+    channels = streams if streams >= 2 else 0
+    assert report["multifdChannels"] == channels
+    assert report["streams"] == 1 + channels   # connections: the main channel + multifd's
+    # ... and QEMU itself ran with that many channels
+    caps = {x["capability"]: x["state"] for x in src.qmp.cmd("query-migrate-capabilities")}
+    assert caps["multifd"] is (channels > 0)
+    if channels:
+        assert src.qmp.cmd("query-migrate-parameters")["multifd-channels"] == channels
     assert inc.report() and inc.report()["completed"] is True, inc.said()
 
     # every byte went over migration0, none over the pod network
