@@ -40,6 +40,15 @@ class Nodes:
         self.token = os.path.join(self.tmp, "token")
         with open(self.token, "w") as f:
             f.write(TOKEN + "\n")
+        # TLS is on by default: a lab PKI per test (server/ for the target, client/ for the
+        # source); a test passing --no-tls or its own --tls-* gets none of it
+        self.pki = os.path.join(self.tmp, "pki")
+        subprocess.run([MIGNET, "tls-init", self.pki], check=True, capture_output=True)
+
+    def tls(self, role, extra):
+        if any(a == "--no-tls" or a.startswith("--tls-") for a in extra):
+            return []
+        return ["--tls-dir", os.path.join(self.pki, role)]
 
     def vm(self, node, incoming=False, payload=0):
         vm = BiosVm(self.launcher[node], self.tmp, f"qemu-{node}", incoming=incoming,
@@ -50,7 +59,8 @@ class Nodes:
     def incoming(self, vm, *extra, token=None):
         tf = token or self.token
         p = self.net.popen("b", MIGNET, "incoming", "--qmp", vm.qmp_path, "--socket-dir",
-                           self.sockdir, "--token-file", tf, "--timeout", "60", "--json", *extra)
+                           self.sockdir, "--token-file", tf, "--timeout", "60", "--json",
+                           *self.tls("server", extra), *extra)
         line = p.stdout.readline()
         assert line, p.stderr.read()
         assert json.loads(line)["event"] == "listening", line
@@ -59,8 +69,8 @@ class Nodes:
     def migrate(self, vm, *extra, timeout=120, token=None):
         return self.net.run("a", MIGNET, "migrate", "--qmp", vm.qmp_path, "--target",
                             self.net.mig_addr["b"], "--socket-dir", self.sockdir,
-                            "--token-file", token or self.token, "--json", *extra,
-                            timeout=timeout)
+                            "--token-file", token or self.token, "--json",
+                            *self.tls("client", extra), *extra, timeout=timeout)
 
     def teardown(self):
         for vm in self.vms:
@@ -105,16 +115,18 @@ def pod_bytes(net, node):
     return st[0]["stats64"]["tx"]["bytes"] + st[0]["stats64"]["rx"]["bytes"]
 
 
+@pytest.mark.parametrize("tls", [True, False], ids=["tls", "no-tls"])
 @pytest.mark.parametrize("streams", [0, 2, 8])
-def test_bios_vm_migrates_over_migration0(nodes, streams):
+def test_bios_vm_migrates_over_migration0(nodes, streams, tls):
     src, dst = nodes.vm("a"), nodes.vm("b", incoming=True)
     pod0 = pod_bytes(nodes.net, "a") + pod_bytes(nodes.net, "b")
-    inc = nodes.incoming(dst)
+    off = () if tls else ("--no-tls",)
+    inc = nodes.incoming(dst, *off)
     # least privilege: once listening, incoming holds CAP_DAC_OVERRIDE only (QEMU's sockets)
     assert capabilities(inc.pid) == {"CapEff": 1 << 1, "CapBnd": 1 << 1}
-    r = nodes.migrate(src, "--streams", str(streams))
+    r = nodes.migrate(src, "--streams", str(streams), *off)
     out, err = inc.communicate(timeout=60)
-    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.returncode == 0, r.stdout + r.stderr + "\n--- incoming:\n" + out + err
     assert inc.returncode == 0, out + err
     rep, trep = report(r.stdout), report(out)
     assert rep["completed"] and not rep["failed"], rep
@@ -125,6 +137,13 @@ def test_bios_vm_migrates_over_migration0(nodes, streams):
     assert rep["streams"] == max(streams, 1) and trep["streams"] == max(streams, 1)
     assert rep["connections"] == (1 + streams if streams >= 2 else 1)
     assert rep["multifdChannels"] == (streams if streams >= 2 else 0)
+    if tls:
+        assert rep["transport"] == "tls" and trep["transport"] == "tls"
+        assert rep["tls"]["version"] == "TLSv1.3", rep["tls"]
+        assert rep["tls"]["peerName"] == "kubevirt.io:system:node:virt-handler"
+        assert trep["tls"]["peerName"] == "kubevirt.io:system:client:virt-handler"
+    else:
+        assert rep["tls"] is False and trep["tls"] is False
     assert len(rep["connectionBytes"]) == rep["connections"]
     assert all(b > 0 for b in rep["connectionBytes"]), rep
     # the guest's RAM went through mignet: at least what QEMU says it transferred
@@ -187,8 +206,8 @@ def test_target_killed_midway_keeps_the_vm_on_the_source(nodes, victim):
     # 64 KiB/s: the BIOS guest's megabyte takes long enough to be interrupted
     mig = nodes.net.popen("a", MIGNET, "migrate", "--qmp", src.qmp_path, "--target",
                           nodes.net.mig_addr["b"], "--socket-dir", nodes.sockdir,
-                          "--token-file", nodes.token, "--json", "--streams", "2",
-                          "--bandwidth", "64KiB/s", "--progress-timeout", "20")
+                          "--token-file", nodes.token, "--json", *nodes.tls("client", ()),
+                          "--streams", "2", "--bandwidth", "64KiB/s", "--progress-timeout", "20")
     wait_progress(mig)
     assert capabilities(mig.pid) == {"CapEff": 1 << 1, "CapBnd": 1 << 1}
     if victim == "target-mignet":
@@ -210,7 +229,8 @@ def test_target_killed_midway_keeps_the_vm_on_the_source(nodes, victim):
 def migrate_bg(nodes, src, *extra):
     return nodes.net.popen("a", MIGNET, "migrate", "--qmp", src.qmp_path, "--target",
                            nodes.net.mig_addr["b"], "--socket-dir", nodes.sockdir,
-                           "--token-file", nodes.token, "--json", *extra)
+                           "--token-file", nodes.token, "--json", *nodes.tls("client", extra),
+                           *extra)
 
 
 def test_frozen_target_hits_the_progress_timeout(nodes):
@@ -291,7 +311,8 @@ def test_auto_converge_and_channels_reach_both_qemus(nodes):
     (["migrate", "--bogus"], "see mignet migrate --help"),
     (["incoming"], "--qmp SOCKET is needed"),
     (["incoming", "--qmp", "q", "--port", "0"], "--port 0: not a port"),
-    (["incoming", "--qmp", "q", "--token-file", "/nonexistent"], "--token-file /nonexistent"),
+    (["incoming", "--qmp", "q", "--no-tls", "--token-file", "/nonexistent"],
+     "--token-file /nonexistent"),
 ])
 def test_usage_errors(args, says):
     r = subprocess.run([MIGNET, *args], capture_output=True, text=True, timeout=10)

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "mig.h"
@@ -33,6 +34,7 @@
 #include "ipam/admin.h"
 #include "mig_doctor.h"
 #include "mig_privilege.h"
+#include "mig_tls.h"
 #include "slots.h"
 #include "vm.h"
 
@@ -67,6 +69,7 @@ static void usage(FILE *f)
 	      "                 (mignet migrate --help, mignet incoming --help)\n"
 	      "  mignet ipam list|show|release|gc ... (mignet ipam help)\n"
 	      "  mignet doctor [--interface IF] [--peer ADDR] ... (mignet doctor --help)\n"
+	      "  mignet tls-init DIR [--days N] [--server-name CN] [--client-name CN] [--new-ca]\n"
 	      "  mignet version | --version | -V;  mignet help | --help | -h\n"
 	      "The token may also come from the environment variable MIGNET_TOKEN.\n",
 	      f);
@@ -581,6 +584,67 @@ static int cmd_send(int argc, char **argv)
 	return finish(&ui, &rep, &err, r);
 }
 
+/* ---- tls-init: a lab's CA and the two virt-handler certificates ---- */
+
+static int cmd_tls_init(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "days", required_argument, NULL, 'd' },
+		{ "server-name", required_argument, NULL, 's' },
+		{ "client-name", required_argument, NULL, 'c' },
+		{ "new-ca", no_argument, NULL, 'n' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	const char *server_cn = MIG_TLS_SERVER_NAME, *client_cn = MIG_TLS_CLIENT_NAME;
+	struct mig_error err = { 0 };
+	unsigned long days = 365;
+	bool new_ca = false;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'd':
+			if (mig_parse_uint(optarg, 1, 36500, &days) < 0)
+				return usage_error("--days %s: 1..36500", optarg);
+			break;
+		case 's':
+			server_cn = optarg;
+			break;
+		case 'c':
+			client_cn = optarg;
+			break;
+		case 'n':
+			new_ca = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind + 1 != argc)
+		return usage_error("tls-init needs one directory");
+	if (!*server_cn || !*client_cn || strlen(server_cn) > 64 || strlen(client_cn) > 64)
+		return usage_error("--server-name/--client-name: 1..64 characters (an X.509 CN)");
+	mig_privilege_none("mignet tls-init");
+	umask(022);
+	if (mig_tls_init_dir(argv[optind], server_cn, client_cn, (unsigned int)days, new_ca,
+			     &err) < 0) {
+		fprintf(stderr, "mignet tls-init: %s\n", err.msg);
+		return EXIT_FAILED;
+	}
+	printf("%s/ca.crt, ca.key: the CA\n"
+	       "%s/server/{tls.crt,tls.key,ca.crt}: CN %s, serverAuth, %lu days "
+	       "(the target: mignet incoming --tls-dir)\n"
+	       "%s/client/{tls.crt,tls.key,ca.crt}: CN %s, clientAuth, %lu days "
+	       "(the source: mignet migrate --tls-dir)\n",
+	       argv[optind], argv[optind], server_cn, days, argv[optind], client_cn, days);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -601,6 +665,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "doctor"))
 		return mig_doctor_main(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "tls-init"))
+		return cmd_tls_init(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
 		printf("mignet %s\n", MIGNET_VERSION);
 		return 0;

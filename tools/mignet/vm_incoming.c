@@ -37,6 +37,9 @@ static const struct opt incoming_opts[] = {
 	{ "from", OPT_STR, F(from), OPT_NOSET, 0, 0, "CIDR", "accept sources in CIDR only" },
 	{ "timeout", OPT_UINT, F(timeout), OPT_NOSET, 0, 86400 * 365, "S",
 	  "give up when no migration arrived in S s (0: wait forever)" },
+	{ "config", OPT_STR, F(config), OPT_NOSET, 0, 0, "FILE",
+	  "HyperConverged liveMigrationConfig (JSON): its disableTLS" },
+	VM_TLS_OPTS,
 	{ "json", OPT_FLAG, F(json), OPT_NOSET, 0, 0, NULL, "JSON lines on stdout" },
 	{ NULL },
 };
@@ -97,7 +100,27 @@ static int joined(void *opaque, int fd, const struct mig_hello *h, const struct 
 		  struct mig_error *err)
 {
 	struct target *t = opaque;
+	struct mig_tls_conn *c = NULL;
 
+	if (t->tls) {
+		/* TLS before anything: a refused peer is dropped as a bad hello is, and this
+		 * QEMU has not been touched (no setup, no connection to it) */
+		struct mig_error e = { 0 };
+
+		if (vm_tls_handshake(t->tls, fd, h->stream_index, &t->rep, &c, &e) < 0) {
+			close(fd);
+			t->l.rejected++;
+			on_event(MIG_EV_REJECTED, e.msg, peer, t);
+			return 0;
+		}
+		if (h->stream_index == 0) {
+			fd = mig_tls_shim(c, fd, &t->ctl_shim, err);
+			if (fd < 0)
+				return fd;
+		} else {
+			t->tls_conns.conn[h->stream_index] = c;
+		}
+	}
 	if (h->stream_index == 0) {
 		t->ctl = fd;
 		t->session = *h;
@@ -277,12 +300,15 @@ static void cleanup(struct target *t)
 
 	mig_forwarder_stop(&t->fw, true, 5);
 	vm_report_conns(&t->rep, &t->fw);
+	mig_tls_streams_free(&t->tls_conns);
 	for (i = 0; i < MIG_MAX_STREAMS; i++)
 		if (t->waiting[i] >= 0)
 			close(t->waiting[i]);
 	if (t->ctl >= 0)
 		close(t->ctl);
 	t->ctl = -1;
+	mig_tls_shim_close(t->ctl_shim);
+	t->ctl_shim = NULL;
 	if (t->sock[0])
 		unlink(t->sock);
 	mig_listener_close(&t->l);
@@ -311,17 +337,33 @@ int vm_incoming_main(int argc, char **argv)
 		fprintf(stderr, "mignet incoming: --qmp SOCKET is needed\n");
 		return EXIT_USAGE;
 	}
-	r = vm_pick_token(&o, "incoming");
+	r = vm_tls_settle(&o, "incoming");
+	if (r == 0)
+		r = vm_pick_token(&o, "incoming");
 	if (r)
 		return r;
-	if (!o.token && !o.from)
+	if (!o.token && !o.from && o.no_tls)
 		fprintf(stderr, "mignet incoming: warning: neither a token nor --from is set: any "
 			"host on the migration network can migrate a VM into this QEMU\n");
+	else if (!o.token && !o.from)
+		fprintf(stderr, "mignet incoming: warning: no token: mutual TLS authenticates the "
+			"source, but any host on the migration network can hold the accept loop for "
+			"a TLS handshake's timeout\n");
 	mig_privilege_vm("mignet incoming", o.port);
 	signal(SIGPIPE, SIG_IGN);
 	vm_ui_init(&t.ui, o.json);
-	mig_forwarder_init(&t.fw, &mig_pump_splice);
-	r = run(&t, &err);
+	/* this migration's certificates, read now: a rotated one is used without a restart */
+	r = vm_tls_load(&o, MIG_TLS_SERVER, &t.tls, &err);
+	t.rep.tls = !o.no_tls;
+	if (t.tls) {
+		mig_pump_tls_init(&t.tls_pump, &t.tls_conns);
+		mig_forwarder_init(&t.fw, &t.tls_pump);
+		t.rep.transport = "tls";
+	} else {
+		mig_forwarder_init(&t.fw, &mig_pump_splice);
+	}
+	if (r == 0)
+		r = run(&t, &err);
 	if (r < 0) {
 		t.rep.failed = true;
 		vm_timestamp(t.rep.end, sizeof(t.rep.end));
@@ -334,5 +376,6 @@ int vm_incoming_main(int argc, char **argv)
 	cleanup(&t);
 	t.rep.cpu_seconds = mig_cpu_now() - cpu0;
 	vm_report_print(&t.ui, &t.rep);
+	mig_tls_ctx_free(t.tls);
 	return t.rep.completed ? 0 : EXIT_FAILED;
 }

@@ -63,6 +63,7 @@ static const struct opt migrate_opts[] = {
 	  "N", "cluster-wide limit (needs --etcd)" },
 	{ "fd-pass", OPT_FLAG, F(fd_pass), OPT_NOSET, 0, 0, NULL,
 	  "hand the TCP socket to QEMU (getfd, fd:); only without multifd" },
+	VM_TLS_OPTS,
 	{ "json", OPT_FLAG, F(json), OPT_NOSET, 0, 0, NULL, "JSON lines on stdout" },
 	{ NULL },
 };
@@ -100,6 +101,17 @@ static int open_control(struct source *s, struct json_object *setup, struct mig_
 	int r;
 
 	r = mig_dial(&s->dial, &s->hello, &s->ctl, NULL, err);
+	if (r == 0 && s->tls) { /* then TLS, and the control messages through it */
+		struct mig_tls_conn *c;
+
+		r = vm_tls_handshake(s->tls, s->ctl, 0, &s->rep, &c, err);
+		if (r == 0)
+			r = mig_tls_shim(c, s->ctl, &s->ctl_shim, err);
+		else
+			close(s->ctl);
+		s->ctl = r < 0 ? -1 : r;
+		r = r < 0 ? r : 0;
+	}
 	if (r < 0) {
 		json_object_put(setup);
 		return r;
@@ -249,6 +261,9 @@ static int settle_options(struct vm_opts *o, char **cfg_etcd)
 			"--streams 0\n");
 		return EXIT_USAGE;
 	}
+	r = vm_tls_settle(o, "migrate");
+	if (r)
+		return r;
 	return vm_pick_token(o, "migrate");
 }
 
@@ -310,10 +325,20 @@ int vm_migrate_main(int argc, char **argv)
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	vm_ui_init(&s.ui, o.json);
-	mig_forwarder_init(&s.fw, &mig_pump_splice);
+	/* this migration's certificates, read now: a rotated one is used without a restart */
+	r = vm_tls_load(&o, MIG_TLS_CLIENT, &s.tls, &err);
+	s.rep.tls = !o.no_tls;
+	if (s.tls) {
+		mig_pump_tls_init(&s.tls_pump, &s.tls_conns);
+		mig_forwarder_init(&s.fw, &s.tls_pump);
+		s.rep.transport = "tls";
+	} else {
+		mig_forwarder_init(&s.fw, &mig_pump_splice);
+	}
 	if (o.fd_pass)
 		s.rep.transport = "fd";
-	r = take_slots(&s, &slot, &cslot, &err);
+	if (r == 0)
+		r = take_slots(&s, &slot, &cslot, &err);
 	if (r == 0)
 		r = prepare(&s, &err);
 	if (r == 0)
@@ -321,6 +346,7 @@ int vm_migrate_main(int argc, char **argv)
 	if (r == 0)
 		vm_source_conclude(&s);
 	r = finish(&s, r, &err, cpu0);
+	mig_tls_ctx_free(s.tls);
 	mig_cluster_slot_release(cslot);
 	if (slot >= 0)
 		close(slot);

@@ -182,6 +182,7 @@ struct json_object *vm_report_json(const struct vm_report *r)
 		json_object_array_add(conns, json_object_new_int64((int64_t)r->conn_bytes[i]));
 	json_object_object_add(o, "connectionBytes", conns);
 	add_u64(o, "rejectedConnections", r->rejected);
+	vm_tls_report_json(r, o);
 	if (r->peer)
 		json_object_object_add(o, "peer", json_object_get(r->peer));
 	return o;
@@ -207,6 +208,11 @@ void vm_report_print(struct vm_ui *ui, const struct vm_report *r)
 	       (unsigned long long)m->downtime_ms,
 	       mig_format_bytes((double)m->transferred, b, sizeof(b)),
 	       (unsigned long long)m->dirty_sync_count);
+	if (r->tls_have_info)
+		printf("  TLS: %s %s, peer %s, record layer: %s\n", r->tls_info.version,
+		       r->tls_info.cipher, r->tls_info.peer_name, r->tls_info.path);
+	else if (!r->tls)
+		printf("  TLS: off (--no-tls or disableTLS): the migration went in clear\n");
 	printf("  source %s, target %s: the VM runs on the %s; mignet used %.2f CPU s\n",
 	       r->source_status[0] ? r->source_status : "?",
 	       r->target_status[0] ? r->target_status : "?", r->vm_runs_on, r->cpu_seconds);

@@ -54,6 +54,11 @@ static int carry_one(struct source *s, unsigned int k)
 		return errno == EINTR || errno == EAGAIN ? 1 : -errno;
 	h.stream_index = k;
 	r = mig_dial(&s->dial, &h, &net, NULL, &e);
+	if (r == 0 && s->tls) {
+		r = vm_tls_handshake(s->tls, net, k, &s->rep, &s->tls_conns.conn[k], &e);
+		if (r < 0)
+			close(net);
+	}
 	if (r < 0) {
 		close(fd); /* QEMU sees the failure on this channel at once */
 		accept_failed(s, &e);
@@ -374,6 +379,7 @@ void vm_source_cleanup(struct source *s)
 	s->acceptor_started = false;
 	mig_forwarder_stop(&s->fw, true, 5);
 	vm_report_conns(&s->rep, &s->fw);
+	mig_tls_streams_free(&s->tls_conns);
 	if (s->ufd >= 0)
 		close(s->ufd);
 	s->ufd = -1;
@@ -383,4 +389,6 @@ void vm_source_cleanup(struct source *s)
 	if (s->ctl >= 0)
 		close(s->ctl);
 	s->ctl = -1;
+	mig_tls_shim_close(s->ctl_shim);
+	s->ctl_shim = NULL;
 }
