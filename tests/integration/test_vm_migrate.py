@@ -221,11 +221,11 @@ def test_third_outbound_migration_waits(vm_cluster):
     c = vm_cluster
     tok = token_file(c)
     env = lock_env(c)
-    cfg = config_file(c, parallelOutboundMigrationsPerNode=2, bandwidthPerMigration="8Mi")
+    cfg = config_file(c, parallelOutboundMigrationsPerNode=2, bandwidthPerMigration="16Mi")
     pairs, incs, migs = [], [], []
     for i in range(3):
-        src = c.guest("a", f"src{i}", mem="32M").start()
-        dst = c.guest("b", f"dst{i}", mem="32M", incoming=True).start()
+        src = c.guest("a", f"src{i}", mem="16M").start()
+        dst = c.guest("b", f"dst{i}", mem="16M", incoming=True).start()
         pairs.append((src, dst))
     for src, dst in pairs:
         src.wait_heartbeat(2)
