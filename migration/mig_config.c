@@ -59,6 +59,21 @@ static int get_uint(struct json_object *o, const char *key, unsigned int *ret, b
 	return 0;
 }
 
+/* An optional boolean @key. Return: 0, or -EINVAL when it is not a boolean. */
+static int get_bool(struct json_object *o, const char *key, bool *ret, bool *ret_has,
+		    struct mig_error *err)
+{
+	struct json_object *v;
+
+	if (!json_object_object_get_ex(o, key, &v))
+		return 0;
+	if (!json_object_is_type(v, json_type_boolean))
+		return mig_error_set(err, -EINVAL, "config: %s must be true or false", key);
+	*ret = json_object_get_boolean(v);
+	*ret_has = true;
+	return 0;
+}
+
 int mig_config_parse(const char *text, struct mig_config *ret, struct mig_error *err)
 {
 	struct mig_config c = { 0 };
@@ -103,6 +118,13 @@ int mig_config_parse(const char *text, struct mig_config *ret, struct mig_error 
 	if (r == 0)
 		r = get_uint(o, "parallelOutboundMigrationsPerNode", &c.parallel_outbound,
 			     &c.has_parallel, err);
+	if (r == 0)
+		r = get_bool(o, "allowAutoConverge", &c.allow_auto_converge, &c.has_auto_converge,
+			     err);
+	if (r == 0)
+		r = get_bool(o, "allowPostCopy", &c.allow_post_copy, &c.has_post_copy, err);
+	if (r == 0)
+		r = get_bool(o, "disableTLS", &c.disable_tls, &c.has_disable_tls, err);
 	if (r == 0 && c.has_parallel && c.parallel_outbound == 0)
 		r = mig_error_set(err, -EINVAL, "config: parallelOutboundMigrationsPerNode must "
 				  "be at least 1");

@@ -7,6 +7,8 @@
  *   completionTimeoutPerGiB            seconds
  *   progressTimeout                    seconds
  *   parallelOutboundMigrationsPerNode  count
+ *   allowAutoConverge, allowPostCopy   booleans (mignet migrate)
+ *   disableTLS                         boolean: KubeVirt's; TLS is on unless it is true
  *
  * Unknown keys are skipped; a known key of the wrong type is an error.
  */
@@ -24,6 +26,9 @@ struct mig_config {
 	unsigned int completion_timeout_per_gib;
 	unsigned int progress_timeout;
 	unsigned int parallel_outbound;
+	bool has_auto_converge, has_post_copy;
+	bool allow_auto_converge, allow_post_copy;
+	bool has_disable_tls, disable_tls;
 };
 
 /**

@@ -79,6 +79,10 @@ static int max_length(uint8_t type, uint32_t *ret_max, bool *ret_exact)
 		*ret_max = MIG_FRAME_MAX_PAGES;
 		*ret_exact = false;
 		return 0;
+	case MIG_FRAME_CONTROL:
+		*ret_max = MIG_FRAME_MAX_CONTROL;
+		*ret_exact = false;
+		return 0;
 	case MIG_FRAME_WELCOME:
 	case MIG_FRAME_REJECT:
 	case MIG_FRAME_ROUND_END:
@@ -163,7 +167,7 @@ int mig_hello_decode(const uint8_t buf[MIG_HELLO_LEN], struct mig_hello *ret)
 		return -EINVAL;
 	if (h.stream_index >= h.stream_count)
 		return -EINVAL;
-	if (h.flags & ~(uint32_t)MIG_HELLO_F_MAC)
+	if (h.flags & ~(uint32_t)(MIG_HELLO_F_MAC | MIG_HELLO_F_VM))
 		return -EINVAL;
 	if (h.page_size < 4096 || h.page_size > (1u << 21) || (h.page_size & (h.page_size - 1)))
 		return -EINVAL;
@@ -211,7 +215,7 @@ const char *mig_frame_type_name(unsigned int type)
 		[MIG_FRAME_REJECT] = "REJECT",	     [MIG_FRAME_PAGES] = "PAGES",
 		[MIG_FRAME_ROUND_END] = "ROUND_END", [MIG_FRAME_FINAL_ACK] = "FINAL_ACK",
 		[MIG_FRAME_DIGEST] = "DIGEST",	     [MIG_FRAME_RESULT] = "RESULT",
-		[MIG_FRAME_CHALLENGE] = "CHALLENGE",
+		[MIG_FRAME_CHALLENGE] = "CHALLENGE", [MIG_FRAME_CONTROL] = "CONTROL",
 	};
 
 	if (type < sizeof(names) / sizeof(names[0]) && names[type])

@@ -25,6 +25,7 @@
 #define MIG_FRAME_VERSION 1
 #define MIG_FRAME_HDR_LEN 40
 #define MIG_FRAME_MAX_PAGES (4u << 20) /* largest PAGES payload */
+#define MIG_FRAME_MAX_CONTROL (64u << 10) /* largest CONTROL payload */
 
 enum mig_frame_type {
 	MIG_FRAME_HELLO = 1,     /* s->r: first frame of every stream, payload mig_hello */
@@ -36,6 +37,8 @@ enum mig_frame_type {
 	MIG_FRAME_DIGEST = 7,    /* s->r, stream 0: payload mig_summary */
 	MIG_FRAME_RESULT = 8,    /* r->s, stream 0: aux = receiver digest, flags VERIFIED */
 	MIG_FRAME_CHALLENGE = 9, /* r->s: first frame of every accepted connection, a nonce */
+	MIG_FRAME_CONTROL = 10,  /* either way, the control connection of a QEMU migration:
+				  * payload one JSON object (mig_control.h) */
 };
 
 #define MIG_FRAME_F_LIVE 0x1     /* PAGES: the guest was running while this was read */
@@ -63,6 +66,12 @@ struct mig_frame {
 #define MIG_CHALLENGE_LEN 32
 #define MIG_MAC_LEN 32
 #define MIG_HELLO_F_MAC 0x1 /* mac holds HMAC-SHA256(token, ...): see mig_hello_mac() */
+/*
+ * A QEMU migration (mignet migrate -> mignet incoming): connection 0 is the control
+ * connection, 1..stream_count-1 carry QEMU's own connections in the order the source QEMU
+ * opened them; memory_bytes is the guest's RAM.
+ */
+#define MIG_HELLO_F_VM 0x2
 
 #define MIG_HELLO_LEN 64
 struct mig_hello {

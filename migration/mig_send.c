@@ -146,20 +146,15 @@ static int setup(struct send_ctx *c, struct mig_report *rep, struct mig_error *e
 	unsigned int i;
 	int r;
 
-	r = mig_iface_address(o->interface, 0, &c->local, err);
-	if (r < 0)
-		return r;
-	if (mig_parse_target(o->target, MIG_DEFAULT_PORT, &c->target) < 0)
-		return mig_error_set(err, -EINVAL, "--target %s: not ADDR[:PORT] with a numeric "
-				     "address", o->target);
-	mig_addr_format(&c->local, rep->source_address, sizeof(rep->source_address));
-	mig_addr_format(&c->target, rep->target_address, sizeof(rep->target_address));
-	rep->port = mig_addr_port(&c->target);
-	if (c->target.ss.ss_family != c->local.ss.ss_family)
-		return mig_error_set(err, -EAFNOSUPPORT, "target %s and migration address %s are "
-				     "of different families", rep->target_address,
-				     rep->source_address);
-	r = mig_route_check(&c->target, o->interface, err);
+	r = mig_dialer_init(&c->dial, o->interface, o->target, MIG_DEFAULT_PORT, o->token, err);
+	c->local = c->dial.local;
+	c->target = c->dial.target;
+	c->dial.timeout = c->timeout;
+	if (c->target.ss.ss_family) { /* as far as it got */
+		mig_addr_format(&c->local, rep->source_address, sizeof(rep->source_address));
+		mig_addr_format(&c->target, rep->target_address, sizeof(rep->target_address));
+		rep->port = mig_addr_port(&c->target);
+	}
 	if (r < 0)
 		return r;
 	/* huge pages unless write tracking needs 4 KiB granularity */

@@ -14,10 +14,11 @@
 #include "mig.h"
 #include "mig_ranges.h"
 #include "mig_region.h"
+#include "mig_transport.h"
 #include "mig_zerocopy.h"
 
 #define BATCH_PAGES 64       /* 256 KiB frames with 4 KiB pages */
-#define HANDSHAKE_TIMEOUT 10 /* seconds */
+#define HANDSHAKE_TIMEOUT MIG_HANDSHAKE_TIMEOUT /* seconds */
 
 struct send_ctx;
 
@@ -37,6 +38,7 @@ struct send_stream {
 struct send_ctx {
 	const struct mig_send_opts *o;
 	struct mig_region region;
+	struct mig_dialer dial; /* the transport: addresses, token, timeouts */
 	struct mig_addr local, target;
 	unsigned int nstreams;
 	struct send_stream *streams;

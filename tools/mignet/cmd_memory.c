@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * mignet: the command-line tool of the migration data path.
+ * mignet receive / mignet send: the synthetic migration of a memory region mignet allocates
+ * itself (mig_send.c, mig_receive.c), the transport's own test and capacity probe.
  *
  *   mignet receive [--interface migration0] [--port 49152] [--token T] [--from CIDR] [--json]
  *   mignet send --target ADDR[:PORT] [--guest-memory SIZE] [--dirty-rate RATE] [--streams N]
@@ -8,123 +9,27 @@
  *               [--completion-timeout-per-gib S] [--progress-timeout S] [--token T]
  *               [--config FILE] [--json]
  *
- * The only place that prints: progress on stderr (a bar, on a terminal) or JSON lines on
- * stdout (--json), the final report on stdout, errors on stderr. Exit status: 0 verified,
- * 1 migration failed, 2 usage.
+ * Progress on stderr (a bar, on a terminal) or JSON lines on stdout (--json), the final
+ * report on stdout, errors on stderr. Exit status: 0 verified, 1 migration failed, 2 usage.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "mig.h"
+#include "mig_cluster_limit.h" /* parallelMigrationsPerCluster on etcd */
 #include "mig_config.h"
 #include "mig_limit.h"
-#include "mig_cluster_limit.h" /* parallelMigrationsPerCluster on etcd */
 #include "mig_parse.h"
-#include "mig_report.h"
-#include "ipam/admin.h"
-#include "mig_doctor.h"
 #include "mig_privilege.h"
-
-#define EXIT_FAILED 1
-#define EXIT_USAGE 2
-#define DEFAULT_LOCK_DIR "/run/mignet"
-
-struct ui {
-	bool json;
-	bool bar;
-	double last_json;
-};
-
-static void usage(FILE *f)
-{
-	fputs("usage:\n"
-	      "  mignet receive [--interface IF] [--port P] [--token T | --token-file F]\n"
-	      "                 [--from CIDR] [--timeout S] [--progress-timeout S]\n"
-	      "                 [--max-memory SIZE] [--json]\n"
-	      "  mignet send --target ADDR[:PORT] [--interface IF] [--guest-memory SIZE]\n"
-	      "              [--dirty-rate RATE] [--streams N] [--zerocopy auto|always|never]\n"
-	      "              [--bandwidth MiB/s] [--downtime-ms MS] [--completion-timeout-per-gib S]\n"
-	      "              [--progress-timeout S] [--token T | --token-file F] [--config FILE]\n"
-	      "              [--parallel-outbound N] [--lock-dir DIR] [--max-rounds N]\n"
-	      "              [--etcd ENDPOINTS --parallel-migrations-per-cluster N]\n"
-	      "              [--cluster-wait S] [--cluster-lease-ttl S]\n"
-	      "              [--seed N] [--batch-size SIZE] [--json]\n"
-	      "  mignet ipam list|show|release|gc ... (mignet ipam help)\n"
-	      "  mignet doctor [--interface IF] [--peer ADDR] ... (mignet doctor --help)\n"
-	      "  mignet version | --version | -V;  mignet help | --help | -h\n"
-	      "The token may also come from the environment variable MIGNET_TOKEN.\n",
-	      f);
-}
-
-static void print_json(struct json_object *o)
-{
-	puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
-	fflush(stdout);
-	json_object_put(o);
-}
-
-static int read_token_file(const char *path, char *buf, size_t size)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, size - 1);
-	close(fd);
-	if (n < 0)
-		return -errno;
-	buf[n] = '\0';
-	buf[strcspn(buf, "\r\n")] = '\0';
-	return 0;
-}
-
-static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int usage_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "mignet: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	return EXIT_USAGE;
-}
-
-/* --token, --token-file, then MIGNET_TOKEN. Return: 0, or an exit status. */
-static int pick_token(const char *token, const char *file, char *buf, size_t size,
-		      const char **ret)
-{
-	const char *env = getenv("MIGNET_TOKEN");
-
-	*ret = NULL;
-	if (file) {
-		int r = read_token_file(file, buf, size);
-
-		if (r < 0) {
-			fprintf(stderr, "mignet: --token-file %s: %s\n", file, strerror(-r));
-			return EXIT_USAGE;
-		}
-		token = buf;
-	}
-	if (!token && env && *env)
-		token = env;
-	if (token && strlen(token) > MIG_MAX_TOKEN)
-		return usage_error("the token is longer than 64 bytes");
-	if (token && *token)
-		*ret = token;
-	return 0;
-}
+#include "mig_report.h"
+#include "slots.h"
+#include "vm.h"
 
 /* ---- receive ---- */
 
@@ -169,7 +74,7 @@ static void on_event(enum mig_event ev, const char *detail, const struct mig_add
 		json_object_object_add(o, "peer", json_object_new_string(addr));
 		break;
 	}
-	print_json(o);
+	mignet_print_json(o);
 }
 
 static int finish(struct ui *ui, const struct mig_report *rep, const struct mig_error *err, int r)
@@ -177,7 +82,7 @@ static int finish(struct ui *ui, const struct mig_report *rep, const struct mig_
 	char text[1024];
 
 	if (ui->json)
-		print_json(mig_report_json(rep, r < 0 ? err : NULL));
+		mignet_print_json(mig_report_json(rep, r < 0 ? err : NULL));
 	else if (rep->rounds || rep->bytes)
 		fputs(mig_report_text(rep, text, sizeof(text)), stdout);
 	if (r < 0) {
@@ -187,7 +92,7 @@ static int finish(struct ui *ui, const struct mig_report *rep, const struct mig_
 	return 0;
 }
 
-static int cmd_receive(int argc, char **argv)
+int mignet_receive_main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "interface", required_argument, NULL, 'i' },
@@ -220,7 +125,7 @@ static int cmd_receive(int argc, char **argv)
 			break;
 		case 'p':
 			if (mig_parse_uint(optarg, 1, 65535, &v) < 0)
-				return usage_error("--port %s: not a port", optarg);
+				return mignet_usage_error("--port %s: not a port", optarg);
 			o.port = (uint16_t)v;
 			break;
 		case 't':
@@ -234,32 +139,32 @@ static int cmd_receive(int argc, char **argv)
 			break;
 		case 'w':
 			if (mig_parse_uint(optarg, 0, 86400 * 365, &v) < 0)
-				return usage_error("--timeout %s: not a number of seconds", optarg);
+				return mignet_usage_error("--timeout %s: not a number of seconds", optarg);
 			o.timeout = (unsigned int)v;
 			break;
 		case 'P':
 			if (mig_parse_uint(optarg, 0, 86400, &v) < 0)
-				return usage_error("--progress-timeout %s: not seconds", optarg);
+				return mignet_usage_error("--progress-timeout %s: not seconds", optarg);
 			o.progress_timeout = (unsigned int)v;
 			break;
 		case 'm':
 			if (mig_parse_size(optarg, &o.max_memory) < 0)
-				return usage_error("--max-memory %s: not a size", optarg);
+				return mignet_usage_error("--max-memory %s: not a size", optarg);
 			break;
 		case 'j':
 			ui.json = true;
 			break;
 		case 'h':
-			usage(stdout);
+			mignet_usage(stdout);
 			return 0;
 		default:
-			usage(stderr);
+			mignet_usage(stderr);
 			return EXIT_USAGE;
 		}
 	}
 	if (optind != argc)
-		return usage_error("unexpected argument %s", argv[optind]);
-	r = pick_token(token, token_file, token_buf, sizeof(token_buf), &o.token);
+		return mignet_usage_error("unexpected argument %s", argv[optind]);
+	r = mignet_pick_token(token, token_file, token_buf, sizeof(token_buf), &o.token);
 	if (r)
 		return r;
 	mig_privilege_receive("mignet receive", o.port);
@@ -304,7 +209,7 @@ static void on_progress(const struct mig_progress *p, void *opaque)
 		else
 			json_object_object_add(o, "etaSeconds",
 					       dbl(p->eta, 3));
-		print_json(o);
+		mignet_print_json(o);
 		return;
 	}
 	if (ui->bar) {
@@ -326,56 +231,7 @@ static void on_progress(const struct mig_progress *p, void *opaque)
 	}
 }
 
-/* Waits for a parallelOutboundMigrationsPerNode slot. Return: the slot fd or -errno. */
-static int outbound_slot(struct ui *ui, const char *dir, unsigned int limit)
-{
-	bool said = false;
-	int fd;
-
-	while ((fd = mig_limit_try(dir, limit)) == -EBUSY) {
-		if (!said) {
-			fprintf(stderr, "mignet send: waiting: %u outbound migration(s) already run "
-				"on this node (parallelOutboundMigrationsPerNode=%u)\n", limit, limit);
-			if (ui->json) {
-				struct json_object *o = json_object_new_object();
-
-				json_object_object_add(o, "event", json_object_new_string("queued"));
-				json_object_object_add(o, "limit", json_object_new_int((int)limit));
-				print_json(o);
-			}
-			said = true;
-		}
-		usleep(200 * 1000);
-	}
-	if (fd >= 0 && said) {
-		fprintf(stderr, "mignet send: got an outbound slot, starting\n");
-		if (ui->json) {
-			struct json_object *o = json_object_new_object();
-
-			json_object_object_add(o, "event", json_object_new_string("dequeued"));
-			print_json(o);
-		}
-	}
-	return fd;
-}
-
-/* Said once when every cluster-wide slot (etcd) is taken. */
-static void cluster_waiting(void *arg, unsigned int limit)
-{
-	struct ui *ui = arg;
-
-	fprintf(stderr, "mignet send: waiting: %u migration(s) already run in the cluster "
-		"(parallelMigrationsPerCluster=%u)\n", limit, limit);
-	if (ui->json) {
-		struct json_object *o = json_object_new_object();
-
-		json_object_object_add(o, "event", json_object_new_string("queued"));
-		json_object_object_add(o, "clusterLimit", json_object_new_int((int)limit));
-		print_json(o);
-	}
-}
-
-static int cmd_send(int argc, char **argv)
+int mignet_send_main(int argc, char **argv)
 {
 	enum { O_TARGET = 256, O_IF, O_MEM, O_DIRTY, O_STREAMS, O_ZC, O_BW, O_DOWN, O_CTO, O_PTO,
 	       O_TOKEN, O_TOKENF, O_JSON, O_CONFIG, O_PAR, O_LOCK, O_ROUNDS, O_SEED, O_BATCH,
@@ -421,6 +277,7 @@ static int cmd_send(int argc, char **argv)
 	unsigned int parallel = MIG_DEFAULT_PARALLEL_OUTBOUND;
 	char token_buf[MIG_MAX_TOKEN + 2];
 	struct ui ui = { 0 };
+	struct slot_waiter waiter = { .who = "mignet send" };
 	struct mig_report rep = { .role = "send" }; /* a failure before mig_send reports too */
 	struct mig_error err = { 0 };
 	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
@@ -437,40 +294,40 @@ static int cmd_send(int argc, char **argv)
 			break;
 		case O_MEM:
 			if (mig_parse_size(optarg, &o.memory_bytes) < 0 || !o.memory_bytes)
-				return usage_error("--guest-memory %s: not a size", optarg);
+				return mignet_usage_error("--guest-memory %s: not a size", optarg);
 			break;
 		case O_DIRTY:
 			if (mig_parse_rate(optarg, 1, &o.dirty_rate) < 0)
-				return usage_error("--dirty-rate %s: not a rate (e.g. 64MiB/s)", optarg);
+				return mignet_usage_error("--dirty-rate %s: not a rate (e.g. 64MiB/s)", optarg);
 			break;
 		case O_STREAMS:
 			if (mig_parse_uint(optarg, 1, MIG_MAX_STREAMS, &v) < 0)
-				return usage_error("--streams %s: 1..64", optarg);
+				return mignet_usage_error("--streams %s: 1..64", optarg);
 			o.streams = (unsigned int)v;
 			break;
 		case O_ZC:
 			if (mig_zc_mode_parse(optarg, &o.zc_mode) < 0)
-				return usage_error("--zerocopy %s: auto, always or never", optarg);
+				return mignet_usage_error("--zerocopy %s: auto, always or never", optarg);
 			break;
 		case O_BW:
 			if (mig_parse_rate(optarg, 1u << 20, &o.bandwidth) < 0)
-				return usage_error("--bandwidth %s: MiB/s", optarg);
+				return mignet_usage_error("--bandwidth %s: MiB/s", optarg);
 			set_bw = true;
 			break;
 		case O_DOWN:
 			if (mig_parse_uint(optarg, 0, 3600000, &v) < 0)
-				return usage_error("--downtime-ms %s: milliseconds", optarg);
+				return mignet_usage_error("--downtime-ms %s: milliseconds", optarg);
 			o.downtime_ms = (unsigned int)v;
 			break;
 		case O_CTO:
 			if (mig_parse_uint(optarg, 0, 1000000, &v) < 0)
-				return usage_error("--completion-timeout-per-gib %s: seconds", optarg);
+				return mignet_usage_error("--completion-timeout-per-gib %s: seconds", optarg);
 			o.completion_timeout_per_gib = (unsigned int)v;
 			set_cto = true;
 			break;
 		case O_PTO:
 			if (mig_parse_uint(optarg, 0, 1000000, &v) < 0)
-				return usage_error("--progress-timeout %s: seconds", optarg);
+				return mignet_usage_error("--progress-timeout %s: seconds", optarg);
 			o.progress_timeout = (unsigned int)v;
 			set_pto = true;
 			break;
@@ -488,7 +345,7 @@ static int cmd_send(int argc, char **argv)
 			break;
 		case O_PAR:
 			if (mig_parse_uint(optarg, 1, 1000, &v) < 0)
-				return usage_error("--parallel-outbound %s: 1..1000", optarg);
+				return mignet_usage_error("--parallel-outbound %s: 1..1000", optarg);
 			parallel = (unsigned int)v;
 			set_par = true;
 			break;
@@ -497,54 +354,54 @@ static int cmd_send(int argc, char **argv)
 			break;
 		case O_ROUNDS:
 			if (mig_parse_uint(optarg, 0, 100000, &v) < 0)
-				return usage_error("--max-rounds %s: a count", optarg);
+				return mignet_usage_error("--max-rounds %s: a count", optarg);
 			o.max_rounds = (unsigned int)v;
 			break;
 		case O_SEED:
 			if (mig_parse_uint(optarg, 0, ~0ul, &v) < 0)
-				return usage_error("--seed %s: a number", optarg);
+				return mignet_usage_error("--seed %s: a number", optarg);
 			o.seed = v;
 			break;
 		case O_BATCH:
 			if (mig_parse_size(optarg, &o.batch_bytes) < 0 || o.batch_bytes < 4096 ||
 			    o.batch_bytes > (4u << 20))
-				return usage_error("--batch-size %s: 4K..4M", optarg);
+				return mignet_usage_error("--batch-size %s: 4K..4M", optarg);
 			break;
 		case O_HELP:
-			usage(stdout);
+			mignet_usage(stdout);
 			return 0;
 		case O_ETCD:
 			copts.endpoints = optarg;
 			break;
 		case O_CPAR:
 			if (mig_parse_uint(optarg, 1, 10000, &v) < 0)
-				return usage_error("--parallel-migrations-per-cluster %s: 1..10000", optarg);
+				return mignet_usage_error("--parallel-migrations-per-cluster %s: 1..10000", optarg);
 			copts.limit = (unsigned int)v;
 			break;
 		case O_CWAIT:
 			if (mig_parse_uint(optarg, 0, 1000000, &v) < 0)
-				return usage_error("--cluster-wait %s: seconds", optarg);
+				return mignet_usage_error("--cluster-wait %s: seconds", optarg);
 			copts.wait_ms = (int64_t)v * 1000;
 			break;
 		case O_CTTL:
 			if (mig_parse_uint(optarg, 2, 3600, &v) < 0)
-				return usage_error("--cluster-lease-ttl %s: 2..3600 seconds", optarg);
+				return mignet_usage_error("--cluster-lease-ttl %s: 2..3600 seconds", optarg);
 			copts.ttl = (unsigned int)v;
 			break;
 		default:
-			usage(stderr);
+			mignet_usage(stderr);
 			return EXIT_USAGE;
 		}
 	}
 	if (optind != argc)
-		return usage_error("unexpected argument %s", argv[optind]);
+		return mignet_usage_error("unexpected argument %s", argv[optind]);
 	if (!o.target)
-		return usage_error("send needs --target ADDR[:PORT]");
+		return mignet_usage_error("send needs --target ADDR[:PORT]");
 	if (config) { /* parallelMigrationsPerCluster and etcd from the file */
 		unsigned int climit;
 
 		if (mig_cluster_config_load(config, &climit, &cfg_etcd) < 0)
-			return usage_error("--config %s: bad parallelMigrationsPerCluster or etcd", config);
+			return mignet_usage_error("--config %s: bad parallelMigrationsPerCluster or etcd", config);
 		if (cfg_etcd && !copts.endpoints)
 			copts.endpoints = cfg_etcd;
 		/*
@@ -558,7 +415,7 @@ static int cmd_send(int argc, char **argv)
 			copts.limit = climit;
 	}
 	if (copts.limit && !copts.endpoints)
-		return usage_error("parallelMigrationsPerCluster needs --etcd ENDPOINTS");
+		return mignet_usage_error("parallelMigrationsPerCluster needs --etcd ENDPOINTS");
 	if (config) {
 		struct mig_config cfg;
 
@@ -577,15 +434,16 @@ static int cmd_send(int argc, char **argv)
 			parallel = cfg.parallel_outbound;
 	}
 	o.memory_bytes = (o.memory_bytes + page - 1) / page * page;
-	r = pick_token(token, token_file, token_buf, sizeof(token_buf), &o.token);
+	r = mignet_pick_token(token, token_file, token_buf, sizeof(token_buf), &o.token);
 	if (r)
 		return r;
 	mig_privilege_send(o.zc_mode != MIG_ZC_NEVER);
 	ui.bar = !ui.json && isatty(STDERR_FILENO);
+	waiter.json = ui.json;
 	o.progress = on_progress;
 	o.opaque = &ui;
 
-	slot = outbound_slot(&ui, lock_dir ? lock_dir : DEFAULT_LOCK_DIR, parallel);
+	slot = slot_outbound(&waiter, lock_dir ? lock_dir : DEFAULT_LOCK_DIR, parallel);
 	if (slot < 0) {
 		mig_error_set(&err, slot, "outbound slot in %s: %s",
 			      lock_dir ? lock_dir : DEFAULT_LOCK_DIR, strerror(-slot));
@@ -597,8 +455,8 @@ static int cmd_send(int argc, char **argv)
 		gethostname(host, sizeof(host) - 1);
 		snprintf(holder, sizeof(holder), "%s:%d -> %s", host, (int)getpid(), o.target);
 		copts.holder = holder;
-		copts.on_wait = cluster_waiting;
-		copts.arg = &ui;
+		copts.on_wait = slot_cluster_waiting;
+		copts.arg = &waiter;
 		r = mig_cluster_slot_acquire(&copts, &cslot, cmsg, sizeof(cmsg));
 		free(cfg_etcd);
 		if (r < 0) {
@@ -619,31 +477,3 @@ static int cmd_send(int argc, char **argv)
 	return finish(&ui, &rep, &err, r);
 }
 
-int main(int argc, char **argv)
-{
-	if (argc < 2) {
-		usage(stderr);
-		return EXIT_USAGE;
-	}
-	if (!strcmp(argv[1], "receive"))
-		return cmd_receive(argc - 1, argv + 1);
-	if (!strcmp(argv[1], "send"))
-		return cmd_send(argc - 1, argv + 1);
-	if (!strcmp(argv[1], "ipam")) {
-		mig_privilege_none("mignet ipam");
-		return ipam_admin_main(argc - 1, argv + 1, stdout, stderr);
-	}
-	if (!strcmp(argv[1], "doctor"))
-		return mig_doctor_main(argc - 1, argv + 1);
-	if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
-		printf("mignet %s\n", MIGNET_VERSION);
-		return 0;
-	}
-	if (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-		usage(stdout);
-		return 0;
-	}
-	fprintf(stderr, "mignet: unknown command %s\n", argv[1]);
-	usage(stderr);
-	return EXIT_USAGE;
-}
