@@ -226,7 +226,7 @@ enum mig_tls_check_id {
 
 struct mig_tls_check {
 	const char *name;
-	int status;            /* enum mig_check_status of mig_doctor.h */
+	int status;            /* enum mig_check_status of tools/mignet/mig_doctor.h */
 	char detail[320];
 };
 

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Least privilege in mignet (migration/mig_privilege.h): `mignet receive` holds no capability
+"""Least privilege in mignet (tools/mignet/mig_privilege.h): `mignet receive` holds no capability
 once its socket is bound; `mignet send` holds only CAP_IPC_LOCK, and only when zero-copy may be
 used; the doctor's sink holds none; the doctor without CAP_NET_RAW says why it used TCP."""
 import json
@@ -51,7 +51,7 @@ def test_receive_drops_every_capability_once_listening():
         subprocess.run(["ip", "netns", "del", ns])
 
 
-# ---- send, doctor: what each keeps (migration/mig_privilege.h) ----
+# ---- send, doctor: what each keeps (tools/mignet/mig_privilege.h) ----
 
 CAP_IPC_LOCK = 14
 SETPRIV_NONE = ["setpriv", "--bounding-set=-all", "--inh-caps=-all", "--"]
