@@ -26,7 +26,7 @@
 #include "mig_cluster_limit.h" /* parallelMigrationsPerCluster on etcd */
 #include "mig_parse.h"
 #include "mig_report.h"
-#include "ipam/admin.h"
+#include "ipam_admin.h"
 #include "mig_doctor.h"
 #include "mig_privilege.h"
 #include "mig_tls.h"

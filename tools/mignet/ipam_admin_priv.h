@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Inside `mignet ipam` (ipam/admin.c, the commands and their output; ipam/admin_store.c, the
+ * Inside `mignet ipam` (cmd_ipam.c, the commands and their output; ipam_walk.c, the
  * store walk under each network's lock): what the two halves share. Private to them.
  */
-#ifndef MIGNET_IPAM_ADMIN_PRIV_H
-#define MIGNET_IPAM_ADMIN_PRIV_H
+#ifndef MIGNET_TOOLS_IPAM_ADMIN_PRIV_H
+#define MIGNET_TOOLS_IPAM_ADMIN_PRIV_H
 
 #include <stdbool.h>
 #include <stdint.h>

@@ -47,8 +47,8 @@
 #include <unistd.h>
 
 #include "cni/json.h"
-#include "ipam/admin.h"
-#include "ipam/admin_priv.h"
+#include "ipam_admin.h"
+#include "ipam_admin_priv.h"
 #include "ipam/config.h"
 #include "ipam/etcd_store.h"
 #include "ipam/owner.h"

@@ -3,8 +3,8 @@
  * `mignet ipam`: the administration commands of the whereabouts file store (list pools, show
  * allocations, release one, reconcile against live network namespaces).
  */
-#ifndef MIGNET_IPAM_ADMIN_H
-#define MIGNET_IPAM_ADMIN_H
+#ifndef MIGNET_TOOLS_IPAM_ADMIN_H
+#define MIGNET_TOOLS_IPAM_ADMIN_H
 
 #include <stddef.h>
 #include <stdio.h>

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * `mignet ipam`'s walk of a store (see ipam/admin.c for the theory of operation): each network
+ * `mignet ipam`'s walk of a store (see cmd_ipam.c for the theory of operation): each network
  * read under its lock into rows (records and corrupt entries), a release that lowers the
  * hints first as the allocator does, the commit, and whether a recorded netns still lives.
  */
@@ -10,7 +10,7 @@
 #include <string.h>
 #include <sys/statfs.h>
 
-#include "ipam/admin_priv.h"
+#include "ipam_admin_priv.h"
 
 #ifndef NSFS_MAGIC
 #define NSFS_MAGIC 0x6e736673
