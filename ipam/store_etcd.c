@@ -314,14 +314,90 @@ static void es_unlock(struct ipam_store *s)
 	es->in_verb = false;
 }
 
+/* The txn of a commit: its compares, its operations and the keys they point at. */
+struct commit_txn {
+	struct etcd_cmp cmp[MAX_POOLS + 1];
+	struct etcd_op *ops;
+	char (*keys)[KEY_MAX];
+	char gen_value[40], reg_prefix[KEY_MAX], reg_end[KEY_MAX];
+	size_t n_cmp, n_ops, n_keys;
+};
+
+/* The gen compare of every pool read, the gen bumps, the registrations of new pools. */
+static int build_pools(struct etcd_store *es, bool fence, struct commit_txn *t,
+		       struct cni_error *err)
+{
+	for (size_t i = 0; i < es->n_pools; i++) {
+		struct pool_state *p = &es->pools[i];
+
+		/* every pool this session read, written or not: its decisions rest on them */
+		key_of(es, p->name, "gen", t->keys[t->n_keys]);
+		t->cmp[t->n_cmp++] = (struct etcd_cmp){.key = t->keys[t->n_keys],
+						       .target = ETCD_CMP_MOD, .result = ETCD_EQUAL,
+						       .number = p->gen_mod};
+		if (p->dirty || fence) {
+			t->ops[t->n_ops++] = (struct etcd_op){.kind = ETCD_OP_PUT,
+							      .key = t->keys[t->n_keys],
+							      .value = t->gen_value};
+		}
+		t->n_keys++;
+		if (p->dirty && !p->registered) {
+			int fam;
+			struct ipam_u128 net;
+			unsigned int len;
+			char addr[INET6_ADDRSTRLEN], *cidr = t->keys[t->n_keys] + KEY_MAX / 2;
+
+			snprintf(t->keys[t->n_keys], KEY_MAX / 2, "%spools/%s", es->prefix, p->name);
+			if (ipam_pool_name_parse(p->name, &fam, &net, &len) < 0)
+				return cni_err(err, CNI_ERR_INTERNAL, "etcd store: bad pool name %s",
+					       p->name);
+			snprintf(cidr, KEY_MAX / 2, "%s/%u", ipam_addr_format(fam, net, addr, sizeof(addr)),
+				 len);
+			t->ops[t->n_ops++] = (struct etcd_op){.kind = ETCD_OP_PUT,
+							      .key = t->keys[t->n_keys], .value = cidr};
+			t->n_keys++;
+		}
+	}
+	return 0;
+}
+
+/* The whole txn of a commit into @t (whose ops and keys are allocated). Return: 0 or -1. */
+static int build_txn(struct etcd_store *es, bool fence, struct commit_txn *t,
+		     struct cni_error *err)
+{
+	snprintf(t->gen_value, sizeof(t->gen_value), "%016" PRIx64,
+		 es->rng++ ^ (uint64_t)time(NULL));
+	if (build_pools(es, fence, t, err) < 0)
+		return -1;
+	if (es->registry_rev) {
+		size_t n = (size_t)snprintf(t->reg_prefix, sizeof(t->reg_prefix), "%spools/",
+					    es->prefix);
+		size_t end_len = etcd_prefix_end(t->reg_prefix, n, t->reg_end);
+
+		t->cmp[t->n_cmp++] = (struct etcd_cmp){.key = t->reg_prefix, .range_end = t->reg_end,
+						       .range_end_len = end_len,
+						       .target = ETCD_CMP_MOD, .result = ETCD_LESS,
+						       .number = es->registry_rev + 1};
+	}
+	for (size_t i = 0; i < es->n_e; i++) {
+		struct entry *e = &es->e[i];
+
+		if (!e->dirty)
+			continue;
+		t->ops[t->n_ops++] = e->value ? (struct etcd_op){.kind = ETCD_OP_PUT, .key = e->key,
+								 .value = e->value,
+								 .value_len = strlen(e->value)}
+					      : (struct etcd_op){.kind = ETCD_OP_DELETE, .key = e->key};
+	}
+	return 0;
+}
+
 static int es_commit(struct ipam_store *s, struct cni_error *err)
 {
 	struct etcd_store *es = es_of(s);
-	struct etcd_cmp cmp[MAX_POOLS + 1];
-	struct etcd_op *ops = NULL;
+	struct commit_txn t = { 0 };
 	struct etcd_txn_result tr = {0};
-	char (*keys)[KEY_MAX] = NULL, gen_value[40], reg_prefix[KEY_MAX], reg_end[KEY_MAX];
-	size_t n_cmp = 0, n_ops = 0, n_dirty = 0, n_keys = 0;
+	size_t n_dirty = 0;
 	bool fence;
 	int r, rc = -1;
 
@@ -344,62 +420,15 @@ static int es_commit(struct ipam_store *s, struct cni_error *err)
 	fence = n_dirty == 0;
 	if (fence && !es->n_pools)
 		return 0;
-	ops = calloc(n_dirty + 2 * es->n_pools, sizeof(*ops));
-	keys = calloc(2 * es->n_pools + 1, sizeof(*keys));
-	if (!ops || !keys) {
+	t.ops = calloc(n_dirty + 2 * es->n_pools, sizeof(*t.ops));
+	t.keys = calloc(2 * es->n_pools + 1, sizeof(*t.keys));
+	if (!t.ops || !t.keys) {
 		cni_err(err, CNI_ERR_INTERNAL, "out of memory");
 		goto out;
 	}
-	snprintf(gen_value, sizeof(gen_value), "%016" PRIx64, es->rng++ ^ (uint64_t)time(NULL));
-	for (size_t i = 0; i < es->n_pools; i++) {
-		struct pool_state *p = &es->pools[i];
-
-		/* every pool this session read, written or not: its decisions rest on them */
-		key_of(es, p->name, "gen", keys[n_keys]);
-		cmp[n_cmp++] = (struct etcd_cmp){.key = keys[n_keys], .target = ETCD_CMP_MOD,
-						 .result = ETCD_EQUAL, .number = p->gen_mod};
-		if (p->dirty || fence) {
-			ops[n_ops++] = (struct etcd_op){.kind = ETCD_OP_PUT, .key = keys[n_keys],
-							.value = gen_value};
-		}
-		n_keys++;
-		if (p->dirty && !p->registered) {
-			int fam;
-			struct ipam_u128 net;
-			unsigned int len;
-			char addr[INET6_ADDRSTRLEN], *cidr = keys[n_keys] + KEY_MAX / 2;
-
-			snprintf(keys[n_keys], KEY_MAX / 2, "%spools/%s", es->prefix, p->name);
-			if (ipam_pool_name_parse(p->name, &fam, &net, &len) < 0) {
-				cni_err(err, CNI_ERR_INTERNAL, "etcd store: bad pool name %s", p->name);
-				goto out;
-			}
-			snprintf(cidr, KEY_MAX / 2, "%s/%u", ipam_addr_format(fam, net, addr, sizeof(addr)),
-				 len);
-			ops[n_ops++] = (struct etcd_op){.kind = ETCD_OP_PUT, .key = keys[n_keys],
-							.value = cidr};
-			n_keys++;
-		}
-	}
-	if (es->registry_rev) {
-		size_t n = (size_t)snprintf(reg_prefix, sizeof(reg_prefix), "%spools/", es->prefix);
-		size_t end_len = etcd_prefix_end(reg_prefix, n, reg_end);
-
-		cmp[n_cmp++] = (struct etcd_cmp){.key = reg_prefix, .range_end = reg_end,
-						 .range_end_len = end_len, .target = ETCD_CMP_MOD,
-						 .result = ETCD_LESS, .number = es->registry_rev + 1};
-	}
-	for (size_t i = 0; i < es->n_e; i++) {
-		struct entry *e = &es->e[i];
-
-		if (!e->dirty)
-			continue;
-		ops[n_ops++] = e->value ? (struct etcd_op){.kind = ETCD_OP_PUT, .key = e->key,
-							   .value = e->value,
-							   .value_len = strlen(e->value)}
-					: (struct etcd_op){.kind = ETCD_OP_DELETE, .key = e->key};
-	}
-	r = etcd_txn(es->etcd, cmp, n_cmp, ops, n_ops, NULL, 0, &tr);
+	if (build_txn(es, fence, &t, err) < 0)
+		goto out;
+	r = etcd_txn(es->etcd, t.cmp, t.n_cmp, t.ops, t.n_ops, NULL, 0, &tr);
 	if (r < 0) {
 		etcd_err(es, r, "commit", err);
 		goto out;
@@ -416,8 +445,8 @@ static int es_commit(struct ipam_store *s, struct cni_error *err)
 	rc = 0;
 out:
 	etcd_txn_result_free(&tr);
-	free(ops);
-	free(keys);
+	free(t.ops);
+	free(t.keys);
 	return rc;
 }
 
