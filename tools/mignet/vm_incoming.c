@@ -226,7 +226,7 @@ static int serve_setup(struct target *t, struct mig_error *err)
 		return r;
 	}
 	t->rep.connections = t->session.stream_count - 1;
-	t->rep.streams = t->rep.multifd_channels ? t->rep.multifd_channels : 1;
+	t->rep.streams = t->rep.connections;
 	vm_timestamp(t->rep.start, sizeof(t->rep.start));
 	vm_event(&t->ui, "started", NULL);
 	return mig_control_send(t->ctl, mig_control_new("ready"), err);

@@ -173,7 +173,7 @@ static int prepare(struct source *s, struct mig_error *err)
 		session = (uint64_t)mig_now() ^ ((uint64_t)getpid() << 32);
 	s->ndata = 1 + (o->streams >= 2 ? o->streams : 0);
 	s->rep.connections = s->ndata;
-	s->rep.streams = o->streams >= 2 ? o->streams : 1;
+	s->rep.streams = s->ndata;
 	s->rep.multifd_channels = o->streams >= 2 ? o->streams : 0;
 	s->hello = (struct mig_hello){ .session = session, .stream_count = 1 + s->ndata,
 				       .memory_bytes = s->rep.guest_memory,
