@@ -91,6 +91,7 @@ static struct json_object *setup_message(const struct vm_opts *o, unsigned int n
 	json_object_object_add(m, "parameters", params);
 	json_object_object_add(m, "connections", json_object_new_int((int)ndata));
 	json_object_object_add(m, "transport", json_object_new_string(o->fd_pass ? "fd" : "splice"));
+	json_object_object_add(m, "progressTimeout", json_object_new_int64(o->progress_timeout));
 	return m;
 }
 
