@@ -62,8 +62,8 @@ struct vm_report {
 	const char *vm_runs_on;        /* "source", "target", "unknown" */
 	uint64_t guest_memory;
 	struct mig_qemu_migration qemu; /* the last query-migrate of this side's QEMU */
-	unsigned int streams;          /* --streams: multifd channels, 1 without multifd */
-	unsigned int connections;      /* QEMU connections carried (main + multifd) */
+	unsigned int streams;          /* QEMU connections carried: main + multifd channels */
+	unsigned int connections;      /* the same (a clearer name) */
 	unsigned int multifd_channels;
 	double cpu_seconds;            /* of this mignet */
 	uint64_t conn_bytes[MIG_MAX_STREAMS]; /* both directions of connection k (k >= 1) */

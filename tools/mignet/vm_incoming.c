@@ -179,7 +179,7 @@ static unsigned int multifd_channels(struct json_object *setup)
 /* The source's setup on this QEMU, then migrate-incoming. Return: 0 or -errno. */
 static int apply_setup(struct target *t, struct json_object *setup, struct mig_error *err)
 {
-	struct json_object *tr = mig_json_get(setup, "transport", json_type_string);
+	struct json_object *tr = mig_json_get(setup, "transport", json_type_string), *pto;
 	char uri[160];
 	int r;
 
@@ -192,6 +192,10 @@ static int apply_setup(struct target *t, struct json_object *setup, struct mig_e
 				     (unsigned long long)t->session.memory_bytes);
 	t->fd_mode = tr && !strcmp(json_object_get_string(tr), "fd");
 	t->rep.multifd_channels = multifd_channels(setup);
+	pto = mig_json_get(setup, "progressTimeout", json_type_int);
+	t->progress_timeout = pto && json_object_get_int64(pto) > 0 &&
+			      json_object_get_int64(pto) <= 1000000 ?
+			      (unsigned int)json_object_get_int64(pto) : 0;
 	if (t->fd_mode && t->session.stream_count != 2)
 		return mig_error_set(err, -EINVAL, "the fd transport carries one connection");
 	r = mig_qemu_apply(&t->qmp, setup, err);
@@ -226,7 +230,7 @@ static int serve_setup(struct target *t, struct mig_error *err)
 		return r;
 	}
 	t->rep.connections = t->session.stream_count - 1;
-	t->rep.streams = t->rep.multifd_channels ? t->rep.multifd_channels : 1;
+	t->rep.streams = t->rep.connections;
 	vm_timestamp(t->rep.start, sizeof(t->rep.start));
 	vm_event(&t->ui, "started", NULL);
 	return mig_control_send(t->ctl, mig_control_new("ready"), err);

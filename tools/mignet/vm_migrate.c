@@ -91,6 +91,7 @@ static struct json_object *setup_message(const struct vm_opts *o, unsigned int n
 	json_object_object_add(m, "parameters", params);
 	json_object_object_add(m, "connections", json_object_new_int((int)ndata));
 	json_object_object_add(m, "transport", json_object_new_string(o->fd_pass ? "fd" : "splice"));
+	json_object_object_add(m, "progressTimeout", json_object_new_int64(o->progress_timeout));
 	return m;
 }
 
@@ -173,7 +174,7 @@ static int prepare(struct source *s, struct mig_error *err)
 		session = (uint64_t)mig_now() ^ ((uint64_t)getpid() << 32);
 	s->ndata = 1 + (o->streams >= 2 ? o->streams : 0);
 	s->rep.connections = s->ndata;
-	s->rep.streams = o->streams >= 2 ? o->streams : 1;
+	s->rep.streams = s->ndata;
 	s->rep.multifd_channels = o->streams >= 2 ? o->streams : 0;
 	s->hello = (struct mig_hello){ .session = session, .stream_count = 1 + s->ndata,
 				       .memory_bytes = s->rep.guest_memory,

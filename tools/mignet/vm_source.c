@@ -30,6 +30,7 @@
 #include "vm_unix.h"
 
 #define TICK_MS 200
+#define STATUS_AFTER_FAILURE 10 /* seconds for the target's status after a failure */
 
 volatile sig_atomic_t vm_interrupted;
 
@@ -284,10 +285,15 @@ static void target_status(struct source *s)
 {
 	struct json_object *m = NULL, *st;
 	struct mig_error e = { 0 };
+	int ms;
 
 	if (s->ctl < 0)
 		return;
-	if (mig_control_recv(s->ctl, VM_CONTROL_TIMEOUT * 1000, &m, &e) < 0 ||
+	/* a completed migration waits for the guest to run there; a failed one only for the
+	 * answer (a target gone with the network cannot give one) */
+	ms = strcmp(s->rep.qemu.status, "completed") ? STATUS_AFTER_FAILURE * 1000 :
+						       VM_CONTROL_TIMEOUT * 1000;
+	if (mig_control_recv(s->ctl, ms, &m, &e) < 0 ||
 	    strcmp(mig_control_type(m), "status")) {
 		if (!s->reason[0] && strcmp(s->rep.qemu.status, "completed"))
 			snprintf(s->reason, sizeof(s->reason), "no status from the target: %s",

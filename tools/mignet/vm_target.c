@@ -21,6 +21,7 @@
 
 #define TICK_MS 200
 #define SETTLE_TIMEOUT 30 /* seconds for the target QEMU to run after completion */
+#define WATCH_MARGIN 10   /* seconds past the source's progressTimeout before this side gives up */
 
 /* Connection @fd to the target QEMU: spliced to its socket, or handed over (fd:). */
 static int give(struct target *t, unsigned int k, int fd, struct mig_error *err)
@@ -132,10 +133,38 @@ static void settle(struct target *t)
 	}
 }
 
-/* The watch: ticks until the source said done or left. */
+/*
+ * Whether nothing moved for the source's progressTimeout (+ WATCH_MARGIN): the source or the
+ * network is gone without a word (a link down sends no FIN). The source cancels first; this
+ * side then gives up too, breaking its QEMU's connections. Not in post-copy (a quiet guest
+ * asks for no page), nor with fd: (QEMU holds the socket, no byte passes here).
+ */
+static bool stalled(struct target *t, uint64_t *last_bytes, double *last_at)
+{
+	uint64_t b = mig_forwarder_bytes(&t->fw);
+	double now = mig_now();
+
+	if (b != *last_bytes || t->fd_mode || !t->progress_timeout ||
+	    !strcmp(t->rep.qemu.status, "postcopy-active")) {
+		*last_bytes = b;
+		*last_at = now;
+		return false;
+	}
+	if (now - *last_at <= t->progress_timeout + WATCH_MARGIN)
+		return false;
+	snprintf(t->reason, sizeof(t->reason), "nothing moved for %.0f s (progressTimeout %u s "
+		 "+ %d): the source or the network is gone", now - *last_at, t->progress_timeout,
+		 WATCH_MARGIN);
+	mig_forwarder_shutdown(&t->fw);
+	return true;
+}
+
+/* The watch: ticks until the source said done or left, or nothing moves any more. */
 static void wait_done(struct target *t)
 {
+	double last_at = mig_now();
 	bool said_failed = false;
+	uint64_t last_bytes = 0;
 	struct pollfd pfd;
 
 	while (t->ctl >= 0) {
@@ -143,6 +172,8 @@ static void wait_done(struct target *t)
 		if (poll(&pfd, 1, TICK_MS) > 0 && control_message(t))
 			return;
 		query_target(t);
+		if (stalled(t, &last_bytes, &last_at))
+			return;
 		if (!said_failed && (t->qmp.fd < 0 || !strcmp(t->rep.qemu.status, "failed"))) {
 			char why[400];
 

@@ -27,6 +27,7 @@ struct target {
 	struct mig_tls_streams tls_conns;
 	struct mig_pump_ops tls_pump;
 	struct mig_tls_shim *ctl_shim;  /* the control connection's TLS */
+	unsigned int progress_timeout;  /* the source's (setup), for the watch */
 	char source_said[32];           /* the source QEMU's final status (done) */
 	char reason[400];
 };

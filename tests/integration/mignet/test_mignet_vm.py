@@ -134,8 +134,9 @@ def test_bios_vm_migrates_over_migration0(nodes, streams, tls):
     assert rep["sourceAddress"] == nodes.net.mig_addr["a"]
     assert rep["vmRunsOn"] == "target" and trep["vmRunsOn"] == "target"
     assert rep["qemu"]["status"] == "completed"
-    assert rep["streams"] == max(streams, 1) and trep["streams"] == max(streams, 1)
-    assert rep["connections"] == (1 + streams if streams >= 2 else 1)
+    connections = 1 + streams if streams >= 2 else 1  # main + multifd channels
+    assert rep["streams"] == connections and trep["streams"] == connections
+    assert rep["connections"] == connections
     assert rep["multifdChannels"] == (streams if streams >= 2 else 0)
     if tls:
         assert rep["transport"] == "tls" and trep["transport"] == "tls"
@@ -339,3 +340,24 @@ def test_help_names_every_option():
         assert r.returncode == 0
         for o in opts:
             assert o in r.stdout, (cmd, o)
+
+
+def test_network_gone_midway_keeps_the_vm_on_the_source(nodes):
+    """migration0 of the target node goes down (no FIN, no RST: silence). The source cancels
+    past its progressTimeout; the target, told that timeout in the setup, gives up too."""
+    src, dst = nodes.vm("a", payload=48), nodes.vm("b", incoming=True, payload=48)
+    inc = nodes.incoming(dst)
+    mig = migrate_bg(nodes, src, "--streams", "2", "--bandwidth", "8", "--progress-timeout", "3")
+    wait_progress(mig)
+    nodes.net.ip("b", "link", "set", "migration0", "down")
+    out, err = mig.communicate(timeout=60)
+    assert mig.returncode == 1, out + err
+    rep = report(out)
+    assert "progressTimeout" in rep["failureReason"] and rep["vmRunsOn"] == "source", rep
+    assert src.status() == "running"
+    assert src.query("query-migrate")["status"] == "cancelled"
+    tout, terr = inc.communicate(timeout=60)
+    assert inc.returncode == 1, tout + terr
+    trep = report(tout)
+    assert "the source or the network is gone" in trep["failureReason"], trep
+    assert trep["vmRunsOn"] == "source"
