@@ -123,6 +123,8 @@ int mig_config_parse(const char *text, struct mig_config *ret, struct mig_error 
 			     err);
 	if (r == 0)
 		r = get_bool(o, "allowPostCopy", &c.allow_post_copy, &c.has_post_copy, err);
+	if (r == 0)
+		r = get_bool(o, "disableTLS", &c.disable_tls, &c.has_disable_tls, err);
 	if (r == 0 && c.has_parallel && c.parallel_outbound == 0)
 		r = mig_error_set(err, -EINVAL, "config: parallelOutboundMigrationsPerNode must "
 				  "be at least 1");

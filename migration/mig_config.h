@@ -8,6 +8,7 @@
  *   progressTimeout                    seconds
  *   parallelOutboundMigrationsPerNode  count
  *   allowAutoConverge, allowPostCopy   booleans (mignet migrate)
+ *   disableTLS                         boolean: KubeVirt's; TLS is on unless it is true
  *
  * Unknown keys are skipped; a known key of the wrong type is an error.
  */
@@ -27,6 +28,7 @@ struct mig_config {
 	unsigned int parallel_outbound;
 	bool has_auto_converge, has_post_copy;
 	bool allow_auto_converge, allow_post_copy;
+	bool has_disable_tls, disable_tls;
 };
 
 /**

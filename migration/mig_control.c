@@ -61,7 +61,7 @@ static int wait_readable(int fd, int ms)
 	return r == 0 ? -ETIMEDOUT : 0;
 }
 
-static struct json_object *parse_payload(const char *text, size_t len)
+struct json_object *mig_control_parse(const char *text, size_t len)
 {
 	struct json_tokener *tok = json_tokener_new();
 	struct json_object *o;
@@ -107,7 +107,7 @@ int mig_control_recv(int fd, int ms, struct json_object **ret, struct mig_error 
 				     "message");
 	}
 	text[f.length] = '\0';
-	*ret = parse_payload(text, f.length);
+	*ret = mig_control_parse(text, f.length);
 	free(text);
 	if (!*ret)
 		return mig_error_set(err, -EPROTO, "control connection: not a JSON object with "

@@ -35,6 +35,12 @@ int mig_control_send(int fd, struct json_object *o, struct mig_error *err);
  */
 int mig_control_recv(int fd, int ms, struct json_object **ret, struct mig_error *err);
 
+/**
+ * mig_control_parse() - @len bytes of a CONTROL payload as JSON
+ * Return: the object when it is exactly one JSON object with a string "type", else NULL.
+ */
+struct json_object *mig_control_parse(const char *text, size_t len);
+
 /** mig_control_type() - the "type" of @o ("" when none). */
 const char *mig_control_type(struct json_object *o);
 

@@ -770,6 +770,15 @@ int mig_doctor_run(const struct mig_doctor_opts *o, struct mig_doctor_report *re
 		rep->checks[i].name = check_names[i];
 		check_set(&rep->checks[i], MIG_CHECK_SKIP, "no interface");
 	}
+	if (o->tls) {
+		mig_tls_doctor(o->tls, o->tls_role_given, o->tls_name, rep->tls);
+		rep->tls_checked = true;
+	}
+	if (o->tls_only) {
+		for (i = 0; i < MIG_CHECK_COUNT; i++)
+			check_set(&rep->checks[i], MIG_CHECK_SKIP, "--tls-only");
+		goto count;
+	}
 	r = nl_open(&nl);
 	if (r < 0)
 		return mig_error_set(err, r, "netlink: %s", strerror(-r));
@@ -782,10 +791,14 @@ int mig_doctor_run(const struct mig_doctor_opts *o, struct mig_doctor_report *re
 	}
 	free(addrs);
 	nl_close(&nl);
-	for (i = 0; i < MIG_CHECK_COUNT; i++) {
-		if (rep->checks[i].status == MIG_CHECK_PASS)
+count:
+	for (i = 0; i < MIG_CHECK_COUNT + (rep->tls_checked ? MIG_TLS_CHECK_COUNT : 0); i++) {
+		int st = i < MIG_CHECK_COUNT ? (int)rep->checks[i].status :
+			 rep->tls[i - MIG_CHECK_COUNT].status;
+
+		if (st == MIG_CHECK_PASS)
 			rep->passed++;
-		else if (rep->checks[i].status == MIG_CHECK_FAIL)
+		else if (st == MIG_CHECK_FAIL)
 			rep->failed++;
 		else
 			rep->skipped++;

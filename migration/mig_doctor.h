@@ -14,6 +14,7 @@
 
 #include "ipam/range.h"
 #include "mig.h"
+#include "mig_tls.h"
 
 #define MIG_DOCTOR_PORT 49153              /* the sink's default port (receive's + 1) */
 #define MIG_DOCTOR_PROBE_SECONDS 1.0
@@ -72,12 +73,18 @@ struct mig_doctor_opts {
 	double probe_seconds;       /* 0 = MIG_DOCTOR_PROBE_SECONDS */
 	uint64_t probe_bytes;       /* 0 = MIG_DOCTOR_PROBE_BYTES */
 	double min_gbps;            /* the probe fails below this, 0 = any rate passes */
+	const struct mig_tls_opts *tls; /* the TLS material to check; NULL: not checked */
+	bool tls_role_given;        /* tls->role is the certificate's role (else from its CN) */
+	const char *tls_name;       /* the CN it must carry; NULL: the role's KubeVirt name */
+	bool tls_only;              /* skip the network checks */
 };
 
 struct mig_doctor_report {
 	char interface[IF_NAMESIZE];
 	char peer[64];              /* the peer address, "" without --peer */
 	struct mig_check checks[MIG_CHECK_COUNT];
+	bool tls_checked;           /* the TLS checks below ran */
+	struct mig_tls_check tls[MIG_TLS_CHECK_COUNT];
 	unsigned int passed, failed, skipped;
 	bool probed;                /* the throughput figures below are valid */
 	uint64_t probe_bytes;

@@ -33,11 +33,16 @@ static void doctor_usage(FILE *f)
 	      "                [--master-netns PATH] [--range CIDR]... [--mtu N] [--mode MODE]\n"
 	      "                [--config FILE] [--no-probe] [--probe-seconds S]\n"
 	      "                [--probe-bytes SIZE] [--min-gbps G] [--json]\n"
+	      "                [--tls-dir DIR | --tls-cert F --tls-key F --tls-ca F]\n"
+	      "                [--tls-role server|client] [--tls-name CN] [--tls-only]\n"
 	      "  mignet doctor --serve [--interface IF] [--port P] [--count N] [--json]\n"
 	      "Checks interface, up, macvlan, master, address, mtu, route, peer and throughput;\n"
 	      "expectations from the flags, else from FILE (a CNI config or conflist with a\n"
 	      "macvlan plugin, or a NetworkAttachmentDefinition in JSON or YAML).\n"
 	      "The throughput probe streams to `mignet doctor --serve` on the peer (port 49153).\n"
+	      "With TLS material: tls-files, tls-key (matches the certificate), tls-chain (verifies\n"
+	      "against ca.crt), tls-dates, tls-name (CN and usage of the role, by default the role\n"
+	      "whose KubeVirt name the CN carries) and tls-path (kernel or user-space TLS, why).\n"
 	      "Exit status: 0 no check failed, 1 a check failed, 2 usage or config error.\n",
 	      f);
 }
@@ -335,6 +340,15 @@ static struct json_object *report_json(const struct mig_doctor_report *rep)
 		json_object_object_add(e, "detail", json_object_new_string(c->detail));
 		json_object_array_add(a, e);
 	}
+	for (int i = 0; rep->tls_checked && i < MIG_TLS_CHECK_COUNT; i++) {
+		struct json_object *e = json_object_new_object();
+
+		json_object_object_add(e, "name", json_object_new_string(rep->tls[i].name));
+		json_object_object_add(e, "status", json_object_new_string(
+				       mig_check_status_name((enum mig_check_status)rep->tls[i].status)));
+		json_object_object_add(e, "detail", json_object_new_string(rep->tls[i].detail));
+		json_object_array_add(a, e);
+	}
 	json_object_object_add(o, "checks", a);
 	if (rep->probed) {
 		struct json_object *t = json_object_new_object();
@@ -356,6 +370,10 @@ static void report_text(const struct mig_doctor_report *rep, FILE *f)
 	for (int i = 0; i < MIG_CHECK_COUNT; i++)
 		fprintf(f, "%-11s %-6s %s\n", rep->checks[i].name,
 			mig_check_status_name(rep->checks[i].status), rep->checks[i].detail);
+	for (int i = 0; rep->tls_checked && i < MIG_TLS_CHECK_COUNT; i++)
+		fprintf(f, "%-11s %-6s %s\n", rep->tls[i].name,
+			mig_check_status_name((enum mig_check_status)rep->tls[i].status),
+			rep->tls[i].detail);
 	fprintf(f, "%s: %u passed, %u failed, %u skipped\n", rep->failed ? "FAIL" : "OK",
 		rep->passed, rep->failed, rep->skipped);
 }
@@ -390,7 +408,8 @@ static void on_serve(const char *event, const char *addr, uint16_t port, uint64_
 int mig_doctor_main(int argc, char **argv)
 {
 	enum { O_IF = 256, O_PEER, O_MASTER, O_MNETNS, O_RANGE, O_MTU, O_MODE, O_CONFIG, O_JSON,
-	       O_NOPROBE, O_PSECS, O_PBYTES, O_MINGBPS, O_SERVE, O_PORT, O_COUNT, O_HELP };
+	       O_NOPROBE, O_PSECS, O_PBYTES, O_MINGBPS, O_SERVE, O_PORT, O_COUNT, O_HELP,
+	       O_TLSDIR, O_TLSCERT, O_TLSKEY, O_TLSCA, O_TLSROLE, O_TLSNAME, O_TLSONLY };
 	static const struct option opts[] = {
 		{ "interface", required_argument, NULL, O_IF },
 		{ "peer", required_argument, NULL, O_PEER },
@@ -409,8 +428,17 @@ int mig_doctor_main(int argc, char **argv)
 		{ "port", required_argument, NULL, O_PORT },
 		{ "count", required_argument, NULL, O_COUNT },
 		{ "help", no_argument, NULL, O_HELP },
+		{ "tls-dir", required_argument, NULL, O_TLSDIR },
+		{ "tls-cert", required_argument, NULL, O_TLSCERT },
+		{ "tls-key", required_argument, NULL, O_TLSKEY },
+		{ "tls-ca", required_argument, NULL, O_TLSCA },
+		{ "tls-role", required_argument, NULL, O_TLSROLE },
+		{ "tls-name", required_argument, NULL, O_TLSNAME },
+		{ "tls-only", no_argument, NULL, O_TLSONLY },
 		{ 0 },
 	};
+	struct mig_tls_opts tls = { .role = MIG_TLS_SERVER };
+	bool tls_set = false;
 	static struct mig_doctor_expect e; /* large: ranges */
 	struct mig_doctor_opts o = { .interface = MIG_DEFAULT_INTERFACE, .expect = &e };
 	struct ipam_config ipam = { 0 };
@@ -503,6 +531,34 @@ int mig_doctor_main(int argc, char **argv)
 			if (mig_parse_uint(optarg, 0, 1000000, &count) < 0)
 				return doctor_error("--count %s: a number", optarg);
 			break;
+		case O_TLSDIR:
+			tls.dir = optarg;
+			tls_set = true;
+			break;
+		case O_TLSCERT:
+			tls.cert = optarg;
+			tls_set = true;
+			break;
+		case O_TLSKEY:
+			tls.key = optarg;
+			tls_set = true;
+			break;
+		case O_TLSCA:
+			tls.ca = optarg;
+			tls_set = true;
+			break;
+		case O_TLSROLE:
+			if (strcmp(optarg, "server") && strcmp(optarg, "client"))
+				return doctor_error("--tls-role %s: server or client", optarg);
+			tls.role = !strcmp(optarg, "server") ? MIG_TLS_SERVER : MIG_TLS_CLIENT;
+			o.tls_role_given = true;
+			break;
+		case O_TLSNAME:
+			o.tls_name = optarg;
+			break;
+		case O_TLSONLY:
+			o.tls_only = true;
+			break;
 		case O_HELP:
 			doctor_usage(stdout);
 			return 0;
@@ -513,6 +569,11 @@ int mig_doctor_main(int argc, char **argv)
 	}
 	if (optind != argc)
 		return doctor_error("unexpected argument %s", argv[optind]);
+	if (tls_set)
+		o.tls = &tls;
+	else if (o.tls_only)
+		return doctor_error("--tls-only needs --tls-dir DIR (or --tls-cert, --tls-key, "
+				    "--tls-ca)");
 	/* least privilege: the sink needs what a receiver does; the checks, mig_privilege.h */
 	if (serve)
 		mig_privilege_receive("mignet doctor --serve", (uint16_t)port);

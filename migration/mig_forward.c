@@ -142,6 +142,16 @@ uint64_t mig_forwarder_bytes(struct mig_forwarder *fw)
 	return b;
 }
 
+void mig_forwarder_shutdown(struct mig_forwarder *fw)
+{
+	unsigned int i;
+
+	for (i = 0; i < atomic_load(&fw->n); i++) {
+		shutdown(fw->conns[i].local_fd, SHUT_RDWR);
+		shutdown(fw->conns[i].net_fd, SHUT_RDWR);
+	}
+}
+
 void mig_forwarder_stop(struct mig_forwarder *fw, bool graceful, unsigned int wait_s)
 {
 	double deadline = mig_now() + wait_s;

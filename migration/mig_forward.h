@@ -82,6 +82,12 @@ unsigned int mig_forwarder_active(struct mig_forwarder *fw);
 uint64_t mig_forwarder_bytes(struct mig_forwarder *fw);
 
 /**
+ * mig_forwarder_shutdown() - shut every connection's sockets down (both directions), so
+ * that whoever blocks on them, QEMU included, gets an error now; the pumps then end.
+ */
+void mig_forwarder_shutdown(struct mig_forwarder *fw);
+
+/**
  * mig_forwarder_stop() - shut every connection down, wait for its pumps, close the sockets
  * @graceful: wait up to @wait_s seconds for the pumps to end on their own first
  */

@@ -40,6 +40,26 @@ void mig_privilege_receive(const char *who, uint16_t port)
 	drop(who, bind_low, port < 1024 ? 2 : 0);
 }
 
+void mig_privilege_vm(const char *who, uint16_t port)
+{
+	static const struct cni_cap keep[] = {
+		{ CAP_DAC_OVERRIDE, "to reach QEMU's sockets when QEMU runs as another user" },
+		{ CAP_NET_BIND_SERVICE, "to listen on a port below 1024" },
+		{ CAP_SETPCAP, "to drop CAP_NET_BIND_SERVICE from the bounding set once listening" },
+	};
+
+	drop(who, keep, port && port < 1024 ? 3 : 1);
+}
+
+void mig_privilege_vm_listening(const char *who)
+{
+	static const struct cni_cap keep = {
+		CAP_DAC_OVERRIDE, "to reach QEMU's sockets when QEMU runs as another user"
+	};
+
+	drop(who, &keep, 1);
+}
+
 void mig_privilege_doctor(const char *master_netns)
 {
 	static const struct cni_cap keep[] = {

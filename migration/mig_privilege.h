@@ -14,6 +14,10 @@
  *            namespace turns them off); CAP_SYS_ADMIN (+ CAP_SYS_PTRACE for a /proc path)
  *            only with --master-netns, to open and enter that namespace.
  *   ipam     none: the store is root's own files (or etcd over HTTP).
+ *   migrate, incoming  CAP_DAC_OVERRIDE only: QEMU's QMP and migration sockets belong to
+ *            QEMU's user (qemu, uid 107, under KubeVirt); incoming also CAP_NET_BIND_SERVICE
+ *            until it listens, for a port below 1024. SO_BINDTODEVICE, TCP, splice and the
+ *            node-local slot files need none.
  *
  * Everything else leaves every set, the bounding set included, after the options are parsed
  * and the token file is read and before any peer or network input is handled. A drop that
@@ -37,6 +41,12 @@ void mig_privilege_send(bool zerocopy);
 
 /** mig_privilege_receive() - keep only what @who (a receiver, a sink) needs to listen on @port. */
 void mig_privilege_receive(const char *who, uint16_t port);
+
+/** mig_privilege_vm() - keep only what migrate / incoming (@port, 0 for migrate) need. */
+void mig_privilege_vm(const char *who, uint16_t port);
+
+/** mig_privilege_vm_listening() - incoming once it listens: CAP_DAC_OVERRIDE only. */
+void mig_privilege_vm_listening(const char *who);
 
 /** mig_privilege_doctor() - keep only what `mignet doctor` needs (@master_netns: its path). */
 void mig_privilege_doctor(const char *master_netns);

@@ -27,6 +27,7 @@
 
 struct mig_pending;
 
+/* Set event and opaque before mig_listener_open(); the rest is the listener's. */
 struct mig_listener {
 	const char *interface;
 	uint16_t port;

@@ -40,16 +40,27 @@ class Nodes:
         self.token = os.path.join(self.tmp, "token")
         with open(self.token, "w") as f:
             f.write(TOKEN + "\n")
+        # TLS is on by default: a lab PKI per test (server/ for the target, client/ for the
+        # source); a test passing --no-tls or its own --tls-* gets none of it
+        self.pki = os.path.join(self.tmp, "pki")
+        subprocess.run([MIGNET, "tls-init", self.pki], check=True, capture_output=True)
 
-    def vm(self, node, incoming=False):
-        vm = BiosVm(self.launcher[node], self.tmp, f"qemu-{node}", incoming=incoming)
+    def tls(self, role, extra):
+        if any(a == "--no-tls" or a.startswith("--tls-") for a in extra):
+            return []
+        return ["--tls-dir", os.path.join(self.pki, role)]
+
+    def vm(self, node, incoming=False, payload=0):
+        vm = BiosVm(self.launcher[node], self.tmp, f"qemu-{node}", incoming=incoming,
+                    payload=payload)
         self.vms.append(vm)
         return vm
 
     def incoming(self, vm, *extra, token=None):
         tf = token or self.token
         p = self.net.popen("b", MIGNET, "incoming", "--qmp", vm.qmp_path, "--socket-dir",
-                           self.sockdir, "--token-file", tf, "--timeout", "60", "--json", *extra)
+                           self.sockdir, "--token-file", tf, "--timeout", "60", "--json",
+                           *self.tls("server", extra), *extra)
         line = p.stdout.readline()
         assert line, p.stderr.read()
         assert json.loads(line)["event"] == "listening", line
@@ -58,8 +69,8 @@ class Nodes:
     def migrate(self, vm, *extra, timeout=120, token=None):
         return self.net.run("a", MIGNET, "migrate", "--qmp", vm.qmp_path, "--target",
                             self.net.mig_addr["b"], "--socket-dir", self.sockdir,
-                            "--token-file", token or self.token, "--json", *extra,
-                            timeout=timeout)
+                            "--token-file", token or self.token, "--json",
+                            *self.tls("client", extra), *extra, timeout=timeout)
 
     def teardown(self):
         for vm in self.vms:
@@ -88,19 +99,34 @@ def report(out):
     return reps[0]
 
 
+def capabilities(pid):
+    """CapEff and CapBnd of @pid (ip netns exec execs: the pid is mignet's)."""
+    caps = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            if k in ("CapEff", "CapBnd"):
+                caps[k] = int(v, 16)
+    return caps
+
+
 def pod_bytes(net, node):
     st = json.loads(sh("ip", "-n", net.ns[node], "-j", "-s", "link", "show", "eth0").stdout)
     return st[0]["stats64"]["tx"]["bytes"] + st[0]["stats64"]["rx"]["bytes"]
 
 
+@pytest.mark.parametrize("tls", [True, False], ids=["tls", "no-tls"])
 @pytest.mark.parametrize("streams", [0, 2, 8])
-def test_bios_vm_migrates_over_migration0(nodes, streams):
+def test_bios_vm_migrates_over_migration0(nodes, streams, tls):
     src, dst = nodes.vm("a"), nodes.vm("b", incoming=True)
     pod0 = pod_bytes(nodes.net, "a") + pod_bytes(nodes.net, "b")
-    inc = nodes.incoming(dst)
-    r = nodes.migrate(src, "--streams", str(streams))
+    off = () if tls else ("--no-tls",)
+    inc = nodes.incoming(dst, *off)
+    # least privilege: once listening, incoming holds CAP_DAC_OVERRIDE only (QEMU's sockets)
+    assert capabilities(inc.pid) == {"CapEff": 1 << 1, "CapBnd": 1 << 1}
+    r = nodes.migrate(src, "--streams", str(streams), *off)
     out, err = inc.communicate(timeout=60)
-    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.returncode == 0, r.stdout + r.stderr + "\n--- incoming:\n" + out + err
     assert inc.returncode == 0, out + err
     rep, trep = report(r.stdout), report(out)
     assert rep["completed"] and not rep["failed"], rep
@@ -108,9 +134,18 @@ def test_bios_vm_migrates_over_migration0(nodes, streams):
     assert rep["sourceAddress"] == nodes.net.mig_addr["a"]
     assert rep["vmRunsOn"] == "target" and trep["vmRunsOn"] == "target"
     assert rep["qemu"]["status"] == "completed"
-    assert rep["streams"] == (1 + streams if streams >= 2 else 1)
+    connections = 1 + streams if streams >= 2 else 1  # main + multifd channels
+    assert rep["streams"] == connections and trep["streams"] == connections
+    assert rep["connections"] == connections
     assert rep["multifdChannels"] == (streams if streams >= 2 else 0)
-    assert len(rep["connectionBytes"]) == rep["streams"]
+    if tls:
+        assert rep["transport"] == "tls" and trep["transport"] == "tls"
+        assert rep["tls"]["version"] == "TLSv1.3", rep["tls"]
+        assert rep["tls"]["peerName"] == "kubevirt.io:system:node:virt-handler"
+        assert trep["tls"]["peerName"] == "kubevirt.io:system:client:virt-handler"
+    else:
+        assert rep["tls"] is False and trep["tls"] is False
+    assert len(rep["connectionBytes"]) == rep["connections"]
     assert all(b > 0 for b in rep["connectionBytes"]), rep
     # the guest's RAM went through mignet: at least what QEMU says it transferred
     assert sum(rep["connectionBytes"]) >= rep["qemu"]["transferredBytes"]
@@ -123,3 +158,185 @@ def test_bios_vm_migrates_over_migration0(nodes, streams):
     # the per-migration sockets are gone, the directory is private
     assert os.listdir(nodes.sockdir) == []
     assert os.stat(nodes.sockdir).st_mode & 0o777 == 0o700
+
+
+def test_wrong_token_never_reaches_the_target_qemu(nodes, tmp_path):
+    src, dst = nodes.vm("a"), nodes.vm("b", incoming=True)
+    bad = tmp_path / "bad-token"
+    bad.write_text("not-the-token\n")
+    inc = nodes.incoming(dst)
+    try:
+        r = nodes.migrate(src, "--streams", "2", token=str(bad))
+        assert r.returncode == 1, r.stdout + r.stderr
+        rep = report(r.stdout)
+        assert rep["failed"] and not rep["completed"]
+        assert "token mismatch" in rep["failureReason"], rep
+        assert rep["vmRunsOn"] == "source"
+        assert src.status() == "running"
+        assert src.query("query-migrate") == {}  # the source QEMU was never told to migrate
+        # the target refused it in the handshake and still waits for a genuine source
+        line = inc.stdout.readline()
+        assert json.loads(line)["event"] == "rejected" and "token" in line, line
+        assert inc.poll() is None
+    finally:
+        inc.kill()
+        inc.wait()
+    # nothing was set on the target QEMU, nothing connected to it
+    assert dst.status() == "inmigrate"
+    assert dst.query("query-migrate") == {}
+    caps = {c["capability"]: c["state"] for c in dst.query("query-migrate-capabilities")}
+    assert not caps["multifd"]
+    assert not os.path.exists(nodes.sockdir) or os.listdir(nodes.sockdir) == []
+
+
+def wait_progress(p, n=2):
+    """Reads @p's JSON lines until @n progress events (the migration is under way)."""
+    seen = 0
+    for line in p.stdout:
+        if json.loads(line)["event"] == "progress":
+            seen += 1
+            if seen >= n:
+                return
+    raise AssertionError("no progress: " + p.stderr.read())
+
+
+@pytest.mark.parametrize("victim", ["target-mignet", "target-qemu"])
+def test_target_killed_midway_keeps_the_vm_on_the_source(nodes, victim):
+    src, dst = nodes.vm("a"), nodes.vm("b", incoming=True)
+    inc = nodes.incoming(dst)
+    # 64 KiB/s: the BIOS guest's megabyte takes long enough to be interrupted
+    mig = nodes.net.popen("a", MIGNET, "migrate", "--qmp", src.qmp_path, "--target",
+                          nodes.net.mig_addr["b"], "--socket-dir", nodes.sockdir,
+                          "--token-file", nodes.token, "--json", *nodes.tls("client", ()),
+                          "--streams", "2", "--bandwidth", "64KiB/s", "--progress-timeout", "20")
+    wait_progress(mig)
+    assert capabilities(mig.pid) == {"CapEff": 1 << 1, "CapBnd": 1 << 1}
+    if victim == "target-mignet":
+        inc.kill()
+    else:
+        dst.proc.kill()
+    out, err = mig.communicate(timeout=60)
+    inc.kill()
+    inc.wait()
+    assert mig.returncode == 1, out + err
+    rep = report(out)
+    assert rep["failed"] and not rep["completed"]
+    assert rep["vmRunsOn"] == "source", rep
+    assert "the VM runs on the source" in rep["failureReason"]
+    assert src.status() == "running"
+    assert src.query("query-migrate")["status"] in ("failed", "cancelled")
+
+
+def migrate_bg(nodes, src, *extra):
+    return nodes.net.popen("a", MIGNET, "migrate", "--qmp", src.qmp_path, "--target",
+                           nodes.net.mig_addr["b"], "--socket-dir", nodes.sockdir,
+                           "--token-file", nodes.token, "--json", *nodes.tls("client", extra),
+                           *extra)
+
+
+def test_frozen_target_hits_the_progress_timeout(nodes):
+    # 48 MiB that do not fit into the sockets' buffers, at 8 MiB/s
+    src, dst = nodes.vm("a", payload=48), nodes.vm("b", incoming=True, payload=48)
+    inc = nodes.incoming(dst)
+    mig = migrate_bg(nodes, src, "--streams", "2", "--bandwidth", "8", "--progress-timeout", "3")
+    try:
+        wait_progress(mig)
+        dst.proc.send_signal(19)  # SIGSTOP: the target QEMU stops reading, the buffers fill up
+        out, err = mig.communicate(timeout=60)
+    finally:
+        dst.proc.send_signal(18)
+        inc.kill()
+        inc.wait()
+    assert mig.returncode == 1, out + err
+    rep = report(out)
+    assert "progressTimeout" in rep["failureReason"], rep
+    assert rep["abortStatus"] == "Succeeded" and rep["vmRunsOn"] == "source"
+    assert src.status() == "running"
+    assert src.query("query-migrate")["status"] == "cancelled"
+
+
+def test_completion_timeout_from_config_cancels(nodes, tmp_path):
+    cfg = tmp_path / "hco.json"
+    cfg.write_text(json.dumps({"liveMigrationConfig": {
+        "completionTimeoutPerGiB": 2, "bandwidthPerMigration": "64Ki", "progressTimeout": 150,
+        "parallelOutboundMigrationsPerNode": 2, "allowAutoConverge": False,
+        "allowPostCopy": False}}))
+    src, dst = nodes.vm("a"), nodes.vm("b", incoming=True)
+    inc = nodes.incoming(dst)
+    r = nodes.migrate(src, "--config", str(cfg), "--streams", "2")
+    out, _ = inc.communicate(timeout=60)
+    assert r.returncode == 1 and inc.returncode == 1, r.stdout + r.stderr
+    rep = report(r.stdout)
+    assert "completionTimeoutPerGiB" in rep["failureReason"], rep
+    assert rep["abortStatus"] == "Succeeded" and rep["vmRunsOn"] == "source"
+    assert report(out)["vmRunsOn"] == "source"
+    assert src.status() == "running"
+
+
+def test_post_copy_completes_what_pre_copy_could_not(nodes, tmp_path):
+    cfg = tmp_path / "hco.json"
+    cfg.write_text(json.dumps({"completionTimeoutPerGiB": 2, "bandwidthPerMigration": "64Ki",
+                               "allowPostCopy": True}))
+    src, dst = nodes.vm("a"), nodes.vm("b", incoming=True)
+    inc = nodes.incoming(dst)
+    r = nodes.migrate(src, "--config", str(cfg))  # 8 multifd channels asked: post-copy wins
+    out, _ = inc.communicate(timeout=60)
+    assert r.returncode == 0 and inc.returncode == 0, r.stdout + r.stderr
+    assert "without multifd" in r.stderr
+    assert [e for e in events(r.stdout) if e["event"] == "postcopy"]
+    rep, trep = report(r.stdout), report(out)
+    assert rep["mode"] == "PostCopy" and trep["mode"] == "PostCopy"
+    assert rep["completed"] and rep["multifdChannels"] == 0
+    assert dst.status() == "running" and src.status() == "postmigrate"
+
+
+def test_auto_converge_and_channels_reach_both_qemus(nodes):
+    src, dst = nodes.vm("a"), nodes.vm("b", incoming=True)
+    inc = nodes.incoming(dst)
+    r = nodes.migrate(src, "--streams", "3", "--allow-auto-converge")
+    inc.communicate(timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    for vm in (src, dst):
+        caps = {c["capability"]: c["state"] for c in vm.query("query-migrate-capabilities")}
+        assert caps["auto-converge"] and caps["multifd"] and not caps["postcopy-ram"]
+        assert vm.query("query-migrate-parameters")["multifd-channels"] == 3
+    # unlimited unless bandwidthPerMigration says otherwise: not QEMU's 128 MiB/s
+    assert src.query("query-migrate-parameters")["max-bandwidth"] > (128 << 20)
+
+
+@pytest.mark.parametrize("args,says", [
+    (["migrate", "--target", "10.0.0.1"], "--qmp SOCKET and --target"),
+    (["migrate", "--qmp", "q", "--target", "10.0.0.1", "--streams", "99"], "--streams 99: a number in 0..62"),
+    (["migrate", "--qmp", "q", "--target", "10.0.0.1", "--bandwidth", "fast"], "--bandwidth fast"),
+    (["migrate", "--qmp", "q", "--target", "10.0.0.1", "--fd-pass"], "--fd-pass carries one"),
+    (["migrate", "--bogus"], "see mignet migrate --help"),
+    (["incoming"], "--qmp SOCKET is needed"),
+    (["incoming", "--qmp", "q", "--port", "0"], "--port 0: not a port"),
+    (["incoming", "--qmp", "q", "--no-tls", "--token-file", "/nonexistent"],
+     "--token-file /nonexistent"),
+])
+def test_usage_errors(args, says):
+    r = subprocess.run([MIGNET, *args], capture_output=True, text=True, timeout=10)
+    assert r.returncode == 2, r
+    assert says in r.stderr, r.stderr
+
+
+def test_bad_config_is_a_usage_error(tmp_path):
+    cfg = tmp_path / "hco.json"
+    cfg.write_text('{"allowPostCopy": "yes"}')
+    r = subprocess.run([MIGNET, "migrate", "--qmp", "q", "--target", "10.0.0.1", "--config",
+                        str(cfg)], capture_output=True, text=True, timeout=10)
+    assert r.returncode == 2 and "allowPostCopy must be true or false" in r.stderr, r.stderr
+
+
+def test_help_names_every_option():
+    for cmd, opts in (("migrate", ["--qmp", "--target", "--streams", "--bandwidth", "--config",
+                                   "--progress-timeout", "--completion-timeout-per-gib",
+                                   "--allow-auto-converge", "--allow-post-copy", "--socket-dir",
+                                   "--token-file", "--json"]),
+                      ("incoming", ["--qmp", "--interface", "--port", "--socket-dir",
+                                    "--token-file", "--from", "--timeout", "--json"])):
+        r = subprocess.run([MIGNET, cmd, "--help"], capture_output=True, text=True, timeout=10)
+        assert r.returncode == 0
+        for o in opts:
+            assert o in r.stdout, (cmd, o)

@@ -60,13 +60,21 @@ class Qmp:
 class BiosVm:
     """A QEMU in netns @ns; @incoming: started with -incoming defer."""
 
-    def __init__(self, ns, workdir, name, incoming=False, ram=RAM):
+    def __init__(self, ns, workdir, name, incoming=False, ram=RAM, payload=0):
         self.qmp_path = os.path.join(workdir, f"{name}.qmp")
         args = ["ip", "netns", "exec", ns, QEMU, "-accel", "tcg", "-m", ram, "-nographic",
                 "-display", "none", "-nodefaults", "-qmp",
                 f"unix:{self.qmp_path},server=on,wait=off"]
         if incoming:
             args += ["-incoming", "defer"]
+        if payload:
+            # @payload MiB of random bytes loaded into guest RAM at 16 MiB: a BIOS guest's RAM
+            # is otherwise almost all zero pages, which QEMU sends as a few bytes each
+            blob = os.path.join(workdir, f"payload-{payload}M.bin")
+            if not os.path.exists(blob):
+                with open(blob, "wb") as f:
+                    f.write(os.urandom(payload << 20))
+            args += ["-device", f"loader,file={blob},addr=0x1000000,force-raw=on"]
         self.log = open(os.path.join(workdir, f"{name}.log"), "w")
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT,
                                      preexec_fn=_die_with_parent)

@@ -1,17 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * mignet: the command-line tool of the migration data path.
+ * mignet: the command-line tool of the migration data path; this file dispatches.
  *
- *   mignet incoming / mignet migrate: a QEMU's live migration (vm_incoming.c, vm_migrate.c)
- *   mignet receive [--interface migration0] [--port 49152] [--token T] [--from CIDR] [--json]
- *   mignet send --target ADDR[:PORT] [--guest-memory SIZE] [--dirty-rate RATE] [--streams N]
- *               [--zerocopy auto|always|never] [--bandwidth MiB/s] [--downtime-ms MS]
- *               [--completion-timeout-per-gib S] [--progress-timeout S] [--token T]
- *               [--config FILE] [--json]
+ *   mignet incoming / migrate   a QEMU's live migration (vm_incoming.c, vm_migrate.c)
+ *   mignet receive / send       the synthetic migration (cmd_memory.c)
+ *   mignet doctor, ipam, tls-init, version, help
  *
- * The only place that prints: progress on stderr (a bar, on a terminal) or JSON lines on
- * stdout (--json), the final report on stdout, errors on stderr. Exit status: 0 verified,
- * 1 migration failed, 2 usage.
+ * The front ends are the only code that prints. Exit status: 0 success, 1 failure, 2 usage.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "mig.h"
@@ -33,18 +29,12 @@
 #include "ipam/admin.h"
 #include "mig_doctor.h"
 #include "mig_privilege.h"
+#include "mig_tls.h"
+#include "cli.h"
 #include "slots.h"
 #include "vm.h"
 
-#define DEFAULT_LOCK_DIR "/run/mignet"
-
-struct ui {
-	bool json;
-	bool bar;
-	double last_json;
-};
-
-static void usage(FILE *f)
+void mignet_usage(FILE *f)
 {
 	fputs("usage:\n"
 	      "  mignet receive [--interface IF] [--port P] [--token T | --token-file F]\n"
@@ -67,12 +57,13 @@ static void usage(FILE *f)
 	      "                 (mignet migrate --help, mignet incoming --help)\n"
 	      "  mignet ipam list|show|release|gc ... (mignet ipam help)\n"
 	      "  mignet doctor [--interface IF] [--peer ADDR] ... (mignet doctor --help)\n"
+	      "  mignet tls-init DIR [--days N] [--server-name CN] [--client-name CN] [--new-ca]\n"
 	      "  mignet version | --version | -V;  mignet help | --help | -h\n"
 	      "The token may also come from the environment variable MIGNET_TOKEN.\n",
 	      f);
 }
 
-static void print_json(struct json_object *o)
+void mignet_print_json(struct json_object *o)
 {
 	puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 	fflush(stdout);
@@ -95,9 +86,7 @@ static int read_token_file(const char *path, char *buf, size_t size)
 	return 0;
 }
 
-static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int usage_error(const char *fmt, ...)
+int mignet_usage_error(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -110,7 +99,7 @@ static int usage_error(const char *fmt, ...)
 }
 
 /* --token, --token-file, then MIGNET_TOKEN. Return: 0, or an exit status. */
-static int pick_token(const char *token, const char *file, char *buf, size_t size,
+int mignet_pick_token(const char *token, const char *file, char *buf, size_t size,
 		      const char **ret)
 {
 	const char *env = getenv("MIGNET_TOKEN");
@@ -128,469 +117,83 @@ static int pick_token(const char *token, const char *file, char *buf, size_t siz
 	if (!token && env && *env)
 		token = env;
 	if (token && strlen(token) > MIG_MAX_TOKEN)
-		return usage_error("the token is longer than 64 bytes");
+		return mignet_usage_error("the token is longer than 64 bytes");
 	if (token && *token)
 		*ret = token;
 	return 0;
 }
 
-/* ---- receive ---- */
+/* ---- tls-init: a lab's CA and the two virt-handler certificates ---- */
 
-static void on_event(enum mig_event ev, const char *detail, const struct mig_addr *peer,
-		     void *opaque)
-{
-	struct ui *ui = opaque;
-	char addr[64] = "";
-	struct json_object *o;
-
-	if (peer)
-		mig_addr_format(peer, addr, sizeof(addr));
-	/*
-	 * Least privilege: once the receiver's socket is bound to migration0 it needs no
-	 * capability (accepting, mapping and writing its own memory need none): drop them all.
-	 */
-	if (ev == MIG_EV_LISTENING)
-		mig_privilege_none("mignet receive");
-	if (!ui->json) {
-		if (ev == MIG_EV_LISTENING)
-			fprintf(stderr, "listening on %s port %s\n", addr, detail);
-		else if (ev == MIG_EV_REJECTED)
-			fprintf(stderr, "rejected a connection from %s: %s\n", addr, detail);
-		else if (ev == MIG_EV_STARTED)
-			fprintf(stderr, "migration from %s started\n", addr);
-		return;
-	}
-	o = json_object_new_object();
-	switch (ev) {
-	case MIG_EV_LISTENING:
-		json_object_object_add(o, "event", json_object_new_string("listening"));
-		json_object_object_add(o, "address", json_object_new_string(addr));
-		json_object_object_add(o, "port", json_object_new_int(atoi(detail)));
-		break;
-	case MIG_EV_REJECTED:
-		json_object_object_add(o, "event", json_object_new_string("rejected"));
-		json_object_object_add(o, "peer", json_object_new_string(addr));
-		json_object_object_add(o, "reason", json_object_new_string(detail));
-		break;
-	case MIG_EV_STARTED:
-		json_object_object_add(o, "event", json_object_new_string("started"));
-		json_object_object_add(o, "peer", json_object_new_string(addr));
-		break;
-	}
-	print_json(o);
-}
-
-static int finish(struct ui *ui, const struct mig_report *rep, const struct mig_error *err, int r)
-{
-	char text[1024];
-
-	if (ui->json)
-		print_json(mig_report_json(rep, r < 0 ? err : NULL));
-	else if (rep->rounds || rep->bytes)
-		fputs(mig_report_text(rep, text, sizeof(text)), stdout);
-	if (r < 0) {
-		fprintf(stderr, "mignet %s: %s\n", rep->role, err->msg[0] ? err->msg : strerror(-r));
-		return EXIT_FAILED;
-	}
-	return 0;
-}
-
-static int cmd_receive(int argc, char **argv)
+static int cmd_tls_init(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "interface", required_argument, NULL, 'i' },
-		{ "port", required_argument, NULL, 'p' },
-		{ "token", required_argument, NULL, 't' },
-		{ "token-file", required_argument, NULL, 'T' },
-		{ "from", required_argument, NULL, 'f' },
-		{ "timeout", required_argument, NULL, 'w' },
-		{ "progress-timeout", required_argument, NULL, 'P' },
-		{ "max-memory", required_argument, NULL, 'm' },
-		{ "json", no_argument, NULL, 'j' },
+		{ "days", required_argument, NULL, 'd' },
+		{ "server-name", required_argument, NULL, 's' },
+		{ "client-name", required_argument, NULL, 'c' },
+		{ "new-ca", no_argument, NULL, 'n' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	struct mig_receive_opts o = { .interface = MIG_DEFAULT_INTERFACE, .port = MIG_DEFAULT_PORT,
-				      .progress_timeout = MIG_DEFAULT_PROGRESS_TIMEOUT };
-	const char *token = NULL, *token_file = NULL;
-	char token_buf[MIG_MAX_TOKEN + 2];
-	struct ui ui = { 0 };
-	struct mig_report rep;
+	const char *server_cn = MIG_TLS_SERVER_NAME, *client_cn = MIG_TLS_CLIENT_NAME;
 	struct mig_error err = { 0 };
-	unsigned long v;
-	int c, r;
+	unsigned long days = 365;
+	bool new_ca = false;
+	int c;
 
-	o.max_memory = (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE);
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
-		case 'i':
-			o.interface = optarg;
+		case 'd':
+			if (mig_parse_uint(optarg, 1, 36500, &days) < 0)
+				return mignet_usage_error("--days %s: 1..36500", optarg);
 			break;
-		case 'p':
-			if (mig_parse_uint(optarg, 1, 65535, &v) < 0)
-				return usage_error("--port %s: not a port", optarg);
-			o.port = (uint16_t)v;
+		case 's':
+			server_cn = optarg;
 			break;
-		case 't':
-			token = optarg;
+		case 'c':
+			client_cn = optarg;
 			break;
-		case 'T':
-			token_file = optarg;
-			break;
-		case 'f':
-			o.from = optarg;
-			break;
-		case 'w':
-			if (mig_parse_uint(optarg, 0, 86400 * 365, &v) < 0)
-				return usage_error("--timeout %s: not a number of seconds", optarg);
-			o.timeout = (unsigned int)v;
-			break;
-		case 'P':
-			if (mig_parse_uint(optarg, 0, 86400, &v) < 0)
-				return usage_error("--progress-timeout %s: not seconds", optarg);
-			o.progress_timeout = (unsigned int)v;
-			break;
-		case 'm':
-			if (mig_parse_size(optarg, &o.max_memory) < 0)
-				return usage_error("--max-memory %s: not a size", optarg);
-			break;
-		case 'j':
-			ui.json = true;
+		case 'n':
+			new_ca = true;
 			break;
 		case 'h':
-			usage(stdout);
+			mignet_usage(stdout);
 			return 0;
 		default:
-			usage(stderr);
+			mignet_usage(stderr);
 			return EXIT_USAGE;
 		}
 	}
-	if (optind != argc)
-		return usage_error("unexpected argument %s", argv[optind]);
-	r = pick_token(token, token_file, token_buf, sizeof(token_buf), &o.token);
-	if (r)
-		return r;
-	mig_privilege_receive("mignet receive", o.port);
-	if (!o.token && !o.from)
-		fprintf(stderr, "mignet receive: warning: neither --token nor --from is set: any "
-			"host on the migration network can write this memory\n");
-	o.event = on_event;
-	o.opaque = &ui;
-	r = mig_receive(&o, &rep, &err);
-	return finish(&ui, &rep, &err, r);
-}
-
-/* ---- send ---- */
-
-static struct json_object *dbl(double v, int decimals)
-{
-	char buf[48];
-
-	snprintf(buf, sizeof(buf), "%.*f", decimals, v);
-	return json_object_new_double_s(strtod(buf, NULL), buf);
-}
-
-static void on_progress(const struct mig_progress *p, void *opaque)
-{
-	struct ui *ui = opaque;
-	double pct = p->round_total ? 100.0 * (double)p->round_done / (double)p->round_total : 100;
-
-	if (ui->json) {
-		struct json_object *o = json_object_new_object();
-
-		json_object_object_add(o, "event", json_object_new_string(p->round_end ? "round"
-											: "progress"));
-		json_object_object_add(o, "round", json_object_new_int((int)p->round));
-		json_object_object_add(o, "percent", dbl(pct, 1));
-		json_object_object_add(o, "roundBytes", json_object_new_int64((int64_t)p->round_total));
-		json_object_object_add(o, "bytes", json_object_new_int64((int64_t)p->bytes));
-		json_object_object_add(o, "gbps", dbl(p->rate_bps * 8 / 1e9, 3));
-		json_object_object_add(o, "seconds", dbl(p->elapsed, 3));
-		if (p->round_end)
-			json_object_object_add(o, "dirtyBytes",
-					       json_object_new_int64((int64_t)p->dirty_bytes));
-		else
-			json_object_object_add(o, "etaSeconds",
-					       dbl(p->eta, 3));
-		print_json(o);
-		return;
+	if (optind + 1 != argc)
+		return mignet_usage_error("tls-init needs one directory");
+	if (!*server_cn || !*client_cn || strlen(server_cn) > 64 || strlen(client_cn) > 64)
+		return mignet_usage_error("--server-name/--client-name: 1..64 characters (an X.509 CN)");
+	mig_privilege_none("mignet tls-init");
+	umask(022);
+	if (mig_tls_init_dir(argv[optind], server_cn, client_cn, (unsigned int)days, new_ca,
+			     &err) < 0) {
+		fprintf(stderr, "mignet tls-init: %s\n", err.msg);
+		return EXIT_FAILED;
 	}
-	if (ui->bar) {
-		char bar[31];
-		int fill = (int)(pct * 30 / 100), i;
-
-		for (i = 0; i < 30; i++)
-			bar[i] = i < fill ? '#' : '.';
-		bar[30] = '\0';
-		fprintf(stderr, "\r[%s] %5.1f%%  %6.2f Gbit/s  ETA %5.1f s  round %u ", bar, pct,
-			p->rate_bps * 8 / 1e9, p->eta < 0 ? 0 : p->eta, p->round);
-		if (p->round_end) {
-			char d[32];
-
-			fprintf(stderr, "\n  round %u done; the guest dirtied %s meanwhile\n", p->round,
-				mig_format_bytes((double)p->dirty_bytes, d, sizeof(d)));
-		}
-		fflush(stderr);
-	}
-}
-
-static int cmd_send(int argc, char **argv)
-{
-	enum { O_TARGET = 256, O_IF, O_MEM, O_DIRTY, O_STREAMS, O_ZC, O_BW, O_DOWN, O_CTO, O_PTO,
-	       O_TOKEN, O_TOKENF, O_JSON, O_CONFIG, O_PAR, O_LOCK, O_ROUNDS, O_SEED, O_BATCH,
-	       O_HELP, O_ETCD, O_CPAR, O_CWAIT, O_CTTL };
-	static const struct option opts[] = {
-		{ "target", required_argument, NULL, O_TARGET },
-		{ "interface", required_argument, NULL, O_IF },
-		{ "guest-memory", required_argument, NULL, O_MEM },
-		{ "dirty-rate", required_argument, NULL, O_DIRTY },
-		{ "streams", required_argument, NULL, O_STREAMS },
-		{ "zerocopy", required_argument, NULL, O_ZC },
-		{ "bandwidth", required_argument, NULL, O_BW },
-		{ "downtime-ms", required_argument, NULL, O_DOWN },
-		{ "completion-timeout-per-gib", required_argument, NULL, O_CTO },
-		{ "progress-timeout", required_argument, NULL, O_PTO },
-		{ "token", required_argument, NULL, O_TOKEN },
-		{ "token-file", required_argument, NULL, O_TOKENF },
-		{ "json", no_argument, NULL, O_JSON },
-		{ "config", required_argument, NULL, O_CONFIG },
-		{ "parallel-outbound", required_argument, NULL, O_PAR },
-		{ "lock-dir", required_argument, NULL, O_LOCK },
-		{ "max-rounds", required_argument, NULL, O_ROUNDS },
-		{ "seed", required_argument, NULL, O_SEED },
-		{ "batch-size", required_argument, NULL, O_BATCH },
-		{ "help", no_argument, NULL, O_HELP },
-		/* etcd (issue 7): parallelMigrationsPerCluster */
-		{ "etcd", required_argument, NULL, O_ETCD },
-		{ "parallel-migrations-per-cluster", required_argument, NULL, O_CPAR },
-		{ "cluster-wait", required_argument, NULL, O_CWAIT },
-		{ "cluster-lease-ttl", required_argument, NULL, O_CTTL },
-		{ 0 },
-	};
-	/* etcd (issue 7) */
-	struct mig_cluster_opts copts = { .wait_ms = -1 };
-	struct mig_cluster_slot *cslot = NULL;
-	char *cfg_etcd = NULL, holder[300], cmsg[512];
-	struct mig_send_opts o = { .interface = MIG_DEFAULT_INTERFACE, .memory_bytes = 256u << 20,
-				   .streams = 2, .zc_mode = MIG_ZC_AUTO, .downtime_ms = 300,
-				   .completion_timeout_per_gib = MIG_DEFAULT_COMPLETION_TIMEOUT_PER_GIB,
-				   .progress_timeout = MIG_DEFAULT_PROGRESS_TIMEOUT, .seed = 1 };
-	bool set_bw = false, set_cto = false, set_pto = false, set_par = false;
-	const char *token = NULL, *token_file = NULL, *config = NULL;
-	const char *lock_dir = getenv("MIGNET_LOCK_DIR");
-	unsigned int parallel = MIG_DEFAULT_PARALLEL_OUTBOUND;
-	char token_buf[MIG_MAX_TOKEN + 2];
-	struct ui ui = { 0 };
-	struct slot_waiter waiter = { .who = "mignet send" };
-	struct mig_report rep = { .role = "send" }; /* a failure before mig_send reports too */
-	struct mig_error err = { 0 };
-	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
-	unsigned long v;
-	int c, r, slot;
-
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (c) {
-		case O_TARGET:
-			o.target = optarg;
-			break;
-		case O_IF:
-			o.interface = optarg;
-			break;
-		case O_MEM:
-			if (mig_parse_size(optarg, &o.memory_bytes) < 0 || !o.memory_bytes)
-				return usage_error("--guest-memory %s: not a size", optarg);
-			break;
-		case O_DIRTY:
-			if (mig_parse_rate(optarg, 1, &o.dirty_rate) < 0)
-				return usage_error("--dirty-rate %s: not a rate (e.g. 64MiB/s)", optarg);
-			break;
-		case O_STREAMS:
-			if (mig_parse_uint(optarg, 1, MIG_MAX_STREAMS, &v) < 0)
-				return usage_error("--streams %s: 1..64", optarg);
-			o.streams = (unsigned int)v;
-			break;
-		case O_ZC:
-			if (mig_zc_mode_parse(optarg, &o.zc_mode) < 0)
-				return usage_error("--zerocopy %s: auto, always or never", optarg);
-			break;
-		case O_BW:
-			if (mig_parse_rate(optarg, 1u << 20, &o.bandwidth) < 0)
-				return usage_error("--bandwidth %s: MiB/s", optarg);
-			set_bw = true;
-			break;
-		case O_DOWN:
-			if (mig_parse_uint(optarg, 0, 3600000, &v) < 0)
-				return usage_error("--downtime-ms %s: milliseconds", optarg);
-			o.downtime_ms = (unsigned int)v;
-			break;
-		case O_CTO:
-			if (mig_parse_uint(optarg, 0, 1000000, &v) < 0)
-				return usage_error("--completion-timeout-per-gib %s: seconds", optarg);
-			o.completion_timeout_per_gib = (unsigned int)v;
-			set_cto = true;
-			break;
-		case O_PTO:
-			if (mig_parse_uint(optarg, 0, 1000000, &v) < 0)
-				return usage_error("--progress-timeout %s: seconds", optarg);
-			o.progress_timeout = (unsigned int)v;
-			set_pto = true;
-			break;
-		case O_TOKEN:
-			token = optarg;
-			break;
-		case O_TOKENF:
-			token_file = optarg;
-			break;
-		case O_JSON:
-			ui.json = true;
-			break;
-		case O_CONFIG:
-			config = optarg;
-			break;
-		case O_PAR:
-			if (mig_parse_uint(optarg, 1, 1000, &v) < 0)
-				return usage_error("--parallel-outbound %s: 1..1000", optarg);
-			parallel = (unsigned int)v;
-			set_par = true;
-			break;
-		case O_LOCK:
-			lock_dir = optarg;
-			break;
-		case O_ROUNDS:
-			if (mig_parse_uint(optarg, 0, 100000, &v) < 0)
-				return usage_error("--max-rounds %s: a count", optarg);
-			o.max_rounds = (unsigned int)v;
-			break;
-		case O_SEED:
-			if (mig_parse_uint(optarg, 0, ~0ul, &v) < 0)
-				return usage_error("--seed %s: a number", optarg);
-			o.seed = v;
-			break;
-		case O_BATCH:
-			if (mig_parse_size(optarg, &o.batch_bytes) < 0 || o.batch_bytes < 4096 ||
-			    o.batch_bytes > (4u << 20))
-				return usage_error("--batch-size %s: 4K..4M", optarg);
-			break;
-		case O_HELP:
-			usage(stdout);
-			return 0;
-		case O_ETCD: /* etcd (issue 7) */
-			copts.endpoints = optarg;
-			break;
-		case O_CPAR:
-			if (mig_parse_uint(optarg, 1, 10000, &v) < 0)
-				return usage_error("--parallel-migrations-per-cluster %s: 1..10000", optarg);
-			copts.limit = (unsigned int)v;
-			break;
-		case O_CWAIT:
-			if (mig_parse_uint(optarg, 0, 1000000, &v) < 0)
-				return usage_error("--cluster-wait %s: seconds", optarg);
-			copts.wait_ms = (int64_t)v * 1000;
-			break;
-		case O_CTTL:
-			if (mig_parse_uint(optarg, 2, 3600, &v) < 0)
-				return usage_error("--cluster-lease-ttl %s: 2..3600 seconds", optarg);
-			copts.ttl = (unsigned int)v;
-			break;
-		default:
-			usage(stderr);
-			return EXIT_USAGE;
-		}
-	}
-	if (optind != argc)
-		return usage_error("unexpected argument %s", argv[optind]);
-	if (!o.target)
-		return usage_error("send needs --target ADDR[:PORT]");
-	if (config) { /* etcd (issue 7): parallelMigrationsPerCluster and etcd from the file */
-		unsigned int climit;
-
-		if (mig_cluster_config_load(config, &climit, &cfg_etcd) < 0)
-			return usage_error("--config %s: bad parallelMigrationsPerCluster or etcd", config);
-		if (cfg_etcd && !copts.endpoints)
-			copts.endpoints = cfg_etcd;
-		/*
-		 * A HyperConverged stanza always carries parallelMigrationsPerCluster; without an
-		 * etcd to count in, a node cannot enforce a cluster-wide limit: say so, go on.
-		 */
-		if (climit && !copts.limit && !copts.endpoints)
-			fprintf(stderr, "mignet send: parallelMigrationsPerCluster=%u from %s is not "
-				"enforced: no etcd endpoints (--etcd)\n", climit, config);
-		else if (climit && !copts.limit)
-			copts.limit = climit;
-	}
-	if (copts.limit && !copts.endpoints)
-		return usage_error("parallelMigrationsPerCluster needs --etcd ENDPOINTS");
-	if (config) {
-		struct mig_config cfg;
-
-		if (mig_config_load(config, &cfg, &err) < 0) {
-			fprintf(stderr, "mignet send: %s\n", err.msg);
-			return EXIT_USAGE;
-		}
-		/* the command line wins over the file */
-		if (cfg.has_bandwidth && !set_bw)
-			o.bandwidth = cfg.bandwidth;
-		if (cfg.has_completion && !set_cto)
-			o.completion_timeout_per_gib = cfg.completion_timeout_per_gib;
-		if (cfg.has_progress && !set_pto)
-			o.progress_timeout = cfg.progress_timeout;
-		if (cfg.has_parallel && !set_par)
-			parallel = cfg.parallel_outbound;
-	}
-	o.memory_bytes = (o.memory_bytes + page - 1) / page * page;
-	r = pick_token(token, token_file, token_buf, sizeof(token_buf), &o.token);
-	if (r)
-		return r;
-	mig_privilege_send(o.zc_mode != MIG_ZC_NEVER);
-	ui.bar = !ui.json && isatty(STDERR_FILENO);
-	waiter.json = ui.json;
-	o.progress = on_progress;
-	o.opaque = &ui;
-
-	slot = slot_outbound(&waiter, lock_dir ? lock_dir : DEFAULT_LOCK_DIR, parallel);
-	if (slot < 0) {
-		mig_error_set(&err, slot, "outbound slot in %s: %s",
-			      lock_dir ? lock_dir : DEFAULT_LOCK_DIR, strerror(-slot));
-		return finish(&ui, &rep, &err, slot);
-	}
-	if (copts.limit) { /* etcd (issue 7): a cluster-wide slot, held until the end */
-		char host[256] = "";
-
-		gethostname(host, sizeof(host) - 1);
-		snprintf(holder, sizeof(holder), "%s:%d -> %s", host, (int)getpid(), o.target);
-		copts.holder = holder;
-		copts.on_wait = slot_cluster_waiting;
-		copts.arg = &waiter;
-		r = mig_cluster_slot_acquire(&copts, &cslot, cmsg, sizeof(cmsg));
-		free(cfg_etcd);
-		if (r < 0) {
-			mig_error_set(&err, r, "cluster-wide migration slot: %s", cmsg);
-			close(slot);
-			return finish(&ui, &rep, &err, r);
-		}
-	}
-	r = mig_send(&o, &rep, &err);
-	mig_cluster_slot_release(cslot); /* etcd (issue 7) */
-	if (ui.bar)
-		fputc('\n', stderr);
-	if (!strcmp(rep.dirty_tracking, "unsupported"))
-		fprintf(stderr, "mignet send: %s; live pre-copy needs userfaultfd WP_ASYNC and "
-			"PAGEMAP_SCAN (Linux >= 6.7): the guest was paused for a stop-and-copy\n",
-			rep.dirty_note);
-	close(slot);
-	return finish(&ui, &rep, &err, r);
+	printf("%s/ca.crt, ca.key: the CA\n"
+	       "%s/server/{tls.crt,tls.key,ca.crt}: CN %s, serverAuth, %lu days "
+	       "(the target: mignet incoming --tls-dir)\n"
+	       "%s/client/{tls.crt,tls.key,ca.crt}: CN %s, clientAuth, %lu days "
+	       "(the source: mignet migrate --tls-dir)\n",
+	       argv[optind], argv[optind], server_cn, days, argv[optind], client_cn, days);
+	return 0;
 }
 
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
-		usage(stderr);
+		mignet_usage(stderr);
 		return EXIT_USAGE;
 	}
 	if (!strcmp(argv[1], "receive"))
-		return cmd_receive(argc - 1, argv + 1);
+		return mignet_receive_main(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "send"))
-		return cmd_send(argc - 1, argv + 1);
+		return mignet_send_main(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "incoming"))
 		return vm_incoming_main(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "migrate"))
@@ -601,15 +204,17 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "doctor"))
 		return mig_doctor_main(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "tls-init"))
+		return cmd_tls_init(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
 		printf("mignet %s\n", MIGNET_VERSION);
 		return 0;
 	}
 	if (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-		usage(stdout);
+		mignet_usage(stdout);
 		return 0;
 	}
 	fprintf(stderr, "mignet: unknown command %s\n", argv[1]);
-	usage(stderr);
+	mignet_usage(stderr);
 	return EXIT_USAGE;
 }

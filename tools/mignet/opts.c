@@ -71,6 +71,7 @@ static int store(const char *cmd, const struct opt *o, const char *value, void *
 int opts_parse(const struct opt *table, const char *cmd, const char *usage, int argc,
 	       char **argv, void *dst)
 {
+	static char prog[64];
 	struct option lo[MAX_OPTS + 2];
 	unsigned int n = 0;
 	int c, r;
@@ -80,6 +81,8 @@ int opts_parse(const struct opt *table, const char *cmd, const char *usage, int 
 						       : required_argument, NULL, (int)n + 256 };
 	lo[n] = (struct option){ "help", no_argument, NULL, 'h' };
 	lo[n + 1] = (struct option){ 0 };
+	snprintf(prog, sizeof(prog), "mignet %s", cmd);
+	argv[0] = prog; /* getopt's own messages name the command */
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		if (c == 'h') {
@@ -87,7 +90,7 @@ int opts_parse(const struct opt *table, const char *cmd, const char *usage, int 
 			return 1;
 		}
 		if (c < 256 || c >= 256 + (int)n) {
-			opts_help(stderr, table, usage);
+			fprintf(stderr, "see mignet %s --help\n", cmd);
 			return 2;
 		}
 		r = store(cmd, &table[c - 256], optarg, dst);

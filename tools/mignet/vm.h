@@ -20,6 +20,7 @@
 #include "mig.h"
 #include "mig_forward.h"
 #include "mig_qemu.h"
+#include "mig_tls.h"
 
 #define VM_DEFAULT_SOCKET_DIR "/run/mignet"
 #define VM_DEFAULT_STREAMS 8
@@ -38,6 +39,9 @@ struct vm_opts {
 	unsigned int cluster_limit, cluster_wait;
 	uint64_t bandwidth;
 	bool auto_converge, post_copy, json, fd_pass;
+	/* TLS (vm_tls.c): on unless --no-tls or disableTLS: true */
+	const char *tls_dir, *tls_cert, *tls_key, *tls_ca, *tls_peer_name, *tls_min_version;
+	bool no_tls, set_no_tls;
 	bool set_streams, set_bw, set_pto, set_cto, set_ac, set_pc, set_par, set_cluster;
 	const char *token;     /* from --token-file or MIGNET_TOKEN */
 	char token_buf[MIG_MAX_TOKEN + 2];
@@ -58,13 +62,17 @@ struct vm_report {
 	const char *vm_runs_on;        /* "source", "target", "unknown" */
 	uint64_t guest_memory;
 	struct mig_qemu_migration qemu; /* the last query-migrate of this side's QEMU */
-	unsigned int streams;          /* QEMU connections carried (main + multifd) */
+	unsigned int streams;          /* QEMU connections carried: main + multifd channels */
+	unsigned int connections;      /* the same (a clearer name) */
 	unsigned int multifd_channels;
 	double cpu_seconds;            /* of this mignet */
 	uint64_t conn_bytes[MIG_MAX_STREAMS]; /* both directions of connection k (k >= 1) */
 	unsigned int nconn;
 	uint64_t rejected;
 	struct json_object *peer;      /* the other side's report, when it sent one */
+	bool tls;                      /* the connections ran TLS (tls_info: the first one's) */
+	bool tls_have_info;
+	struct mig_tls_info tls_info;
 };
 
 struct vm_ui {
@@ -82,6 +90,8 @@ void vm_timestamp(char *buf, size_t size);
 struct json_object *vm_report_json(const struct vm_report *r);
 void vm_report_print(struct vm_ui *ui, const struct vm_report *r);
 void vm_report_conns(struct vm_report *r, struct mig_forwarder *fw);
+/* "WHY; the VM runs on the source" (or that neither side is known to run it) */
+void vm_failure_reason(struct vm_report *r, const char *why);
 
 /* vm_policy.c */
 enum vm_action { VM_GO_ON, VM_CANCEL, VM_POSTCOPY };
@@ -104,6 +114,34 @@ int vm_policy_config(struct vm_opts *o);
 /* shared by both commands */
 int vm_pick_token(struct vm_opts *o, const char *cmd);
 int vm_socket_dir(const char *dir, struct mig_error *err);
+
+/* vm_tls.c */
+/* The TLS options' rows of both commands' tables (expanded inside each table). */
+#define VM_TLS_OPTS                                                                         \
+	{ "tls-dir", OPT_STR, F(tls_dir), OPT_NOSET, 0, 0, "DIR",                            \
+	  "tls.crt, tls.key, ca.crt as KubeVirt mounts them" },                              \
+	{ "tls-cert", OPT_STR, F(tls_cert), OPT_NOSET, 0, 0, "FILE", "instead of DIR/tls.crt" }, \
+	{ "tls-key", OPT_STR, F(tls_key), OPT_NOSET, 0, 0, "FILE", "instead of DIR/tls.key" }, \
+	{ "tls-ca", OPT_STR, F(tls_ca), OPT_NOSET, 0, 0, "FILE", "instead of DIR/ca.crt" },  \
+	{ "tls-peer-name", OPT_STR, F(tls_peer_name), OPT_NOSET, 0, 0, "CN",                  \
+	  "the peer's subject CN (KubeVirt's; \"\": any)" },                                 \
+	{ "tls-min-version", OPT_STR, F(tls_min_version), OPT_NOSET, 0, 0, "1.3|1.2",          \
+	  "1.3 (TLS 1.2 only when set here)" },                                             \
+	{ "no-tls", OPT_FLAG, F(no_tls), F(set_no_tls), 0, 0, NULL,                           \
+	  "plaintext (KubeVirt's disableTLS); the token stays required" }
+
+/* TLS on or off, and its material given. Return: 0 or EXIT_USAGE (printed). */
+int vm_tls_settle(struct vm_opts *o, const char *cmd);
+/* The context of this migration, read from the files now; NULL with TLS off. */
+int vm_tls_load(const struct vm_opts *o, enum mig_tls_role role, struct mig_tls_ctx **ret,
+		struct mig_error *err);
+/*
+ * The TLS handshake of connection @k on @fd; the first one's details go to @r.
+ * Return: 0 with *@ret, or -errno (@err: the refusal, named).
+ */
+int vm_tls_handshake(struct mig_tls_ctx *ctx, int fd, unsigned int k, struct vm_report *r,
+		     struct mig_tls_conn **ret, struct mig_error *err);
+void vm_tls_report_json(const struct vm_report *r, struct json_object *o);
 
 int vm_migrate_main(int argc, char **argv);
 int vm_incoming_main(int argc, char **argv);

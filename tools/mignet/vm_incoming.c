@@ -20,6 +20,7 @@
 
 #include "mig_control.h"
 #include "mig_parse.h"
+#include "mig_privilege.h"
 #include "opts.h"
 #include "vm_target.h"
 
@@ -36,6 +37,9 @@ static const struct opt incoming_opts[] = {
 	{ "from", OPT_STR, F(from), OPT_NOSET, 0, 0, "CIDR", "accept sources in CIDR only" },
 	{ "timeout", OPT_UINT, F(timeout), OPT_NOSET, 0, 86400 * 365, "S",
 	  "give up when no migration arrived in S s (0: wait forever)" },
+	{ "config", OPT_STR, F(config), OPT_NOSET, 0, 0, "FILE",
+	  "HyperConverged liveMigrationConfig (JSON): its disableTLS" },
+	VM_TLS_OPTS,
 	{ "json", OPT_FLAG, F(json), OPT_NOSET, 0, 0, NULL, "JSON lines on stdout" },
 	{ NULL },
 };
@@ -96,7 +100,27 @@ static int joined(void *opaque, int fd, const struct mig_hello *h, const struct 
 		  struct mig_error *err)
 {
 	struct target *t = opaque;
+	struct mig_tls_conn *c = NULL;
 
+	if (t->tls) {
+		/* TLS before anything: a refused peer is dropped as a bad hello is, and this
+		 * QEMU has not been touched (no setup, no connection to it) */
+		struct mig_error e = { 0 };
+
+		if (vm_tls_handshake(t->tls, fd, h->stream_index, &t->rep, &c, &e) < 0) {
+			close(fd);
+			t->l.rejected++;
+			on_event(MIG_EV_REJECTED, e.msg, peer, t);
+			return 0;
+		}
+		if (h->stream_index == 0) {
+			fd = mig_tls_shim(c, fd, &t->ctl_shim, err);
+			if (fd < 0)
+				return fd;
+		} else {
+			t->tls_conns.conn[h->stream_index] = c;
+		}
+	}
 	if (h->stream_index == 0) {
 		t->ctl = fd;
 		t->session = *h;
@@ -140,6 +164,18 @@ static const struct mig_accept_ops incoming_ops = {
 	.check = check, .joined = joined, .done = done, .deadline = deadline, .expired = expired,
 };
 
+static unsigned int multifd_channels(struct json_object *setup)
+{
+	struct json_object *caps = mig_json_get(setup, "capabilities", json_type_object);
+	struct json_object *params = mig_json_get(setup, "parameters", json_type_object);
+	struct json_object *on = mig_json_get(caps, "multifd", json_type_boolean);
+	struct json_object *n = mig_json_get(params, "multifd-channels", json_type_int);
+
+	if (!on || !json_object_get_boolean(on))
+		return 0;
+	return n ? (unsigned int)json_object_get_int(n) : 2; /* QEMU's default */
+}
+
 /* The source's setup on this QEMU, then migrate-incoming. Return: 0 or -errno. */
 static int apply_setup(struct target *t, struct json_object *setup, struct mig_error *err)
 {
@@ -155,6 +191,7 @@ static int apply_setup(struct target *t, struct json_object *setup, struct mig_e
 				     "source's %llu", (unsigned long long)t->rep.guest_memory,
 				     (unsigned long long)t->session.memory_bytes);
 	t->fd_mode = tr && !strcmp(json_object_get_string(tr), "fd");
+	t->rep.multifd_channels = multifd_channels(setup);
 	if (t->fd_mode && t->session.stream_count != 2)
 		return mig_error_set(err, -EINVAL, "the fd transport carries one connection");
 	r = mig_qemu_apply(&t->qmp, setup, err);
@@ -188,7 +225,8 @@ static int serve_setup(struct target *t, struct mig_error *err)
 		mig_control_send(t->ctl, m, NULL);
 		return r;
 	}
-	t->rep.streams = t->session.stream_count - 1;
+	t->rep.connections = t->session.stream_count - 1;
+	t->rep.streams = t->rep.connections;
 	vm_timestamp(t->rep.start, sizeof(t->rep.start));
 	vm_event(&t->ui, "started", NULL);
 	return mig_control_send(t->ctl, mig_control_new("ready"), err);
@@ -236,6 +274,7 @@ static int run(struct target *t, struct mig_error *err)
 				      err);
 	if (r < 0)
 		return r;
+	mig_privilege_vm_listening("mignet incoming");
 	say_listening(t);
 	t->deadline = t->o->timeout ? mig_now() + t->o->timeout : 0;
 	r = mig_listener_serve(&t->l, &incoming_ops, t, -1, err);
@@ -261,12 +300,15 @@ static void cleanup(struct target *t)
 
 	mig_forwarder_stop(&t->fw, true, 5);
 	vm_report_conns(&t->rep, &t->fw);
+	mig_tls_streams_free(&t->tls_conns);
 	for (i = 0; i < MIG_MAX_STREAMS; i++)
 		if (t->waiting[i] >= 0)
 			close(t->waiting[i]);
 	if (t->ctl >= 0)
 		close(t->ctl);
 	t->ctl = -1;
+	mig_tls_shim_close(t->ctl_shim);
+	t->ctl_shim = NULL;
 	if (t->sock[0])
 		unlink(t->sock);
 	mig_listener_close(&t->l);
@@ -295,21 +337,38 @@ int vm_incoming_main(int argc, char **argv)
 		fprintf(stderr, "mignet incoming: --qmp SOCKET is needed\n");
 		return EXIT_USAGE;
 	}
-	r = vm_pick_token(&o, "incoming");
+	r = vm_tls_settle(&o, "incoming");
+	if (r == 0)
+		r = vm_pick_token(&o, "incoming");
 	if (r)
 		return r;
-	if (!o.token && !o.from)
+	if (!o.token && !o.from && o.no_tls)
 		fprintf(stderr, "mignet incoming: warning: neither a token nor --from is set: any "
 			"host on the migration network can migrate a VM into this QEMU\n");
+	else if (!o.token && !o.from)
+		fprintf(stderr, "mignet incoming: warning: no token: mutual TLS authenticates the "
+			"source, but any host on the migration network can hold the accept loop for "
+			"a TLS handshake's timeout\n");
+	mig_privilege_vm("mignet incoming", o.port);
 	signal(SIGPIPE, SIG_IGN);
 	vm_ui_init(&t.ui, o.json);
-	mig_forwarder_init(&t.fw, &mig_pump_splice);
-	r = run(&t, &err);
+	/* this migration's certificates, read now: a rotated one is used without a restart */
+	r = vm_tls_load(&o, MIG_TLS_SERVER, &t.tls, &err);
+	t.rep.tls = !o.no_tls;
+	if (t.tls) {
+		mig_pump_tls_init(&t.tls_pump, &t.tls_conns);
+		mig_forwarder_init(&t.fw, &t.tls_pump);
+		t.rep.transport = "tls";
+	} else {
+		mig_forwarder_init(&t.fw, &mig_pump_splice);
+	}
+	if (r == 0)
+		r = run(&t, &err);
 	if (r < 0) {
 		t.rep.failed = true;
 		vm_timestamp(t.rep.end, sizeof(t.rep.end));
-		t.rep.vm_runs_on = t.have_session ? "source" : "unknown";
-		snprintf(t.rep.failure_reason, sizeof(t.rep.failure_reason), "%s", err.msg);
+		t.rep.vm_runs_on = "source"; /* nothing reached this QEMU's guest */
+		vm_failure_reason(&t.rep, err.msg);
 	}
 	if (t.fd_mode)
 		t.rep.transport = "fd";
@@ -317,5 +376,6 @@ int vm_incoming_main(int argc, char **argv)
 	cleanup(&t);
 	t.rep.cpu_seconds = mig_cpu_now() - cpu0;
 	vm_report_print(&t.ui, &t.rep);
+	mig_tls_ctx_free(t.tls);
 	return t.rep.completed ? 0 : EXIT_FAILED;
 }

@@ -175,12 +175,14 @@ struct json_object *vm_report_json(const struct vm_report *r)
 	add_u64(o, "guestMemory", r->guest_memory);
 	json_object_object_add(o, "qemu", qemu_json(r));
 	json_object_object_add(o, "streams", json_object_new_int((int)r->streams));
+	json_object_object_add(o, "connections", json_object_new_int((int)r->connections));
 	json_object_object_add(o, "multifdChannels", json_object_new_int((int)r->multifd_channels));
 	json_object_object_add(o, "cpuSeconds", dbl(r->cpu_seconds, 3));
 	for (i = 0; i < r->nconn; i++)
 		json_object_array_add(conns, json_object_new_int64((int64_t)r->conn_bytes[i]));
 	json_object_object_add(o, "connectionBytes", conns);
 	add_u64(o, "rejectedConnections", r->rejected);
+	vm_tls_report_json(r, o);
 	if (r->peer)
 		json_object_object_add(o, "peer", json_object_get(r->peer));
 	return o;
@@ -200,16 +202,33 @@ void vm_report_print(struct vm_ui *ui, const struct vm_report *r)
 	printf("%s: %s (%s) %s -> %s, %u connection(s), %s\n", r->role,
 	       r->completed ? "completed" : "failed", r->mode ? r->mode : "-",
 	       r->source_address[0] ? r->source_address : "?",
-	       r->target_address[0] ? r->target_address : "?", r->streams, r->transport);
+	       r->target_address[0] ? r->target_address : "?", r->connections, r->transport);
 	printf("  QEMU: %s in %llu ms, downtime %llu ms, %s transferred, %llu dirty sync(s)\n",
 	       m->status, (unsigned long long)m->total_time_ms,
 	       (unsigned long long)m->downtime_ms,
 	       mig_format_bytes((double)m->transferred, b, sizeof(b)),
 	       (unsigned long long)m->dirty_sync_count);
+	if (r->tls_have_info)
+		printf("  TLS: %s %s, peer %s, record layer: %s\n", r->tls_info.version,
+		       r->tls_info.cipher, r->tls_info.peer_name, r->tls_info.path);
+	else if (!r->tls)
+		printf("  TLS: off (--no-tls or disableTLS): the migration went in clear\n");
 	printf("  source %s, target %s: the VM runs on the %s; mignet used %.2f CPU s\n",
 	       r->source_status[0] ? r->source_status : "?",
 	       r->target_status[0] ? r->target_status : "?", r->vm_runs_on, r->cpu_seconds);
 	if (r->failed)
 		fprintf(stderr, "mignet %s: %s\n", r->role, r->failure_reason);
 	fflush(stdout);
+}
+
+void vm_failure_reason(struct vm_report *r, const char *why)
+{
+	const char *where = r->vm_runs_on ? r->vm_runs_on : "unknown";
+
+	if (!strcmp(where, "unknown"))
+		snprintf(r->failure_reason, sizeof(r->failure_reason), "%.340s; neither QEMU is "
+			 "known to run the VM", why);
+	else
+		snprintf(r->failure_reason, sizeof(r->failure_reason), "%.340s; the VM runs on the "
+			 "%s", why, where);
 }

@@ -54,6 +54,11 @@ static int carry_one(struct source *s, unsigned int k)
 		return errno == EINTR || errno == EAGAIN ? 1 : -errno;
 	h.stream_index = k;
 	r = mig_dial(&s->dial, &h, &net, NULL, &e);
+	if (r == 0 && s->tls) {
+		r = vm_tls_handshake(s->tls, net, k, &s->rep, &s->tls_conns.conn[k], &e);
+		if (r < 0)
+			close(net);
+	}
 	if (r < 0) {
 		close(fd); /* QEMU sees the failure on this channel at once */
 		accept_failed(s, &e);
@@ -94,8 +99,14 @@ static void cancel(struct source *s, const char *why)
 	if (s->cancelled || s->pol.in_postcopy)
 		return;
 	s->cancelled = true;
+	atomic_store(&s->stop, true); /* no new connection */
 	if (mig_qmp_exec(&s->qmp, "migrate_cancel", NULL, NULL, &e) < 0)
 		fprintf(stderr, "mignet migrate: %s\n", e.msg);
+	/*
+	 * QEMU 7.2 shuts only its main channel down on a cancel: multifd threads blocked on a
+	 * full socket keep it "cancelling" for ever. Breaking every connection frees them.
+	 */
+	mig_forwarder_shutdown(&s->fw);
 	s->rep.abort_status = "Succeeded";
 }
 
@@ -140,6 +151,17 @@ static void control_readable(struct source *s, bool *ctl_dead)
 	json_object_put(m);
 }
 
+/* QEMU drops the figures once a migration is cancelled: keep the last ones seen. */
+static void keep_figures(struct mig_qemu_migration *last, const struct mig_qemu_migration *m)
+{
+	if (m->total || !last->total) {
+		*last = *m;
+		return;
+	}
+	memcpy(last->status, m->status, sizeof(last->status));
+	memcpy(last->error, m->error, sizeof(last->error));
+}
+
 static bool terminal(const char *status)
 {
 	return !strcmp(status, "completed") || !strcmp(status, "failed") ||
@@ -159,8 +181,8 @@ static int tick(struct source *s, bool *ctl_dead, struct mig_error *err)
 	r = mig_qemu_query(&s->qmp, &m, err);
 	if (r < 0)
 		return r;
-	s->rep.qemu = m;
-	vm_progress(&s->ui, &m, mig_now() - s->t0, s->rep.mode);
+	keep_figures(&s->rep.qemu, &m);
+	vm_progress(&s->ui, &s->rep.qemu, mig_now() - s->t0, s->rep.mode);
 	if (terminal(m.status))
 		return 1;
 	if (atomic_load(&s->accept_failed))
@@ -290,6 +312,7 @@ static void tell_done(struct source *s)
 		return;
 	}
 	json_object_object_add(m, "status", json_object_new_string(s->rep.qemu.status));
+	json_object_object_add(m, "mode", json_object_new_string(s->rep.mode));
 	if (s->reason[0])
 		json_object_object_add(m, "reason", json_object_new_string(s->reason));
 	if (mig_control_send(s->ctl, m, &e) < 0) {
@@ -338,8 +361,7 @@ static void decide(struct source *s)
 		snprintf(s->reason + strlen(s->reason), sizeof(s->reason) - strlen(s->reason),
 			 " (%s)", s->fw.err.msg);
 	if (r->failed)
-		snprintf(r->failure_reason, sizeof(r->failure_reason), "%.340s; the VM runs on the %s",
-			 s->reason, r->vm_runs_on);
+		vm_failure_reason(r, s->reason);
 }
 
 void vm_source_conclude(struct source *s)
@@ -357,6 +379,7 @@ void vm_source_cleanup(struct source *s)
 	s->acceptor_started = false;
 	mig_forwarder_stop(&s->fw, true, 5);
 	vm_report_conns(&s->rep, &s->fw);
+	mig_tls_streams_free(&s->tls_conns);
 	if (s->ufd >= 0)
 		close(s->ufd);
 	s->ufd = -1;
@@ -366,4 +389,6 @@ void vm_source_cleanup(struct source *s)
 	if (s->ctl >= 0)
 		close(s->ctl);
 	s->ctl = -1;
+	mig_tls_shim_close(s->ctl_shim);
+	s->ctl_shim = NULL;
 }

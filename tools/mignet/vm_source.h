@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 
+#include "mig_forward_tls.h"
 #include "mig_transport.h"
 #include "vm.h"
 
@@ -22,6 +23,10 @@ struct source {
 	char sock[108];
 	unsigned int ndata;           /* QEMU connections: main + multifd channels */
 	struct mig_forwarder fw;
+	struct mig_tls_ctx *tls;      /* NULL: --no-tls */
+	struct mig_tls_streams tls_conns;
+	struct mig_pump_ops tls_pump;
+	struct mig_tls_shim *ctl_shim; /* the control connection's TLS */
 	pthread_t acceptor;
 	bool acceptor_started;
 	_Atomic bool stop;

@@ -93,6 +93,9 @@ static bool control_message(struct target *t)
 	st = mig_json_get(m, "status", json_type_string);
 	why = mig_json_get(m, "reason", json_type_string);
 	snprintf(t->source_said, sizeof(t->source_said), "%s", st ? json_object_get_string(st) : "?");
+	st = mig_json_get(m, "mode", json_type_string);
+	if (st && !strcmp(json_object_get_string(st), "PostCopy"))
+		t->rep.mode = "PostCopy";
 	if (why && !t->reason[0])
 		snprintf(t->reason, sizeof(t->reason), "source: %s", json_object_get_string(why));
 	json_object_put(m);
@@ -108,9 +111,12 @@ static void query_target(struct target *t)
 		return;
 	if (mig_qemu_query(&t->qmp, &t->rep.qemu, &e) < 0 ||
 	    mig_qmp_status(&t->qmp, t->rep.target_status, sizeof(t->rep.target_status), &e) < 0) {
-		snprintf(t->rep.target_status, sizeof(t->rep.target_status), "exited");
+		snprintf(t->rep.target_status, sizeof(t->rep.target_status), "%s",
+			 e.code == -ETIMEDOUT ? "unresponsive" : "exited");
 		mig_qmp_close(&t->qmp);
 	}
+	if (!strcmp(t->rep.qemu.status, "postcopy-active"))
+		t->rep.mode = "PostCopy";
 }
 
 /* Once the source said completed: wait for the guest to run here. */
@@ -141,7 +147,7 @@ static void wait_done(struct target *t)
 			char why[400];
 
 			snprintf(why, sizeof(why), "the target QEMU %s%s%s",
-				 t->qmp.fd < 0 ? "exited" : "failed the migration",
+				 t->qmp.fd < 0 ? t->rep.target_status : "failed the migration",
 				 t->rep.qemu.error[0] ? ": " : "", t->rep.qemu.error);
 			snprintf(t->reason, sizeof(t->reason), "%s", why);
 			send_error(t, why);
@@ -171,18 +177,17 @@ void vm_target_watch(struct target *t)
 	settle(t);
 	vm_timestamp(r->end, sizeof(r->end));
 	r->completed = !strcmp(r->target_status, "running") &&
-		       (!strcmp(t->source_said, "completed") ||
-			!strcmp(r->qemu.status, "completed"));
+		       (!strcmp(t->source_said, "completed") || !strcmp(r->qemu.status, "completed"));
 	r->failed = !r->completed;
-	r->vm_runs_on = r->completed ? "target" : !strcmp(t->source_said, "completed") ?
-		"unknown" : "source";
-	if (strcmp(t->source_said, "completed") && r->qemu.status[0] &&
-	    !strcmp(r->qemu.status, "completed") && r->completed)
+	/* not here: on the source, unless its QEMU completed (then its mignet resumes it) */
+	if (r->completed)
 		r->vm_runs_on = "target";
+	else if (!strcmp(t->source_said, "completed"))
+		r->vm_runs_on = "unknown";
+	else
+		r->vm_runs_on = "source";
+	vm_report_conns(r, &t->fw);
 	if (r->failed)
-		snprintf(r->failure_reason, sizeof(r->failure_reason), "%.340s; the VM %s",
-			 t->reason[0] ? t->reason : "the migration did not complete",
-			 !strcmp(r->vm_runs_on, "source") ? "runs on the source" :
-			 "does not run here");
+		vm_failure_reason(r, t->reason[0] ? t->reason : "the migration did not complete");
 	send_status(t);
 }

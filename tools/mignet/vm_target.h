@@ -3,6 +3,7 @@
 #ifndef MIGNET_TOOLS_VM_TARGET_H
 #define MIGNET_TOOLS_VM_TARGET_H
 
+#include "mig_forward_tls.h"
 #include "mig_transport.h"
 #include "vm.h"
 
@@ -22,6 +23,10 @@ struct target {
 	double deadline;
 	char sock[108];                 /* the target QEMU's migrate-incoming socket */
 	struct mig_forwarder fw;
+	struct mig_tls_ctx *tls;        /* NULL: --no-tls */
+	struct mig_tls_streams tls_conns;
+	struct mig_pump_ops tls_pump;
+	struct mig_tls_shim *ctl_shim;  /* the control connection's TLS */
 	char source_said[32];           /* the source QEMU's final status (done) */
 	char reason[400];
 };

@@ -111,18 +111,33 @@ def lock_env(c):
     return dict(os.environ, MIGNET_LOCK_DIR=d)
 
 
+def tls_args(c, role, extra):
+    """TLS is on by default: the run's lab PKI (mignet tls-init, made once per cluster),
+    server/ for the target, client/ for the source; nothing when @extra sets TLS itself."""
+    if any(a == "--no-tls" or a.startswith("--tls-") for a in extra):
+        return []
+    pki = os.path.join(c.tmp, "pki")
+    if not os.path.exists(os.path.join(pki, "client", "tls.crt")):
+        import subprocess
+
+        from .topology import mignet_bin
+        subprocess.run([mignet_bin(), "tls-init", pki], check=True, capture_output=True)
+    return ["--tls-dir", os.path.join(pki, role)]
+
+
 def incoming(c, dst, tok, *extra, node="b"):
     p = c.mignet(node, "incoming", "--qmp", dst.qmp_path, "--interface", "migration0",
                  "--socket-dir", c.socket_dir[node], "--token-file", tok,
-                 "--from", str(c.addrs["a"].network), "--json", *extra)
+                 "--from", str(c.addrs["a"].network), "--json", *tls_args(c, "server", extra),
+                 *extra)
     return MignetProc(p, f"mignet incoming on node {node}")
 
 
 def migrate(c, src, port, tok, *extra, node="a", target="b", env=None):
     p = c.mignet(node, "migrate", "--qmp", src.qmp_path,
                  "--target", f"{c.mig_addr[target]}:{port}", "--interface", "migration0",
-                 "--socket-dir", c.socket_dir[node], "--token-file", tok, "--json", *extra,
-                 env=env or lock_env(c))
+                 "--socket-dir", c.socket_dir[node], "--token-file", tok, "--json",
+                 *tls_args(c, "client", extra), *extra, env=env or lock_env(c))
     return MignetProc(p, f"mignet migrate on node {node}")
 
 

@@ -1,0 +1,3 @@
+module mignet/bench/kubevirt-proxy
+
+go 1.19

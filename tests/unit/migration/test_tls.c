@@ -1,0 +1,583 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * mig_tls: a client and a server over a socketpair, with certificates made in a temporary
+ * directory by mig_tls_init_dir() and mig_tls_issue() (the code of `mignet tls-init`):
+ * success (TLS 1.3, AES-GCM, bytes both ways through the pumps), each refusal with its
+ * message on the side that refused and the peer's alert on the other, TLS 1.2 only where
+ * allowed, and rotation (a context loaded after the files changed uses the new ones).
+ */
+#include <errno.h>
+#include <ftw.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "../check.h"
+#include "mig_tls.h"
+
+static char base[64];
+
+static void path(char *buf, size_t size, const char *rel)
+{
+	snprintf(buf, size, "%s/%s", base, rel);
+}
+
+/* A leaf under lab/ca.{crt,key} into DIR/{tls.crt,tls.key,ca.crt} (ca.crt from @ca_dir). */
+static void make_leaf(const char *dir, const char *ca_dir, const char *cn, enum mig_tls_role role,
+		      int64_t nb, int64_t na)
+{
+	char d[128], crt[160], key[160], ca[160], cakey[160], cacopy[160], cmd[400];
+	struct mig_tls_issue is = { .cn = cn, .role = role, .not_before = nb, .not_after = na };
+	struct mig_error err = { 0 };
+	int r;
+
+	path(d, sizeof(d), dir);
+	snprintf(crt, sizeof(crt), "%s/tls.crt", d);
+	snprintf(key, sizeof(key), "%s/tls.key", d);
+	snprintf(cacopy, sizeof(cacopy), "%s/ca.crt", d);
+	snprintf(ca, sizeof(ca), "%s/%s/ca.crt", base, ca_dir);
+	snprintf(cakey, sizeof(cakey), "%s/%s/ca.key", base, ca_dir);
+	snprintf(cmd, sizeof(cmd), "mkdir -p %s && cp %s/lab/ca.crt %s", d, base, cacopy);
+	CHECK(system(cmd) == 0);
+	r = mig_tls_issue(&is, ca, cakey, crt, key, &err);
+	if (r < 0)
+		fprintf(stderr, "issue %s: %s\n", dir, err.msg);
+	CHECK(r == 0);
+}
+
+struct side {
+	struct mig_tls_opts o;
+	const char *dir;         /* under base */
+	struct mig_tls_ctx *ctx;
+	int fd;
+	int r;
+	enum mig_tls_refusal refusal;
+	struct mig_error err;
+	struct mig_tls_conn *conn;
+	struct mig_tls_info info;
+};
+
+static int load(struct side *s, enum mig_tls_role role, const char *dir)
+{
+	static char dirs[2][160];
+	char *d = dirs[role];
+
+	path(d, sizeof(dirs[0]), dir);
+	s->o.role = role;
+	s->o.dir = d;
+	if (!s->o.handshake_timeout_ms)
+		s->o.handshake_timeout_ms = 5000;
+	s->err.msg[0] = '\0';
+	s->r = mig_tls_ctx_load(&s->o, &s->ctx, &s->err);
+	if (s->r < 0)
+		fprintf(stderr, "load %s: %s\n", dir, s->err.msg);
+	return s->r;
+}
+
+static void *handshake_thread(void *arg)
+{
+	struct side *s = arg;
+
+	s->r = mig_tls_handshake(s->ctx, s->fd, &s->conn, &s->refusal, &s->err);
+	if (!s->r)
+		mig_tls_conn_info(s->conn, &s->info);
+	return NULL;
+}
+
+/* Load both from their dirs and shake hands over a socketpair; fds stay open in s->fd. */
+static void pair(struct side *srv, const char *sdir, struct side *cli, const char *cdir)
+{
+	int sv[2];
+	pthread_t t;
+
+	CHECK(load(srv, MIG_TLS_SERVER, sdir) == 0);
+	CHECK(load(cli, MIG_TLS_CLIENT, cdir) == 0);
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+	srv->fd = sv[0];
+	cli->fd = sv[1];
+	pthread_create(&t, NULL, handshake_thread, srv);
+	handshake_thread(cli);
+	if (cli->r < 0) /* a refused client closes: the server is not left waiting */
+		shutdown(cli->fd, SHUT_RDWR);
+	pthread_join(t, NULL);
+	fprintf(stderr, "  server: %d %s: %s\n  client: %d %s: %s\n", srv->r,
+		mig_tls_refusal_name(srv->refusal), srv->err.msg, cli->r,
+		mig_tls_refusal_name(cli->refusal), cli->err.msg);
+}
+
+static void done(struct side *s)
+{
+	mig_tls_conn_free(s->conn);
+	mig_tls_ctx_free(s->ctx);
+	close(s->fd);
+	memset(s, 0, sizeof(*s));
+}
+
+/* ---- bytes through the pumps ---- */
+
+#define BYTES_AB (24u << 20) /* client to server: a migration's direction */
+#define BYTES_BA (1u << 20)  /* the return path */
+
+static unsigned char pattern(uint64_t i, unsigned int seed)
+{
+	return (unsigned char)((i * 2654435761u) >> 13 ^ seed);
+}
+
+struct plain {
+	int fd;
+	uint64_t send, received;
+	unsigned int seed_out, seed_in;
+	uint64_t errors;
+};
+
+static void *plain_writer(void *arg)
+{
+	struct plain *p = arg;
+	static __thread unsigned char buf[65536];
+	uint64_t off = 0;
+
+	while (off < p->send) {
+		size_t n = p->send - off < sizeof(buf) ? (size_t)(p->send - off) : sizeof(buf);
+		ssize_t w;
+
+		for (size_t i = 0; i < n; i++)
+			buf[i] = pattern(off + i, p->seed_out);
+		w = write(p->fd, buf, n);
+		if (w <= 0)
+			break;
+		off += (uint64_t)w;
+	}
+	shutdown(p->fd, SHUT_WR);
+	return NULL;
+}
+
+static void *plain_reader(void *arg)
+{
+	struct plain *p = arg;
+	unsigned char buf[65536];
+	ssize_t n;
+
+	while ((n = read(p->fd, buf, sizeof(buf))) > 0) {
+		for (ssize_t i = 0; i < n; i++)
+			p->errors += buf[i] != pattern(p->received + (uint64_t)i, p->seed_in);
+		p->received += (uint64_t)n;
+	}
+	return NULL;
+}
+
+struct pump {
+	struct mig_tls_conn *c;
+	int fd;
+	bool out;
+	uint64_t bytes;
+	int r;
+	struct mig_error err;
+	unsigned char buf[MIG_TLS_PUMP_BUF];
+};
+
+static void *pump_thread(void *arg)
+{
+	struct pump *p = arg;
+
+	if (p->out)
+		p->r = mig_tls_pump_out(p->c, p->fd, p->buf, sizeof(p->buf), &p->bytes, &p->err);
+	else
+		p->r = mig_tls_pump_in(p->c, p->fd, p->buf, sizeof(p->buf), &p->bytes, &p->err);
+	if (p->r)
+		fprintf(stderr, "pump: %s\n", p->err.msg);
+	return NULL;
+}
+
+/*
+ * plain A <-> client pumps <-> TLS <-> server pumps <-> plain B, both directions at once,
+ * each pump in its own thread (as a forwarder runs them).
+ */
+static void transfer(struct side *srv, struct side *cli)
+{
+	int a[2], b[2];
+	struct plain pa = { .send = BYTES_AB, .seed_out = 1, .seed_in = 2 };
+	struct plain pb = { .send = BYTES_BA, .seed_out = 2, .seed_in = 1 };
+	static struct pump pumps[4];
+	pthread_t t[8];
+
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, a) == 0);
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, b) == 0);
+	pa.fd = a[0];
+	pb.fd = b[0];
+	memset(pumps, 0, sizeof(pumps));
+	pumps[0] = (struct pump){ .c = cli->conn, .fd = a[1], .out = true };
+	pumps[1] = (struct pump){ .c = cli->conn, .fd = a[1], .out = false };
+	pumps[2] = (struct pump){ .c = srv->conn, .fd = b[1], .out = true };
+	pumps[3] = (struct pump){ .c = srv->conn, .fd = b[1], .out = false };
+	for (int i = 0; i < 4; i++)
+		pthread_create(&t[i], NULL, pump_thread, &pumps[i]);
+	pthread_create(&t[4], NULL, plain_writer, &pa);
+	pthread_create(&t[5], NULL, plain_reader, &pa);
+	pthread_create(&t[6], NULL, plain_writer, &pb);
+	pthread_create(&t[7], NULL, plain_reader, &pb);
+	for (int i = 0; i < 8; i++)
+		pthread_join(t[i], NULL);
+	for (int i = 0; i < 4; i++)
+		CHECK(pumps[i].r == 0);
+	CHECK(pumps[0].bytes == BYTES_AB);
+	CHECK(pumps[3].bytes == BYTES_AB);
+	CHECK(pumps[2].bytes == BYTES_BA);
+	CHECK(pumps[1].bytes == BYTES_BA);
+	CHECK(pb.received == BYTES_AB);
+	CHECK(pa.received == BYTES_BA);
+	CHECK(pa.errors == 0 && pb.errors == 0);
+	for (int i = 0; i < 2; i++) {
+		close(a[i]);
+		close(b[i]);
+	}
+}
+
+/* ---- the cases ---- */
+
+static void test_success(void)
+{
+	struct side s = { 0 }, c = { 0 };
+
+	fprintf(stderr, "success\n");
+	pair(&s, "lab/server", &c, "lab/client");
+	CHECK(s.r == 0 && c.r == 0);
+	CHECK(s.refusal == MIG_TLS_OK && c.refusal == MIG_TLS_OK);
+	CHECK_STR(c.info.version, "TLSv1.3");
+	CHECK_STR(c.info.cipher, "TLS_AES_128_GCM_SHA256");
+	CHECK_STR(s.info.cipher, "TLS_AES_128_GCM_SHA256");
+	CHECK_STR(c.info.peer_name, MIG_TLS_SERVER_NAME);
+	CHECK_STR(s.info.peer_name, MIG_TLS_CLIENT_NAME);
+	CHECK(strlen(c.info.peer_sha256) == 64);
+	CHECK(c.info.path[0] != '\0');
+	if (!s.r && !c.r)
+		transfer(&s, &c);
+	done(&s);
+	done(&c);
+}
+
+static void expect(const char *what, const char *sdir, const char *cdir, int sr,
+		   enum mig_tls_refusal srf, const char *smsg, int cr, enum mig_tls_refusal crf,
+		   const char *cmsg)
+{
+	struct side s = { 0 }, c = { 0 };
+
+	fprintf(stderr, "%s\n", what);
+	pair(&s, sdir, &c, cdir);
+	CHECK(s.r == sr);
+	CHECK(s.refusal == srf);
+	CHECK(c.r == cr);
+	CHECK(c.refusal == crf);
+	if (smsg && !strstr(s.err.msg, smsg))
+		fprintf(stderr, "  want \"%s\" in the server's message\n", smsg);
+	CHECK(!smsg || strstr(s.err.msg, smsg));
+	if (cmsg && !strstr(c.err.msg, cmsg))
+		fprintf(stderr, "  want \"%s\" in the client's message\n", cmsg);
+	CHECK(!cmsg || strstr(c.err.msg, cmsg));
+	done(&s);
+	done(&c);
+}
+
+/* A raw OpenSSL client: no certificate, or only TLS 1.2. */
+struct raw {
+	int fd;
+	int max_version;
+	unsigned long err;
+	int connected;
+	int alert;
+};
+
+static void *raw_client(void *arg)
+{
+	struct raw *rc = arg;
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	SSL *ssl;
+	char b;
+
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+	if (rc->max_version)
+		SSL_CTX_set_max_proto_version(ctx, rc->max_version);
+	ssl = SSL_new(ctx);
+	SSL_set_fd(ssl, rc->fd);
+	rc->connected = SSL_connect(ssl) == 1;
+	if (rc->connected && SSL_read(ssl, &b, 1) <= 0) /* TLS 1.3: the refusal comes here */
+		rc->connected = 0;
+	rc->err = ERR_peek_last_error();
+	ERR_clear_error();
+	shutdown(rc->fd, SHUT_RDWR);
+	SSL_free(ssl);
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+static void test_raw(const char *what, int max_version, bool allow12,
+		     enum mig_tls_refusal want, const char *smsg, int want_alert)
+{
+	struct side s = { .o.allow_tls12 = allow12 };
+	struct raw rc = { .max_version = max_version };
+	pthread_t t;
+	int sv[2];
+
+	fprintf(stderr, "%s\n", what);
+	CHECK(load(&s, MIG_TLS_SERVER, "lab/server") == 0);
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+	s.fd = sv[0];
+	rc.fd = sv[1];
+	pthread_create(&t, NULL, raw_client, &rc);
+	handshake_thread(&s);
+	pthread_join(t, NULL);
+	fprintf(stderr, "  server: %d %s: %s\n  client: %s\n", s.r,
+		mig_tls_refusal_name(s.refusal), s.err.msg, ERR_reason_error_string(rc.err));
+	CHECK(s.r < 0);
+	CHECK(s.refusal == want);
+	CHECK(strstr(s.err.msg, smsg) != NULL);
+	CHECK(!rc.connected);
+	CHECK(ERR_GET_REASON(rc.err) == SSL_AD_REASON_OFFSET + want_alert);
+	close(sv[1]);
+	done(&s);
+}
+
+static void test_plaintext(void)
+{
+	static const char qemu[] = "QEVM\0\0\0\3"; /* QEMU's stream: magic, version */
+	struct side s = { 0 };
+	int sv[2];
+	char b[16];
+
+	fprintf(stderr, "plaintext client\n");
+	CHECK(load(&s, MIG_TLS_SERVER, "lab/server") == 0);
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+	s.fd = sv[0];
+	CHECK(write(sv[1], qemu, 8) == 8);
+	handshake_thread(&s);
+	fprintf(stderr, "  server: %d %s: %s\n", s.r, mig_tls_refusal_name(s.refusal), s.err.msg);
+	CHECK(s.r == -EPROTO);
+	CHECK(s.refusal == MIG_TLS_PLAINTEXT);
+	CHECK(strstr(s.err.msg, "plaintext peer") && strstr(s.err.msg, "51 45 56 4d"));
+	/* nothing was consumed: the bytes are still there, and nothing was answered */
+	CHECK(recv(sv[0], b, sizeof(b), MSG_DONTWAIT) == 8);
+	CHECK(recv(sv[1], b, sizeof(b), MSG_DONTWAIT) < 0 && errno == EAGAIN);
+	close(sv[1]);
+	done(&s);
+
+	/* a client that says nothing: refused at the timeout */
+	fprintf(stderr, "silent client\n");
+	s.o.handshake_timeout_ms = 200;
+	CHECK(load(&s, MIG_TLS_SERVER, "lab/server") == 0);
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+	s.fd = sv[0];
+	handshake_thread(&s);
+	fprintf(stderr, "  server: %d %s: %s\n", s.r, mig_tls_refusal_name(s.refusal), s.err.msg);
+	CHECK(s.r == -ETIMEDOUT);
+	CHECK(strstr(s.err.msg, "no TLS ClientHello") != NULL);
+	close(sv[1]);
+	done(&s);
+}
+
+/* A client against a server that answers in plaintext (a mignet without TLS). */
+static void test_plaintext_server(void)
+{
+	struct side c = { 0 };
+	int sv[2];
+
+	fprintf(stderr, "plaintext server\n");
+	CHECK(load(&c, MIG_TLS_CLIENT, "lab/client") == 0);
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+	c.fd = sv[0];
+	CHECK(write(sv[1], "MIGNET hello, plaintext\n", 24) == 24);
+	handshake_thread(&c);
+	fprintf(stderr, "  client: %d %s: %s\n", c.r, mig_tls_refusal_name(c.refusal), c.err.msg);
+	CHECK(c.r == -EPROTO);
+	CHECK(c.refusal == MIG_TLS_PLAINTEXT);
+	close(sv[1]);
+	done(&c);
+}
+
+static void test_tls12(void)
+{
+	struct side s = { 0 }, c = { 0 };
+
+	test_raw("TLS 1.2 client, TLS 1.3 only", TLS1_2_VERSION, false, MIG_TLS_PROTOCOL,
+		 "no common version", SSL_AD_PROTOCOL_VERSION);
+	/* allowed: the version passes, the missing certificate is what is refused */
+	test_raw("TLS 1.2 client, TLS 1.2 allowed", TLS1_2_VERSION, true, MIG_TLS_NO_PEER_CERT,
+		 "sent no client certificate", SSL_AD_HANDSHAKE_FAILURE);
+
+	fprintf(stderr, "TLS 1.2 allowed on both sides\n");
+	s.o.allow_tls12 = true;
+	c.o.allow_tls12 = true;
+	pair(&s, "lab/server", &c, "lab/client");
+	CHECK(s.r == 0 && c.r == 0);
+	CHECK_STR(c.info.version, "TLSv1.3"); /* allowed, not preferred */
+	done(&s);
+	done(&c);
+}
+
+static char *sha_of(const char *sdir, const char *cdir, char *buf)
+{
+	struct side s = { 0 }, c = { 0 };
+
+	pair(&s, sdir, &c, cdir);
+	CHECK(s.r == 0 && c.r == 0);
+	snprintf(buf, 65, "%s", c.info.peer_sha256);
+	done(&s);
+	done(&c);
+	return buf;
+}
+
+static void test_rotation(void)
+{
+	struct side s = { 0 }, c = { 0 };
+	struct mig_error err = { 0 };
+	char before[65], after[65], lab[128], cmd[400];
+	int sv[2];
+	pthread_t t;
+
+	fprintf(stderr, "rotation\n");
+	path(lab, sizeof(lab), "lab");
+	sha_of("lab/server", "lab/client", before);
+	snprintf(cmd, sizeof(cmd), "cp -r %s/lab/client %s/old-client", base, base);
+	CHECK(system(cmd) == 0);
+	/* a context loaded before the rotation keeps what it read */
+	CHECK(load(&s, MIG_TLS_SERVER, "lab/server") == 0);
+
+	/* rotate: a new CA and new node certificates, in place */
+	CHECK(mig_tls_init_dir(lab, MIG_TLS_SERVER_NAME, MIG_TLS_CLIENT_NAME, 30, true, &err) == 0);
+
+	/* the context loaded before: the old server certificate, the old CA */
+	CHECK(load(&c, MIG_TLS_CLIENT, "old-client") == 0);
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+	s.fd = sv[0];
+	c.fd = sv[1];
+	pthread_create(&t, NULL, handshake_thread, &s);
+	handshake_thread(&c);
+	pthread_join(t, NULL);
+	CHECK(s.r == 0 && c.r == 0);
+	CHECK_STR(c.info.peer_sha256, before);
+	done(&s);
+	done(&c);
+
+	/* loaded after: the new certificate; a client certificate of the old CA is refused */
+	CHECK(strcmp(sha_of("lab/server", "lab/client", after), before) != 0);
+	snprintf(cmd, sizeof(cmd), "cp %s/lab/ca.crt %s/old-client/ca.crt", base, base);
+	CHECK(system(cmd) == 0);
+	expect("old client after rotation", "lab/server", "old-client", -EACCES,
+	       MIG_TLS_UNKNOWN_CA, "not from our CA", -EACCES, MIG_TLS_PEER_REFUSED, "unknown CA");
+}
+
+/* mignet doctor's checks of the material on disk */
+static void doctor_case(const char *what, const char *dir, const char *cert, const char *key,
+			enum mig_tls_check_id failing, const char *msg)
+{
+	char d[160], c[200], k[200];
+	struct mig_tls_opts o = { .role = MIG_TLS_SERVER };
+	struct mig_tls_check ch[MIG_TLS_CHECK_COUNT];
+
+	fprintf(stderr, "doctor: %s\n", what);
+	path(d, sizeof(d), dir);
+	o.dir = d;
+	if (cert) {
+		path(c, sizeof(c), cert);
+		o.cert = c;
+	}
+	if (key) {
+		path(k, sizeof(k), key);
+		o.key = k;
+	}
+	mig_tls_doctor(&o, false, NULL, ch);
+	for (int i = 0; i < MIG_TLS_CHECK_COUNT; i++) {
+		int want = i == MIG_TLS_CHECK_PATH ? 0 : (int)failing == MIG_TLS_CHECK_COUNT ? 0 :
+			   i == (int)failing ? 1 : failing == MIG_TLS_CHECK_FILES ? 2 : 0;
+
+		fprintf(stderr, "  %-9s %d %s\n", ch[i].name, ch[i].status, ch[i].detail);
+		CHECK(ch[i].status == want);
+	}
+	if (failing < MIG_TLS_CHECK_COUNT)
+		CHECK(strstr(ch[failing].detail, msg) != NULL);
+}
+
+static void test_doctor(void)
+{
+	doctor_case("a lab's server", "lab/server", NULL, NULL, MIG_TLS_CHECK_COUNT, NULL);
+	doctor_case("a lab's client", "lab/client", NULL, NULL, MIG_TLS_CHECK_COUNT, NULL);
+	doctor_case("no such directory", "nowhere", NULL, NULL, MIG_TLS_CHECK_FILES,
+		    "No such file");
+	doctor_case("the key of another certificate", "lab/client", NULL, "lab/server/tls.key",
+		    MIG_TLS_CHECK_KEY, "does not match");
+	doctor_case("a certificate of another CA", "foreign-client", NULL, NULL,
+		    MIG_TLS_CHECK_CHAIN, "does not verify");
+	doctor_case("expired", "expired-client", NULL, NULL, MIG_TLS_CHECK_DATES, "expired on");
+	doctor_case("not yet valid", "future-server", NULL, NULL, MIG_TLS_CHECK_DATES,
+		    "not valid before");
+	doctor_case("a wrong name", "wrong-name-server", NULL, NULL, MIG_TLS_CHECK_NAME,
+		    "must name " MIG_TLS_SERVER_NAME);
+	doctor_case("a client's name, a server's usage", "usage-client", NULL, NULL,
+		    MIG_TLS_CHECK_NAME, "clientAuth missing");
+}
+
+static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
+{
+	(void)st;
+	(void)flag;
+	(void)f;
+	return remove(p);
+}
+
+int main(void)
+{
+	struct mig_error err = { 0 };
+	char lab[128], other[128], why[200], cmd[600];
+	int64_t day = 86400;
+
+	signal(SIGPIPE, SIG_IGN);
+	snprintf(base, sizeof(base), "/tmp/mignet-test-tls.XXXXXX");
+	if (!mkdtemp(base))
+		return 1;
+	path(lab, sizeof(lab), "lab");
+	path(other, sizeof(other), "other");
+	CHECK(mig_tls_init_dir(lab, MIG_TLS_SERVER_NAME, MIG_TLS_CLIENT_NAME, 30, false, &err) == 0);
+	CHECK(mig_tls_init_dir(other, MIG_TLS_SERVER_NAME, MIG_TLS_CLIENT_NAME, 30, false, &err) == 0);
+	/* a client that trusts our CA but holds a certificate from another one */
+	snprintf(cmd, sizeof(cmd), "mkdir %s/foreign-client && cp %s/other/client/tls.* %s/lab/ca.crt "
+		 "%s/foreign-client/", base, base, base, base);
+	CHECK(system(cmd) == 0);
+	make_leaf("wrong-name-server", "lab", "kubevirt.io:system:node:someone-else", MIG_TLS_SERVER,
+		  -day, 30 * day);
+	make_leaf("expired-client", "lab", MIG_TLS_CLIENT_NAME, MIG_TLS_CLIENT, -3 * day, -day);
+	make_leaf("future-server", "lab", MIG_TLS_SERVER_NAME, MIG_TLS_SERVER, day, 30 * day);
+	make_leaf("usage-client", "lab", MIG_TLS_CLIENT_NAME, MIG_TLS_SERVER, -day, 30 * day);
+	fprintf(stderr, "path: %s (%d)\n", why, mig_tls_kernel_path(why, sizeof(why)));
+
+	test_success();
+	expect("client certificate from another CA", "lab/server", "foreign-client", -EACCES,
+	       MIG_TLS_UNKNOWN_CA, "client's certificate (CN " MIG_TLS_CLIENT_NAME ") is not from "
+	       "our CA", -EACCES, MIG_TLS_PEER_REFUSED, "unknown CA");
+	expect("server certificate from another CA", "other/server", "lab/client", -EACCES,
+	       MIG_TLS_PEER_REFUSED, "unknown CA", -EACCES, MIG_TLS_UNKNOWN_CA, "not our CA");
+	expect("server certificate with the wrong name", "wrong-name-server", "lab/client",
+	       -EACCES, MIG_TLS_PEER_REFUSED, NULL, -EACCES, MIG_TLS_WRONG_NAME,
+	       "names CN kubevirt.io:system:node:someone-else, not " MIG_TLS_SERVER_NAME);
+	expect("expired client certificate", "lab/server", "expired-client", -EACCES,
+	       MIG_TLS_EXPIRED, "client's certificate (CN " MIG_TLS_CLIENT_NAME ") expired on",
+	       -EACCES, MIG_TLS_PEER_REFUSED, "expired");
+	expect("server certificate not yet valid", "future-server", "lab/client", -EACCES,
+	       MIG_TLS_PEER_REFUSED, NULL, -EACCES, MIG_TLS_NOT_YET_VALID, "is not valid before");
+	expect("client certificate for a server", "lab/server", "usage-client", -EACCES,
+	       MIG_TLS_WRONG_USAGE, "clientAuth", -EACCES, MIG_TLS_PEER_REFUSED, NULL);
+	test_raw("no client certificate", 0, false, MIG_TLS_NO_PEER_CERT, "sent no client certificate",
+		 SSL_AD_CERTIFICATE_REQUIRED);
+	test_plaintext();
+	test_plaintext_server();
+	test_tls12();
+	test_rotation();
+	test_doctor();
+
+	nftw(base, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	return check_summary();
+}
