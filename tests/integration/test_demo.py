@@ -36,7 +36,8 @@ def test_demo_short_run():
     prefix = re.search(r"prefix (mg[0-9a-f]{4})", out).group(1)
     target = re.search(r"migrationState.targetNodeAddress: (\S+)", out).group(1)
     assert target.startswith("192.168.200."), out
-    assert out.count("[ok]") == 7 and "[FAIL]" not in out
+    assert out.count("[ok]") == 8 and "[FAIL]" not in out
+    assert "TLS on every connection: TLSv1.3 TLS_AES_128_GCM_SHA256" in out, out
     # a real VM moved: QEMU in the launcher, the guest's heartbeat on both consoles
     assert "QEMU (TCG) in" in out or "QEMU (KVM) in" in out
     assert re.search(r"first line: seq=\d+ errors=0; now seq=\d+ errors=0", out), out
