@@ -85,6 +85,14 @@ def ensure_guest():
     return GUEST_DIR
 
 
+def kernel_image():
+    """build/guest/vmlinux (the decompressed kernel, booted through its PVH entry: ~1 s
+    faster under TCG) when scripts/build-guest could make it, else the bzImage vmlinuz."""
+    d = ensure_guest()
+    vmlinux = os.path.join(d, "vmlinux")
+    return vmlinux if os.path.exists(vmlinux) else os.path.join(d, "vmlinuz")
+
+
 _accel = None
 
 
@@ -221,7 +229,7 @@ class Guest:
             append += f" mignet.marker={self.marker}"
         argv = [QEMU, "-name", f"mignet-guest-{self.name}", "-nodefaults", "-display", "none",
                 "-no-reboot", "-m", self.ram, "-smp", str(self.smp),
-                "-kernel", os.path.join(d, "vmlinuz"),
+                "-kernel", kernel_image(),
                 "-initrd", os.path.join(d, "initramfs.cpio.gz"), "-append", append,
                 "-serial", f"file:{self.serial}",
                 "-qmp", f"unix:{self.qmp_path},server=on,wait=off",
