@@ -51,7 +51,8 @@ int cni_args_parse(const char *s, struct cni_args *ret, struct cni_error *err)
 		char *eq = strchr(pair, '=');
 
 		if (!eq || eq == pair) {
-			cni_err(err, CNI_ERR_ENV, "CNI_ARGS: invalid pair \"%.64s\": want KEY=VALUE", pair);
+			cni_err(err, CNI_ERR_ENV,
+				"CNI_ARGS: invalid pair \"%.64s\": want KEY=VALUE", pair);
 			goto out;
 		}
 		*eq = '\0';
@@ -61,7 +62,8 @@ int cni_args_parse(const char *s, struct cni_args *ret, struct cni_error *err)
 	/* IgnoreUnknown may come after the unknown key, so judge only at the end */
 	if (unknown && !a.ignore_unknown) {
 		cni_err(err, CNI_ERR_UNSUPPORTED_FIELD,
-			"CNI_ARGS: unknown key \"%.64s\" (add IgnoreUnknown=true to skip unknown keys)",
+			"CNI_ARGS: unknown key \"%.64s\" (add IgnoreUnknown=true to skip unknown "
+			"keys)",
 			unknown);
 		goto out;
 	}

@@ -13,14 +13,14 @@
 
 struct cni_args {
 	bool ignore_unknown;
-	const char *pod_namespace;          /* K8S_POD_NAMESPACE */
-	const char *pod_name;               /* K8S_POD_NAME */
+	const char *pod_namespace;	    /* K8S_POD_NAMESPACE */
+	const char *pod_name;		    /* K8S_POD_NAME */
 	const char *pod_infra_container_id; /* K8S_POD_INFRA_CONTAINER_ID */
-	const char *pod_uid;                /* K8S_POD_UID */
-	const char *mac;                    /* MAC */
-	const char *ip;                     /* IP (comma-separated list allowed) */
-	const char *gateway;                /* GATEWAY (whereabouts' static-IP args) */
-	char *buf;                          /* owns the strings above */
+	const char *pod_uid;		    /* K8S_POD_UID */
+	const char *mac;		    /* MAC */
+	const char *ip;			    /* IP (comma-separated list allowed) */
+	const char *gateway;		    /* GATEWAY (whereabouts' static-IP args) */
+	char *buf;			    /* owns the strings above */
 };
 
 /**

@@ -48,11 +48,14 @@ int cni_caps_check(const char *what, const struct cni_cap *need, size_t n, struc
 
 		cni_caps_name(need[i].cap, name, sizeof(name));
 		nn += snprintf(needs + nn, nn < sizeof(needs) ? sizeof(needs) - nn : 0, "%s%s (%s)",
-			       i == 0 ? "" : i + 1 == n ? " and " : ", ", name, need[i].why);
+			       i == 0	    ? ""
+			       : i + 1 == n ? " and "
+					    : ", ",
+			       name, need[i].why);
 		if (cap_get_flag(cur, need[i].cap, CAP_EFFECTIVE, &v) == 0 && v == CAP_SET)
 			continue;
-		nm += snprintf(missing + nm, nm < sizeof(missing) ? sizeof(missing) - nm : 0, "%s%s",
-			       nm ? ", " : "", name);
+		nm += snprintf(missing + nm, nm < sizeof(missing) ? sizeof(missing) - nm : 0,
+			       "%s%s", nm ? ", " : "", name);
 	}
 	if (!nm) {
 		cap_free(cur);
@@ -60,7 +63,9 @@ int cni_caps_check(const char *what, const struct cni_cap *need, size_t n, struc
 	}
 	cni_err(err, CNI_ERR_IO, "%s needs %s: missing %s", what, needs, missing);
 	text = cap_to_text(cur, NULL);
-	cni_err_details(err, "effective capabilities: \"%s\"; run it as root with the full set, as a container runtime does",
+	cni_err_details(err,
+			"effective capabilities: \"%s\"; run it as root with the full set, as a "
+			"container runtime does",
 			text ? text : "?");
 	cap_free(text);
 	cap_free(cur);
@@ -100,7 +105,8 @@ int cni_caps_drop(const struct cni_cap *keep, size_t n)
 
 			if (cap_get_flag(cur, keep[i].cap, flags[f], &v) == 0 && v == CAP_SET) {
 				cap_set_flag(want, flags[f], 1, &keep[i].cap, CAP_SET);
-				/* a kept permitted capability is made effective: it is kept to be used */
+				/* a kept permitted capability is made effective: it is kept to be
+				 * used */
 				if (flags[f] == CAP_PERMITTED)
 					cap_set_flag(want, CAP_EFFECTIVE, 1, &keep[i].cap, CAP_SET);
 			}

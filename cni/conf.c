@@ -28,9 +28,10 @@ int cni_conf_read(FILE *in, char **ret, size_t *ret_len, struct cni_error *err)
 
 			if (cap > CNI_STDIN_MAX) {
 				free(buf);
-				return cni_err(err, CNI_ERR_IO,
-					       "network configuration on stdin is larger than %d bytes",
-					       CNI_STDIN_MAX);
+				return cni_err(
+					err, CNI_ERR_IO,
+					"network configuration on stdin is larger than %d bytes",
+					CNI_STDIN_MAX);
 			}
 			cap *= 2;
 			grown = realloc(buf, cap + 1);
@@ -52,7 +53,8 @@ int cni_conf_read(FILE *in, char **ret, size_t *ret_len, struct cni_error *err)
 	}
 	if (len > CNI_STDIN_MAX) {
 		free(buf);
-		return cni_err(err, CNI_ERR_IO, "network configuration on stdin is larger than %d bytes",
+		return cni_err(err, CNI_ERR_IO,
+			       "network configuration on stdin is larger than %d bytes",
 			       CNI_STDIN_MAX);
 	}
 	buf[len] = '\0';
@@ -103,13 +105,15 @@ static int parse_attachments(struct cni_conf *c, struct cni_error *err)
 
 		snprintf(where, sizeof(where), "%s[%zu]", key, i);
 		if (!json_object_is_type(o, json_type_object))
-			return cni_err(err, CNI_ERR_CONFIG, "invalid config: \"%s\" must be an object", where);
+			return cni_err(err, CNI_ERR_CONFIG,
+				       "invalid config: \"%s\" must be an object", where);
 		if (cni_json_string(o, where, "containerID", &a->containerid, err) < 0 ||
 		    cni_json_string(o, where, "ifname", &a->ifname, err) < 0)
 			return -1;
 		if (!a->containerid || !a->ifname)
 			return cni_err(err, CNI_ERR_CONFIG,
-				       "invalid config: \"%s\" needs containerID and ifname", where);
+				       "invalid config: \"%s\" needs containerID and ifname",
+				       where);
 	}
 	c->n_attachments = n;
 	c->has_attachments = true;
@@ -159,7 +163,8 @@ static int parse_common(struct cni_conf *c, struct cni_error *err)
 		if (cni_json_string(ipam, "ipam", "type", &c->ipam_type, err) < 0)
 			return -1;
 		if (!c->ipam_type || !*c->ipam_type)
-			return cni_err(err, CNI_ERR_CONFIG, "invalid config: \"ipam.type\" is missing");
+			return cni_err(err, CNI_ERR_CONFIG,
+				       "invalid config: \"ipam.type\" is missing");
 	}
 	if (dns && cni_dns_parse(dns, "dns", &c->dns, err) < 0)
 		return -1;

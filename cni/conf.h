@@ -30,16 +30,16 @@ struct cni_conf {
 	const char *name;
 	const char *type;
 	struct json_object *ipam; /* NULL when absent or {} */
-	const char *ipam_type;    /* "ipam.type"; NULL when ipam is NULL */
+	const char *ipam_type;	  /* "ipam.type"; NULL when ipam is NULL */
 	struct cni_dns dns;
 	struct json_object *runtime_config; /* "runtimeConfig", NULL if absent */
-	const char *runtime_mac;            /* runtimeConfig.mac */
-	const char **runtime_ips;           /* runtimeConfig.ips */
+	const char *runtime_mac;	    /* runtimeConfig.mac */
+	const char **runtime_ips;	    /* runtimeConfig.ips */
 	size_t n_runtime_ips;
 	bool has_prev_result;
 	struct cni_result prev_result;
 	struct cni_error prev_result_err; /* code != 0: prevResult is there but unusable */
-	bool has_attachments; /* GC: the list was given (possibly empty) */
+	bool has_attachments;		  /* GC: the list was given (possibly empty) */
 	struct cni_attachment *attachments;
 	size_t n_attachments;
 };

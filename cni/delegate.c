@@ -25,7 +25,8 @@ int cni_delegate_find(const char *path, const char *type, char **ret, struct cni
 
 	if (!*type || strchr(type, '/') || strcmp(type, ".") == 0 || strcmp(type, "..") == 0)
 		return cni_err(err, CNI_ERR_CONFIG,
-			       "invalid config: \"ipam.type\" \"%.64s\" must be a plain plugin name, without '/'",
+			       "invalid config: \"ipam.type\" \"%.64s\" must be a plain plugin "
+			       "name, without '/'",
 			       type);
 	dirs = strdup(path ? path : "");
 	if (!dirs)
@@ -36,7 +37,8 @@ int cni_delegate_find(const char *path, const char *type, char **ret, struct cni
 
 		if (asprintf(&candidate, "%s/%s", d, type) < 0)
 			break;
-		if (stat(candidate, &st) == 0 && S_ISREG(st.st_mode) && access(candidate, X_OK) == 0) {
+		if (stat(candidate, &st) == 0 && S_ISREG(st.st_mode) &&
+		    access(candidate, X_OK) == 0) {
 			free(dirs);
 			*ret = candidate;
 			return 0;
@@ -111,7 +113,8 @@ static int exchange(int to_child, int from_child, const char *in, size_t in_len,
 	return 0;
 out:
 	if (too_big)
-		cni_err(err, CNI_ERR_IO, "IPAM plugin output is larger than %d bytes", CNI_STDIN_MAX);
+		cni_err(err, CNI_ERR_IO, "IPAM plugin output is larger than %d bytes",
+			CNI_STDIN_MAX);
 	else
 		cni_err_errno(err, CNI_ERR_IO, errno, "talking to the IPAM plugin");
 	if (p[1].fd >= 0)
@@ -141,8 +144,9 @@ static int plugin_error(const char *type, const char *out, size_t len, int statu
 		cni_err(err, CNI_ERR_INTERNAL, "IPAM plugin \"%s\" killed by signal %d", type,
 			WTERMSIG(status));
 	} else {
-		cni_err(err, CNI_ERR_INTERNAL, "IPAM plugin \"%s\" failed (exit %d) without a CNI error",
-			type, WEXITSTATUS(status));
+		cni_err(err, CNI_ERR_INTERNAL,
+			"IPAM plugin \"%s\" failed (exit %d) without a CNI error", type,
+			WEXITSTATUS(status));
 		cni_err_details(err, "output: %.900s", len ? out : "(none)");
 	}
 	json_object_put(o);
@@ -215,7 +219,8 @@ int cni_delegate(const struct cni_env *env, enum cni_command command, const char
 		kill(pid, SIGKILL);
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
-	/* from here on the plugin ran: unless it answered an error, it may hold what it allocated */
+	/* from here on the plugin ran: unless it answered an error, it may hold what it allocated
+	 */
 	if (r < 0) {
 		r = CNI_DELEGATE_UNDO;
 		goto out;

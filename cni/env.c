@@ -13,7 +13,7 @@
 #include "cni/text.h"
 
 static const char *const command_names[] = {
-	[CNI_CMD_ADD] = "ADD",	       [CNI_CMD_DEL] = "DEL", [CNI_CMD_CHECK] = "CHECK",
+	[CNI_CMD_ADD] = "ADD",	       [CNI_CMD_DEL] = "DEL",	    [CNI_CMD_CHECK] = "CHECK",
 	[CNI_CMD_VERSION] = "VERSION", [CNI_CMD_STATUS] = "STATUS", [CNI_CMD_GC] = "GC",
 };
 
@@ -54,7 +54,8 @@ bool cni_valid_ifname(const char *name)
 	if (len == 0 || len > 15 || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
 		return false;
 	for (const char *p = name; *p; p++)
-		if (*p == '/' || *p == ':' || isspace((unsigned char)*p) || iscntrl((unsigned char)*p))
+		if (*p == '/' || *p == ':' || isspace((unsigned char)*p) ||
+		    iscntrl((unsigned char)*p))
 			return false;
 	/* the kernel takes any bytes, but the name goes into JSON results: it must be UTF-8 */
 	return cni_utf8_valid(name, len);
@@ -72,8 +73,8 @@ static int require(const char *value, enum need need, const char *name, enum cni
 {
 	if (value || need == OPTIONAL)
 		return 0;
-	return cni_err(err, CNI_ERR_ENV, "required environment variable %s is missing for %s",
-		       name, command_names[c]);
+	return cni_err(err, CNI_ERR_ENV, "required environment variable %s is missing for %s", name,
+		       command_names[c]);
 }
 
 int cni_env_load(struct cni_env *ret, struct cni_error *err)
@@ -84,7 +85,8 @@ int cni_env_load(struct cni_env *ret, struct cni_error *err)
 	bool found = false;
 
 	if (!cmd)
-		return cni_err(err, CNI_ERR_ENV, "required environment variable CNI_COMMAND is missing");
+		return cni_err(err, CNI_ERR_ENV,
+			       "required environment variable CNI_COMMAND is missing");
 	for (size_t i = 0; i < sizeof(command_names) / sizeof(command_names[0]); i++) {
 		if (strcmp(cmd, command_names[i]) == 0) {
 			e.command = i;
@@ -108,12 +110,14 @@ int cni_env_load(struct cni_env *ret, struct cni_error *err)
 	    require(e.path, n->path, "CNI_PATH", e.command, err) < 0)
 		return -1;
 	if (e.containerid && !cni_valid_containerid(e.containerid))
-		return cni_err(err, CNI_ERR_ENV,
-			       "invalid CNI_CONTAINERID \"%.64s\": must match [a-zA-Z0-9][a-zA-Z0-9_.-]*",
-			       e.containerid);
+		return cni_err(
+			err, CNI_ERR_ENV,
+			"invalid CNI_CONTAINERID \"%.64s\": must match [a-zA-Z0-9][a-zA-Z0-9_.-]*",
+			e.containerid);
 	if (e.ifname && !cni_valid_ifname(e.ifname))
 		return cni_err(err, CNI_ERR_ENV,
-			       "invalid CNI_IFNAME \"%.64s\": 1-15 bytes, not \".\" or \"..\", no '/', ':' or whitespace",
+			       "invalid CNI_IFNAME \"%.64s\": 1-15 bytes, not \".\" or \"..\", no "
+			       "'/', ':' or whitespace",
 			       e.ifname);
 	*ret = e;
 	return 0;

@@ -50,7 +50,8 @@ struct json_object *cni_error_to_json(const struct cni_error *err, const char *v
 	cni_utf8_sanitize(msg);
 	cni_utf8_sanitize(details);
 	json_object_object_add(o, "cniVersion", json_object_new_string(version));
-	json_object_object_add(o, "code", json_object_new_int(err->code ? err->code : CNI_ERR_INTERNAL));
+	json_object_object_add(o, "code",
+			       json_object_new_int(err->code ? err->code : CNI_ERR_INTERNAL));
 	json_object_object_add(o, "msg", json_object_new_string(msg));
 	if (details[0])
 		json_object_object_add(o, "details", json_object_new_string(details));

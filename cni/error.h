@@ -11,22 +11,22 @@
 
 /* Codes of the CNI spec; plugins use >= 100 for their own. */
 enum cni_code {
-	CNI_ERR_VERSION = 1,           /* incompatible CNI version */
+	CNI_ERR_VERSION = 1,	       /* incompatible CNI version */
 	CNI_ERR_UNSUPPORTED_FIELD = 2, /* unsupported field in the config */
 	CNI_ERR_UNKNOWN_CONTAINER = 3, /* container unknown or does not exist */
-	CNI_ERR_ENV = 4,               /* invalid necessary environment variables */
-	CNI_ERR_IO = 5,                /* I/O failure */
-	CNI_ERR_DECODE = 6,            /* failed to decode content */
-	CNI_ERR_CONFIG = 7,            /* invalid network config */
-	CNI_ERR_TRY_LATER = 11,        /* try again later */
+	CNI_ERR_ENV = 4,	       /* invalid necessary environment variables */
+	CNI_ERR_IO = 5,		       /* I/O failure */
+	CNI_ERR_DECODE = 6,	       /* failed to decode content */
+	CNI_ERR_CONFIG = 7,	       /* invalid network config */
+	CNI_ERR_TRY_LATER = 11,	       /* try again later */
 	CNI_ERR_NOT_AVAILABLE = 50,    /* STATUS: the plugin is not available */
-	CNI_ERR_LIMITED = 51,          /* STATUS: limited connectivity */
-	CNI_ERR_INTERNAL = 999,        /* what the reference plugins use for a generic failure */
+	CNI_ERR_LIMITED = 51,	       /* STATUS: limited connectivity */
+	CNI_ERR_INTERNAL = 999,	       /* what the reference plugins use for a generic failure */
 };
 
 struct cni_error {
-	int code;          /* 0: no error */
-	char msg[512];     /* one line that names the bad key or value */
+	int code;      /* 0: no error */
+	char msg[512]; /* one line that names the bad key or value */
 	char details[1024];
 };
 

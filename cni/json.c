@@ -50,7 +50,8 @@ struct json_object *cni_json_get(struct json_object *obj, const char *key)
 	 * encoding/json assigns each key of the input, in order, to the field it folds to, and
 	 * null leaves a field alone: the last non-null key that folds to @key wins.
 	 */
-	json_object_object_foreach(obj, name, v) {
+	json_object_object_foreach(obj, name, v)
+	{
 		if (v && key_folds(name, key))
 			found = v;
 	}
@@ -65,7 +66,8 @@ static struct json_object *lookup(struct json_object *obj, const char *key)
 static int wrong_type(const char *where, const char *key, const char *want, struct cni_error *err)
 {
 	if (where && *where)
-		return cni_err(err, CNI_ERR_CONFIG, "invalid config: \"%s.%s\" must be %s", where, key, want);
+		return cni_err(err, CNI_ERR_CONFIG, "invalid config: \"%s.%s\" must be %s", where,
+			       key, want);
 	return cni_err(err, CNI_ERR_CONFIG, "invalid config: \"%s\" must be %s", key, want);
 }
 
@@ -94,7 +96,8 @@ int cni_json_int(struct json_object *obj, const char *where, const char *key, in
 
 	if (!v)
 		return 0;
-	snprintf(want, sizeof(want), "an integer from %lld to %lld", (long long)min, (long long)max);
+	snprintf(want, sizeof(want), "an integer from %lld to %lld", (long long)min,
+		 (long long)max);
 	if (!json_object_is_type(v, json_type_int))
 		return wrong_type(where, key, want, err);
 	errno = 0;
@@ -167,9 +170,10 @@ int cni_json_string_array(struct json_object *obj, const char *where, const char
 			free(out);
 			if (where && *where)
 				return cni_err(err, CNI_ERR_CONFIG,
-					       "invalid config: \"%s.%s[%zu]\" must be a string", where, key, i);
-			return cni_err(err, CNI_ERR_CONFIG, "invalid config: \"%s[%zu]\" must be a string",
-				       key, i);
+					       "invalid config: \"%s.%s[%zu]\" must be a string",
+					       where, key, i);
+			return cni_err(err, CNI_ERR_CONFIG,
+				       "invalid config: \"%s[%zu]\" must be a string", key, i);
 		}
 		out[i] = json_object_get_string(e);
 	}
@@ -205,7 +209,8 @@ static bool has_non_finite(struct json_object *o)
 				return true;
 		return false;
 	case json_type_object: {
-		json_object_object_foreach(o, key, value) {
+		json_object_object_foreach(o, key, value)
+		{
 			(void)key;
 			if (has_non_finite(value))
 				return true;
@@ -218,7 +223,7 @@ static bool has_non_finite(struct json_object *o)
 }
 
 struct json_object *cni_json_parse_object(const char *raw, size_t len, const char *what,
-					   struct cni_error *err)
+					  struct cni_error *err)
 {
 	struct json_tokener *tok = json_tokener_new();
 	struct json_object *root;
@@ -235,7 +240,8 @@ struct json_object *cni_json_parse_object(const char *raw, size_t len, const cha
 		enum json_tokener_error e = json_tokener_get_error(tok);
 
 		cni_err(err, CNI_ERR_DECODE, "%s is not valid JSON: %s at offset %zu", what,
-			e == json_tokener_continue ? "unexpected end of input" : json_tokener_error_desc(e),
+			e == json_tokener_continue ? "unexpected end of input"
+						   : json_tokener_error_desc(e),
 			json_tokener_get_parse_end(tok));
 		json_tokener_free(tok);
 		return NULL;
@@ -250,7 +256,8 @@ struct json_object *cni_json_parse_object(const char *raw, size_t len, const cha
 		return NULL;
 	}
 	if (has_non_finite(root)) {
-		cni_err(err, CNI_ERR_DECODE, "%s is not valid JSON: NaN and Infinity are not numbers", what);
+		cni_err(err, CNI_ERR_DECODE,
+			"%s is not valid JSON: NaN and Infinity are not numbers", what);
 		json_object_put(root);
 		return NULL;
 	}
@@ -261,4 +268,3 @@ struct json_object *cni_json_parse_object(const char *raw, size_t len, const cha
 	}
 	return root;
 }
-

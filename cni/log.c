@@ -21,8 +21,10 @@
 #include "cni/log.h"
 
 static const char *const level_names[] = {
-	[CNI_LOG_PANIC] = "panic", [CNI_LOG_ERROR] = "error",
-	[CNI_LOG_VERBOSE] = "verbose", [CNI_LOG_DEBUG] = "debug",
+	[CNI_LOG_PANIC] = "panic",
+	[CNI_LOG_ERROR] = "error",
+	[CNI_LOG_VERBOSE] = "verbose",
+	[CNI_LOG_DEBUG] = "debug",
 };
 
 static struct {
@@ -50,7 +52,8 @@ static int open_log(const char *file)
 	if (!copy)
 		return -ENOMEM;
 	dir_path = dirname(copy);
-	if (file[0] != '/' || !base || !base[1] || strcmp(base, "/..") == 0 || !realpath(dir_path, real)) {
+	if (file[0] != '/' || !base || !base[1] || strcmp(base, "/..") == 0 ||
+	    !realpath(dir_path, real)) {
 		free(copy);
 		return -EPERM;
 	}
@@ -58,14 +61,16 @@ static int open_log(const char *file)
 	for (size_t i = 0; i < sizeof(log_dirs) / sizeof(log_dirs[0]); i++) {
 		size_t n = strlen(log_dirs[i]);
 
-		allowed |= strncmp(real, log_dirs[i], n) == 0 && (real[n] == '\0' || real[n] == '/');
+		allowed |=
+			strncmp(real, log_dirs[i], n) == 0 && (real[n] == '\0' || real[n] == '/');
 	}
 	if (!allowed)
 		return -EPERM;
 	dir = open(real, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (dir < 0)
 		return -errno;
-	fd = openat(dir, base + 1, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0640);
+	fd = openat(dir, base + 1,
+		    O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0640);
 	fd = fd < 0 ? -errno : fd;
 	close(dir);
 	if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))) {
@@ -93,7 +98,8 @@ int cni_log_setup(struct json_object *obj, const char *where, const char *plugin
 	}
 	if (level && *level && !known)
 		return cni_err(err, CNI_ERR_CONFIG,
-			       "invalid config: \"%s%slog_level\" \"%.32s\": use debug, verbose, error or panic",
+			       "invalid config: \"%s%slog_level\" \"%.32s\": use debug, verbose, "
+			       "error or panic",
 			       where, *where ? "." : "", level);
 	if (!file || !*file)
 		return 0;
@@ -102,14 +108,16 @@ int cni_log_setup(struct json_object *obj, const char *where, const char *plugin
 	log_state.fd = open_log(file);
 	if (log_state.fd == -EPERM)
 		return cni_err(err, CNI_ERR_CONFIG,
-			       "invalid config: \"%s%slog_file\" \"%.200s\" must be a file in /var/log or /tmp",
+			       "invalid config: \"%s%slog_file\" \"%.200s\" must be a file in "
+			       "/var/log or /tmp",
 			       where, *where ? "." : "", file);
 	if (log_state.fd < 0)
-		return cni_err(err, CNI_ERR_CONFIG, "invalid config: cannot open \"%s%slog_file\" \"%.200s\": %s",
-			       where, *where ? "." : "", file, strerror(-log_state.fd));
+		return cni_err(err, CNI_ERR_CONFIG,
+			       "invalid config: cannot open \"%s%slog_file\" \"%.200s\": %s", where,
+			       *where ? "." : "", file, strerror(-log_state.fd));
 	log_state.level = lv;
-	snprintf(log_state.context, sizeof(log_state.context), "%s %s containerID=%s ifname=%s", plugin,
-		 cni_command_name(env->command), env->containerid ? env->containerid : "-",
+	snprintf(log_state.context, sizeof(log_state.context), "%s %s containerID=%s ifname=%s",
+		 plugin, cni_command_name(env->command), env->containerid ? env->containerid : "-",
 		 env->ifname ? env->ifname : "-");
 	return 0;
 }

@@ -14,9 +14,8 @@
 #include "cni/plugin.h"
 
 static const enum cni_version min_version[] = {
-	[CNI_CMD_ADD] = CNI_V0_1_0,    [CNI_CMD_DEL] = CNI_V0_1_0,
-	[CNI_CMD_CHECK] = CNI_V0_4_0,  [CNI_CMD_VERSION] = CNI_V0_1_0,
-	[CNI_CMD_STATUS] = CNI_V1_1_0, [CNI_CMD_GC] = CNI_V1_1_0,
+	[CNI_CMD_ADD] = CNI_V0_1_0,	[CNI_CMD_DEL] = CNI_V0_1_0,    [CNI_CMD_CHECK] = CNI_V0_4_0,
+	[CNI_CMD_VERSION] = CNI_V0_1_0, [CNI_CMD_STATUS] = CNI_V1_1_0, [CNI_CMD_GC] = CNI_V1_1_0,
 };
 
 static void print_json(FILE *out, struct json_object *o)
@@ -115,8 +114,10 @@ int cni_plugin_run(const struct cni_plugin *p, FILE *in, FILE *out, FILE *diag)
 	int status = 1;
 
 	if (!getenv("CNI_COMMAND") || !*getenv("CNI_COMMAND"))
-		fprintf(diag, "CNI %s plugin %s\nCNI protocol versions supported: 0.1.0, 0.2.0, "
-			      "0.3.0, 0.3.1, 0.4.0, 1.0.0, 1.1.0\n", p->name, MIGNET_VERSION);
+		fprintf(diag,
+			"CNI %s plugin %s\nCNI protocol versions supported: 0.1.0, 0.2.0, "
+			"0.3.0, 0.3.1, 0.4.0, 1.0.0, 1.1.0\n",
+			p->name, MIGNET_VERSION);
 	if (cni_env_load(&ctx.env, &err) < 0) {
 		/* still label the error with the caller's version if the config says it */
 		if (cni_conf_read(in, &raw, &len, NULL) == 0)
@@ -132,7 +133,8 @@ int cni_plugin_run(const struct cni_plugin *p, FILE *in, FILE *out, FILE *diag)
 	if (cni_conf_parse(raw, len, &ctx.conf, &err) < 0)
 		goto out;
 	if (ctx.conf.version < min_version[ctx.env.command]) {
-		cni_err(&err, CNI_ERR_VERSION, "config version %s does not allow %s (needs %s or later)",
+		cni_err(&err, CNI_ERR_VERSION,
+			"config version %s does not allow %s (needs %s or later)",
 			cni_version_string(ctx.conf.version), cni_command_name(ctx.env.command),
 			cni_version_string(min_version[ctx.env.command]));
 		goto out;
@@ -145,14 +147,15 @@ int cni_plugin_run(const struct cni_plugin *p, FILE *in, FILE *out, FILE *diag)
 		goto out;
 	/* DEL must converge: an earlier plugin's odd answer does not keep an allocation alive */
 	if (ctx.conf.prev_result_err.code)
-		cni_log(CNI_LOG_VERBOSE, "DEL ignores prevResult: %s", ctx.conf.prev_result_err.msg);
+		cni_log(CNI_LOG_VERBOSE, "DEL ignores prevResult: %s",
+			ctx.conf.prev_result_err.msg);
 	cni_log(CNI_LOG_VERBOSE, "start: netns=%s", ctx.env.netns ? ctx.env.netns : "-");
 	if (call_verb(p, &ctx, out, &err) == 0)
 		status = 0;
 out:
 	if (status) {
-		cni_log(CNI_LOG_ERROR, "code %d: %s%s%s", err.code, err.msg, err.details[0] ? ": " : "",
-			err.details);
+		cni_log(CNI_LOG_ERROR, "code %d: %s%s%s", err.code, err.msg,
+			err.details[0] ? ": " : "", err.details);
 		print_error(out, &err, label);
 	} else {
 		cni_log(CNI_LOG_VERBOSE, "done");

@@ -24,17 +24,17 @@ struct cni_addr {
 struct cni_interface {
 	char *name;
 	char *mac;
-	char *sandbox;     /* the netns path; NULL for a host interface */
-	uint32_t mtu;      /* 1.1.0; 0 = not reported */
+	char *sandbox;	   /* the netns path; NULL for a host interface */
+	uint32_t mtu;	   /* 1.1.0; 0 = not reported */
 	char *socket_path; /* 1.1.0 */
-	char *pci_id;      /* 1.1.0 */
+	char *pci_id;	   /* 1.1.0 */
 };
 
 struct cni_ip {
 	struct cni_addr addr;
 	uint8_t prefixlen;
 	struct cni_addr gateway; /* family 0: none */
-	int interface;           /* index into interfaces, -1 = none */
+	int interface;		 /* index into interfaces, -1 = none */
 };
 
 #define CNI_UNSET (-1)

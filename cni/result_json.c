@@ -2,7 +2,7 @@
 /*
  * Results to and from JSON, in every version's shape:
  *   0.1.0, 0.2.0   {"ip4":{"ip","gateway","routes"},"ip6":{…},"dns"}
- *   0.3.x, 0.4.0   {"interfaces","ips":[{"version","address","gateway","interface"}],"routes","dns"}
+ *   0.3.x, 0.4.0 {"interfaces","ips":[{"version","address","gateway","interface"}],"routes","dns"}
  *   1.0.0, 1.1.0   as 0.4.0 without "version"; 1.1.0 adds route mtu/advmss/priority/table/scope
  *                  and interface mtu/socketPath/pciID
  * Decoding problems are code 6 and name the field ("ips[1].address"). Addresses are read as Go's
@@ -40,8 +40,11 @@ static void empty_is_none(const char **s)
 static int parse_route(struct json_object *o, const char *where, struct cni_route *ret,
 		       struct cni_error *err)
 {
-	struct cni_route rt = { .mtu = CNI_UNSET, .advmss = CNI_UNSET, .priority = CNI_UNSET,
-				.table = CNI_UNSET, .scope = CNI_UNSET };
+	struct cni_route rt = { .mtu = CNI_UNSET,
+				.advmss = CNI_UNSET,
+				.priority = CNI_UNSET,
+				.table = CNI_UNSET,
+				.scope = CNI_UNSET };
 	static const struct {
 		const char *key;
 		size_t off;
@@ -70,7 +73,8 @@ static int parse_route(struct json_object *o, const char *where, struct cni_rout
 	for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
 		int64_t *slot = (int64_t *)((char *)&rt + ints[i].off);
 
-		if (as_decode(cni_json_int(o, where, ints[i].key, 0, UINT32_MAX, slot, err), err) < 0)
+		if (as_decode(cni_json_int(o, where, ints[i].key, 0, UINT32_MAX, slot, err), err) <
+		    0)
 			return -1;
 	}
 	*ret = rt;
@@ -90,7 +94,8 @@ static int parse_routes(struct json_object *parent, const char *where, struct cn
 	for (size_t i = 0; i < json_object_array_length(arr); i++) {
 		struct cni_route rt;
 
-		snprintf(field, sizeof(field), "%s%sroutes[%zu]", where ? where : "", where ? "." : "", i);
+		snprintf(field, sizeof(field), "%s%sroutes[%zu]", where ? where : "",
+			 where ? "." : "", i);
 		if (parse_route(json_object_array_get_idx(arr, i), field, &rt, err) < 0)
 			return -1;
 		if (cni_result_add_route(r, &rt) < 0)
@@ -181,14 +186,16 @@ static int parse_ips(struct json_object *root, struct cni_result *r, struct cni_
 			return bad(err, where, "must be an object");
 		if (as_decode(cni_json_string(o, where, "address", &addr, err), err) < 0 ||
 		    as_decode(cni_json_string(o, where, "gateway", &gw, err), err) < 0 ||
-		    as_decode(cni_json_int(o, where, "interface", 0, INT32_MAX, &iface, err), err) < 0)
+		    as_decode(cni_json_int(o, where, "interface", 0, INT32_MAX, &iface, err), err) <
+			    0)
 			return -1;
 		empty_is_none(&gw);
 		snprintf(field, sizeof(field), "%s.address", where);
 		if (!addr || cni_cidr_parse(addr, &ip.addr, &ip.prefixlen) < 0)
 			return bad(err, field, "must be a CIDR");
 		snprintf(field, sizeof(field), "%s.gateway", where);
-		if (gw && (cni_addr_parse(gw, &ip.gateway) < 0 || ip.gateway.family != ip.addr.family))
+		if (gw &&
+		    (cni_addr_parse(gw, &ip.gateway) < 0 || ip.gateway.family != ip.addr.family))
 			return bad(err, field, "must be an IP address of the address's family");
 		snprintf(field, sizeof(field), "%s.interface", where);
 		if (iface >= (int64_t)r->n_interfaces)
@@ -270,7 +277,8 @@ static struct json_object *dns_json(const struct cni_dns *d)
 	struct json_object *o = json_object_new_object();
 
 	if (d->n_nameservers)
-		json_object_object_add(o, "nameservers", strings_json(d->nameservers, d->n_nameservers));
+		json_object_object_add(o, "nameservers",
+				       strings_json(d->nameservers, d->n_nameservers));
 	add_string(o, "domain", d->domain);
 	if (d->n_search)
 		json_object_object_add(o, "search", strings_json(d->search, d->n_search));
@@ -289,13 +297,16 @@ static struct json_object *route_json(const struct cni_route *rt, enum cni_versi
 		const struct {
 			const char *key;
 			int64_t value;
-		} extra[] = { { "mtu", rt->mtu },	    { "advmss", rt->advmss },
-			      { "priority", rt->priority }, { "table", rt->table },
+		} extra[] = { { "mtu", rt->mtu },
+			      { "advmss", rt->advmss },
+			      { "priority", rt->priority },
+			      { "table", rt->table },
 			      { "scope", rt->scope } };
 
 		for (size_t i = 0; i < sizeof(extra) / sizeof(extra[0]); i++)
 			if (extra[i].value != CNI_UNSET)
-				json_object_object_add(o, extra[i].key, json_object_new_int64(extra[i].value));
+				json_object_object_add(o, extra[i].key,
+						       json_object_new_int64(extra[i].value));
 	}
 	return o;
 }
@@ -330,8 +341,10 @@ static struct json_object *legacy_json(const struct cni_result *r, enum cni_vers
 	}
 	if (!ip4 && !ip6) {
 		cni_err(err, CNI_ERR_VERSION,
-			"cannot convert the result to version %s: it has no IP address", cni_version_string(v));
-		cni_err_details(err, "versions 0.1.0 and 0.2.0 express a result only as ip4/ip6; use cniVersion 0.3.0 or later for an interface without IPAM");
+			"cannot convert the result to version %s: it has no IP address",
+			cni_version_string(v));
+		cni_err_details(err, "versions 0.1.0 and 0.2.0 express a result only as ip4/ip6; "
+				     "use cniVersion 0.3.0 or later for an interface without IPAM");
 		return NULL;
 	}
 	o = json_object_new_object();
@@ -388,7 +401,8 @@ struct json_object *cni_result_to_json(const struct cni_result *r, enum cni_vers
 			add_cidr(e, "address", &ip->addr, ip->prefixlen);
 			add_addr(e, "gateway", &ip->gateway);
 			if (ip->interface >= 0)
-				json_object_object_add(e, "interface", json_object_new_int(ip->interface));
+				json_object_object_add(e, "interface",
+						       json_object_new_int(ip->interface));
 			json_object_array_add(arr, e);
 		}
 		json_object_object_add(o, "ips", arr);

@@ -6,7 +6,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/** cni_utf8_valid() - Return: true if @s[0..@len) is well-formed UTF-8 (no overlongs, no surrogates). */
+/** cni_utf8_valid() - Return: true if @s[0..@len) is well-formed UTF-8 (no overlongs, no
+ * surrogates). */
 bool cni_utf8_valid(const char *s, size_t len);
 
 /** cni_utf8_sanitize() - replace every byte of @s that is not part of valid UTF-8 by '?'. */

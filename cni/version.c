@@ -26,9 +26,11 @@ int cni_version_parse(const char *s, enum cni_version *ret, struct cni_error *er
 			return 0;
 		}
 	}
-	cni_err(err, CNI_ERR_VERSION, "incompatible CNI versions: config is \"%.64s\", plugin supports 0.1.0 to 1.1.0", s);
-	return cni_err_details(err,
-			       "supported versions: 0.1.0, 0.2.0, 0.3.0, 0.3.1, 0.4.0, 1.0.0, 1.1.0");
+	cni_err(err, CNI_ERR_VERSION,
+		"incompatible CNI versions: config is \"%.64s\", plugin supports 0.1.0 to 1.1.0",
+		s);
+	return cni_err_details(
+		err, "supported versions: 0.1.0, 0.2.0, 0.3.0, 0.3.1, 0.4.0, 1.0.0, 1.1.0");
 }
 
 struct json_object *cni_version_supported_json(void)

@@ -31,7 +31,8 @@ const struct curl_api *curl_api(void)
 		return &api;
 	handle = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
 	if (!handle) {
-		snprintf(error, sizeof(error), "cannot load libcurl (install libcurl4): %s", dlerror());
+		snprintf(error, sizeof(error), "cannot load libcurl (install libcurl4): %s",
+			 dlerror());
 		return NULL;
 	}
 	for (size_t i = 0; i < sizeof(symbols) / sizeof(symbols[0]); i++) {

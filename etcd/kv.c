@@ -155,8 +155,8 @@ size_t etcd_prefix_end(const char *prefix, size_t len, char *out)
 	return 0;
 }
 
-static int key_fields(struct json_object *o, const char *key, size_t key_len,
-		      const char *range_end, size_t range_end_len)
+static int key_fields(struct json_object *o, const char *key, size_t key_len, const char *range_end,
+		      size_t range_end_len)
 {
 	if (add_bytes(o, "key", key, key_len ? key_len : strlen(key)) < 0)
 		return -ENOMEM;
@@ -241,7 +241,8 @@ static struct json_object *range_body(const char *key, size_t key_len, const cha
 int etcd_range(struct etcd_client *c, const char *key, size_t key_len, const char *range_end,
 	       size_t range_end_len, int64_t limit, bool keys_only, struct etcd_range_result *ret)
 {
-	struct json_object *b = range_body(key, key_len, range_end, range_end_len, limit, keys_only);
+	struct json_object *b =
+		range_body(key, key_len, range_end, range_end_len, limit, keys_only);
 	struct json_object *reply = NULL;
 	struct etcd_range_result res;
 	int r;
@@ -262,8 +263,8 @@ int etcd_range(struct etcd_client *c, const char *key, size_t key_len, const cha
 	return 0;
 }
 
-static const char *const cmp_targets[] = {"VERSION", "CREATE", "MOD", "VALUE", "LEASE"};
-static const char *const cmp_results[] = {"EQUAL", "GREATER", "LESS", "NOT_EQUAL"};
+static const char *const cmp_targets[] = { "VERSION", "CREATE", "MOD", "VALUE", "LEASE" };
+static const char *const cmp_results[] = { "EQUAL", "GREATER", "LESS", "NOT_EQUAL" };
 
 static struct json_object *cmp_json(const struct etcd_cmp *m)
 {
@@ -318,13 +319,14 @@ static struct json_object *op_json(const struct etcd_op *op)
 		break;
 	case ETCD_OP_DELETE:
 		inner = json_object_new_object();
-		if (!inner || key_fields(inner, op->key, op->key_len, op->range_end,
-					 op->range_end_len) < 0)
+		if (!inner ||
+		    key_fields(inner, op->key, op->key_len, op->range_end, op->range_end_len) < 0)
 			goto out;
 		json_object_object_add(o, "request_delete_range", inner);
 		break;
 	case ETCD_OP_RANGE:
-		inner = range_body(op->key, op->key_len, op->range_end, op->range_end_len, 0, false);
+		inner = range_body(op->key, op->key_len, op->range_end, op->range_end_len, 0,
+				   false);
 		if (!inner)
 			goto out;
 		json_object_object_add(o, "request_range", inner);
@@ -359,7 +361,7 @@ int etcd_txn(struct etcd_client *c, const struct etcd_cmp *cmp, size_t n_cmp,
 	     size_t n_failure, struct etcd_txn_result *ret)
 {
 	struct json_object *b = json_object_new_object(), *a, *reply = NULL, *resps;
-	struct etcd_txn_result res = {0};
+	struct etcd_txn_result res = { 0 };
 	int r = -ENOMEM;
 
 	if (!b || !(a = json_object_new_array()))

@@ -29,7 +29,7 @@ struct etcd_kv {
 struct etcd_range_result {
 	struct etcd_kv *kvs;
 	size_t n_kvs;
-	int64_t count;    /* keys in the range (may exceed n_kvs with a limit) */
+	int64_t count;	  /* keys in the range (may exceed n_kvs with a limit) */
 	int64_t revision; /* the store revision the read saw */
 	bool more;
 };
@@ -72,12 +72,12 @@ enum etcd_op_kind {
 struct etcd_op {
 	enum etcd_op_kind kind;
 	const char *key;
-	size_t key_len; /* 0: strlen(key) */
+	size_t key_len;	       /* 0: strlen(key) */
 	const char *range_end; /* DELETE, RANGE */
 	size_t range_end_len;
 	const char *value; /* PUT */
 	size_t value_len;  /* 0: strlen(value) when value is set */
-	int64_t lease;     /* PUT: 0 for none */
+	int64_t lease;	   /* PUT: 0 for none */
 };
 
 /* What a txn answered: which branch ran, and the results of its RANGE operations in order. */

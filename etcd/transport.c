@@ -59,7 +59,7 @@ enum {
 
 struct endpoint {
 	char url[URL_MAX]; /* "http://host:port", no trailing slash */
-	char *token;       /* auth token issued by this member, or NULL */
+	char *token;	   /* auth token issued by this member, or NULL */
 };
 
 struct etcd_client {
@@ -79,7 +79,7 @@ struct etcd_client {
 
 static void sleep_ms(int64_t ms)
 {
-	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
+	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000 };
 
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
@@ -123,13 +123,15 @@ static int add_endpoint(struct etcd_client *c, const char *s, size_t len, bool t
 	if (!len)
 		return 0;
 	if (c->n_ep == ETCD_MAX_ENDPOINTS)
-		return etcd_set_err(c, -EINVAL, "etcd_host: more than %d endpoints", ETCD_MAX_ENDPOINTS);
+		return etcd_set_err(c, -EINVAL, "etcd_host: more than %d endpoints",
+				    ETCD_MAX_ENDPOINTS);
 	/* whereabouts accepts a bare "host:port": https when TLS files are given */
 	if (!(len > 7 && strncmp(s, "http://", 7) == 0) &&
 	    !(len > 8 && strncmp(s, "https://", 8) == 0)) {
 		if (memchr(s, ':', len) && memmem(s, len, "://", 3))
-			return etcd_set_err(c, -EINVAL, "etcd_host: \"%.*s\": scheme must be http or https",
-				       (int)len, s);
+			return etcd_set_err(c, -EINVAL,
+					    "etcd_host: \"%.*s\": scheme must be http or https",
+					    (int)len, s);
 		scheme = tls ? "https://" : "http://";
 	}
 	if (strlen(scheme) + len + 1 > URL_MAX)
@@ -268,12 +270,12 @@ static size_t on_data(char *data, size_t size, size_t nmemb, void *arg)
 }
 
 enum outcome {
-	OK,          /* HTTP 200, *ret holds the answer */
-	NEXT,        /* try another endpoint */
-	NEXT_TLS,    /* this endpoint's certificate is not trusted: try another one */
-	NEXT_DOWN,   /* nobody listens there: try another one */
-	REAUTH,      /* the token was refused: fetch a new one and retry here */
-	FAIL,        /* a definite error, returned to the caller */
+	OK,	   /* HTTP 200, *ret holds the answer */
+	NEXT,	   /* try another endpoint */
+	NEXT_TLS,  /* this endpoint's certificate is not trusted: try another one */
+	NEXT_DOWN, /* nobody listens there: try another one */
+	REAUTH,	   /* the token was refused: fetch a new one and retry here */
+	FAIL,	   /* a definite error, returned to the caller */
 };
 
 /* Send one POST of @body to @url; the reply lands in c->buf. Return: libcurl's code. */
@@ -303,8 +305,8 @@ static CURLcode perform(struct etcd_client *c, const struct endpoint *e, const c
 	curl_api()->easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, on_data);
 	curl_api()->easy_setopt(c->curl, CURLOPT_WRITEDATA, c);
 	curl_api()->easy_setopt(c->curl, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
-	curl_api()->easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT_MS, (long)(timeout_ms < 1000 ? timeout_ms
-										      : 1000));
+	curl_api()->easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT_MS,
+				(long)(timeout_ms < 1000 ? timeout_ms : 1000));
 	if (c->cert) {
 		curl_api()->easy_setopt(c->curl, CURLOPT_SSLCERT, c->cert);
 		curl_api()->easy_setopt(c->curl, CURLOPT_SSLKEY, c->key);
@@ -462,7 +464,7 @@ int etcd_request(struct etcd_client *c, const char *path, struct json_object *bo
 	const char *text = json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN);
 	int64_t backoff = 25;
 	size_t tried = 0, n_untrusted = 0, n_down = 0;
-	bool untrusted[ETCD_MAX_ENDPOINTS] = {false}, down[ETCD_MAX_ENDPOINTS] = {false};
+	bool untrusted[ETCD_MAX_ENDPOINTS] = { false }, down[ETCD_MAX_ENDPOINTS] = { false };
 	bool reauthed = false;
 
 	c->errmsg[0] = '\0';
@@ -480,7 +482,7 @@ int etcd_request(struct etcd_client *c, const char *path, struct json_object *bo
 
 			snprintf(prev, sizeof(prev), "%s", c->errmsg);
 			return etcd_set_err(c, -ETIMEDOUT, "etcd did not answer in time%s%s",
-				       prev[0] ? "; last error: " : "", prev);
+					    prev[0] ? "; last error: " : "", prev);
 		}
 		if (!c->deadline)
 			attempt = NO_DEADLINE_ATTEMPT_MS;

@@ -79,7 +79,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (ctx.conf.has_attachments && ctx.conf.n_attachments)
 		cni_conf_attachment_valid(&ctx.conf, ctx.conf.attachments[0].containerid, "eth0");
 	if (ctx.conf.has_prev_result) {
-		struct json_object *o = cni_result_to_json(&ctx.conf.prev_result, ctx.conf.version, &err);
+		struct json_object *o =
+			cni_result_to_json(&ctx.conf.prev_result, ctx.conf.version, &err);
 
 		json_object_put(o);
 	}

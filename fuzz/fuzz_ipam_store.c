@@ -72,7 +72,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	snprintf(a.id, sizeof(a.id), "ctr1");
 	snprintf(a.podref, sizeof(a.podref), "ns/pod");
 	snprintf(a.ifname, sizeof(a.ifname), "eth0");
-	if (store->ops->lock(store, NETWORK, &err) < 0 || store->ops->put(store, POOL, &a, NULL, &err) < 0 ||
+	if (store->ops->lock(store, NETWORK, &err) < 0 ||
+	    store->ops->put(store, POOL, &a, NULL, &err) < 0 ||
 	    store->ops->hint_set(store, POOL, 4, a.ip, 0x1234, &err) < 0 ||
 	    store->ops->commit(store, &err) < 0)
 		die("seed allocation", &err);

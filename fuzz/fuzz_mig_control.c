@@ -28,7 +28,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	if (mig_control_check_setup(o, &err) == 0) {
 		caps = mig_json_get(o, "capabilities", json_type_object);
-		json_object_object_foreach(caps, k, v) {
+		json_object_object_foreach(caps, k, v)
+		{
 			if (!json_object_is_type(v, json_type_boolean) || !*k)
 				abort();
 		}

@@ -146,8 +146,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct nl_link link;
 	struct nl_addr *addrs = NULL;
 	struct nl_route *routes = NULL;
-	struct nl_macvlan_req req = { .master_ifindex = 2, .netns_fd = -1, .name = "mvtest",
-				      .mode = NL_MACVLAN_BRIDGE, .bcqueuelen = -1 };
+	struct nl_macvlan_req req = { .master_ifindex = 2,
+				      .netns_fd = -1,
+				      .name = "mvtest",
+				      .mode = NL_MACVLAN_BRIDGE,
+				      .bcqueuelen = -1 };
 	struct nl_ip ip = { .family = AF_INET6 }, src;
 	size_t n = 0;
 	int ifindex, r = 0;
@@ -166,7 +169,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case 0:
 		r = nl_link_get(&nl, 0, "eth1", &link);
 		if (r == 0 && (link.ifindex <= 0 || !memchr(link.name, '\0', sizeof(link.name)) ||
-			       !memchr(link.kind, '\0', sizeof(link.kind)) || link.mac_len > sizeof(link.mac)))
+			       !memchr(link.kind, '\0', sizeof(link.kind)) ||
+			       link.mac_len > sizeof(link.mac)))
 			abort();
 		break;
 	case 1:

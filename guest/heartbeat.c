@@ -97,9 +97,21 @@ static uint64_t parse_size(const char *s)
 	uint64_t v = strtoull(s, &end, 10);
 
 	switch (*end) {
-	case 'k': case 'K': v <<= 10; end++; break;
-	case 'm': case 'M': v <<= 20; end++; break;
-	case 'g': case 'G': v <<= 30; end++; break;
+	case 'k':
+	case 'K':
+		v <<= 10;
+		end++;
+		break;
+	case 'm':
+	case 'M':
+		v <<= 20;
+		end++;
+		break;
+	case 'g':
+	case 'G':
+		v <<= 30;
+		end++;
+		break;
 	}
 	if (*end && *end != ' ' && *end != '\n')
 		return 0;
@@ -249,10 +261,11 @@ int main(void)
 		}
 		t = now_ns();
 		if (t >= next_beat) {
-			snprintf(line, sizeof(line),
-				 "MIGNET-HEARTBEAT seq=%llu checked=%llu errors=%llu dirtied=%llu\n",
-				 (unsigned long long)seq++, (unsigned long long)checked,
-				 (unsigned long long)errors, (unsigned long long)dirtied);
+			snprintf(
+				line, sizeof(line),
+				"MIGNET-HEARTBEAT seq=%llu checked=%llu errors=%llu dirtied=%llu\n",
+				(unsigned long long)seq++, (unsigned long long)checked,
+				(unsigned long long)errors, (unsigned long long)dirtied);
 			say(line);
 			next_beat += BEAT_NS;
 			if (next_beat < t)

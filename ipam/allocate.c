@@ -59,7 +59,8 @@ static int list_pools(struct ipam_store *s, struct pools *ret, struct cni_error 
 
 static bool pool_contains(const struct pool_info *p, int family, struct ipam_u128 ip)
 {
-	return p->family == family && ipam_u128_cmp(ip, p->net) >= 0 && ipam_u128_cmp(ip, p->bcast) <= 0;
+	return p->family == family && ipam_u128_cmp(ip, p->net) >= 0 &&
+	       ipam_u128_cmp(ip, p->bcast) <= 0;
 }
 
 /* Is @ip unavailable in @pool? Held there, or (overlap) held by another pool containing it. */
@@ -69,7 +70,8 @@ static int unavailable(struct ipam_store *s, const char *pool, const struct pool
 	int r = s->ops->taken(s, pool, family, ip, err);
 
 	for (size_t i = 0; r == 0 && others && i < others->n; i++)
-		if (strcmp(others->v[i].name, pool) != 0 && pool_contains(&others->v[i], family, ip))
+		if (strcmp(others->v[i].name, pool) != 0 &&
+		    pool_contains(&others->v[i], family, ip))
 			r = s->ops->taken(s, others->v[i].name, family, ip, err);
 	return r;
 }
@@ -149,7 +151,8 @@ static void fill_owner(struct ipam_alloc *a, const struct ipam_owner *o)
 	snprintf(a->id, sizeof(a->id), "%s", o->id);
 	snprintf(a->podref, sizeof(a->podref), "%s", o->podref ? o->podref : "");
 	snprintf(a->ifname, sizeof(a->ifname), "%s", o->ifname);
-	snprintf(a->cni_network, sizeof(a->cni_network), "%s", o->cni_network ? o->cni_network : "");
+	snprintf(a->cni_network, sizeof(a->cni_network), "%s",
+		 o->cni_network ? o->cni_network : "");
 	snprintf(a->node, sizeof(a->node), "%s", o->node ? o->node : "");
 	/* recorded only when it fits whole */
 	if (!o->netns || strlen(o->netns) >= sizeof(a->netns))
@@ -209,7 +212,8 @@ static int allocate_locked(struct ipam_store *s, const struct ipam_config *c,
 		if (found == 0) {
 			char first[INET6_ADDRSTRLEN], last[INET6_ADDRSTRLEN];
 
-			cni_err(err, CNI_ERR_INTERNAL, "no free address left in range %s (%s-%s%s)", r->cidr,
+			cni_err(err, CNI_ERR_INTERNAL, "no free address left in range %s (%s-%s%s)",
+				r->cidr,
 				ipam_addr_format(r->family, r->first, first, sizeof(first)),
 				ipam_addr_format(r->family, r->last, last, sizeof(last)),
 				r->n_exclude ? ", minus exclusions" : "");
@@ -259,24 +263,26 @@ int ipam_allocate(struct ipam_store *s, const struct ipam_config *c, const struc
 		goto out;
 	}
 	do { /* once, or again while an optimistic store (etcd) asks to retry */
-	memset(fresh, 0, c->n_ranges * sizeof(*fresh));
-	if (s->ops->lock(s, c->network_name, err) < 0)
-		goto out;
-	rc = allocate_locked(s, c, o, ret_ips, fresh, made, err);
-	if (rc < 0) {
-		/* give back what this call took, keeping the first error */
-		for (size_t i = 0; i < c->n_ranges; i++) {
-			char pool[IPAM_CIDR_MAX];
+		memset(fresh, 0, c->n_ranges * sizeof(*fresh));
+		if (s->ops->lock(s, c->network_name, err) < 0)
+			goto out;
+		rc = allocate_locked(s, c, o, ret_ips, fresh, made, err);
+		if (rc < 0) {
+			/* give back what this call took, keeping the first error */
+			for (size_t i = 0; i < c->n_ranges; i++) {
+				char pool[IPAM_CIDR_MAX];
 
-			if (fresh[i])
-				release_one(s, ipam_pool_name(&c->ranges[i], pool, sizeof(pool)), &made[i],
-					    NULL);
+				if (fresh[i])
+					release_one(
+						s,
+						ipam_pool_name(&c->ranges[i], pool, sizeof(pool)),
+						&made[i], NULL);
+			}
+			s->ops->commit(s, NULL);
+		} else {
+			rc = s->ops->commit(s, err);
 		}
-		s->ops->commit(s, NULL);
-	} else {
-		rc = s->ops->commit(s, err);
-	}
-	s->ops->unlock(s);
+		s->ops->unlock(s);
 	} while (store_retry(s, rc, err));
 out:
 	free(made);
@@ -290,27 +296,27 @@ int ipam_release(struct ipam_store *s, const struct ipam_config *c, const char *
 	int n = 0, rc = 0;
 
 	do { /* once, or again while an optimistic store (etcd) asks to retry */
-	n = 0;
-	rc = 0;
-	if (s->ops->lock(s, c->network_name, err) < 0)
-		return -1;
-	/* every range, not stopping at the first that holds nothing */
-	for (size_t i = 0; i < c->n_ranges; i++) {
-		char pool[IPAM_CIDR_MAX];
-		struct ipam_alloc a;
-		int found;
+		n = 0;
+		rc = 0;
+		if (s->ops->lock(s, c->network_name, err) < 0)
+			return -1;
+		/* every range, not stopping at the first that holds nothing */
+		for (size_t i = 0; i < c->n_ranges; i++) {
+			char pool[IPAM_CIDR_MAX];
+			struct ipam_alloc a;
+			int found;
 
-		ipam_pool_name(&c->ranges[i], pool, sizeof(pool));
-		found = s->ops->find_id(s, pool, id, ifname, &a, err);
-		if (found < 0 || (found && release_one(s, pool, &a, err) < 0)) {
-			rc = -1;
-			break;
+			ipam_pool_name(&c->ranges[i], pool, sizeof(pool));
+			found = s->ops->find_id(s, pool, id, ifname, &a, err);
+			if (found < 0 || (found && release_one(s, pool, &a, err) < 0)) {
+				rc = -1;
+				break;
+			}
+			n += found;
 		}
-		n += found;
-	}
-	if (s->ops->commit(s, rc < 0 ? NULL : err) < 0)
-		rc = -1;
-	s->ops->unlock(s);
+		if (s->ops->commit(s, rc < 0 ? NULL : err) < 0)
+			rc = -1;
+		s->ops->unlock(s);
 	} while (store_retry(s, rc, err));
 	return rc < 0 ? -1 : n;
 }
@@ -371,31 +377,32 @@ int ipam_gc(struct ipam_store *s, const struct ipam_config *c, const char *cni_n
 	int n = 0, rc = 0;
 
 	do { /* once, or again while an optimistic store (etcd) asks to retry */
-	n = 0;
-	rc = 0;
-	if (s->ops->lock(s, c->network_name, err) < 0)
-		return -1;
-	for (size_t i = 0; rc == 0 && i < c->n_ranges; i++) {
-		struct gc_ctx g = { .cni_network = cni_network, .node = node, .valid = valid,
-				    .arg = arg };
-		char pool[IPAM_CIDR_MAX];
+		n = 0;
+		rc = 0;
+		if (s->ops->lock(s, c->network_name, err) < 0)
+			return -1;
+		for (size_t i = 0; rc == 0 && i < c->n_ranges; i++) {
+			struct gc_ctx g = {
+				.cni_network = cni_network, .node = node, .valid = valid, .arg = arg
+			};
+			char pool[IPAM_CIDR_MAX];
 
-		ipam_pool_name(&c->ranges[i], pool, sizeof(pool));
-		if (s->ops->each_alloc(s, pool, gc_collect, &g, err) < 0) {
-			if (err && !err->code)
-				cni_err(err, CNI_ERR_INTERNAL, "out of memory");
-			rc = -1;
-		}
-		for (size_t k = 0; rc == 0 && k < g.n; k++) {
-			if (release_one(s, pool, &g.stale[k], err) < 0)
+			ipam_pool_name(&c->ranges[i], pool, sizeof(pool));
+			if (s->ops->each_alloc(s, pool, gc_collect, &g, err) < 0) {
+				if (err && !err->code)
+					cni_err(err, CNI_ERR_INTERNAL, "out of memory");
 				rc = -1;
-			n++;
+			}
+			for (size_t k = 0; rc == 0 && k < g.n; k++) {
+				if (release_one(s, pool, &g.stale[k], err) < 0)
+					rc = -1;
+				n++;
+			}
+			free(g.stale);
 		}
-		free(g.stale);
-	}
-	if (s->ops->commit(s, rc < 0 ? NULL : err) < 0)
-		rc = -1;
-	s->ops->unlock(s);
+		if (s->ops->commit(s, rc < 0 ? NULL : err) < 0)
+			rc = -1;
+		s->ops->unlock(s);
 	} while (store_retry(s, rc, err));
 	return rc < 0 ? -1 : n;
 }

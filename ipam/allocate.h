@@ -15,11 +15,11 @@
 
 /* Who asks: the pod (when the runtime names it) and the attachment. */
 struct ipam_owner {
-	const char *podref; /* "namespace/name", or NULL: the identity is (id, ifname) */
-	const char *id;     /* CNI_CONTAINERID */
-	const char *ifname; /* CNI_IFNAME */
+	const char *podref;	 /* "namespace/name", or NULL: the identity is (id, ifname) */
+	const char *id;		 /* CNI_CONTAINERID */
+	const char *ifname;	 /* CNI_IFNAME */
 	const char *cni_network; /* the CNI network "name", or NULL: not recorded */
-	const char *node;        /* ipam_node_name(), or NULL: not recorded */
+	const char *node;	 /* ipam_node_name(), or NULL: not recorded */
 	/* the container's netns path (CNI_NETNS), or NULL: not recorded (ipam_netns_usable()) */
 	const char *netns;
 };

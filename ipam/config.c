@@ -45,7 +45,8 @@ static bool json_empty(struct json_object *v)
  */
 static int merge_missing(struct json_object *dst, struct json_object *src)
 {
-	json_object_object_foreach(src, key, sval) {
+	json_object_object_foreach(src, key, sval)
+	{
 		struct json_object *dval = cni_json_get(dst, key), *copy = NULL;
 
 		if (dval && sval && json_object_is_type(dval, json_type_object) &&
@@ -97,10 +98,11 @@ static int read_flat(const char *path, struct json_object **ret, struct cni_erro
 	int fd = open_regular(path);
 
 	if (fd == -EINVAL)
-		return cni_err(err, CNI_ERR_CONFIG, "invalid config: flat file \"%s\" is not a regular file",
-			       path);
+		return cni_err(err, CNI_ERR_CONFIG,
+			       "invalid config: flat file \"%s\" is not a regular file", path);
 	if (fd < 0)
-		return cni_err(err, CNI_ERR_CONFIG, "invalid config: cannot open flat file \"%s\": %s", path,
+		return cni_err(err, CNI_ERR_CONFIG,
+			       "invalid config: cannot open flat file \"%s\": %s", path,
 			       strerror(-fd));
 	buf = malloc(FLAT_FILE_MAX + 1);
 	if (!buf) {
@@ -154,7 +156,8 @@ static int apply_flat_file(struct ipam_config *c, const char *const *paths, stru
 
 static int bad(struct cni_error *err, const char *key, const char *value, const char *why)
 {
-	return cni_err(err, CNI_ERR_CONFIG, "invalid config: \"%s\" \"%.200s\": %s", key, value, why);
+	return cni_err(err, CNI_ERR_CONFIG, "invalid config: \"%s\" \"%.200s\": %s", key, value,
+		       why);
 }
 
 static int load_datastore(struct ipam_config *c, struct cni_error *err)
@@ -165,7 +168,8 @@ static int load_datastore(struct ipam_config *c, struct cni_error *err)
 
 	if (cni_json_string(c->merged, "ipam", "datastore", &ds, err) < 0 ||
 	    cni_json_object(c->merged, "ipam", "kubernetes", &kube, err) < 0 ||
-	    (kube && cni_json_string(kube, "ipam.kubernetes", "kubeconfig", &kubeconfig, err) < 0) ||
+	    (kube &&
+	     cni_json_string(kube, "ipam.kubernetes", "kubeconfig", &kubeconfig, err) < 0) ||
 	    cni_json_string(c->merged, "ipam", "node_slice_size", &slice, err) < 0 ||
 	    cni_json_string(c->merged, "ipam", "store_dir", &c->store_dir, err) < 0 ||
 	    cni_json_int(c->merged, "ipam", "lock_timeout_ms", 0, 600000, &timeout, err) < 0)
@@ -176,23 +180,27 @@ static int load_datastore(struct ipam_config *c, struct cni_error *err)
 			   "node slices are claimed in etcd: set \"datastore\": \"etcd\" and "
 			   "\"etcd_host\", or remove the key");
 	if ((!ds || !*ds) && kubeconfig && *kubeconfig)
-		return cni_err(err, CNI_ERR_CONFIG,
-			       "invalid config: \"ipam.kubernetes.kubeconfig\" selects the Kubernetes "
-			       "datastore, which this whereabouts does not implement: a node-local store "
-			       "would silently hand the same address out on two nodes. Set \"ipam.datastore\" "
-			       "to \"file\" with \"store_dir\" on a mount shared by every node (or "
-			       "node-local for a single node)");
+		return cni_err(
+			err, CNI_ERR_CONFIG,
+			"invalid config: \"ipam.kubernetes.kubeconfig\" selects the Kubernetes "
+			"datastore, which this whereabouts does not implement: a node-local store "
+			"would silently hand the same address out on two nodes. Set "
+			"\"ipam.datastore\" "
+			"to \"file\" with \"store_dir\" on a mount shared by every node (or "
+			"node-local for a single node)");
 	if (!ds || !*ds || strcmp(ds, "file") == 0) {
 		c->datastore = IPAM_STORE_FILE;
 	} else if (strcmp(ds, "kubernetes") == 0) {
 		return bad(err, "ipam.datastore", ds,
-			   "the Kubernetes datastore is not implemented here, and a node-local store in "
+			   "the Kubernetes datastore is not implemented here, and a node-local "
+			   "store in "
 			   "its place would silently hand the same address out on two nodes; use "
 			   "\"file\" with \"store_dir\" on a mount shared by every node");
 	} else if (strcmp(ds, "etcd") == 0) {
 		c->datastore = IPAM_STORE_ETCD;
 	} else {
-		return bad(err, "ipam.datastore", ds, "unknown datastore (use \"file\" or \"etcd\")");
+		return bad(err, "ipam.datastore", ds,
+			   "unknown datastore (use \"file\" or \"etcd\")");
 	}
 	if (!c->store_dir || !*c->store_dir)
 		c->store_dir = IPAM_DEFAULT_STORE_DIR;
@@ -210,13 +218,14 @@ static bool valid_network_name(const char *s)
 
 	if (n == 0 || n > IPAM_NETWORK_NAME_MAX)
 		return false;
-	if (!((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z') || (s[0] >= '0' && s[0] <= '9')))
+	if (!((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z') ||
+	      (s[0] >= '0' && s[0] <= '9')))
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		char ch = s[i];
 
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-		      ch == '-' || ch == '.' || ch == '_'))
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		      (ch >= '0' && ch <= '9') || ch == '-' || ch == '.' || ch == '_'))
 			return false;
 	}
 	return true;
@@ -233,7 +242,8 @@ static int add_range(struct ipam_config *c, struct json_object *obj, const char 
 	int rc = -1;
 
 	if (c->n_ranges == MAX_RANGES)
-		return cni_err(err, CNI_ERR_CONFIG, "invalid config: more than %d ranges", MAX_RANGES);
+		return cni_err(err, CNI_ERR_CONFIG, "invalid config: more than %d ranges",
+			       MAX_RANGES);
 	if (cni_json_string(obj, where, "range_start", &start, err) < 0 ||
 	    cni_json_string(obj, where, "range_end", &end, err) < 0 ||
 	    cni_json_string_array(obj, where, "exclude", &excl, &n_excl, err) < 0)
@@ -248,8 +258,9 @@ static int add_range(struct ipam_config *c, struct json_object *obj, const char 
 	if (ipam_range_parse(key, spec, kstart, start, kend, end, &r, err) < 0)
 		goto out;
 	if (n_excl > MAX_EXCLUDES) {
-		cni_err(err, CNI_ERR_CONFIG, "invalid config: \"%s.exclude\" has more than %d entries",
-			where, MAX_EXCLUDES);
+		cni_err(err, CNI_ERR_CONFIG,
+			"invalid config: \"%s.exclude\" has more than %d entries", where,
+			MAX_EXCLUDES);
 		goto out;
 	}
 	for (size_t i = 0; i < n_excl; i++) {
@@ -289,9 +300,11 @@ static int check_repeats(const struct ipam_config *c, bool top, struct cni_error
 				continue;
 			range_key(i, top, key, sizeof(key));
 			range_key(k, top, first, sizeof(first));
-			return cni_err(err, CNI_ERR_CONFIG,
-				       "invalid config: \"%s\" repeats the range %s of \"%s\"; give each "
-				       "CIDR once", key, c->ranges[i].cidr, first);
+			return cni_err(
+				err, CNI_ERR_CONFIG,
+				"invalid config: \"%s\" repeats the range %s of \"%s\"; give each "
+				"CIDR once",
+				key, c->ranges[i].cidr, first);
 		}
 	}
 	return 0;
@@ -324,10 +337,12 @@ static int load_ranges(struct ipam_config *c, struct cni_error *err)
 			struct json_object *v = cni_json_get(c->merged, top_only[i]);
 
 			if (!json_empty(v))
-				return cni_err(err, CNI_ERR_CONFIG,
-					       "invalid config: \"ipam.%s\" applies to \"ipam.range\", which is "
-					       "not set; put it inside each \"ipam.ipRanges\" entry",
-					       top_only[i]);
+				return cni_err(
+					err, CNI_ERR_CONFIG,
+					"invalid config: \"ipam.%s\" applies to \"ipam.range\", "
+					"which is "
+					"not set; put it inside each \"ipam.ipRanges\" entry",
+					top_only[i]);
 		}
 	}
 	for (size_t i = 0; arr && i < json_object_array_length(arr); i++) {
@@ -337,11 +352,13 @@ static int load_ranges(struct ipam_config *c, struct cni_error *err)
 
 		snprintf(where, sizeof(where), "ipam.ipRanges[%zu]", i);
 		if (!o || !json_object_is_type(o, json_type_object))
-			return cni_err(err, CNI_ERR_CONFIG, "invalid config: \"%s\" must be an object", where);
+			return cni_err(err, CNI_ERR_CONFIG,
+				       "invalid config: \"%s\" must be an object", where);
 		if (cni_json_string(o, where, "range", &spec, err) < 0)
 			return -1;
 		if (!spec || !*spec)
-			return cni_err(err, CNI_ERR_CONFIG, "invalid config: \"%s.range\" is missing", where);
+			return cni_err(err, CNI_ERR_CONFIG,
+				       "invalid config: \"%s.range\" is missing", where);
 		if (add_range(c, o, where, spec, err) < 0)
 			return -1;
 	}
@@ -398,18 +415,21 @@ static int load_routes(struct ipam_config *c, struct cni_error *err)
 
 		snprintf(where, sizeof(where), "ipam.routes[%zu]", i);
 		if (!o || !json_object_is_type(o, json_type_object))
-			return cni_err(err, CNI_ERR_CONFIG, "invalid config: \"%s\" must be an object", where);
+			return cni_err(err, CNI_ERR_CONFIG,
+				       "invalid config: \"%s\" must be an object", where);
 		if (cni_json_string(o, where, "dst", &dst, err) < 0 ||
 		    cni_json_string(o, where, "gw", &gw, err) < 0)
 			return -1;
 		rt->mtu = rt->advmss = rt->priority = rt->table = rt->scope = CNI_UNSET;
 		snprintf(key, sizeof(key), "%s.dst", where);
 		if (!dst)
-			return cni_err(err, CNI_ERR_CONFIG, "invalid config: \"%s\" is missing", key);
+			return cni_err(err, CNI_ERR_CONFIG, "invalid config: \"%s\" is missing",
+				       key);
 		if (cni_cidr_parse(dst, &rt->dst, &rt->dst_len) < 0)
 			return bad(err, key, dst, "not a CIDR");
 		snprintf(key, sizeof(key), "%s.gw", where);
-		if (gw && *gw && (cni_addr_parse(gw, &rt->gw) < 0 || rt->gw.family != rt->dst.family))
+		if (gw && *gw &&
+		    (cni_addr_parse(gw, &rt->gw) < 0 || rt->gw.family != rt->dst.family))
 			return bad(err, key, gw, "not an IP address of the destination's family");
 		c->n_routes++;
 	}
@@ -437,17 +457,20 @@ static int load_addresses(struct ipam_config *c, struct cni_error *err)
 
 		snprintf(where, sizeof(where), "ipam.addresses[%zu]", i);
 		if (!o || !json_object_is_type(o, json_type_object))
-			return cni_err(err, CNI_ERR_CONFIG, "invalid config: \"%s\" must be an object", where);
+			return cni_err(err, CNI_ERR_CONFIG,
+				       "invalid config: \"%s\" must be an object", where);
 		if (cni_json_string(o, where, "address", &addr, err) < 0 ||
 		    cni_json_string(o, where, "gateway", &gw, err) < 0)
 			return -1;
 		snprintf(key, sizeof(key), "%s.address", where);
 		if (!addr)
-			return cni_err(err, CNI_ERR_CONFIG, "invalid config: \"%s\" is missing", key);
+			return cni_err(err, CNI_ERR_CONFIG, "invalid config: \"%s\" is missing",
+				       key);
 		if (cni_cidr_parse(addr, &a->addr, &a->prefixlen) < 0)
 			return bad(err, key, addr, "not a CIDR (ADDRESS/LEN)");
 		snprintf(key, sizeof(key), "%s.gateway", where);
-		if (gw && *gw && (cni_addr_parse(gw, &a->gateway) < 0 || a->gateway.family != a->addr.family))
+		if (gw && *gw &&
+		    (cni_addr_parse(gw, &a->gateway) < 0 || a->gateway.family != a->addr.family))
 			return bad(err, key, gw, "not an IP address of the address's family");
 		c->n_addresses++;
 	}
@@ -466,7 +489,8 @@ static int load(struct ipam_config *c, struct cni_error *err)
 		c->network_name = NULL;
 	if (c->network_name && !valid_network_name(c->network_name))
 		return bad(err, "ipam.network_name", c->network_name,
-			   "use 1-200 letters, digits, '-', '.' or '_', starting with a letter or digit");
+			   "use 1-200 letters, digits, '-', '.' or '_', starting with a letter or "
+			   "digit");
 	c->overlapping = true;
 	if (cni_json_bool(c->merged, "ipam", "enable_overlapping_ranges", &c->overlapping, err) < 0)
 		return -1;
@@ -492,7 +516,9 @@ int ipam_config_load(struct json_object *ipam, const char *const *flat_paths,
 	if (apply_flat_file(&c, flat_paths ? flat_paths : ipam_flat_file_paths, err) < 0 ||
 	    load(&c, err) < 0) {
 		if (c.flat_file[0] && err && !err->details[0])
-			cni_err_details(err, "keys absent from the inline config were taken from the flat file %s",
+			cni_err_details(err,
+					"keys absent from the inline config were taken from the "
+					"flat file %s",
 					c.flat_file);
 		ipam_config_free(&c);
 		return -1;

@@ -36,7 +36,7 @@ struct ipam_config {
 	struct ipam_range *ranges; /* the top-level range first, then ipRanges */
 	size_t n_ranges;
 	const char *network_name; /* NULL: the unnamed network */
-	bool overlapping;         /* enable_overlapping_ranges */
+	bool overlapping;	  /* enable_overlapping_ranges */
 	bool has_gateway;
 	int gateway_family;
 	struct ipam_u128 gateway;
@@ -48,7 +48,7 @@ struct ipam_config {
 	enum ipam_datastore datastore;
 	const char *store_dir;
 	int64_t lock_timeout_ms;
-	char flat_file[PATH_MAX]; /* the flat file used, "" when none */
+	char flat_file[PATH_MAX];   /* the flat file used, "" when none */
 	struct json_object *merged; /* owns the strings above */
 };
 

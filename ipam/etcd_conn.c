@@ -10,7 +10,7 @@
 
 int ipam_etcd_config(const struct ipam_config *c, struct etcd_config *ret, struct cni_error *err)
 {
-	struct etcd_config cfg = {0};
+	struct etcd_config cfg = { 0 };
 
 	if (cni_json_string(c->merged, "ipam", "etcd_host", &cfg.endpoints, err) < 0 ||
 	    cni_json_string(c->merged, "ipam", "etcd_username", &cfg.username, err) < 0 ||
@@ -21,7 +21,8 @@ int ipam_etcd_config(const struct ipam_config *c, struct etcd_config *ret, struc
 		return -1;
 	if (!cfg.endpoints || !*cfg.endpoints)
 		return cni_err(err, CNI_ERR_CONFIG,
-			       "invalid config: \"ipam.etcd_host\" is required with \"datastore\": \"etcd\"");
+			       "invalid config: \"ipam.etcd_host\" is required with \"datastore\": "
+			       "\"etcd\"");
 	*ret = cfg;
 	return 0;
 }

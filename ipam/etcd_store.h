@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The etcd store (store_etcd.c) and node slices (node_slice.c): the cluster-wide stores
- * behind struct ipam_store_ops, and the etcd connection of a config (etcd_conn.c). Their layout is documented in docs/etcd.md.
+ * behind struct ipam_store_ops, and the etcd connection of a config (etcd_conn.c). Their layout is
+ * documented in docs/etcd.md.
  */
 #ifndef MIGNET_IPAM_ETCD_STORE_H
 #define MIGNET_IPAM_ETCD_STORE_H
@@ -39,7 +40,8 @@ int ipam_etcd_client_new(const struct etcd_config *cfg, struct etcd_client **ret
  * of it is written.
  * Return: 0 with *@ret set, or -1 with err set (code 7 for a bad etcd key).
  */
-int ipam_store_etcd_open(const struct ipam_config *c, struct ipam_store **ret, struct cni_error *err);
+int ipam_store_etcd_open(const struct ipam_config *c, struct ipam_store **ret,
+			 struct cni_error *err);
 
 /**
  * ipam_store_etcd_open_client() - the etcd store on an existing client (tests, bench)

@@ -97,7 +97,8 @@ static bool cache_read(const struct slicer *sl, const char *pool, struct claim *
 		return false;
 	buf[n] = '\0';
 	o = json_tokener_parse(buf);
-	ok = o && json_object_object_get_ex(o, "slice", &v) && json_object_is_type(v, json_type_string) &&
+	ok = o && json_object_object_get_ex(o, "slice", &v) &&
+	     json_object_is_type(v, json_type_string) &&
 	     (size_t)json_object_get_string_len(v) < sizeof(ret->slice);
 	if (ok) {
 		snprintf(ret->slice, sizeof(ret->slice), "%s", json_object_get_string(v));
@@ -121,7 +122,8 @@ static void cache_write(const struct slicer *sl, const char *pool, const struct 
 	mkdir(path, 0700);
 	cache_path(sl, pool, path, sizeof(path));
 	snprintf(tmp, sizeof(tmp), "%s.%d.tmp", path, (int)getpid());
-	n = snprintf(text, sizeof(text), "{\"slice\":\"%s\",\"lease\":%" PRId64 ",\"renewed\":%" PRId64 "}\n",
+	n = snprintf(text, sizeof(text),
+		     "{\"slice\":\"%s\",\"lease\":%" PRId64 ",\"renewed\":%" PRId64 "}\n",
 		     cl->slice, cl->lease, cl->renewed);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
@@ -172,7 +174,7 @@ static int slicer_etcd(struct slicer *sl, struct cni_error *err)
 static int node_lease(struct slicer *sl, struct cni_error *err)
 {
 	char key[512], val[64];
-	struct etcd_range_result rr = {0};
+	struct etcd_range_result rr = { 0 };
 	int64_t id = 0, ttl;
 	int r;
 
@@ -182,7 +184,7 @@ static int node_lease(struct slicer *sl, struct cni_error *err)
 		return -1;
 	snprintf(key, sizeof(key), "%s_nodes/%s", IPAM_ETCD_PREFIX, sl->node);
 	for (int attempt = 0; attempt < 5; attempt++) {
-		struct etcd_txn_result tr = {0};
+		struct etcd_txn_result tr = { 0 };
 
 		r = etcd_range(sl->etcd, key, 0, NULL, 0, 0, false, &rr);
 		if (r < 0)
@@ -205,8 +207,12 @@ static int node_lease(struct slicer *sl, struct cni_error *err)
 			return etcd_fail(sl, r, "grant a node lease", err);
 		snprintf(val, sizeof(val), "{\"lease\":\"%" PRId64 "\"}", id);
 		{
-			struct etcd_cmp cmp = {.key = key, .target = ETCD_CMP_CREATE, .result = ETCD_EQUAL};
-			struct etcd_op put = {.kind = ETCD_OP_PUT, .key = key, .value = val, .lease = id};
+			struct etcd_cmp cmp = { .key = key,
+						.target = ETCD_CMP_CREATE,
+						.result = ETCD_EQUAL };
+			struct etcd_op put = {
+				.kind = ETCD_OP_PUT, .key = key, .value = val, .lease = id
+			};
 
 			r = etcd_txn(sl->etcd, &cmp, 1, &put, 1, NULL, 0, &tr);
 		}
@@ -229,8 +235,8 @@ static void slice_of(const struct ipam_range *r, unsigned int len, uint64_t k, c
 		     size_t size, struct ipam_u128 *lo, struct ipam_u128 *hi)
 {
 	unsigned int shift = ipam_family_bits(r->family) - len;
-	struct ipam_u128 off = {0, 0}, net;
-	struct ipam_range s = {.family = r->family, .prefixlen = (uint8_t)len};
+	struct ipam_u128 off = { 0, 0 }, net;
+	struct ipam_range s = { .family = r->family, .prefixlen = (uint8_t)len };
 
 	if (shift >= 64)
 		off.hi = k << (shift - 64);
@@ -246,11 +252,11 @@ static void slice_of(const struct ipam_range *r, unsigned int len, uint64_t k, c
 }
 
 /* Claim a slice of @r (pool @pool) for this node. Return: 0 with @ret->slice set, or -1. */
-static int claim(struct slicer *sl, const struct ipam_range *r, const char *pool,
-		 unsigned int len, struct claim *ret, struct cni_error *err)
+static int claim(struct slicer *sl, const struct ipam_range *r, const char *pool, unsigned int len,
+		 struct claim *ret, struct cni_error *err)
 {
 	char prefix[1024], end[1024], key[1200], val[NODE_MAX + 32], name[IPAM_CIDR_MAX];
-	struct etcd_range_result rr = {0};
+	struct etcd_range_result rr = { 0 };
 	uint64_t n_slices;
 	size_t n, end_len;
 	int r2;
@@ -276,7 +282,7 @@ static int claim(struct slicer *sl, const struct ipam_range *r, const char *pool
 		}
 		for (uint64_t k = 0; k < n_slices; k++) {
 			struct ipam_u128 lo, hi;
-			struct etcd_txn_result tr = {0};
+			struct etcd_txn_result tr = { 0 };
 			bool used = false;
 
 			slice_of(r, len, k, name, sizeof(name), &lo, &hi);
@@ -289,10 +295,13 @@ static int claim(struct slicer *sl, const struct ipam_range *r, const char *pool
 				continue;
 			snprintf(key, sizeof(key), "%s%s", prefix, name);
 			{
-				struct etcd_cmp cmp = {.key = key, .target = ETCD_CMP_CREATE,
-						       .result = ETCD_EQUAL};
-				struct etcd_op put = {.kind = ETCD_OP_PUT, .key = key, .value = val,
-						      .lease = sl->lease};
+				struct etcd_cmp cmp = { .key = key,
+							.target = ETCD_CMP_CREATE,
+							.result = ETCD_EQUAL };
+				struct etcd_op put = { .kind = ETCD_OP_PUT,
+						       .key = key,
+						       .value = val,
+						       .lease = sl->lease };
 
 				r2 = etcd_txn(sl->etcd, &cmp, 1, &put, 1, NULL, 0, &tr);
 			}
@@ -315,15 +324,15 @@ static int claim(struct slicer *sl, const struct ipam_range *r, const char *pool
 		}
 		etcd_range_result_free(&rr);
 	}
-	return cni_err(err, CNI_ERR_INTERNAL, "node slices: no free /%u slice left in range %s", len,
-		       r->cidr);
+	return cni_err(err, CNI_ERR_INTERNAL, "node slices: no free /%u slice left in range %s",
+		       len, r->cidr);
 }
 
 /* Is the cached claim still ours in etcd? Renew the lease. Return: 1 yes, 0 lost, -1. */
 static int renew(struct slicer *sl, const char *pool, struct claim *cl, struct cni_error *err)
 {
 	char key[1200];
-	struct etcd_range_result rr = {0};
+	struct etcd_range_result rr = { 0 };
 	int64_t ttl;
 	int r;
 
@@ -349,7 +358,7 @@ static int apply_range(struct slicer *sl, struct ipam_range *r, unsigned int len
 		       struct cni_error *err)
 {
 	char pool[IPAM_CIDR_MAX];
-	struct claim cl = {0};
+	struct claim cl = { 0 };
 	bool cached;
 	int64_t now = now_s();
 	int fam, ok = 0;
@@ -357,9 +366,11 @@ static int apply_range(struct slicer *sl, struct ipam_range *r, unsigned int len
 	unsigned int slen;
 
 	if (len <= r->prefixlen || len > ipam_family_bits(r->family))
-		return cni_err(err, CNI_ERR_CONFIG,
-			       "invalid config: \"ipam.node_slice_size\" \"/%u\": must be longer than "
-			       "the prefix of range %s", len, r->cidr);
+		return cni_err(
+			err, CNI_ERR_CONFIG,
+			"invalid config: \"ipam.node_slice_size\" \"/%u\": must be longer than "
+			"the prefix of range %s",
+			len, r->cidr);
 	ipam_pool_name(r, pool, sizeof(pool));
 	cached = cache_read(sl, pool, &cl);
 	if (cached && now - cl.renewed < sl->ttl / 3) {
@@ -392,14 +403,14 @@ static int apply_range(struct slicer *sl, struct ipam_range *r, unsigned int len
 	if (ipam_u128_cmp(hi, r->last) < 0)
 		r->last = hi;
 	if (ipam_u128_cmp(r->first, r->last) > 0)
-		return cni_err(err, CNI_ERR_IO, "node slices: slice %s lies outside range %s", cl.slice,
-			       r->cidr);
+		return cni_err(err, CNI_ERR_IO, "node slices: slice %s lies outside range %s",
+			       cl.slice, r->cidr);
 	return 0;
 }
 
 int ipam_node_slice_apply(struct ipam_config *c, struct cni_error *err)
 {
-	struct slicer sl = {.c = c};
+	struct slicer sl = { .c = c };
 	const char *size = NULL, *p;
 	int64_t ttl = DEFAULT_TTL;
 	unsigned long len;
@@ -415,9 +426,11 @@ int ipam_node_slice_apply(struct ipam_config *c, struct cni_error *err)
 	errno = 0;
 	len = strtoul(p, &end, 10);
 	if (errno || end == p || *end || len > 128)
-		return cni_err(err, CNI_ERR_CONFIG,
-			       "invalid config: \"ipam.node_slice_size\" \"%s\": not a prefix length "
-			       "such as \"/28\"", size);
+		return cni_err(
+			err, CNI_ERR_CONFIG,
+			"invalid config: \"ipam.node_slice_size\" \"%s\": not a prefix length "
+			"such as \"/28\"",
+			size);
 	sl.ttl = ttl;
 	/* the same name is recorded with each allocation (ipam/owner.h) */
 	if (ipam_node_name(c, sl.node, sizeof(sl.node), err) < 0)

@@ -159,12 +159,13 @@ static int parse_cidr(const char *s, int *ret_family, struct ipam_u128 *ret_addr
 
 static int bad(struct cni_error *err, const char *key, const char *value, const char *why)
 {
-	return cni_err(err, CNI_ERR_CONFIG, "invalid config: \"%s\" \"%.100s\": %s", key, value, why);
+	return cni_err(err, CNI_ERR_CONFIG, "invalid config: \"%s\" \"%.100s\": %s", key, value,
+		       why);
 }
 
 /* Parse an optional bound (@s may be NULL) and check it lies in the usable part of @r. */
-static int parse_bound(struct ipam_range *r, const char *key, const char *s,
-		       struct ipam_u128 *ret, struct cni_error *err)
+static int parse_bound(struct ipam_range *r, const char *key, const char *s, struct ipam_u128 *ret,
+		       struct cni_error *err)
 {
 	int family;
 
@@ -173,8 +174,9 @@ static int parse_bound(struct ipam_range *r, const char *key, const char *s,
 	if (ipam_addr_parse(s, &family, ret) < 0)
 		return bad(err, key, s, "not an IP address");
 	if (family != r->family)
-		return bad(err, key, s, r->family == 4 ? "not an IPv4 address, the range is IPv4"
-						      : "not an IPv6 address, the range is IPv6");
+		return bad(err, key, s,
+			   r->family == 4 ? "not an IPv4 address, the range is IPv4"
+					  : "not an IPv6 address, the range is IPv6");
 	if (ipam_u128_cmp(*ret, r->net) <= 0 || ipam_u128_cmp(*ret, r->bcast) >= 0) {
 		char why[128];
 
@@ -200,8 +202,9 @@ int ipam_range_parse(const char *key, const char *spec, const char *key_start,
 		size_t n = dash - spec;
 
 		if (range_start || range_end)
-			return bad(err, key, spec, range_start ? "the dash form cannot be combined with range_start"
-							       : "the dash form cannot be combined with range_end");
+			return bad(err, key, spec,
+				   range_start ? "the dash form cannot be combined with range_start"
+					       : "the dash form cannot be combined with range_end");
 		if (n == 0 || n >= sizeof(start_buf))
 			return bad(err, key, spec, "expected START-END/LEN with IP addresses");
 		memcpy(start_buf, spec, n);
@@ -211,15 +214,17 @@ int ipam_range_parse(const char *key, const char *spec, const char *key_start,
 		cidr = dash + 1;
 	}
 	if (parse_cidr(cidr, &r.family, &addr, &len) < 0)
-		return bad(err, key, spec, dash ? "expected START-END/LEN with IP addresses"
-						: "not a CIDR (expected ADDRESS/LEN or START-END/LEN)");
+		return bad(err, key, spec,
+			   dash ? "expected START-END/LEN with IP addresses"
+				: "not a CIDR (expected ADDRESS/LEN or START-END/LEN)");
 	if (ipam_family_bits(r.family) - len < 2)
-		return bad(err, key, spec, "the prefix leaves no usable address between network and "
-					   "broadcast (/31, /32, /127 and /128 are refused)");
+		return bad(err, key, spec,
+			   "the prefix leaves no usable address between network and "
+			   "broadcast (/31, /32, /127 and /128 are refused)");
 	r.prefixlen = len;
 	ipam_prefix_bounds(r.family, addr, len, &r.net, &r.bcast);
-	snprintf(r.cidr, sizeof(r.cidr), "%s/%u", ipam_addr_format(r.family, r.net, nbuf, sizeof(nbuf)),
-		 len);
+	snprintf(r.cidr, sizeof(r.cidr), "%s/%u",
+		 ipam_addr_format(r.family, r.net, nbuf, sizeof(nbuf)), len);
 	r.first = ipam_u128_inc(r.net);
 	r.last = ipam_u128_dec(r.bcast);
 	if (dash) {
@@ -241,8 +246,8 @@ int ipam_range_parse(const char *key, const char *spec, const char *key_start,
 		snprintf(why, sizeof(why), "the range is inverted: start %s is above end %s",
 			 ipam_addr_format(r.family, r.first, a, sizeof(a)),
 			 ipam_addr_format(r.family, r.last, b, sizeof(b)));
-		return bad(err, dash ? key : (end ? end_key : start_key), dash ? spec : (end ? end : start),
-			   why);
+		return bad(err, dash ? key : (end ? end_key : start_key),
+			   dash ? spec : (end ? end : start), why);
 	}
 	*ret = r;
 	return 0;
@@ -266,8 +271,9 @@ int ipam_range_exclude(struct ipam_range *r, const char *key, const char *spec,
 		len = ipam_family_bits(family);
 	}
 	if (family != r->family)
-		return bad(err, key, spec, r->family == 4 ? "not IPv4, the range is IPv4"
-							  : "not IPv6, the range is IPv6");
+		return bad(err, key, spec,
+			   r->family == 4 ? "not IPv4, the range is IPv4"
+					  : "not IPv6, the range is IPv6");
 	ipam_prefix_bounds(family, addr, len, &iv.lo, &iv.hi);
 	if (ipam_u128_cmp(iv.hi, r->net) < 0 || ipam_u128_cmp(iv.lo, r->bcast) > 0) {
 		char why[128];
@@ -371,7 +377,8 @@ const char *ipam_pool_name(const struct ipam_range *r, char *buf, size_t size)
 {
 	char a[INET6_ADDRSTRLEN];
 
-	snprintf(buf, size, "%s_%u", ipam_addr_format(r->family, r->net, a, sizeof(a)), r->prefixlen);
+	snprintf(buf, size, "%s_%u", ipam_addr_format(r->family, r->net, a, sizeof(a)),
+		 r->prefixlen);
 	return buf;
 }
 

@@ -83,10 +83,10 @@ struct ipam_interval {
 #define IPAM_CIDR_MAX 64 /* "ffff:…:ffff/128" with room to spare */
 
 struct ipam_range {
-	int family;        /* 4 or 6 */
+	int family; /* 4 or 6 */
 	uint8_t prefixlen;
-	struct ipam_u128 net, bcast; /* first and last address of the CIDR */
-	struct ipam_u128 first, last; /* the allocatable bounds */
+	struct ipam_u128 net, bcast;   /* first and last address of the CIDR */
+	struct ipam_u128 first, last;  /* the allocatable bounds */
 	struct ipam_interval *exclude; /* sorted, disjoint, clipped to [first, last] */
 	size_t n_exclude;
 	char cidr[IPAM_CIDR_MAX]; /* canonical "10.1.0.0/16" */

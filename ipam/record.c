@@ -23,8 +23,8 @@ void ipam_pct_encode(const char *s, char *out, size_t size)
 	for (; *s && o + 4 < size; s++) {
 		unsigned char ch = *s;
 
-		if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-		    ch == '-' || ch == '.' || ch == '_') {
+		if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		    (ch >= '0' && ch <= '9') || ch == '-' || ch == '.' || ch == '_') {
 			out[o++] = ch;
 		} else {
 			out[o++] = '%';
@@ -43,8 +43,9 @@ int ipam_record_text(const struct ipam_alloc *a, char *out, size_t size)
 
 	if (!o)
 		return -ENOMEM;
-	json_object_object_add(o, "ip", json_object_new_string(ipam_addr_format(a->family, a->ip, ip,
-										sizeof(ip))));
+	json_object_object_add(
+		o, "ip",
+		json_object_new_string(ipam_addr_format(a->family, a->ip, ip, sizeof(ip))));
 	json_object_object_add(o, "id", json_object_new_string(a->id));
 	json_object_object_add(o, "podref", json_object_new_string(a->podref));
 	json_object_object_add(o, "ifname", json_object_new_string(a->ifname));

@@ -21,18 +21,18 @@
 
 struct ipam_config;
 
-#define IPAM_ID_MAX 256     /* container ID, with its NUL */
+#define IPAM_ID_MAX 256	    /* container ID, with its NUL */
 #define IPAM_PODREF_MAX 512 /* "namespace/name", with its NUL */
 #define IPAM_IFNAME_MAX 16
 #define IPAM_CNI_NETWORK_MAX 256 /* the CNI network "name", with its NUL */
-#define IPAM_NODE_MAX 254        /* a node name (Kubernetes: at most 253), with its NUL */
-#define IPAM_NETNS_MAX 1024      /* the netns path recorded with an allocation, with its NUL */
+#define IPAM_NODE_MAX 254	 /* a node name (Kubernetes: at most 253), with its NUL */
+#define IPAM_NETNS_MAX 1024	 /* the netns path recorded with an allocation, with its NUL */
 
 /* One allocation: an address and who holds it. */
 struct ipam_alloc {
 	int family;
 	struct ipam_u128 ip;
-	char id[IPAM_ID_MAX];         /* CNI_CONTAINERID of the latest ADD */
+	char id[IPAM_ID_MAX];	      /* CNI_CONTAINERID of the latest ADD */
 	char podref[IPAM_PODREF_MAX]; /* "namespace/name", "" when the runtime gave none */
 	char ifname[IPAM_IFNAME_MAX];
 	/*

@@ -62,8 +62,8 @@ struct entry {
 
 struct pool_state {
 	char name[IPAM_CIDR_MAX];
-	int64_t gen_mod;  /* mod_revision of <pool>/gen when first read, 0: absent */
-	bool registered;  /* pools/<pool> exists */
+	int64_t gen_mod; /* mod_revision of <pool>/gen when first read, 0: absent */
+	bool registered; /* pools/<pool> exists */
 	bool dirty;
 };
 
@@ -196,14 +196,15 @@ static int get(struct etcd_store *es, const char *pool, const char *suffix, cons
 	}
 	if (!p) {
 		struct etcd_op ops[3] = {
-			{.kind = ETCD_OP_RANGE, .key = gen},
-			{.kind = ETCD_OP_RANGE, .key = reg},
-			{.kind = ETCD_OP_RANGE, .key = key},
+			{ .kind = ETCD_OP_RANGE, .key = gen },
+			{ .kind = ETCD_OP_RANGE, .key = reg },
+			{ .kind = ETCD_OP_RANGE, .key = key },
 		};
-		struct etcd_txn_result tr = {0};
+		struct etcd_txn_result tr = { 0 };
 
 		if (es->n_pools == MAX_POOLS)
-			return cni_err(err, CNI_ERR_INTERNAL, "etcd store: too many pools in one verb");
+			return cni_err(err, CNI_ERR_INTERNAL,
+				       "etcd store: too many pools in one verb");
 		key_of(es, pool, "gen", gen);
 		snprintf(reg, sizeof(reg), "%spools/%s", es->prefix, pool);
 		r = etcd_txn(es->etcd, NULL, 0, ops, 3, NULL, 0, &tr);
@@ -218,10 +219,11 @@ static int get(struct etcd_store *es, const char *pool, const char *suffix, cons
 		p->gen_mod = tr.ranges[0].n_kvs ? tr.ranges[0].kvs[0].mod_revision : 0;
 		p->registered = tr.ranges[1].n_kvs > 0;
 		p->dirty = false;
-		e = entry_set(es, key, tr.ranges[2].n_kvs ? tr.ranges[2].kvs[0].value : NULL, false);
+		e = entry_set(es, key, tr.ranges[2].n_kvs ? tr.ranges[2].kvs[0].value : NULL,
+			      false);
 		etcd_txn_result_free(&tr);
 	} else {
-		struct etcd_range_result rr = {0};
+		struct etcd_range_result rr = { 0 };
 
 		r = etcd_range(es->etcd, key, 0, NULL, 0, 0, false, &rr);
 		if (r < 0)
@@ -270,8 +272,8 @@ static void ip_suffix(int family, struct ipam_u128 ip, char *out, size_t size)
 }
 
 /* Follow index @suffix to its record. Return: 1 with @ret, 0, -1. */
-static int find(struct etcd_store *es, const char *pool, const char *suffix,
-		struct ipam_alloc *ret, struct cni_error *err)
+static int find(struct etcd_store *es, const char *pool, const char *suffix, struct ipam_alloc *ret,
+		struct cni_error *err)
 {
 	char rec_suffix[INET6_ADDRSTRLEN + 8];
 	const char *addr, *text;
@@ -332,13 +334,14 @@ static int build_pools(struct etcd_store *es, bool fence, struct commit_txn *t,
 
 		/* every pool this session read, written or not: its decisions rest on them */
 		key_of(es, p->name, "gen", t->keys[t->n_keys]);
-		t->cmp[t->n_cmp++] = (struct etcd_cmp){.key = t->keys[t->n_keys],
-						       .target = ETCD_CMP_MOD, .result = ETCD_EQUAL,
-						       .number = p->gen_mod};
+		t->cmp[t->n_cmp++] = (struct etcd_cmp){ .key = t->keys[t->n_keys],
+							.target = ETCD_CMP_MOD,
+							.result = ETCD_EQUAL,
+							.number = p->gen_mod };
 		if (p->dirty || fence) {
-			t->ops[t->n_ops++] = (struct etcd_op){.kind = ETCD_OP_PUT,
-							      .key = t->keys[t->n_keys],
-							      .value = t->gen_value};
+			t->ops[t->n_ops++] = (struct etcd_op){ .kind = ETCD_OP_PUT,
+							       .key = t->keys[t->n_keys],
+							       .value = t->gen_value };
 		}
 		t->n_keys++;
 		if (p->dirty && !p->registered) {
@@ -347,14 +350,16 @@ static int build_pools(struct etcd_store *es, bool fence, struct commit_txn *t,
 			unsigned int len;
 			char addr[INET6_ADDRSTRLEN], *cidr = t->keys[t->n_keys] + KEY_MAX / 2;
 
-			snprintf(t->keys[t->n_keys], KEY_MAX / 2, "%spools/%s", es->prefix, p->name);
+			snprintf(t->keys[t->n_keys], KEY_MAX / 2, "%spools/%s", es->prefix,
+				 p->name);
 			if (ipam_pool_name_parse(p->name, &fam, &net, &len) < 0)
-				return cni_err(err, CNI_ERR_INTERNAL, "etcd store: bad pool name %s",
-					       p->name);
-			snprintf(cidr, KEY_MAX / 2, "%s/%u", ipam_addr_format(fam, net, addr, sizeof(addr)),
-				 len);
-			t->ops[t->n_ops++] = (struct etcd_op){.kind = ETCD_OP_PUT,
-							      .key = t->keys[t->n_keys], .value = cidr};
+				return cni_err(err, CNI_ERR_INTERNAL,
+					       "etcd store: bad pool name %s", p->name);
+			snprintf(cidr, KEY_MAX / 2, "%s/%u",
+				 ipam_addr_format(fam, net, addr, sizeof(addr)), len);
+			t->ops[t->n_ops++] = (struct etcd_op){ .kind = ETCD_OP_PUT,
+							       .key = t->keys[t->n_keys],
+							       .value = cidr };
 			t->n_keys++;
 		}
 	}
@@ -362,8 +367,7 @@ static int build_pools(struct etcd_store *es, bool fence, struct commit_txn *t,
 }
 
 /* The whole txn of a commit into @t (whose ops and keys are allocated). Return: 0 or -1. */
-static int build_txn(struct etcd_store *es, bool fence, struct commit_txn *t,
-		     struct cni_error *err)
+static int build_txn(struct etcd_store *es, bool fence, struct commit_txn *t, struct cni_error *err)
 {
 	snprintf(t->gen_value, sizeof(t->gen_value), "%016" PRIx64,
 		 es->rng++ ^ (uint64_t)time(NULL));
@@ -374,20 +378,24 @@ static int build_txn(struct etcd_store *es, bool fence, struct commit_txn *t,
 					    es->prefix);
 		size_t end_len = etcd_prefix_end(t->reg_prefix, n, t->reg_end);
 
-		t->cmp[t->n_cmp++] = (struct etcd_cmp){.key = t->reg_prefix, .range_end = t->reg_end,
-						       .range_end_len = end_len,
-						       .target = ETCD_CMP_MOD, .result = ETCD_LESS,
-						       .number = es->registry_rev + 1};
+		t->cmp[t->n_cmp++] = (struct etcd_cmp){ .key = t->reg_prefix,
+							.range_end = t->reg_end,
+							.range_end_len = end_len,
+							.target = ETCD_CMP_MOD,
+							.result = ETCD_LESS,
+							.number = es->registry_rev + 1 };
 	}
 	for (size_t i = 0; i < es->n_e; i++) {
 		struct entry *e = &es->e[i];
 
 		if (!e->dirty)
 			continue;
-		t->ops[t->n_ops++] = e->value ? (struct etcd_op){.kind = ETCD_OP_PUT, .key = e->key,
-								 .value = e->value,
-								 .value_len = strlen(e->value)}
-					      : (struct etcd_op){.kind = ETCD_OP_DELETE, .key = e->key};
+		t->ops[t->n_ops++] =
+			e->value ? (struct etcd_op){ .kind = ETCD_OP_PUT,
+						     .key = e->key,
+						     .value = e->value,
+						     .value_len = strlen(e->value) }
+				 : (struct etcd_op){ .kind = ETCD_OP_DELETE, .key = e->key };
 	}
 	return 0;
 }
@@ -396,7 +404,7 @@ static int es_commit(struct ipam_store *s, struct cni_error *err)
 {
 	struct etcd_store *es = es_of(s);
 	struct commit_txn t = { 0 };
-	struct etcd_txn_result tr = {0};
+	struct etcd_txn_result tr = { 0 };
 	size_t n_dirty = 0;
 	bool fence;
 	int r, rc = -1;
@@ -436,7 +444,8 @@ static int es_commit(struct ipam_store *s, struct cni_error *err)
 	if (!tr.succeeded) {
 		es->conflict = true;
 		cni_err(err, CNI_ERR_TRY_LATER,
-			"etcd store: another writer changed the pool; no answer within %" PRId64 " ms",
+			"etcd store: another writer changed the pool; no answer within %" PRId64
+			" ms",
 			es->timeout_ms);
 		goto out;
 	}
@@ -532,7 +541,8 @@ static int es_put(struct ipam_store *s, const char *pool, const struct ipam_allo
 		index_suffix('p', old->podref, old->ifname, old_pod, sizeof(old_pod));
 		if (strcmp(old_ctr, ctr) != 0 && set(es, pool, old_ctr, NULL, err) < 0)
 			return -1;
-		if (old->podref[0] && strcmp(old_pod, pod) != 0 && set(es, pool, old_pod, NULL, err) < 0)
+		if (old->podref[0] && strcmp(old_pod, pod) != 0 &&
+		    set(es, pool, old_pod, NULL, err) < 0)
 			return -1;
 	}
 	if (set(es, pool, rec, text, err) < 0 || set(es, pool, ctr, addr, err) < 0 ||
@@ -554,13 +564,13 @@ static int es_release(struct ipam_store *s, const char *pool, const struct ipam_
 		return -1;
 	/* indexes go only when they point at this address */
 	index_suffix('c', a->id, a->ifname, name, sizeof(name));
-	if (get(es, pool, name, &v, err) < 0 || (v && strcmp(v, addr) == 0 &&
-						 set(es, pool, name, NULL, err) < 0))
+	if (get(es, pool, name, &v, err) < 0 ||
+	    (v && strcmp(v, addr) == 0 && set(es, pool, name, NULL, err) < 0))
 		return -1;
 	if (a->podref[0]) {
 		index_suffix('p', a->podref, a->ifname, name, sizeof(name));
-		if (get(es, pool, name, &v, err) < 0 || (v && strcmp(v, addr) == 0 &&
-							 set(es, pool, name, NULL, err) < 0))
+		if (get(es, pool, name, &v, err) < 0 ||
+		    (v && strcmp(v, addr) == 0 && set(es, pool, name, NULL, err) < 0))
 			return -1;
 	}
 	return 0;
@@ -604,7 +614,8 @@ static int es_hint_lower(struct ipam_store *s, const char *pool, int family, str
 
 	if (get(es_of(s), pool, "next", &text, err) < 0)
 		return -1;
-	if (!text || !ipam_hint_parse(text, &f, &cur, &d) || f != family || ipam_u128_cmp(cur, ip) <= 0)
+	if (!text || !ipam_hint_parse(text, &f, &cur, &d) || f != family ||
+	    ipam_u128_cmp(cur, ip) <= 0)
 		return 0;
 	return write_hint(es_of(s), pool, family, ip, d, err);
 }
@@ -612,7 +623,7 @@ static int es_hint_lower(struct ipam_store *s, const char *pool, int family, str
 static int es_each_pool(struct ipam_store *s, ipam_pool_cb cb, void *arg, struct cni_error *err)
 {
 	struct etcd_store *es = es_of(s);
-	struct etcd_range_result rr = {0};
+	struct etcd_range_result rr = { 0 };
 	char key[KEY_MAX], end[KEY_MAX];
 	size_t n = (size_t)snprintf(key, sizeof(key), "%spools/", es->prefix), end_len;
 	int r, rc = 0;
@@ -643,7 +654,8 @@ static int es_each_pool(struct ipam_store *s, ipam_pool_cb cb, void *arg, struct
 		unsigned int len;
 		int family;
 
-		if (p->registered || !p->dirty || ipam_pool_name_parse(p->name, &family, &net, &len) < 0)
+		if (p->registered || !p->dirty ||
+		    ipam_pool_name_parse(p->name, &family, &net, &len) < 0)
 			continue;
 		if (cb(p->name, family, net, len, arg) < 0)
 			rc = -1;
@@ -656,7 +668,7 @@ static int es_each_alloc(struct ipam_store *s, const char *pool, ipam_alloc_cb c
 			 struct cni_error *err)
 {
 	struct etcd_store *es = es_of(s);
-	struct etcd_range_result rr = {0};
+	struct etcd_range_result rr = { 0 };
 	char key[KEY_MAX], end[KEY_MAX];
 	const char *dummy;
 	size_t n, end_len;
@@ -701,7 +713,7 @@ static int es_each_corrupt(struct ipam_store *s, const char *pool, ipam_corrupt_
 			   struct cni_error *err)
 {
 	struct etcd_store *es = es_of(s);
-	struct etcd_range_result rr = {0};
+	struct etcd_range_result rr = { 0 };
 	char key[KEY_MAX], end[KEY_MAX];
 	size_t n, end_len;
 	int r, rc = 0;
@@ -737,7 +749,7 @@ static int es_each_corrupt(struct ipam_store *s, const char *pool, ipam_corrupt_
 static int es_status(struct ipam_store *s, struct cni_error *err)
 {
 	struct etcd_store *es = es_of(s);
-	struct etcd_range_result rr = {0};
+	struct etcd_range_result rr = { 0 };
 	int r;
 
 	etcd_client_set_deadline(es->etcd, es->timeout_ms);
@@ -798,7 +810,8 @@ int ipam_store_etcd_open_client(struct etcd_client *client, int64_t timeout_ms,
 	return 0;
 }
 
-int ipam_store_etcd_open(const struct ipam_config *c, struct ipam_store **ret, struct cni_error *err)
+int ipam_store_etcd_open(const struct ipam_config *c, struct ipam_store **ret,
+			 struct cni_error *err)
 {
 	struct etcd_client *client = NULL;
 	struct etcd_config cfg;

@@ -141,7 +141,8 @@ static int pool_fd(struct file_store *fs, const char *pool, bool create, struct 
 			return fs->pools[i].fd;
 	if (fs->no_network)
 		return create ? io_err(err, fs->no_network, "cannot create network directory",
-				       fs->network) : -ENOENT;
+				       fs->network)
+			      : -ENOENT;
 	if (fs->net_fd < 0)
 		return cni_err(err, CNI_ERR_INTERNAL, "store: pool used outside the lock");
 	if (fs->n_pools == MAX_OPEN_POOLS)
@@ -741,7 +742,8 @@ static const struct ipam_store_ops file_ops = {
 
 static int refuse(struct cni_error *err, const char *dir, const char *why)
 {
-	return cni_err(err, CNI_ERR_CONFIG, "invalid config: \"ipam.store_dir\" \"%s\": %s", dir, why);
+	return cni_err(err, CNI_ERR_CONFIG, "invalid config: \"ipam.store_dir\" \"%s\": %s", dir,
+		       why);
 }
 
 int ipam_store_file_open(const char *dir, int64_t lock_timeout_ms, struct ipam_store **ret,

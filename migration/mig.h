@@ -28,8 +28,8 @@
 #define MIG_DEFAULT_PARALLEL_OUTBOUND 2
 
 struct mig_error {
-	int code;       /* -errno, 0 when no error */
-	char msg[320];  /* one line, for a human */
+	int code;      /* -errno, 0 when no error */
+	char msg[320]; /* one line, for a human */
 };
 
 /** mig_error_set() - record @code and a printf-style message. Return: @code. */
@@ -64,7 +64,7 @@ int mig_zc_mode_parse(const char *text, enum mig_zc_mode *ret);
 
 /* The zero-copy counters of one socket, or summed over all streams. */
 struct mig_zc_stats {
-	uint64_t sends;       /* MSG_ZEROCOPY send calls that were accepted (notification ids) */
+	uint64_t sends;	      /* MSG_ZEROCOPY send calls that were accepted (notification ids) */
 	uint64_t completions; /* ids the kernel reported complete */
 	uint64_t copied;      /* of those, ids reported with SO_EE_CODE_ZEROCOPY_COPIED */
 	uint64_t enobufs;     /* times a send hit ENOBUFS and waited for completions */
@@ -79,17 +79,17 @@ struct mig_addr {
 
 /* The final report of either side; see mig_report.h for its JSON form. */
 struct mig_report {
-	const char *role; /* "send" or "receive" */
+	const char *role;	 /* "send" or "receive" */
 	char target_address[64]; /* the receiver's migration address */
 	char source_address[64]; /* the sender's migration address */
 	uint16_t port;
 	char interface[32];
 	uint64_t memory_bytes;
 	uint64_t page_size;
-	uint64_t bytes;      /* everything written to / read from the streams, headers included */
+	uint64_t bytes;	     /* everything written to / read from the streams, headers included */
 	uint64_t page_bytes; /* payload bytes, re-sends included */
-	double seconds;      /* first page frame to final acknowledgement */
-	double gbps;         /* bytes * 8 / seconds / 1e9 */
+	double seconds;	     /* first page frame to final acknowledgement */
+	double gbps;	     /* bytes * 8 / seconds / 1e9 */
 	double cpu_seconds;  /* CPU time of this process (all threads) over those seconds */
 	unsigned int streams;
 	unsigned int rounds;
@@ -98,9 +98,9 @@ struct mig_report {
 	uint64_t digest;
 	uint64_t peer_digest;
 	const char *dirty_tracking; /* "none", "uffd-wp", "unsupported" */
-	char dirty_note[320];       /* why tracking is unsupported */
+	char dirty_note[320];	    /* why tracking is unsupported */
 	uint64_t checksum_races;    /* live frames whose pages changed while in flight */
-	uint64_t rejected;          /* receiver: connections dropped before the migration */
+	uint64_t rejected;	    /* receiver: connections dropped before the migration */
 	uint64_t connect_retries;   /* sender: connections an overloaded receiver shed */
 	enum mig_zc_mode zc_mode;
 	struct mig_zc_stats zc;
@@ -109,14 +109,14 @@ struct mig_report {
 /* Progress, as the sender sees it; the tool prints it as a bar or a JSON event. */
 struct mig_progress {
 	unsigned int round;
-	uint64_t round_total;  /* bytes to send in this round */
+	uint64_t round_total; /* bytes to send in this round */
 	uint64_t round_done;
-	uint64_t bytes;        /* all payload bytes so far */
-	double elapsed;        /* seconds */
-	double rate_bps;       /* bytes per second, recent */
-	double eta;            /* seconds for this round, < 0 if unknown */
-	bool round_end;        /* this is the end-of-round event */
-	uint64_t dirty_bytes;  /* at a round end: what the next round must send */
+	uint64_t bytes;	      /* all payload bytes so far */
+	double elapsed;	      /* seconds */
+	double rate_bps;      /* bytes per second, recent */
+	double eta;	      /* seconds for this round, < 0 if unknown */
+	bool round_end;	      /* this is the end-of-round event */
+	uint64_t dirty_bytes; /* at a round end: what the next round must send */
 };
 
 typedef void (*mig_progress_fn)(const struct mig_progress *p, void *opaque);
@@ -133,19 +133,19 @@ typedef void (*mig_event_fn)(enum mig_event ev, const char *detail, const struct
 
 struct mig_send_opts {
 	const char *interface;
-	const char *target;         /* ADDR[:PORT] ([v6]:port for IPv6 with a port) */
+	const char *target; /* ADDR[:PORT] ([v6]:port for IPv6 with a port) */
 	uint64_t memory_bytes;
-	uint64_t dirty_rate;        /* bytes per second the workload writes, 0 = none */
+	uint64_t dirty_rate; /* bytes per second the workload writes, 0 = none */
 	unsigned int streams;
 	enum mig_zc_mode zc_mode;
-	uint64_t bandwidth;         /* bytes per second, 0 = unlimited */
+	uint64_t bandwidth; /* bytes per second, 0 = unlimited */
 	unsigned int downtime_ms;
 	unsigned int completion_timeout_per_gib; /* seconds, 0 = none */
-	unsigned int progress_timeout;           /* seconds, 0 = none */
+	unsigned int progress_timeout;		 /* seconds, 0 = none */
 	const char *token;
 	uint64_t seed;
-	unsigned int max_rounds;    /* 0 = unlimited */
-	uint64_t batch_bytes;       /* PAGES frame size, 0 = default (256 KiB) */
+	unsigned int max_rounds; /* 0 = unlimited */
+	uint64_t batch_bytes;	 /* PAGES frame size, 0 = default (256 KiB) */
 	mig_progress_fn progress;
 	void *opaque;
 };
@@ -154,10 +154,10 @@ struct mig_receive_opts {
 	const char *interface;
 	uint16_t port;
 	const char *token;
-	const char *from;            /* CIDR, NULL = anyone */
-	unsigned int timeout;        /* seconds to wait for a migration, 0 = forever */
+	const char *from;	       /* CIDR, NULL = anyone */
+	unsigned int timeout;	       /* seconds to wait for a migration, 0 = forever */
 	unsigned int progress_timeout; /* seconds without a byte during a migration */
-	uint64_t max_memory;         /* largest region a sender may ask for */
+	uint64_t max_memory;	       /* largest region a sender may ask for */
 	mig_event_fn event;
 	void *opaque;
 };
@@ -173,8 +173,7 @@ int mig_send(const struct mig_send_opts *opts, struct mig_report *ret, struct mi
  * mig_receive() - serve one migration on the migration address
  * Return: 0 when the memory was received and verified, -errno otherwise.
  */
-int mig_receive(const struct mig_receive_opts *opts, struct mig_report *ret,
-		struct mig_error *err);
+int mig_receive(const struct mig_receive_opts *opts, struct mig_report *ret, struct mig_error *err);
 
 /** mig_now() - CLOCK_MONOTONIC in seconds. */
 double mig_now(void);

@@ -80,7 +80,7 @@ static int take_free_slot(struct etcd_client *c, const struct mig_cluster_opts *
 {
 	char end[64], key[64];
 	size_t plen = strlen(MIG_CLUSTER_PREFIX), elen;
-	struct etcd_range_result rr = {0};
+	struct etcd_range_result rr = { 0 };
 	bool *held = calloc(o->limit, sizeof(*held));
 	int r;
 
@@ -99,10 +99,13 @@ static int take_free_slot(struct etcd_client *c, const struct mig_cluster_opts *
 	}
 	r = -EBUSY;
 	for (unsigned int i = 0; i < o->limit; i++) {
-		struct etcd_txn_result tr = {0};
-		struct etcd_cmp cmp = {.key = key, .target = ETCD_CMP_CREATE, .result = ETCD_EQUAL};
-		struct etcd_op put = {.kind = ETCD_OP_PUT, .key = key, .value = o->holder,
-				      .lease = lease};
+		struct etcd_txn_result tr = { 0 };
+		struct etcd_cmp cmp = { .key = key,
+					.target = ETCD_CMP_CREATE,
+					.result = ETCD_EQUAL };
+		struct etcd_op put = {
+			.kind = ETCD_OP_PUT, .key = key, .value = o->holder, .lease = lease
+		};
 		int t;
 
 		if (held[i])
@@ -179,7 +182,8 @@ int mig_cluster_slot_acquire(const struct mig_cluster_opts *o, struct mig_cluste
 		if (o->wait_ms >= 0 && util_now_ms() - start >= o->wait_ms) {
 			snprintf(errbuf, errlen,
 				 "all %u cluster-wide migration slots are taken "
-				 "(parallelMigrationsPerCluster=%u)", o->limit, o->limit);
+				 "(parallelMigrationsPerCluster=%u)",
+				 o->limit, o->limit);
 			goto out;
 		}
 		if (!said && o->on_wait)

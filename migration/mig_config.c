@@ -16,8 +16,8 @@ int mig_parse_quantity(const char *text, uint64_t *ret)
 	static const struct {
 		const char *s;
 		double m;
-	} units[] = { { "", 1 },	  { "k", 1e3 },	       { "M", 1e6 },
-		      { "G", 1e9 },	  { "T", 1e12 },       { "Ki", 1024.0 },
+	} units[] = { { "", 1 },	   { "k", 1e3 },	   { "M", 1e6 },
+		      { "G", 1e9 },	   { "T", 1e12 },	   { "Ki", 1024.0 },
 		      { "Mi", 1048576.0 }, { "Gi", 1073741824.0 }, { "Ti", 1099511627776.0 } };
 	char *end;
 	double v;
@@ -88,7 +88,8 @@ int mig_config_parse(const char *text, struct mig_config *ret, struct mig_error 
 	o = root;
 	if (json_object_object_get_ex(root, "liveMigrationConfig", &v)) {
 		if (!json_object_is_type(v, json_type_object)) {
-			r = mig_error_set(err, -EINVAL, "config: liveMigrationConfig must be an "
+			r = mig_error_set(err, -EINVAL,
+					  "config: liveMigrationConfig must be an "
 					  "object");
 			goto out;
 		}
@@ -97,7 +98,8 @@ int mig_config_parse(const char *text, struct mig_config *ret, struct mig_error 
 	if (json_object_object_get_ex(o, "bandwidthPerMigration", &v)) {
 		if (json_object_is_type(v, json_type_string)) {
 			if (mig_parse_quantity(json_object_get_string(v), &c.bandwidth) < 0) {
-				r = mig_error_set(err, -EINVAL, "config: bandwidthPerMigration "
+				r = mig_error_set(err, -EINVAL,
+						  "config: bandwidthPerMigration "
 						  "\"%s\" is not a quantity",
 						  json_object_get_string(v));
 				goto out;
@@ -105,14 +107,15 @@ int mig_config_parse(const char *text, struct mig_config *ret, struct mig_error 
 		} else if (json_object_is_type(v, json_type_int) && json_object_get_int64(v) >= 0) {
 			c.bandwidth = (uint64_t)json_object_get_int64(v);
 		} else {
-			r = mig_error_set(err, -EINVAL, "config: bandwidthPerMigration must be a "
+			r = mig_error_set(err, -EINVAL,
+					  "config: bandwidthPerMigration must be a "
 					  "quantity string or a non-negative integer");
 			goto out;
 		}
 		c.has_bandwidth = true;
 	}
-	r = get_uint(o, "completionTimeoutPerGiB", &c.completion_timeout_per_gib,
-		     &c.has_completion, err);
+	r = get_uint(o, "completionTimeoutPerGiB", &c.completion_timeout_per_gib, &c.has_completion,
+		     err);
 	if (r == 0)
 		r = get_uint(o, "progressTimeout", &c.progress_timeout, &c.has_progress, err);
 	if (r == 0)
@@ -126,7 +129,8 @@ int mig_config_parse(const char *text, struct mig_config *ret, struct mig_error 
 	if (r == 0)
 		r = get_bool(o, "disableTLS", &c.disable_tls, &c.has_disable_tls, err);
 	if (r == 0 && c.has_parallel && c.parallel_outbound == 0)
-		r = mig_error_set(err, -EINVAL, "config: parallelOutboundMigrationsPerNode must "
+		r = mig_error_set(err, -EINVAL,
+				  "config: parallelOutboundMigrationsPerNode must "
 				  "be at least 1");
 	if (r == 0)
 		*ret = c;

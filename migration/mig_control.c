@@ -88,8 +88,8 @@ int mig_control_recv(int fd, int ms, struct json_object **ret, struct mig_error 
 
 	r = wait_readable(fd, ms);
 	if (r < 0)
-		return mig_error_set(err, r, "control connection: %s", r == -ETIMEDOUT ?
-				     "no message in time" : strerror(-r));
+		return mig_error_set(err, r, "control connection: %s",
+				     r == -ETIMEDOUT ? "no message in time" : strerror(-r));
 	n = mig_read_full(fd, hdr, sizeof(hdr));
 	if (n == 0 || n == -EPIPE || n == -ECONNRESET)
 		return mig_error_set(err, -EPIPE, "control connection: the peer closed it");
@@ -103,14 +103,16 @@ int mig_control_recv(int fd, int ms, struct json_object **ret, struct mig_error 
 	n = mig_read_full(fd, text, f.length);
 	if (n != (ssize_t)f.length || mig_sum64(text, f.length) != f.checksum) {
 		free(text);
-		return mig_error_set(err, -EPROTO, "control connection: truncated or corrupt "
+		return mig_error_set(err, -EPROTO,
+				     "control connection: truncated or corrupt "
 				     "message");
 	}
 	text[f.length] = '\0';
 	*ret = mig_control_parse(text, f.length);
 	free(text);
 	if (!*ret)
-		return mig_error_set(err, -EPROTO, "control connection: not a JSON object with "
+		return mig_error_set(err, -EPROTO,
+				     "control connection: not a JSON object with "
 				     "a type");
 	return 0;
 }
@@ -156,19 +158,26 @@ int mig_control_check_setup(struct json_object *setup, struct mig_error *err)
 	struct json_object *params = mig_json_get(setup, "parameters", json_type_object);
 
 	if (!caps || !params || !mig_json_get(setup, "connections", json_type_int))
-		return mig_error_set(err, -EPROTO, "setup: capabilities, parameters and "
+		return mig_error_set(err, -EPROTO,
+				     "setup: capabilities, parameters and "
 				     "connections are required");
-	json_object_object_foreach(caps, k, v) {
+	json_object_object_foreach(caps, k, v)
+	{
 		if (!known_capability(k) || !json_object_is_type(v, json_type_boolean))
-			return mig_error_set(err, -EPROTO, "setup: capability %s is not allowed "
-					     "(or not a boolean)", k);
+			return mig_error_set(err, -EPROTO,
+					     "setup: capability %s is not allowed "
+					     "(or not a boolean)",
+					     k);
 	}
-	json_object_object_foreach(params, pk, pv) {
+	json_object_object_foreach(params, pk, pv)
+	{
 		int t = parameter_type(pk);
 
 		if (t < 0 || !json_object_is_type(pv, (enum json_type)t))
-			return mig_error_set(err, -EPROTO, "setup: parameter %s is not allowed "
-					     "(or of the wrong type)", pk);
+			return mig_error_set(err, -EPROTO,
+					     "setup: parameter %s is not allowed "
+					     "(or of the wrong type)",
+					     pk);
 	}
 	return 0;
 }

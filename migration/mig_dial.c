@@ -19,8 +19,8 @@
 
 #define HANDSHAKE_TIMEOUT MIG_HANDSHAKE_TIMEOUT
 
-int mig_dialer_init(struct mig_dialer *d, const char *interface, const char *target,
-		    uint16_t port, const char *token, struct mig_error *err)
+int mig_dialer_init(struct mig_dialer *d, const char *interface, const char *target, uint16_t port,
+		    const char *token, struct mig_error *err)
 {
 	char a[64], b[64];
 	int r;
@@ -30,10 +30,13 @@ int mig_dialer_init(struct mig_dialer *d, const char *interface, const char *tar
 	if (r < 0)
 		return r;
 	if (mig_parse_target(target, port, &d->target) < 0)
-		return mig_error_set(err, -EINVAL, "--target %s: not ADDR[:PORT] with a numeric "
-				     "address", target);
+		return mig_error_set(err, -EINVAL,
+				     "--target %s: not ADDR[:PORT] with a numeric "
+				     "address",
+				     target);
 	if (d->target.ss.ss_family != d->local.ss.ss_family)
-		return mig_error_set(err, -EAFNOSUPPORT, "target %s and migration address %s are "
+		return mig_error_set(err, -EAFNOSUPPORT,
+				     "target %s and migration address %s are "
 				     "of different families",
 				     mig_addr_format(&d->target, a, sizeof(a)),
 				     mig_addr_format(&d->local, b, sizeof(b)));
@@ -129,14 +132,16 @@ static int handshake_failed(unsigned int index, const char *peer, ssize_t n, con
 			    unsigned int seconds, struct mig_error *err)
 {
 	if (n == -ETIMEDOUT)
-		return mig_error_set(err, -ETIMEDOUT, "stream %u: %s accepted the connection but "
-				     "sent no %s within %u s: the handshake timed out (a stopped or "
-				     "overloaded receiver, or not a mignet receiver?)", index, peer,
-				     what, seconds);
+		return mig_error_set(
+			err, -ETIMEDOUT,
+			"stream %u: %s accepted the connection but "
+			"sent no %s within %u s: the handshake timed out (a stopped or "
+			"overloaded receiver, or not a mignet receiver?)",
+			index, peer, what, seconds);
 	return mig_error_set(err, n ? (int)n : -ECONNRESET,
 			     "stream %u: %s closed the connection during the handshake "
-			     "(a --from allowlist that does not include us?)%s%s", index, peer,
-			     n ? ": " : "", n ? strerror((int)-n) : "");
+			     "(a --from allowlist that does not include us?)%s%s",
+			     index, peer, n ? ": " : "", n ? strerror((int)-n) : "");
 }
 
 /*
@@ -180,12 +185,14 @@ static int stream_challenge(const struct mig_dialer *d, unsigned int index, int 
 	if (n == sizeof(hdr) && mig_frame_decode(hdr, f) == 0 && f->type == MIG_FRAME_CHALLENGE)
 		n = mig_read_full(*fd, nonce, MIG_CHALLENGE_LEN);
 	else if (n == sizeof(hdr) && f->type == MIG_FRAME_REJECT)
-		return mig_error_set(err, -EAGAIN, "stream %u: the receiver %s refused the "
-				     "connection: %s (still after %u attempts in %d s)", index,
-				     peer, mig_reject_name(f->aux), attempt + 1, HANDSHAKE_TIMEOUT);
+		return mig_error_set(err, -EAGAIN,
+				     "stream %u: the receiver %s refused the "
+				     "connection: %s (still after %u attempts in %d s)",
+				     index, peer, mig_reject_name(f->aux), attempt + 1,
+				     HANDSHAKE_TIMEOUT);
 	else if (n == sizeof(hdr))
-		return mig_error_set(err, -EPROTO, "stream %u: %s is not a mignet receiver",
-				     index, peer);
+		return mig_error_set(err, -EPROTO, "stream %u: %s is not a mignet receiver", index,
+				     peer);
 	if (n <= 0)
 		return handshake_failed(index, peer, n, "challenge", HANDSHAKE_TIMEOUT, err);
 	return 0;
@@ -225,7 +232,8 @@ static int stream_hello(const struct mig_dialer *d, int fd, const struct mig_hel
 		return handshake_failed(h.stream_index, peer, n, "answer to the hello", wait, err);
 	r = mig_frame_decode(hdr, &f);
 	if (r < 0)
-		return mig_error_set(err, -EPROTO, "stream %u: bad answer to hello", h.stream_index);
+		return mig_error_set(err, -EPROTO, "stream %u: bad answer to hello",
+				     h.stream_index);
 	if (f.type == MIG_FRAME_REJECT)
 		return mig_error_set(err, -EACCES, "the receiver %s rejected the migration: %s",
 				     peer, mig_reject_name(f.aux));

@@ -43,7 +43,8 @@ int mig_dirty_start(struct mig_dirty *d, void *base, uint64_t len, struct mig_er
 	t.uffd = r;
 	if (ioctl(t.uffd, UFFDIO_API, &api) < 0 || !(api.features & UFFD_FEATURE_WP_ASYNC)) {
 		r = -EOPNOTSUPP;
-		mig_error_set(err, r, "this kernel lacks userfaultfd UFFD_FEATURE_WP_ASYNC "
+		mig_error_set(err, r,
+			      "this kernel lacks userfaultfd UFFD_FEATURE_WP_ASYNC "
 			      "(Linux >= 6.7): no dirty tracking");
 		goto out;
 	}
@@ -78,7 +79,8 @@ int mig_dirty_start(struct mig_dirty *d, void *base, uint64_t len, struct mig_er
 		mig_ranges_free(&probe);
 		if (r < 0) {
 			if (r == -ENOTTY || r == -EINVAL)
-				mig_error_set(err, -EOPNOTSUPP, "this kernel lacks the PAGEMAP_SCAN "
+				mig_error_set(err, -EOPNOTSUPP,
+					      "this kernel lacks the PAGEMAP_SCAN "
 					      "ioctl (Linux >= 6.7): no dirty tracking");
 			else
 				mig_error_set(err, r, "PAGEMAP_SCAN: %s", strerror(-r));

@@ -104,8 +104,9 @@ int mig_forward_start(struct mig_forwarder *fw, unsigned int index, int local_fd
 		return mig_error_set(err, -E2BIG, "more than %d connections", MIG_MAX_STREAMS);
 	}
 	c = &fw->conns[fw->n];
-	*c = (struct mig_conn){ .fw = fw, .index = index, .local_fd = local_fd, .net_fd = net_fd,
-				.used = true };
+	*c = (struct mig_conn){
+		.fw = fw, .index = index, .local_fd = local_fd, .net_fd = net_fd, .used = true
+	};
 	c->up = (struct mig_pump_dir){ .conn = c, .in = local_fd, .out = net_fd, .to_net = true };
 	c->down = (struct mig_pump_dir){ .conn = c, .in = net_fd, .out = local_fd };
 	fw->n++;

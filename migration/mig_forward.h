@@ -26,19 +26,19 @@ struct mig_conn;
 struct mig_pump_dir {
 	struct mig_conn *conn;
 	int in, out;
-	bool to_net;               /* in: QEMU's unix socket, out: the TCP connection */
+	bool to_net; /* in: QEMU's unix socket, out: the TCP connection */
 	_Atomic uint64_t bytes;
-	int result;                /* 0 at end of file, else -errno */
+	int result; /* 0 at end of file, else -errno */
 	pthread_t thread;
 	bool started;
 };
 
 struct mig_pump_ops {
-	const char *name;          /* "splice", "tls", ... */
+	const char *name; /* "splice", "tls", ... */
 	/* Moves bytes from d->in to d->out, adding to d->bytes. Return: 0 at end of file of
 	 * d->in, -errno otherwise. Called in its own thread. */
 	int (*run)(struct mig_pump_dir *d, void *arg);
-	void *arg;                 /* per forwarder: a TLS session factory, say */
+	void *arg; /* per forwarder: a TLS session factory, say */
 };
 
 /** The plain pump: splice(2) through a pipe of MIG_PIPE_SIZE bytes. */
@@ -50,9 +50,9 @@ struct mig_conn {
 	struct mig_forwarder *fw;
 	unsigned int index;
 	int local_fd, net_fd;
-	struct mig_pump_dir up;    /* local -> net */
-	struct mig_pump_dir down;  /* net -> local */
-	_Atomic int finished;      /* directions done */
+	struct mig_pump_dir up;	  /* local -> net */
+	struct mig_pump_dir down; /* net -> local */
+	_Atomic int finished;	  /* directions done */
 	bool used;
 };
 
@@ -60,9 +60,9 @@ struct mig_forwarder {
 	const struct mig_pump_ops *ops;
 	pthread_mutex_t lock;
 	struct mig_conn conns[MIG_MAX_STREAMS];
-	_Atomic unsigned int n;    /* connections started */
+	_Atomic unsigned int n; /* connections started */
 	_Atomic int failed;
-	struct mig_error err;      /* the first error, under lock */
+	struct mig_error err; /* the first error, under lock */
 };
 
 /** mig_forwarder_init() - an empty forwarder using @ops for every connection. */

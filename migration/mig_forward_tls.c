@@ -114,7 +114,7 @@ void mig_tls_shim_close(struct mig_tls_shim *sh)
 {
 	if (!sh)
 		return;
-	pthread_join(sh->out, NULL);  /* ends at the caller's close: all it wrote went out */
+	pthread_join(sh->out, NULL); /* ends at the caller's close: all it wrote went out */
 	shutdown(sh->net_fd, SHUT_RDWR);
 	pthread_join(sh->in, NULL);
 	mig_tls_conn_free(sh->c);

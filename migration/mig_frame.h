@@ -24,32 +24,32 @@
 #define MIG_FRAME_MAGIC 0x4d474e46u /* "MGNF" */
 #define MIG_FRAME_VERSION 1
 #define MIG_FRAME_HDR_LEN 40
-#define MIG_FRAME_MAX_PAGES (4u << 20) /* largest PAGES payload */
+#define MIG_FRAME_MAX_PAGES (4u << 20)	  /* largest PAGES payload */
 #define MIG_FRAME_MAX_CONTROL (64u << 10) /* largest CONTROL payload */
 
 enum mig_frame_type {
-	MIG_FRAME_HELLO = 1,     /* s->r: first frame of every stream, payload mig_hello */
-	MIG_FRAME_WELCOME = 2,   /* r->s: the stream is accepted */
-	MIG_FRAME_REJECT = 3,    /* r->s: refused; aux = enum mig_reject */
-	MIG_FRAME_PAGES = 4,     /* s->r: payload = memory at offset */
+	MIG_FRAME_HELLO = 1,	 /* s->r: first frame of every stream, payload mig_hello */
+	MIG_FRAME_WELCOME = 2,	 /* r->s: the stream is accepted */
+	MIG_FRAME_REJECT = 3,	 /* r->s: refused; aux = enum mig_reject */
+	MIG_FRAME_PAGES = 4,	 /* s->r: payload = memory at offset */
 	MIG_FRAME_ROUND_END = 5, /* s->r: this stream sent all of round; flags FINAL on the last */
 	MIG_FRAME_FINAL_ACK = 6, /* r->s, stream 0: every stream reached the final round end */
-	MIG_FRAME_DIGEST = 7,    /* s->r, stream 0: payload mig_summary */
-	MIG_FRAME_RESULT = 8,    /* r->s, stream 0: aux = receiver digest, flags VERIFIED */
+	MIG_FRAME_DIGEST = 7,	 /* s->r, stream 0: payload mig_summary */
+	MIG_FRAME_RESULT = 8,	 /* r->s, stream 0: aux = receiver digest, flags VERIFIED */
 	MIG_FRAME_CHALLENGE = 9, /* r->s: first frame of every accepted connection, a nonce */
-	MIG_FRAME_CONTROL = 10,  /* either way, the control connection of a QEMU migration:
+	MIG_FRAME_CONTROL = 10,	 /* either way, the control connection of a QEMU migration:
 				  * payload one JSON object (mig_control.h) */
 };
 
-#define MIG_FRAME_F_LIVE 0x1     /* PAGES: the guest was running while this was read */
-#define MIG_FRAME_F_FINAL 0x2    /* ROUND_END: no round follows */
+#define MIG_FRAME_F_LIVE 0x1	 /* PAGES: the guest was running while this was read */
+#define MIG_FRAME_F_FINAL 0x2	 /* ROUND_END: no round follows */
 #define MIG_FRAME_F_VERIFIED 0x4 /* RESULT: digests are equal */
 
 enum mig_reject {
 	MIG_REJECT_TOKEN = 1,
-	MIG_REJECT_BUSY = 2,     /* another migration is being received */
-	MIG_REJECT_PROTOCOL = 3, /* malformed hello */
-	MIG_REJECT_TOO_BIG = 4,  /* memory larger than the receiver allows */
+	MIG_REJECT_BUSY = 2,	   /* another migration is being received */
+	MIG_REJECT_PROTOCOL = 3,   /* malformed hello */
+	MIG_REJECT_TOO_BIG = 4,	   /* memory larger than the receiver allows */
 	MIG_REJECT_OVERLOADED = 5, /* sent instead of a challenge: no handshake slot, retry */
 };
 

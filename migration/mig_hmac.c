@@ -93,8 +93,8 @@ void mig_sha256_final(struct mig_sha256 *s, uint8_t out[MIG_SHA256_LEN])
 	}
 }
 
-void mig_hmac_sha256(const void *key, size_t key_len, const void *const *parts,
-		     const size_t *lens, size_t n, uint8_t out[MIG_SHA256_LEN])
+void mig_hmac_sha256(const void *key, size_t key_len, const void *const *parts, const size_t *lens,
+		     size_t n, uint8_t out[MIG_SHA256_LEN])
 {
 	uint8_t k[64] = { 0 }, pad[64], inner[MIG_SHA256_LEN];
 	struct mig_sha256 s;

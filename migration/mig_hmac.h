@@ -26,8 +26,8 @@ void mig_sha256_update(struct mig_sha256 *s, const void *data, size_t len);
 void mig_sha256_final(struct mig_sha256 *s, uint8_t out[MIG_SHA256_LEN]);
 
 /** mig_hmac_sha256() - HMAC-SHA256 of the concatenation of @n parts. */
-void mig_hmac_sha256(const void *key, size_t key_len, const void *const *parts,
-		     const size_t *lens, size_t n, uint8_t out[MIG_SHA256_LEN]);
+void mig_hmac_sha256(const void *key, size_t key_len, const void *const *parts, const size_t *lens,
+		     size_t n, uint8_t out[MIG_SHA256_LEN]);
 
 /** mig_memeq() - constant-time comparison of @len bytes. */
 bool mig_memeq(const void *a, const void *b, size_t len);

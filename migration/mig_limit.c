@@ -19,7 +19,8 @@ int mig_limit_try(const char *dir, unsigned int limit)
 	for (i = 0; i < limit; i++) {
 		struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
 
-		if (snprintf(path, sizeof(path), "%s/outbound-%u.lock", dir, i) >= (int)sizeof(path))
+		if (snprintf(path, sizeof(path), "%s/outbound-%u.lock", dir, i) >=
+		    (int)sizeof(path))
 			return -ENAMETOOLONG;
 		fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 		if (fd < 0)

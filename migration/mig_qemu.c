@@ -10,11 +10,13 @@ static int set_capabilities(struct mig_qmp *q, struct json_object *caps, struct 
 {
 	struct json_object *list = json_object_new_array(), *args = json_object_new_object();
 
-	json_object_object_foreach(caps, k, v) {
+	json_object_object_foreach(caps, k, v)
+	{
 		struct json_object *c = json_object_new_object();
 
 		json_object_object_add(c, "capability", json_object_new_string(k));
-		json_object_object_add(c, "state", json_object_new_boolean(json_object_get_boolean(v)));
+		json_object_object_add(c, "state",
+				       json_object_new_boolean(json_object_get_boolean(v)));
 		json_object_array_add(list, c);
 	}
 	json_object_object_add(args, "capabilities", list);

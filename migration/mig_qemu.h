@@ -14,20 +14,20 @@
 
 /* query-migrate, as far as mignet uses it */
 struct mig_qemu_migration {
-	char status[32];          /* "none", "setup", "active", "postcopy-active", "completed",
-				   * "failed", "cancelling", "cancelled", "device", ... */
-	char error[256];          /* error-desc when failed */
-	uint64_t total;           /* ram.total */
-	uint64_t remaining;       /* ram.remaining */
-	uint64_t transferred;     /* ram.transferred */
-	uint64_t dirty_rate;      /* ram.dirty-pages-rate x ram.page-size, bytes/s */
-	double mbps;              /* ram.mbps */
+	char status[32];      /* "none", "setup", "active", "postcopy-active", "completed",
+			       * "failed", "cancelling", "cancelled", "device", ... */
+	char error[256];      /* error-desc when failed */
+	uint64_t total;	      /* ram.total */
+	uint64_t remaining;   /* ram.remaining */
+	uint64_t transferred; /* ram.transferred */
+	uint64_t dirty_rate;  /* ram.dirty-pages-rate x ram.page-size, bytes/s */
+	double mbps;	      /* ram.mbps */
 	uint64_t dirty_sync_count;
-	uint64_t total_time_ms;   /* total-time (or expected so far) */
-	uint64_t downtime_ms;     /* downtime, when completed */
+	uint64_t total_time_ms; /* total-time (or expected so far) */
+	uint64_t downtime_ms;	/* downtime, when completed */
 	uint64_t setup_time_ms;
 	uint64_t postcopy_requests;
-	unsigned int cpu_throttle;   /* cpu-throttle-percentage (auto-converge) */
+	unsigned int cpu_throttle; /* cpu-throttle-percentage (auto-converge) */
 };
 
 /**

@@ -91,10 +91,13 @@ static void dispatch_event(struct mig_qmp *q, struct json_object *m)
 static int read_error(struct mig_qmp *q, int r, const char *what, struct mig_error *err)
 {
 	if (r == -ETIMEDOUT)
-		return mig_error_set(err, r, "QMP %s: %s did not answer within %u s%s", what,
-				     q->path, q->timeout, strcmp(what, "greeting") ? "" :
-				     " (QEMU serves one QMP client at a time: is another one "
-				     "connected?)");
+		return mig_error_set(
+			err, r, "QMP %s: %s did not answer within %u s%s", what, q->path,
+			q->timeout,
+			strcmp(what, "greeting")
+				? ""
+				: " (QEMU serves one QMP client at a time: is another one "
+				  "connected?)");
 	if (r == -EPIPE)
 		return mig_error_set(err, r, "QMP %s: QEMU closed %s (did it exit?)", what,
 				     q->path);
@@ -266,14 +269,14 @@ static int qmp_connect(struct mig_qmp *q, const char *path, struct mig_error *er
 	return 0;
 }
 
-int mig_qmp_open(struct mig_qmp *q, const char *path, unsigned int timeout,
-		 struct mig_error *err)
+int mig_qmp_open(struct mig_qmp *q, const char *path, unsigned int timeout, struct mig_error *err)
 {
 	struct json_object *m;
 	int r;
 
-	*q = (struct mig_qmp){ .fd = -1, .timeout = timeout, .on_event = q->on_event,
-			       .opaque = q->opaque };
+	*q = (struct mig_qmp){
+		.fd = -1, .timeout = timeout, .on_event = q->on_event, .opaque = q->opaque
+	};
 	r = qmp_connect(q, path, err);
 	if (r < 0)
 		return r;

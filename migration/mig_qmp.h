@@ -19,11 +19,11 @@ typedef void (*mig_qmp_event_fn)(const char *event, struct json_object *data, vo
 
 struct mig_qmp {
 	int fd;
-	unsigned int timeout;    /* seconds per command */
+	unsigned int timeout; /* seconds per command */
 	unsigned int next_id;
 	mig_qmp_event_fn on_event;
 	void *opaque;
-	char *buf;               /* bytes received, not yet a whole line */
+	char *buf; /* bytes received, not yet a whole line */
 	size_t len, cap;
 	char path[108];
 };
@@ -33,8 +33,7 @@ struct mig_qmp {
  * @timeout: seconds for the connection and every later command
  * Return: 0, or -errno with @err naming the socket; mig_qmp_close() it in both cases.
  */
-int mig_qmp_open(struct mig_qmp *q, const char *path, unsigned int timeout,
-		 struct mig_error *err);
+int mig_qmp_open(struct mig_qmp *q, const char *path, unsigned int timeout, struct mig_error *err);
 
 /**
  * mig_qmp_exec() - run @cmd with @args (consumed; NULL for none), wait for its answer

@@ -89,8 +89,7 @@ static int push_merge(struct mig_ranges *out, uint64_t start, uint64_t end)
 	return mig_ranges_add(out, start, end);
 }
 
-int mig_ranges_union(const struct mig_ranges *a, const struct mig_ranges *b,
-		     struct mig_ranges *out)
+int mig_ranges_union(const struct mig_ranges *a, const struct mig_ranges *b, struct mig_ranges *out)
 {
 	size_t i = 0, j = 0;
 	int r = 0;

@@ -15,7 +15,7 @@
 
 struct mig_range {
 	uint64_t start; /* first page */
-	uint64_t end;   /* one past the last page */
+	uint64_t end;	/* one past the last page */
 };
 
 struct mig_ranges {

@@ -44,7 +44,7 @@
 #include "mig_transport.h"
 
 #define HANDSHAKE_TIMEOUT MIG_HANDSHAKE_TIMEOUT /* seconds for all streams to join */
-#define BARRIER_TICK_MS 250  /* a stream at a round end looks at the others' progress */
+#define BARRIER_TICK_MS 250 /* a stream at a round end looks at the others' progress */
 
 struct recv_ctx;
 
@@ -75,12 +75,12 @@ struct recv_ctx {
 
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	unsigned int arrived;   /* streams at the current round end */
-	unsigned int released;  /* round ends passed */
-	bool round_final;       /* the FINAL flag of the first stream at the current round end */
-	unsigned int first_at;  /* that stream */
+	unsigned int arrived;  /* streams at the current round end */
+	unsigned int released; /* round ends passed */
+	bool round_final;      /* the FINAL flag of the first stream at the current round end */
+	unsigned int first_at; /* that stream */
 
-	double t_first;         /* when the streams started reading */
+	double t_first; /* when the streams started reading */
 	_Atomic int aborted;
 	struct mig_error err;
 };
@@ -168,13 +168,15 @@ static int round_barrier(struct recv_stream *s, unsigned int round, bool final)
 	pthread_mutex_unlock(&c->lock);
 	/* recv_abort() takes the lock */
 	if (r == -EPROTO)
-		recv_abort(c, r, "the streams disagree on the end of the migration: stream %u "
+		recv_abort(c, r,
+			   "the streams disagree on the end of the migration: stream %u "
 			   "ended round %u as the final one, stream %u did not (a broken sender)",
 			   final ? s->index : other, round, final ? other : s->index);
 	else if (r == -ETIMEDOUT)
-		recv_abort(c, r, "stream %u: waited %u s at the end of round %u for the other "
-			   "streams, which completed no frame meanwhile (progress timeout)", s->index,
-			   c->o->progress_timeout, round);
+		recv_abort(c, r,
+			   "stream %u: waited %u s at the end of round %u for the other "
+			   "streams, which completed no frame meanwhile (progress timeout)",
+			   s->index, c->o->progress_timeout, round);
 	if (r == 0 && atomic_load(&c->aborted))
 		r = -ECANCELED;
 	return r;
@@ -192,16 +194,21 @@ static int stream_loop(struct recv_stream *s)
 	for (;;) {
 		n = mig_read_full(s->fd, hdr, sizeof(hdr));
 		if (n == 0) {
-			recv_abort(c, -EPIPE, "stream %u: the sender closed the connection in round "
-				   "%u before the end of the migration", s->index, round);
+			recv_abort(c, -EPIPE,
+				   "stream %u: the sender closed the connection in round "
+				   "%u before the end of the migration",
+				   s->index, round);
 			return -EPIPE;
 		}
 		if (n < 0) {
 			if (n == -EPIPE)
-				recv_abort(c, -EPIPE, "stream %u: truncated frame header", s->index);
+				recv_abort(c, -EPIPE, "stream %u: truncated frame header",
+					   s->index);
 			else if (n == -ETIMEDOUT)
-				recv_abort(c, -ETIMEDOUT, "stream %u: nothing received for %u s "
-					   "(progress timeout)", s->index, c->o->progress_timeout);
+				recv_abort(c, -ETIMEDOUT,
+					   "stream %u: nothing received for %u s "
+					   "(progress timeout)",
+					   s->index, c->o->progress_timeout);
 			else
 				recv_abort(c, (int)n, "stream %u: %s", s->index, strerror((int)-n));
 			return (int)n;
@@ -234,9 +241,10 @@ static int stream_loop(struct recv_stream *s)
 			return -EPROTO;
 		}
 		if (mig_frame_check_pages(&f, c->region.len, (uint32_t)c->region.page_size) < 0) {
-			recv_abort(c, -ERANGE, "stream %u: frame out of bounds (offset %" PRIu64
-				   ", length %u, memory %" PRIu64 "): rejected", s->index, f.offset,
-				   f.length, c->region.len);
+			recv_abort(c, -ERANGE,
+				   "stream %u: frame out of bounds (offset %" PRIu64
+				   ", length %u, memory %" PRIu64 "): rejected",
+				   s->index, f.offset, f.length, c->region.len);
 			return -ERANGE;
 		}
 		n = mig_read_full(s->fd, c->region.base + f.offset, f.length);
@@ -250,8 +258,10 @@ static int stream_loop(struct recv_stream *s)
 		s->page_bytes += f.length;
 		if (mig_sum64(c->region.base + f.offset, f.length) != f.checksum) {
 			if (!(f.flags & MIG_FRAME_F_LIVE)) {
-				recv_abort(c, -EBADMSG, "stream %u: checksum mismatch at offset %"
-					   PRIu64 " (round %u)", s->index, f.offset, round);
+				recv_abort(c, -EBADMSG,
+					   "stream %u: checksum mismatch at offset %" PRIu64
+					   " (round %u)",
+					   s->index, f.offset, round);
 				return -EBADMSG;
 			}
 			/* the guest wrote the page while it was sent: it comes again later */
@@ -289,8 +299,7 @@ static int admit(void *opaque, const struct mig_hello *h, const struct mig_addr 
 	}
 	if (c->have_session &&
 	    (h->session != c->session.session || h->stream_count != c->session.stream_count ||
-	     h->memory_bytes != c->session.memory_bytes ||
-	     c->streams[h->stream_index].fd >= 0)) {
+	     h->memory_bytes != c->session.memory_bytes || c->streams[h->stream_index].fd >= 0)) {
 		*ret_reason = MIG_REJECT_BUSY;
 		*ret_detail = "another migration is in progress";
 		return 1;
@@ -319,8 +328,8 @@ static int joined(void *opaque, int fd, const struct mig_hello *h, const struct 
 
 	c->streams[h->stream_index].fd = fd;
 	c->streams[h->stream_index].peer = *peer;
-	c->streams[h->stream_index].bytes = 2 * MIG_FRAME_HDR_LEN + MIG_HELLO_LEN +
-					    MIG_CHALLENGE_LEN;
+	c->streams[h->stream_index].bytes =
+		2 * MIG_FRAME_HDR_LEN + MIG_HELLO_LEN + MIG_CHALLENGE_LEN;
 	if (c->joined++ == 0) {
 		c->join_deadline = mig_now() + HANDSHAKE_TIMEOUT;
 		if (c->o->event)
@@ -352,8 +361,10 @@ static int session_expired(void *opaque, struct mig_error *err)
 	if (c->have_session)
 		return mig_error_set(err, -ETIMEDOUT, "only %u of %u streams joined within %d s",
 				     c->joined, c->session.stream_count, HANDSHAKE_TIMEOUT);
-	return mig_error_set(err, -ETIMEDOUT, "no migration arrived within %u s (%" PRIu64
-			     " connection(s) rejected)", c->o->timeout, c->l.rejected);
+	return mig_error_set(err, -ETIMEDOUT,
+			     "no migration arrived within %u s (%" PRIu64
+			     " connection(s) rejected)",
+			     c->o->timeout, c->l.rejected);
 }
 
 static const struct mig_accept_ops session_ops = {
@@ -404,18 +415,22 @@ static int conclude(struct recv_ctx *c, struct mig_report *rep, struct mig_error
 	rep->zc.sends = sum.zc_sends;
 	rep->zc.completions = sum.zc_completions;
 	rep->zc.copied = sum.zc_copied;
-	r = mig_send_ctl(fd, MIG_FRAME_RESULT, rep->verified ? MIG_FRAME_F_VERIFIED : 0, rep->digest);
+	r = mig_send_ctl(fd, MIG_FRAME_RESULT, rep->verified ? MIG_FRAME_F_VERIFIED : 0,
+			 rep->digest);
 	if (r < 0)
 		return mig_error_set(err, r, "sending the result: %s", strerror(-r));
 	if (!rep->verified)
-		return mig_error_set(err, -EIO, "digest mismatch: received %016" PRIx64
-				     ", sender has %016" PRIx64, rep->digest, sum.digest);
+		return mig_error_set(err, -EIO,
+				     "digest mismatch: received %016" PRIx64
+				     ", sender has %016" PRIx64,
+				     rep->digest, sum.digest);
 	return 0;
 }
 
 int mig_receive(const struct mig_receive_opts *o, struct mig_report *rep, struct mig_error *err)
 {
-	struct recv_ctx c = { .o = o, .rep = rep,
+	struct recv_ctx c = { .o = o,
+			      .rep = rep,
 			      .l = { .lfd = -1, .event = o->event, .opaque = o->opaque } };
 	char port[16];
 	unsigned int i;

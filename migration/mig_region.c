@@ -17,8 +17,8 @@ int mig_region_alloc(struct mig_region *r, uint64_t len, bool huge)
 
 	if (!len || len % page)
 		return -EINVAL;
-	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-		 -1, 0);
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1,
+		 0);
 	if (p == MAP_FAILED)
 		return -errno;
 	madvise(p, len, huge ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
@@ -92,7 +92,8 @@ static void *workload_main(void *arg)
 			uint64_t page = x % pages;
 			size_t word = (size_t)(x >> 40) % (w->region->page_size / 8);
 
-			((_Atomic uint64_t *)(w->region->base + page * w->region->page_size))[word] =
+			((_Atomic uint64_t *)(w->region->base +
+					      page * w->region->page_size))[word] =
 				atomic_fetch_add(&w->writes, 1) + 1;
 		}
 		next.tv_nsec += TICK_NS;
@@ -105,8 +106,7 @@ static void *workload_main(void *arg)
 	return NULL;
 }
 
-int mig_workload_start(struct mig_workload *w, struct mig_region *r, uint64_t rate,
-		       uint64_t seed)
+int mig_workload_start(struct mig_workload *w, struct mig_region *r, uint64_t rate, uint64_t seed)
 {
 	int err;
 

@@ -57,8 +57,7 @@ struct mig_workload {
 };
 
 /** mig_workload_start() - start dirtying @rate bytes of pages per second. Return: 0 or -errno. */
-int mig_workload_start(struct mig_workload *w, struct mig_region *r, uint64_t rate,
-		       uint64_t seed);
+int mig_workload_start(struct mig_workload *w, struct mig_region *r, uint64_t rate, uint64_t seed);
 
 /** mig_workload_pause() - stop writing and return once the thread acknowledged. */
 void mig_workload_pause(struct mig_workload *w);

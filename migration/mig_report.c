@@ -88,8 +88,7 @@ const char *mig_report_text(const struct mig_report *r, char *buf, size_t size)
 	snprintf(buf, size,
 		 "%s %s: %s of memory, %s in %.2f s (%.2f Gbit/s) over %u stream(s), %u round(s)\n"
 		 "  %s -> %s via %s, downtime %.1f ms, %s (digest %016" PRIx64 ")\n"
-		 "  zero-copy %s: %" PRIu64 " sends, %" PRIu64 " completions, %" PRIu64
-		 " copied\n",
+		 "  zero-copy %s: %" PRIu64 " sends, %" PRIu64 " completions, %" PRIu64 " copied\n",
 		 r->role ? r->role : "?", r->verified ? "verified" : "NOT verified", mem, moved,
 		 r->seconds, r->gbps, r->streams, r->rounds, r->source_address, r->target_address,
 		 r->interface, r->downtime_ms, r->verified ? "digests match" : "digests differ",

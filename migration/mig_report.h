@@ -3,9 +3,9 @@
  * The final report as JSON (one line, the "report" event of --json) and as text.
  *
  * Keys: event, role, targetNodeAddress, sourceAddress, interface, port, memoryBytes, pageSize,
- * bytes, pageBytes, seconds, gbps, cpuSeconds, streams, rounds, downtimeMs, verified, digest, peerDigest,
- * dirtyTracking, checksumRaces, rejectedConnections, connectRetries,
- * zerocopy {mode, sends, completions, copied, enobufs, fallbacks}, and error when it failed.
+ * bytes, pageBytes, seconds, gbps, cpuSeconds, streams, rounds, downtimeMs, verified, digest,
+ * peerDigest, dirtyTracking, checksumRaces, rejectedConnections, connectRetries, zerocopy {mode,
+ * sends, completions, copied, enobufs, fallbacks}, and error when it failed.
  */
 #ifndef MIGNET_MIGRATION_MIG_REPORT_H
 #define MIGNET_MIGRATION_MIG_REPORT_H

@@ -42,8 +42,8 @@
 
 #define TICK_MS 200
 
-static void report_progress(struct send_ctx *c, double t0, uint64_t *last_bytes,
-			    double *last_t, double *rate)
+static void report_progress(struct send_ctx *c, double t0, uint64_t *last_bytes, double *last_t,
+			    double *rate)
 {
 	struct mig_progress p = { .round = c->round, .round_total = c->round_total };
 	double now = mig_now();
@@ -104,19 +104,23 @@ static int run_round(struct send_ctx *c, double t0, double deadline, double *rat
 		}
 		report_progress(c, t0, &last_bytes, &last_t, rate);
 		if (c->o->progress_timeout && now - last_progress > c->o->progress_timeout)
-			send_abort(c, -ETIMEDOUT, "no progress for %u s (progressTimeout): "
-				   "aborting the migration", c->o->progress_timeout);
+			send_abort(c, -ETIMEDOUT,
+				   "no progress for %u s (progressTimeout): "
+				   "aborting the migration",
+				   c->o->progress_timeout);
 		if (deadline > 0 && now > deadline)
-			send_abort(c, -ETIMEDOUT, "the migration did not complete in %.0f s "
-				   "(completionTimeoutPerGiB): aborting", deadline - t0);
+			send_abort(c, -ETIMEDOUT,
+				   "the migration did not complete in %.0f s "
+				   "(completionTimeoutPerGiB): aborting",
+				   deadline - t0);
 		pthread_mutex_lock(&c->lock);
 	}
 	pthread_mutex_unlock(&c->lock);
 	return atomic_load(&c->aborted) ? -ECANCELED : 0;
 }
 
-static int read_frame(struct send_ctx *c, int fd, struct mig_frame *f, void *payload,
-		      size_t cap, const char *what)
+static int read_frame(struct send_ctx *c, int fd, struct mig_frame *f, void *payload, size_t cap,
+		      const char *what)
 {
 	uint8_t hdr[MIG_FRAME_HDR_LEN];
 	ssize_t n = mig_read_full(fd, hdr, sizeof(hdr));
@@ -248,9 +252,13 @@ static int collect_more(struct mig_dirty *dirty, struct mig_ranges *set)
 
 static void report_round_end(struct send_ctx *c, double t0, double rate, uint64_t dirty)
 {
-	struct mig_progress p = { .round = c->round, .round_total = c->round_total,
-				  .round_done = c->round_total, .round_end = true,
-				  .dirty_bytes = dirty, .rate_bps = rate, .eta = 0 };
+	struct mig_progress p = { .round = c->round,
+				  .round_total = c->round_total,
+				  .round_done = c->round_total,
+				  .round_end = true,
+				  .dirty_bytes = dirty,
+				  .rate_bps = rate,
+				  .eta = 0 };
 	unsigned int i;
 
 	for (i = 0; i < c->nstreams; i++)
@@ -418,7 +426,8 @@ int mig_send(const struct mig_send_opts *o, struct mig_report *rep, struct mig_e
 	sum.downtime_us = (uint64_t)(rep->downtime_ms * 1000);
 	sum.seconds_us = (uint64_t)(rep->seconds * 1e6);
 	mig_summary_encode(&sum, payload);
-	f = (struct mig_frame){ .type = MIG_FRAME_DIGEST, .length = MIG_SUMMARY_LEN,
+	f = (struct mig_frame){ .type = MIG_FRAME_DIGEST,
+				.length = MIG_SUMMARY_LEN,
 				.checksum = mig_sum64(payload, sizeof(payload)) };
 	mig_frame_encode(&f, hdr);
 	r = send_iov(c.streams[0].fd, hdr, payload, sizeof(payload));
@@ -436,7 +445,8 @@ int mig_send(const struct mig_send_opts *o, struct mig_report *rep, struct mig_e
 	rep->peer_digest = f.aux;
 	rep->verified = (f.flags & MIG_FRAME_F_VERIFIED) && f.aux == rep->digest;
 	if (!rep->verified)
-		mig_error_set(err, -EIO, "digest mismatch: sent %016" PRIx64 ", received %016" PRIx64,
+		mig_error_set(err, -EIO,
+			      "digest mismatch: sent %016" PRIx64 ", received %016" PRIx64,
 			      rep->digest, rep->peer_digest);
 	r = rep->verified ? 0 : -EIO;
 	verdict = true;

@@ -17,7 +17,7 @@
 #include "mig_transport.h"
 #include "mig_zerocopy.h"
 
-#define BATCH_PAGES 64       /* 256 KiB frames with 4 KiB pages */
+#define BATCH_PAGES 64				/* 256 KiB frames with 4 KiB pages */
 #define HANDSHAKE_TIMEOUT MIG_HANDSHAKE_TIMEOUT /* seconds */
 
 struct send_ctx;
@@ -47,8 +47,8 @@ struct send_ctx {
 
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	unsigned int gen;     /* incremented by main to start a round */
-	unsigned int done;    /* streams done with the current generation */
+	unsigned int gen;  /* incremented by main to start a round */
+	unsigned int done; /* streams done with the current generation */
 	bool quit;
 
 	/* the current round, read-only for the streams while it runs */

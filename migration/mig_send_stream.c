@@ -89,8 +89,11 @@ static int send_batch(struct send_stream *s, const struct mig_range *b)
 	uint64_t off = b->start * c->region.page_size;
 	size_t len = (size_t)((b->end - b->start) * c->region.page_size);
 	const uint8_t *p = c->region.base + off;
-	struct mig_frame f = { .type = MIG_FRAME_PAGES, .round = c->round, .length = (uint32_t)len,
-			       .offset = off, .flags = c->live ? MIG_FRAME_F_LIVE : 0 };
+	struct mig_frame f = { .type = MIG_FRAME_PAGES,
+			       .round = c->round,
+			       .length = (uint32_t)len,
+			       .offset = off,
+			       .flags = c->live ? MIG_FRAME_F_LIVE : 0 };
 	uint8_t hdr[MIG_FRAME_HDR_LEN];
 	int r;
 
@@ -117,7 +120,8 @@ static int send_batch(struct send_stream *s, const struct mig_range *b)
 static int stream_round(struct send_stream *s)
 {
 	struct send_ctx *c = s->ctx;
-	struct mig_frame f = { .type = MIG_FRAME_ROUND_END, .round = c->round,
+	struct mig_frame f = { .type = MIG_FRAME_ROUND_END,
+			       .round = c->round,
 			       .flags = c->final ? MIG_FRAME_F_FINAL : 0 };
 	uint8_t hdr[MIG_FRAME_HDR_LEN];
 	size_t i;
@@ -182,8 +186,10 @@ int send_stream_open(struct send_ctx *c, struct send_stream *s, uint64_t session
 		     struct mig_error *err)
 {
 	const struct mig_send_opts *o = c->o;
-	struct mig_hello h = { .session = session, .stream_index = s->index,
-			       .stream_count = c->nstreams, .memory_bytes = c->region.len,
+	struct mig_hello h = { .session = session,
+			       .stream_index = s->index,
+			       .stream_count = c->nstreams,
+			       .memory_bytes = c->region.len,
 			       .page_size = (uint32_t)c->region.page_size };
 	int r;
 

@@ -46,7 +46,8 @@ int mig_iface_address(const char *ifname, uint16_t port, struct mig_addr *ret,
 	if (if_nametoindex(ifname) == 0)
 		return mig_error_set(err, -ENODEV,
 				     "no interface %s in this network namespace: is the migration "
-				     "network attached?", ifname);
+				     "network attached?",
+				     ifname);
 	if (getifaddrs(&list) < 0)
 		return mig_error_set(err, -errno, "getifaddrs: %s", strerror(errno));
 	for (i = list; i && !found; i = i->ifa_next) {
@@ -101,7 +102,8 @@ int mig_route_check(const struct mig_addr *target, const char *ifname, struct mi
 		return mig_error_set(err, -ENETUNREACH,
 				     "refusing target %s: its route leaves through %s, not the "
 				     "migration interface %s (migration traffic never falls back "
-				     "onto another network)", abuf, other, ifname);
+				     "onto another network)",
+				     abuf, other, ifname);
 	}
 	return 0;
 }

@@ -19,8 +19,8 @@ uint64_t mig_mix64(uint64_t x)
  * The lanes are independent, so GCC turns the inner loop into vector adds; the clones pick
  * AVX2 or AVX-512 at load time where the CPU has them.
  */
-__attribute__((target_clones("avx512f", "avx2", "default"), optimize("tree-vectorize")))
-static void sum_blocks(const uint8_t *p, size_t blocks, uint64_t *a, uint64_t *b)
+__attribute__((target_clones("avx512f", "avx2", "default"), optimize("tree-vectorize"))) static void
+sum_blocks(const uint8_t *p, size_t blocks, uint64_t *a, uint64_t *b)
 {
 	uint64_t la[LANES], lb[LANES], w[LANES];
 	size_t i, j;

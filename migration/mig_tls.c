@@ -41,9 +41,10 @@
 #include "mig_tls_priv.h"
 
 #define CIPHERS_13 "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
-#define CIPHERS_12 "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:" \
-		   "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"   \
-		   "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
+#define CIPHERS_12                                                   \
+	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:" \
+	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:" \
+	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
 #define READ_BUFFER (256u << 10) /* many 16 KiB records per recv with read-ahead */
 #define ULP_FILE "/proc/sys/net/ipv4/tcp_available_ulp"
 
@@ -132,21 +133,25 @@ bool mig_tls_kernel_path(char *why, size_t size)
 	for (tok = strtok_r(copy, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save))
 		tls |= !strcmp(tok, "tls");
 	if (!tls && ulp_probe() == 1) {
-		snprintf(why, size, "kernel (kTLS): the kernel accepts the tls TCP ULP; used on "
+		snprintf(why, size,
+			 "kernel (kTLS): the kernel accepts the tls TCP ULP; used on "
 			 "each connection whose cipher it has (AES-GCM)");
 		return true;
 	}
 	if (tls) {
-		snprintf(why, size, "kernel (kTLS): the kernel offers the tls TCP ULP; used on "
+		snprintf(why, size,
+			 "kernel (kTLS): the kernel offers the tls TCP ULP; used on "
 			 "each connection whose cipher it has (AES-GCM)");
 		return true;
 	}
 	if (tls_module_loadable()) {
-		snprintf(why, size, "kernel (kTLS): the tls module is not loaded but can be, on "
+		snprintf(why, size,
+			 "kernel (kTLS): the tls module is not loaded but can be, on "
 			 "the first connection");
 		return true;
 	}
-	snprintf(why, size, "user space: the kernel has no tls TCP ULP (setsockopt TCP_ULP "
+	snprintf(why, size,
+		 "user space: the kernel has no tls TCP ULP (setsockopt TCP_ULP "
 		 "\"tls\": ENOENT; %s: %s); a kernel with CONFIG_TLS would take the record layer",
 		 ULP_FILE, f ? (ulps[0] ? ulps : "empty") : "not visible in this netns");
 	return false;
@@ -199,8 +204,7 @@ static int file_readable(const char *what, const char *path, struct mig_error *e
 	return 0;
 }
 
-int mig_tls_ctx_load(const struct mig_tls_opts *o, struct mig_tls_ctx **ret,
-		     struct mig_error *err)
+int mig_tls_ctx_load(const struct mig_tls_opts *o, struct mig_tls_ctx **ret, struct mig_error *err)
 {
 	char cbuf[4096], kbuf[4096], abuf[4096], msg[256];
 	const char *cert = pick_path(o->cert, o->dir, MIG_TLS_CERT_FILE, cbuf, sizeof(cbuf));
@@ -210,8 +214,8 @@ int mig_tls_ctx_load(const struct mig_tls_opts *o, struct mig_tls_ctx **ret,
 	uint64_t opts;
 	int r;
 
-	if ((r = file_readable("cert", cert, err)) < 0 || (r = file_readable("key", key, err)) < 0 ||
-	    (r = file_readable("ca", ca, err)) < 0)
+	if ((r = file_readable("cert", cert, err)) < 0 ||
+	    (r = file_readable("key", key, err)) < 0 || (r = file_readable("ca", ca, err)) < 0)
 		return r;
 	pthread_once(&conn_index_once, conn_index_init);
 	if (conn_index < 0)
@@ -220,11 +224,13 @@ int mig_tls_ctx_load(const struct mig_tls_opts *o, struct mig_tls_ctx **ret,
 	if (!c)
 		return mig_error_set(err, -ENOMEM, "out of memory");
 	c->role = o->role;
-	c->timeout_ms = o->handshake_timeout_ms ? o->handshake_timeout_ms :
-			MIG_TLS_HANDSHAKE_TIMEOUT_MS;
+	c->timeout_ms =
+		o->handshake_timeout_ms ? o->handshake_timeout_ms : MIG_TLS_HANDSHAKE_TIMEOUT_MS;
 	c->check_name = !o->peer_name || o->peer_name[0];
-	snprintf(c->peer_name, sizeof(c->peer_name), "%s", o->peer_name ? o->peer_name :
-		 o->role == MIG_TLS_SERVER ? MIG_TLS_CLIENT_NAME : MIG_TLS_SERVER_NAME);
+	snprintf(c->peer_name, sizeof(c->peer_name), "%s",
+		 o->peer_name		     ? o->peer_name
+		 : o->role == MIG_TLS_SERVER ? MIG_TLS_CLIENT_NAME
+					     : MIG_TLS_SERVER_NAME);
 	c->ktls = mig_tls_kernel_path(c->path_why, sizeof(c->path_why));
 
 	ERR_clear_error();
@@ -233,7 +239,8 @@ int mig_tls_ctx_load(const struct mig_tls_opts *o, struct mig_tls_ctx **ret,
 		r = -ENOMEM;
 		goto fail_ssl;
 	}
-	if (!SSL_CTX_set_min_proto_version(c->ssl, o->allow_tls12 ? TLS1_2_VERSION : TLS1_3_VERSION) ||
+	if (!SSL_CTX_set_min_proto_version(c->ssl,
+					   o->allow_tls12 ? TLS1_2_VERSION : TLS1_3_VERSION) ||
 	    !SSL_CTX_set_max_proto_version(c->ssl, TLS1_3_VERSION) ||
 	    !SSL_CTX_set_ciphersuites(c->ssl, CIPHERS_13) ||
 	    !SSL_CTX_set_cipher_list(c->ssl, CIPHERS_12)) {
@@ -248,38 +255,45 @@ int mig_tls_ctx_load(const struct mig_tls_opts *o, struct mig_tls_ctx **ret,
 	SSL_CTX_set_options(c->ssl, opts);
 	SSL_CTX_set_num_tickets(c->ssl, 0);
 	SSL_CTX_set_session_cache_mode(c->ssl, SSL_SESS_CACHE_OFF);
-	SSL_CTX_set_mode(c->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	SSL_CTX_set_mode(c->ssl,
+			 SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	SSL_CTX_set_read_ahead(c->ssl, 1);
 	SSL_CTX_set_default_read_buffer_len(c->ssl, READ_BUFFER);
 
 	if (SSL_CTX_use_certificate_chain_file(c->ssl, cert) != 1) {
 		mig_tls_ssl_errors(msg, sizeof(msg));
-		r = mig_error_set(err, -EINVAL, "TLS cert %s: not a PEM certificate (%s)", cert, msg);
+		r = mig_error_set(err, -EINVAL, "TLS cert %s: not a PEM certificate (%s)", cert,
+				  msg);
 		goto fail;
 	}
 	if (SSL_CTX_use_PrivateKey_file(c->ssl, key, SSL_FILETYPE_PEM) != 1) {
 		mig_tls_ssl_errors(msg, sizeof(msg));
-		r = mig_error_set(err, -EINVAL, "TLS key %s: not a PEM private key, or it does not "
-				  "match %s (%s)", key, cert, msg);
+		r = mig_error_set(err, -EINVAL,
+				  "TLS key %s: not a PEM private key, or it does not "
+				  "match %s (%s)",
+				  key, cert, msg);
 		goto fail;
 	}
 	if (SSL_CTX_check_private_key(c->ssl) != 1) {
 		mig_tls_ssl_errors(msg, sizeof(msg));
-		r = mig_error_set(err, -EINVAL, "TLS key %s does not match the certificate %s",
-				  key, cert);
+		r = mig_error_set(err, -EINVAL, "TLS key %s does not match the certificate %s", key,
+				  cert);
 		goto fail;
 	}
 	if (SSL_CTX_load_verify_locations(c->ssl, ca, NULL) != 1 ||
 	    sk_X509_OBJECT_num(X509_STORE_get0_objects(SSL_CTX_get_cert_store(c->ssl))) < 1) {
 		mig_tls_ssl_errors(msg, sizeof(msg));
-		r = mig_error_set(err, -EINVAL, "TLS ca %s: no PEM certificate in it (%s)", ca, msg);
+		r = mig_error_set(err, -EINVAL, "TLS ca %s: no PEM certificate in it (%s)", ca,
+				  msg);
 		goto fail;
 	}
-	SSL_CTX_set_purpose(c->ssl, o->role == MIG_TLS_SERVER ? X509_PURPOSE_SSL_CLIENT :
-			    X509_PURPOSE_SSL_SERVER);
+	SSL_CTX_set_purpose(c->ssl, o->role == MIG_TLS_SERVER ? X509_PURPOSE_SSL_CLIENT
+							      : X509_PURPOSE_SSL_SERVER);
 	/* the server requires a client certificate; either side judges it in verify_cb */
-	SSL_CTX_set_verify(c->ssl, SSL_VERIFY_PEER | (o->role == MIG_TLS_SERVER ?
-			   SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0), verify_cb);
+	SSL_CTX_set_verify(
+		c->ssl,
+		SSL_VERIFY_PEER | (o->role == MIG_TLS_SERVER ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0),
+		verify_cb);
 	ERR_clear_error();
 	*ret = c;
 	return 0;
@@ -372,11 +386,15 @@ static void verify_failed(struct mig_tls_conn *c, X509_STORE_CTX *xs)
 	case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
 	case X509_V_ERR_CERT_SIGNATURE_FAILURE:
 		if (depth)
-			record(c, MIG_TLS_UNKNOWN_CA, "the %s's certificate is from CA \"%s\", not "
-			       "our CA (%s)", who, cn, X509_verify_cert_error_string(e));
+			record(c, MIG_TLS_UNKNOWN_CA,
+			       "the %s's certificate is from CA \"%s\", not "
+			       "our CA (%s)",
+			       who, cn, X509_verify_cert_error_string(e));
 		else
-			record(c, MIG_TLS_UNKNOWN_CA, "the %s's certificate (CN %s) is not from our "
-			       "CA (%s)", who, cn, X509_verify_cert_error_string(e));
+			record(c, MIG_TLS_UNKNOWN_CA,
+			       "the %s's certificate (CN %s) is not from our "
+			       "CA (%s)",
+			       who, cn, X509_verify_cert_error_string(e));
 		break;
 	case X509_V_ERR_CERT_HAS_EXPIRED:
 		if (cert)
@@ -387,17 +405,22 @@ static void verify_failed(struct mig_tls_conn *c, X509_STORE_CTX *xs)
 	case X509_V_ERR_CERT_NOT_YET_VALID:
 		if (cert)
 			time_text(X509_get0_notBefore(cert), when, sizeof(when));
-		record(c, MIG_TLS_NOT_YET_VALID, "the %s's %scertificate (CN %s) is not valid "
-		       "before %s (a clock behind?)", who, depth ? "CA " : "", cn, when);
+		record(c, MIG_TLS_NOT_YET_VALID,
+		       "the %s's %scertificate (CN %s) is not valid "
+		       "before %s (a clock behind?)",
+		       who, depth ? "CA " : "", cn, when);
 		break;
 	case X509_V_ERR_INVALID_PURPOSE:
-		record(c, MIG_TLS_WRONG_USAGE, "the %s's certificate (CN %s) is not for a TLS %s "
-		       "(extended key usage %s missing)", who, cn, who,
-		       c->role == MIG_TLS_SERVER ? "clientAuth" : "serverAuth");
+		record(c, MIG_TLS_WRONG_USAGE,
+		       "the %s's certificate (CN %s) is not for a TLS %s "
+		       "(extended key usage %s missing)",
+		       who, cn, who, c->role == MIG_TLS_SERVER ? "clientAuth" : "serverAuth");
 		break;
 	default:
-		record(c, MIG_TLS_BAD_CERT, "the %s's certificate (CN %s, depth %d) does not "
-		       "verify: %s", who, cn, depth, X509_verify_cert_error_string(e));
+		record(c, MIG_TLS_BAD_CERT,
+		       "the %s's certificate (CN %s, depth %d) does not "
+		       "verify: %s",
+		       who, cn, depth, X509_verify_cert_error_string(e));
 	}
 }
 
@@ -419,8 +442,8 @@ static int verify_cb(int ok, X509_STORE_CTX *xs)
 	r = mig_tls_cert_cn(X509_STORE_CTX_get_current_cert(xs), cn, sizeof(cn));
 	if (r < 0 || strcmp(cn, c->peer_name) != 0) {
 		record(c, MIG_TLS_WRONG_NAME, "the %s's certificate names %s%s, not %s",
-		       mig_tls_peer_role(c->role), r == -ENOENT ? "no CN" : "CN ", r == -ENOENT ? "" : cn,
-		       c->peer_name);
+		       mig_tls_peer_role(c->role), r == -ENOENT ? "no CN" : "CN ",
+		       r == -ENOENT ? "" : cn, c->peer_name);
 		X509_STORE_CTX_set_error(xs, X509_V_ERR_HOSTNAME_MISMATCH); /* bad_certificate */
 		return 0;
 	}
@@ -481,7 +504,8 @@ static int peek_hello(struct mig_tls_conn *c, double deadline, struct mig_error 
 		}
 		if (n == 0) {
 			c->refusal = MIG_TLS_IO;
-			return mig_error_set(err, -ECONNRESET, "the client closed the connection "
+			return mig_error_set(err, -ECONNRESET,
+					     "the client closed the connection "
 					     "before its TLS ClientHello");
 		}
 		/* a TLS record: type 22 (handshake), version 3.x */
@@ -491,10 +515,11 @@ static int peek_hello(struct mig_tls_conn *c, double deadline, struct mig_error 
 			snprintf(text + strlen(text), sizeof(text) - strlen(text), "%s%02x",
 				 i ? " " : "", b[i]);
 		c->refusal = MIG_TLS_PLAINTEXT;
-		return mig_error_set(err, -EPROTO, "plaintext peer: the client's first bytes (%s%s) "
+		return mig_error_set(err, -EPROTO,
+				     "plaintext peer: the client's first bytes (%s%s) "
 				     "are not a TLS handshake; does the source run with --no-tls "
-				     "(QEMU's stream starts with QEVM: 51 45 56 4d)?", text,
-				     n > 4 ? " ..." : "");
+				     "(QEMU's stream starts with QEVM: 51 45 56 4d)?",
+				     text, n > 4 ? " ..." : "");
 	}
 	c->refusal = MIG_TLS_IO;
 	return mig_error_set(err, r, "waiting for the TLS ClientHello: %s", strerror(-r));
@@ -538,15 +563,17 @@ static int handshake_failed(struct mig_tls_conn *c, int ssl_err, int sys_errno,
 	if (reason == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE) {
 		ERR_clear_error();
 		c->refusal = MIG_TLS_NO_PEER_CERT;
-		return mig_error_set(err, -EACCES, "TLS: refused the client: it sent no client "
+		return mig_error_set(err, -EACCES,
+				     "TLS: refused the client: it sent no client "
 				     "certificate (the server requires one from the CA)");
 	}
 	if (reason >= SSL_AD_REASON_OFFSET && reason < SSL_AD_REASON_OFFSET + 256) {
 		int alert = reason - SSL_AD_REASON_OFFSET;
 
 		ERR_clear_error();
-		c->refusal = alert == SSL_AD_PROTOCOL_VERSION || alert == SSL_AD_HANDSHAKE_FAILURE ?
-			     MIG_TLS_PROTOCOL : MIG_TLS_PEER_REFUSED;
+		c->refusal = alert == SSL_AD_PROTOCOL_VERSION || alert == SSL_AD_HANDSHAKE_FAILURE
+				     ? MIG_TLS_PROTOCOL
+				     : MIG_TLS_PEER_REFUSED;
 		return mig_error_set(err, c->refusal == MIG_TLS_PROTOCOL ? -EPROTO : -EACCES,
 				     "TLS: the %s refused us with the alert \"%s\"%s", peer,
 				     SSL_alert_desc_string_long(alert), alert_hint(alert));
@@ -558,28 +585,38 @@ static int handshake_failed(struct mig_tls_conn *c, int ssl_err, int sys_errno,
 	case SSL_R_HTTPS_PROXY_REQUEST:
 		ERR_clear_error();
 		c->refusal = MIG_TLS_PLAINTEXT;
-		return mig_error_set(err, -EPROTO, "TLS: plaintext peer: the %s does not answer "
-				     "with TLS (does it run with --no-tls?)", peer);
+		return mig_error_set(err, -EPROTO,
+				     "TLS: plaintext peer: the %s does not answer "
+				     "with TLS (does it run with --no-tls?)",
+				     peer);
 	case SSL_R_UNSUPPORTED_PROTOCOL:
 	case SSL_R_NO_PROTOCOLS_AVAILABLE:
 	case SSL_R_NO_SHARED_CIPHER:
 	case SSL_R_TLSV1_ALERT_PROTOCOL_VERSION:
 		ERR_clear_error();
 		c->refusal = MIG_TLS_PROTOCOL;
-		return mig_error_set(err, -EPROTO, "TLS: no common version or cipher with the %s "
-				     "(TLS 1.3 unless TLS 1.2 is allowed on both sides)", peer);
+		return mig_error_set(err, -EPROTO,
+				     "TLS: no common version or cipher with the %s "
+				     "(TLS 1.3 unless TLS 1.2 is allowed on both sides)",
+				     peer);
 	case SSL_R_UNEXPECTED_EOF_WHILE_READING:
 		ERR_clear_error();
 		c->refusal = MIG_TLS_IO;
-		return mig_error_set(err, -ECONNRESET, "TLS: the %s closed the connection during "
-				     "the handshake%s", peer, c->role == MIG_TLS_CLIENT ?
-				     " (a plaintext server closes on a ClientHello)" : "");
+		return mig_error_set(err, -ECONNRESET,
+				     "TLS: the %s closed the connection during "
+				     "the handshake%s",
+				     peer,
+				     c->role == MIG_TLS_CLIENT
+					     ? " (a plaintext server closes on a ClientHello)"
+					     : "");
 	}
 	if (ssl_err == SSL_ERROR_SYSCALL && !e) {
 		c->refusal = MIG_TLS_IO;
 		if (!sys_errno)
-			return mig_error_set(err, -ECONNRESET, "TLS: the %s closed the connection "
-					     "during the handshake", peer);
+			return mig_error_set(err, -ECONNRESET,
+					     "TLS: the %s closed the connection "
+					     "during the handshake",
+					     peer);
 		return mig_error_set(err, -sys_errno, "TLS handshake with the %s: %s", peer,
 				     strerror(sys_errno));
 	}
@@ -614,7 +651,8 @@ int mig_tls_step(struct mig_tls_conn *c, enum mig_tls_step s, void *buf, size_t 
 		*ret_ssl_err = e;
 		*ret_errno = errno;
 		if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-			r = mig_tls_wait_fd(c->fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline);
+			r = mig_tls_wait_fd(c->fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT,
+					    deadline);
 			if (r < 0)
 				return r;
 			continue;
@@ -653,8 +691,10 @@ int mig_tls_handshake(struct mig_tls_ctx *ctx, int fd, struct mig_tls_conn **ret
 		r = peek_hello(c, deadline, err);
 		if (r < 0) {
 			if (r == -ETIMEDOUT)
-				mig_error_set(err, r, "TLS: plaintext peer? the client sent no TLS "
-					      "ClientHello within %.1f s", ctx->timeout_ms / 1000.0);
+				mig_error_set(err, r,
+					      "TLS: plaintext peer? the client sent no TLS "
+					      "ClientHello within %.1f s",
+					      ctx->timeout_ms / 1000.0);
 			goto fail;
 		}
 	}
@@ -671,13 +711,14 @@ int mig_tls_handshake(struct mig_tls_ctx *ctx, int fd, struct mig_tls_conn **ret
 	r = mig_tls_step(c, STEP_HANDSHAKE, NULL, 0, deadline, &ssl_err, &sys_errno);
 	if (r == 0) /* the verdict: the server's after its verification, read by the client */
 		r = mig_tls_step(c, c->role == MIG_TLS_SERVER ? STEP_WRITE : STEP_READ, &verdict, 1,
-			 deadline, &ssl_err, &sys_errno);
+				 deadline, &ssl_err, &sys_errno);
 	if (r == -ETIMEDOUT) {
 		c->refusal = MIG_TLS_IO;
 		mig_error_set(err, r, "TLS: the %s did not complete the handshake within %.1f s%s",
 			      mig_tls_peer_role(c->role), ctx->timeout_ms / 1000.0,
 			      c->role == MIG_TLS_CLIENT ? " (a plaintext server waits for a "
-			      "greeting it never gets)" : "");
+							  "greeting it never gets)"
+							: "");
 		goto fail;
 	}
 	if (r == -EIO && ssl_err == SSL_ERROR_ZERO_RETURN) {
@@ -698,8 +739,10 @@ int mig_tls_handshake(struct mig_tls_ctx *ctx, int fd, struct mig_tls_conn **ret
 	}
 	if (c->role == MIG_TLS_CLIENT && verdict != MIG_TLS_VERDICT) {
 		c->refusal = MIG_TLS_PROTOCOL;
-		r = mig_error_set(err, -EPROTO, "TLS: the server's verdict byte is 0x%02x, not "
-				  "0x%02x: not a mignet server", verdict, MIG_TLS_VERDICT);
+		r = mig_error_set(err, -EPROTO,
+				  "TLS: the server's verdict byte is 0x%02x, not "
+				  "0x%02x: not a mignet server",
+				  verdict, MIG_TLS_VERDICT);
 		goto fail;
 	}
 #ifndef OPENSSL_NO_KTLS
@@ -739,11 +782,15 @@ void mig_tls_conn_info(const struct mig_tls_conn *c, struct mig_tls_info *ret)
 	if (c->ktls_tx && c->ktls_rx)
 		snprintf(ret->path, sizeof(ret->path), "kernel (kTLS send and receive)");
 	else if (c->ktls_tx || c->ktls_rx)
-		snprintf(ret->path, sizeof(ret->path), "kernel (kTLS %s only), user space for the "
-			 "other direction", c->ktls_tx ? "send" : "receive");
+		snprintf(ret->path, sizeof(ret->path),
+			 "kernel (kTLS %s only), user space for the "
+			 "other direction",
+			 c->ktls_tx ? "send" : "receive");
 	else if (c->ktls_offered)
-		snprintf(ret->path, sizeof(ret->path), "user space: the kernel has the tls ULP but "
-			 "did not take %s", ret->cipher);
+		snprintf(ret->path, sizeof(ret->path),
+			 "user space: the kernel has the tls ULP but "
+			 "did not take %s",
+			 ret->cipher);
 	else
 		snprintf(ret->path, sizeof(ret->path), "%s", c->path_why);
 }
@@ -756,4 +803,3 @@ void mig_tls_conn_free(struct mig_tls_conn *c)
 	pthread_mutex_destroy(&c->lock);
 	free(c);
 }
-

@@ -56,26 +56,26 @@ enum mig_tls_role {
 /* Why a handshake failed: what the caller may test; the message says more. */
 enum mig_tls_refusal {
 	MIG_TLS_OK = 0,
-	MIG_TLS_UNKNOWN_CA,     /* the peer's chain does not lead to our CA */
-	MIG_TLS_WRONG_NAME,     /* the peer's subject CN is not the expected name */
-	MIG_TLS_WRONG_USAGE,    /* the peer's certificate is not for its role (EKU) */
+	MIG_TLS_UNKNOWN_CA,  /* the peer's chain does not lead to our CA */
+	MIG_TLS_WRONG_NAME,  /* the peer's subject CN is not the expected name */
+	MIG_TLS_WRONG_USAGE, /* the peer's certificate is not for its role (EKU) */
 	MIG_TLS_EXPIRED,
 	MIG_TLS_NOT_YET_VALID,
-	MIG_TLS_NO_PEER_CERT,   /* the client sent no certificate */
-	MIG_TLS_BAD_CERT,       /* another verification error */
-	MIG_TLS_PLAINTEXT,      /* the peer does not speak TLS */
-	MIG_TLS_PEER_REFUSED,   /* the peer refused us (its alert is in the message) */
-	MIG_TLS_PROTOCOL,       /* no common version or cipher, a malformed message */
-	MIG_TLS_IO,             /* the connection closed, reset or timed out */
+	MIG_TLS_NO_PEER_CERT, /* the client sent no certificate */
+	MIG_TLS_BAD_CERT,     /* another verification error */
+	MIG_TLS_PLAINTEXT,    /* the peer does not speak TLS */
+	MIG_TLS_PEER_REFUSED, /* the peer refused us (its alert is in the message) */
+	MIG_TLS_PROTOCOL,     /* no common version or cipher, a malformed message */
+	MIG_TLS_IO,	      /* the connection closed, reset or timed out */
 };
 
 struct mig_tls_opts {
 	enum mig_tls_role role;
-	const char *dir;        /* tls.crt, tls.key, ca.crt in it; NULL when the three below are set */
-	const char *cert;       /* each of these three, when set, wins over the file in dir */
+	const char *dir;  /* tls.crt, tls.key, ca.crt in it; NULL when the three below are set */
+	const char *cert; /* each of these three, when set, wins over the file in dir */
 	const char *key;
 	const char *ca;
-	const char *peer_name;  /* NULL: KubeVirt's default for the peer's role; "": no name check */
+	const char *peer_name; /* NULL: KubeVirt's default for the peer's role; "": no name check */
 	bool allow_tls12;
 	unsigned int handshake_timeout_ms; /* 0: MIG_TLS_HANDSHAKE_TIMEOUT_MS */
 };
@@ -85,12 +85,12 @@ struct mig_tls_conn;
 
 /* What a connection negotiated, for the report. */
 struct mig_tls_info {
-	char version[16];       /* "TLSv1.3" */
-	char cipher[64];        /* "TLS_AES_128_GCM_SHA256" */
-	char peer_name[160];    /* the peer's subject CN */
-	char peer_sha256[65];   /* the SHA-256 of the peer's certificate, hex: which one it used */
-	bool ktls_tx, ktls_rx;  /* the kernel holds the record layer for that direction */
-	char path[200];         /* "kernel (kTLS)" or "user space: <why>" */
+	char version[16];      /* "TLSv1.3" */
+	char cipher[64];       /* "TLS_AES_128_GCM_SHA256" */
+	char peer_name[160];   /* the peer's subject CN */
+	char peer_sha256[65];  /* the SHA-256 of the peer's certificate, hex: which one it used */
+	bool ktls_tx, ktls_rx; /* the kernel holds the record layer for that direction */
+	char path[200];	       /* "kernel (kTLS)" or "user space: <why>" */
 };
 
 /**
@@ -110,8 +110,7 @@ const char *mig_tls_refusal_name(enum mig_tls_refusal r);
  * CA bundle holds no certificate; the message names the file.
  * Return: 0 with *@ret set (free with mig_tls_ctx_free), or -errno with @err.
  */
-int mig_tls_ctx_load(const struct mig_tls_opts *o, struct mig_tls_ctx **ret,
-		     struct mig_error *err);
+int mig_tls_ctx_load(const struct mig_tls_opts *o, struct mig_tls_ctx **ret, struct mig_error *err);
 
 /** mig_tls_ctx_free() - free a context; connections made from it keep their own reference. */
 void mig_tls_ctx_free(struct mig_tls_ctx *ctx);
@@ -149,8 +148,8 @@ void mig_tls_conn_free(struct mig_tls_conn *c);
  * Return: 0 at a clean end, -errno (-EPROTO: the peer closed without close_notify, a
  * truncation) with @err.
  */
-int mig_tls_pump_in(struct mig_tls_conn *c, int out_fd, void *buf, size_t len,
-		    uint64_t *ret_bytes, struct mig_error *err);
+int mig_tls_pump_in(struct mig_tls_conn *c, int out_fd, void *buf, size_t len, uint64_t *ret_bytes,
+		    struct mig_error *err);
 
 /**
  * mig_tls_pump_out() - move @in_fd's bytes to the peer until @in_fd's end of file
@@ -158,8 +157,8 @@ int mig_tls_pump_in(struct mig_tls_conn *c, int out_fd, void *buf, size_t len,
  * pipe into the socket. At @in_fd's end, sends close_notify (the other direction goes on).
  * Return: 0, or -errno with @err.
  */
-int mig_tls_pump_out(struct mig_tls_conn *c, int in_fd, void *buf, size_t len,
-		     uint64_t *ret_bytes, struct mig_error *err);
+int mig_tls_pump_out(struct mig_tls_conn *c, int in_fd, void *buf, size_t len, uint64_t *ret_bytes,
+		     struct mig_error *err);
 
 /**
  * mig_tls_write_all() / mig_tls_read_full() - whole buffers over @c, for a small
@@ -183,10 +182,10 @@ int mig_tls_cert_cn(struct x509_st *cert, char *buf, size_t size);
 
 /* One certificate to issue. */
 struct mig_tls_issue {
-	const char *cn;          /* the subject CN */
-	bool ca;                 /* a CA (self-signed when no issuer is given) */
-	enum mig_tls_role role;  /* the EKU of a leaf: serverAuth or clientAuth */
-	int64_t not_before;      /* seconds relative to now (negative: in the past) */
+	const char *cn;		/* the subject CN */
+	bool ca;		/* a CA (self-signed when no issuer is given) */
+	enum mig_tls_role role; /* the EKU of a leaf: serverAuth or clientAuth */
+	int64_t not_before;	/* seconds relative to now (negative: in the past) */
 	int64_t not_after;
 };
 
@@ -197,9 +196,8 @@ struct mig_tls_issue {
  * @issuer_cert, @issuer_key: PEM files.
  * Return: 0 or -errno with @err.
  */
-int mig_tls_issue(const struct mig_tls_issue *is, const char *issuer_cert,
-		  const char *issuer_key, const char *cert_path, const char *key_path,
-		  struct mig_error *err);
+int mig_tls_issue(const struct mig_tls_issue *is, const char *issuer_cert, const char *issuer_key,
+		  const char *cert_path, const char *key_path, struct mig_error *err);
 
 /**
  * mig_tls_init_dir() - a lab's CA and the two virt-handler certificates
@@ -215,18 +213,18 @@ int mig_tls_init_dir(const char *dir, const char *server_cn, const char *client_
 
 /* The TLS checks of mignet doctor, in the order they run. */
 enum mig_tls_check_id {
-	MIG_TLS_CHECK_FILES,   /* tls.crt, tls.key, ca.crt present and readable */
-	MIG_TLS_CHECK_KEY,     /* the key matches the certificate */
-	MIG_TLS_CHECK_CHAIN,   /* the chain verifies against ca.crt */
-	MIG_TLS_CHECK_DATES,   /* now within notBefore..notAfter (and how long is left) */
-	MIG_TLS_CHECK_NAME,    /* the subject CN is the role's name, EKU the role's usage */
-	MIG_TLS_CHECK_PATH,    /* kernel or user-space record layer, and why */
+	MIG_TLS_CHECK_FILES, /* tls.crt, tls.key, ca.crt present and readable */
+	MIG_TLS_CHECK_KEY,   /* the key matches the certificate */
+	MIG_TLS_CHECK_CHAIN, /* the chain verifies against ca.crt */
+	MIG_TLS_CHECK_DATES, /* now within notBefore..notAfter (and how long is left) */
+	MIG_TLS_CHECK_NAME,  /* the subject CN is the role's name, EKU the role's usage */
+	MIG_TLS_CHECK_PATH,  /* kernel or user-space record layer, and why */
 	MIG_TLS_CHECK_COUNT,
 };
 
 struct mig_tls_check {
 	const char *name;
-	int status;            /* enum mig_check_status of tools/mignet/mig_doctor.h */
+	int status; /* enum mig_check_status of tools/mignet/mig_doctor.h */
 	char detail[320];
 };
 

@@ -113,9 +113,8 @@ static EVP_PKEY *read_key(const char *path)
 	return k;
 }
 
-int mig_tls_issue(const struct mig_tls_issue *is, const char *issuer_cert,
-		  const char *issuer_key, const char *cert_path, const char *key_path,
-		  struct mig_error *err)
+int mig_tls_issue(const struct mig_tls_issue *is, const char *issuer_cert, const char *issuer_key,
+		  const char *cert_path, const char *key_path, struct mig_error *err)
 {
 	X509 *x = NULL, *icert = NULL;
 	EVP_PKEY *key = NULL, *ikey = NULL;
@@ -209,8 +208,9 @@ int mig_tls_init_dir(const char *dir, const char *server_cn, const char *client_
 {
 	static const char *const sub[2] = { "server", "client" };
 	char ca[4096], cakey[4096], d[4096], crt[4200], key[4200], cacopy[4200], ca_cn[64];
-	struct mig_tls_issue is = { .cn = ca_cn, .ca = true, .not_before = -SKEW,
-				    .not_after = (int64_t)CA_DAYS * 86400 };
+	struct mig_tls_issue is = {
+		.cn = ca_cn, .ca = true, .not_before = -SKEW, .not_after = (int64_t)CA_DAYS * 86400
+	};
 	unsigned char id[4] = { 0 };
 	int r;
 
@@ -308,12 +308,15 @@ void mig_tls_doctor(const struct mig_tls_opts *o, bool role_given, const char *o
 {
 	char cbuf[4096], kbuf[4096], abuf[4096], missing[400] = "", why[200], cn[160] = "";
 	const char *paths[3] = {
-		o->cert ? o->cert : o->dir ? (snprintf(cbuf, sizeof(cbuf), "%s/%s", o->dir,
-					     MIG_TLS_CERT_FILE), cbuf) : NULL,
-		o->key ? o->key : o->dir ? (snprintf(kbuf, sizeof(kbuf), "%s/%s", o->dir,
-					   MIG_TLS_KEY_FILE), kbuf) : NULL,
-		o->ca ? o->ca : o->dir ? (snprintf(abuf, sizeof(abuf), "%s/%s", o->dir,
-					  MIG_TLS_CA_FILE), abuf) : NULL,
+		o->cert	 ? o->cert
+		: o->dir ? (snprintf(cbuf, sizeof(cbuf), "%s/%s", o->dir, MIG_TLS_CERT_FILE), cbuf)
+			 : NULL,
+		o->key	 ? o->key
+		: o->dir ? (snprintf(kbuf, sizeof(kbuf), "%s/%s", o->dir, MIG_TLS_KEY_FILE), kbuf)
+			 : NULL,
+		o->ca	 ? o->ca
+		: o->dir ? (snprintf(abuf, sizeof(abuf), "%s/%s", o->dir, MIG_TLS_CA_FILE), abuf)
+			 : NULL,
 	};
 	STACK_OF(X509) *untrusted = sk_X509_new_null(), *chain = NULL;
 	X509_STORE *store = X509_STORE_new();
@@ -365,11 +368,15 @@ void mig_tls_doctor(const struct mig_tls_opts *o, bool role_given, const char *o
 	}
 	mig_tls_cert_cn(cert, cn, sizeof(cn));
 	if (!key)
-		tls_set(&ret[MIG_TLS_CHECK_KEY], ST_FAIL, "%s holds no PEM private key (or it is "
-			"encrypted)", paths[1]);
+		tls_set(&ret[MIG_TLS_CHECK_KEY], ST_FAIL,
+			"%s holds no PEM private key (or it is "
+			"encrypted)",
+			paths[1]);
 	else if (X509_check_private_key(cert, key) != 1)
-		tls_set(&ret[MIG_TLS_CHECK_KEY], ST_FAIL, "%s does not match the certificate in %s "
-			"(CN %s)", paths[1], paths[0], cn);
+		tls_set(&ret[MIG_TLS_CHECK_KEY], ST_FAIL,
+			"%s does not match the certificate in %s "
+			"(CN %s)",
+			paths[1], paths[0], cn);
 	else
 		tls_set(&ret[MIG_TLS_CHECK_KEY], ST_PASS, "the key matches the certificate (CN %s)",
 			cn);
@@ -381,18 +388,24 @@ void mig_tls_doctor(const struct mig_tls_opts *o, bool role_given, const char *o
 		tls_set(&ret[MIG_TLS_CHECK_CHAIN], ST_FAIL, "%s holds no PEM CA certificate",
 			paths[2]);
 	} else if (X509_STORE_CTX_init(xs, store, cert, untrusted) == 1) {
-		X509_VERIFY_PARAM_set_flags(X509_STORE_CTX_get0_param(xs), X509_V_FLAG_NO_CHECK_TIME);
+		X509_VERIFY_PARAM_set_flags(X509_STORE_CTX_get0_param(xs),
+					    X509_V_FLAG_NO_CHECK_TIME);
 		if (X509_verify_cert(xs) == 1) {
 			chain = X509_STORE_CTX_get1_chain(xs);
-			tls_set(&ret[MIG_TLS_CHECK_CHAIN], ST_PASS, "CN %s verifies against %s "
-				"(%d certificates in the chain)", cn, paths[2], sk_X509_num(chain));
+			tls_set(&ret[MIG_TLS_CHECK_CHAIN], ST_PASS,
+				"CN %s verifies against %s "
+				"(%d certificates in the chain)",
+				cn, paths[2], sk_X509_num(chain));
 		} else {
 			int e = X509_STORE_CTX_get_error(xs);
 
-			tls_set(&ret[MIG_TLS_CHECK_CHAIN], ST_FAIL, "CN %s does not verify against "
-				"%s: %s%s", cn, paths[2], X509_verify_cert_error_string(e),
-				e == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY ?
-				" (signed by another CA)" : "");
+			tls_set(&ret[MIG_TLS_CHECK_CHAIN], ST_FAIL,
+				"CN %s does not verify against "
+				"%s: %s%s",
+				cn, paths[2], X509_verify_cert_error_string(e),
+				e == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY
+					? " (signed by another CA)"
+					: "");
 		}
 	}
 	ERR_clear_error();
@@ -401,8 +414,8 @@ void mig_tls_doctor(const struct mig_tls_opts *o, bool role_given, const char *o
 	if (check_dates(cert, "the certificate", &ret[MIG_TLS_CHECK_DATES], &days) == 0) {
 		min_days = days;
 		for (i = 1; chain && i < sk_X509_num(chain); i++) {
-			if (check_dates(sk_X509_value(chain, i), "the CA", &ret[MIG_TLS_CHECK_DATES],
-					&days) < 0) {
+			if (check_dates(sk_X509_value(chain, i), "the CA",
+					&ret[MIG_TLS_CHECK_DATES], &days) < 0) {
 				min_days = -2;
 				break;
 			}
@@ -419,20 +432,26 @@ void mig_tls_doctor(const struct mig_tls_opts *o, bool role_given, const char *o
 	/* the name and the usage */
 	if (!role_given)
 		role = !strcmp(cn, MIG_TLS_CLIENT_NAME) ? MIG_TLS_CLIENT : MIG_TLS_SERVER;
-	want = own_name ? own_name : role == MIG_TLS_SERVER ? MIG_TLS_SERVER_NAME :
-	       MIG_TLS_CLIENT_NAME;
+	want = own_name			? own_name
+	       : role == MIG_TLS_SERVER ? MIG_TLS_SERVER_NAME
+					: MIG_TLS_CLIENT_NAME;
 	if (own_name && !own_name[0])
 		tls_set(&ret[MIG_TLS_CHECK_NAME], ST_PASS, "CN %s (no name expected)", cn);
 	else if (strcmp(cn, want) != 0)
-		tls_set(&ret[MIG_TLS_CHECK_NAME], ST_FAIL, "CN %s%s, the %s's certificate must name "
-			"%s%s", cn[0] ? cn : "(none)", "", role == MIG_TLS_SERVER ? "target (server)" :
-			"source (client)", want, role_given || own_name ? "" : " (or "
-			MIG_TLS_CLIENT_NAME " for a client)");
-	else if (X509_check_purpose(cert, role == MIG_TLS_SERVER ? X509_PURPOSE_SSL_SERVER :
-				    X509_PURPOSE_SSL_CLIENT, 0) != 1)
-		tls_set(&ret[MIG_TLS_CHECK_NAME], ST_FAIL, "CN %s is right but the certificate is "
-			"not for a TLS %s (extended key usage %s missing)", cn,
-			role == MIG_TLS_SERVER ? "server" : "client",
+		tls_set(&ret[MIG_TLS_CHECK_NAME], ST_FAIL,
+			"CN %s%s, the %s's certificate must name "
+			"%s%s",
+			cn[0] ? cn : "(none)", "",
+			role == MIG_TLS_SERVER ? "target (server)" : "source (client)", want,
+			role_given || own_name ? "" : " (or " MIG_TLS_CLIENT_NAME " for a client)");
+	else if (X509_check_purpose(cert,
+				    role == MIG_TLS_SERVER ? X509_PURPOSE_SSL_SERVER
+							   : X509_PURPOSE_SSL_CLIENT,
+				    0) != 1)
+		tls_set(&ret[MIG_TLS_CHECK_NAME], ST_FAIL,
+			"CN %s is right but the certificate is "
+			"not for a TLS %s (extended key usage %s missing)",
+			cn, role == MIG_TLS_SERVER ? "server" : "client",
 			role == MIG_TLS_SERVER ? "serverAuth" : "clientAuth");
 	else
 		tls_set(&ret[MIG_TLS_CHECK_NAME], ST_PASS, "CN %s, usage %s: the %s's certificate",

@@ -41,8 +41,10 @@ static enum io_result ssl_io(struct mig_tls_conn *c, bool write, void *buf, size
 
 		if (ERR_GET_REASON(le) == SSL_R_UNEXPECTED_EOF_WHILE_READING ||
 		    (e == SSL_ERROR_SYSCALL && !le && !sys))
-			snprintf(msg, size, "the %s closed the connection without close_notify "
-				 "(truncated)", mig_tls_peer_role(c->role));
+			snprintf(msg, size,
+				 "the %s closed the connection without close_notify "
+				 "(truncated)",
+				 mig_tls_peer_role(c->role));
 		else if (e == SSL_ERROR_SYSCALL && !le)
 			snprintf(msg, size, "%s", strerror(sys));
 		else
@@ -144,8 +146,10 @@ static int ktls_in(struct mig_tls_conn *c, int out_fd, void *buf, size_t len, ui
 			continue;
 		}
 		if (s == 0) {
-			r = mig_error_set(err, -EPROTO, "TLS pump: the %s closed the connection "
-					  "without close_notify (truncated)", mig_tls_peer_role(c->role));
+			r = mig_error_set(err, -EPROTO,
+					  "TLS pump: the %s closed the connection "
+					  "without close_notify (truncated)",
+					  mig_tls_peer_role(c->role));
 			goto out;
 		}
 		if (s != -EINVAL && s != -EIO && s != -EBADMSG) {
@@ -194,8 +198,8 @@ static int flush_plain(int out_fd, void *buf, size_t *fill, uint64_t *bytes, str
 	return 0;
 }
 
-int mig_tls_pump_in(struct mig_tls_conn *c, int out_fd, void *buf, size_t len,
-		    uint64_t *ret_bytes, struct mig_error *err)
+int mig_tls_pump_in(struct mig_tls_conn *c, int out_fd, void *buf, size_t len, uint64_t *ret_bytes,
+		    struct mig_error *err)
 {
 	uint64_t total = 0, *bytes = ret_bytes ? ret_bytes : &total;
 	size_t fill = 0;
@@ -212,8 +216,8 @@ int mig_tls_pump_in(struct mig_tls_conn *c, int out_fd, void *buf, size_t len,
 	 */
 	for (;;) {
 		size_t n = 0;
-		enum io_result io = ssl_io(c, false, (char *)buf + fill, len - fill, &n, msg,
-					   sizeof(msg));
+		enum io_result io =
+			ssl_io(c, false, (char *)buf + fill, len - fill, &n, msg, sizeof(msg));
 
 		if (io == IO_DONE) {
 			fill += n;
@@ -259,7 +263,8 @@ static int send_close_notify(struct mig_tls_conn *c, struct mig_error *err)
 		if (r >= 0)
 			return 0;
 		if (e != SSL_ERROR_WANT_WRITE && e != SSL_ERROR_WANT_READ)
-			return mig_error_set(err, -EPIPE, "TLS pump: close_notify could not be sent");
+			return mig_error_set(err, -EPIPE,
+					     "TLS pump: close_notify could not be sent");
 		r = mig_tls_wait_fd(c->fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, -1);
 		if (r < 0)
 			return mig_error_set(err, r, "TLS pump: poll: %s", strerror(-r));
@@ -291,8 +296,10 @@ static int ktls_out(struct mig_tls_conn *c, int in_fd, uint64_t *bytes, struct m
 				break;
 		}
 		if (left > 0) {
-			r = mig_error_set(err, s < 0 ? (int)s : -EPIPE, "TLS pump: splice to the "
-					  "socket: %s", strerror(s < 0 ? (int)-s : EPIPE));
+			r = mig_error_set(err, s < 0 ? (int)s : -EPIPE,
+					  "TLS pump: splice to the "
+					  "socket: %s",
+					  strerror(s < 0 ? (int)-s : EPIPE));
 			break;
 		}
 		*bytes += (uint64_t)got;
@@ -302,8 +309,8 @@ static int ktls_out(struct mig_tls_conn *c, int in_fd, uint64_t *bytes, struct m
 	return r;
 }
 
-int mig_tls_pump_out(struct mig_tls_conn *c, int in_fd, void *buf, size_t len,
-		     uint64_t *ret_bytes, struct mig_error *err)
+int mig_tls_pump_out(struct mig_tls_conn *c, int in_fd, void *buf, size_t len, uint64_t *ret_bytes,
+		     struct mig_error *err)
 {
 	uint64_t total = 0, *bytes = ret_bytes ? ret_bytes : &total;
 	char msg[256] = "";

@@ -47,7 +47,7 @@
 #include "mig_sum.h"
 #include "mig_transport.h"
 
-#define PENDING_MAX 256      /* unauthenticated connections waiting for their HELLO */
+#define PENDING_MAX 256			   /* unauthenticated connections waiting for their HELLO */
 #define PENDING_PER_SOURCE MIG_MAX_STREAMS /* of them from one address */
 #define PENDING_FAIR_GAP 4   /* holding this many more than a newcomer's address: evictable */
 #define HELLO_DEADLINE 3     /* seconds from accept to a complete HELLO */
@@ -60,12 +60,12 @@
 #define STR(x) STR_(x)
 
 struct mig_pending {
-	int fd;                 /* -1: free slot */
+	int fd; /* -1: free slot */
 	struct mig_addr peer;
-	double since;           /* accepted at (mig_now) */
+	double since; /* accepted at (mig_now) */
 	double deadline;
-	uint64_t seq;           /* accept order: the smallest is the oldest */
-	size_t got;             /* bytes of buf received */
+	uint64_t seq; /* accept order: the smallest is the oldest */
+	size_t got;   /* bytes of buf received */
 	uint8_t nonce[MIG_CHALLENGE_LEN];
 	uint8_t buf[MIG_FRAME_HDR_LEN + MIG_HELLO_LEN];
 };
@@ -127,7 +127,8 @@ static int challenge(struct mig_listener *l, struct mig_pending *p, struct mig_e
 		close(p->fd);
 		return mig_error_set(err, -EIO, "getrandom failed");
 	}
-	f = (struct mig_frame){ .type = MIG_FRAME_CHALLENGE, .length = sizeof(p->nonce),
+	f = (struct mig_frame){ .type = MIG_FRAME_CHALLENGE,
+				.length = sizeof(p->nonce),
 				.checksum = mig_sum64(p->nonce, sizeof(p->nonce)) };
 	mig_frame_encode(&f, frame);
 	memcpy(frame + MIG_FRAME_HDR_LEN, p->nonce, sizeof(p->nonce));
@@ -238,8 +239,8 @@ static int listen_on(struct mig_listener *l, struct mig_error *err)
 		char a[64];
 
 		return mig_error_set(err, -e, "listen on %s port %u: %s%s",
-				     mig_addr_format(&l->local, a, sizeof(a)), l->port,
-				     strerror(e), mig_listen_hint(e, l->port));
+				     mig_addr_format(&l->local, a, sizeof(a)), l->port, strerror(e),
+				     mig_listen_hint(e, l->port));
 	}
 	return 0;
 }
@@ -317,8 +318,10 @@ static void shed_event(struct mig_listener *l)
 
 	if (!l->shed)
 		return;
-	snprintf(detail, sizeof(detail), "too many pending handshakes (%" PRIu64 " shed, asked "
-		 "to retry)", l->shed);
+	snprintf(detail, sizeof(detail),
+		 "too many pending handshakes (%" PRIu64 " shed, asked "
+		 "to retry)",
+		 l->shed);
 	event(l, MIG_EV_REJECTED, detail, &l->shed_peer);
 	l->shed = 0;
 	l->shed_said = mig_now();
@@ -327,7 +330,8 @@ static void shed_event(struct mig_listener *l)
 /* A connection no slot can take: told to retry, closed; counted, and said once a second. */
 static void shed(struct mig_listener *l, int fd, const struct mig_addr *peer)
 {
-	mig_send_ctl(fd, MIG_FRAME_REJECT, 0, MIG_REJECT_OVERLOADED); /* non-blocking: best effort */
+	mig_send_ctl(fd, MIG_FRAME_REJECT, 0,
+		     MIG_REJECT_OVERLOADED); /* non-blocking: best effort */
 	close(fd);
 	l->rejected++;
 	l->shed++;
@@ -367,8 +371,12 @@ static int accept_some(struct mig_listener *l, struct mig_error *err)
 			continue;
 		}
 		if (p->fd >= 0)
-			reject(l, p->fd, &p->peer, 0, "too many pending handshakes (oldest dropped)");
-		*p = (struct mig_pending){ .fd = fd, .peer = peer, .seq = l->seq++, .since = now,
+			reject(l, p->fd, &p->peer, 0,
+			       "too many pending handshakes (oldest dropped)");
+		*p = (struct mig_pending){ .fd = fd,
+					   .peer = peer,
+					   .seq = l->seq++,
+					   .since = now,
 					   .deadline = now + HELLO_DEADLINE };
 		r = challenge(l, p, err);
 		if (r <= 0)
@@ -487,8 +495,12 @@ int mig_listener_open(struct mig_listener *l, const char *interface, uint16_t po
 	unsigned int i;
 	int r;
 
-	*l = (struct mig_listener){ .interface = interface, .port = port, .token = token,
-				    .lfd = -1, .event = l->event, .opaque = l->opaque };
+	*l = (struct mig_listener){ .interface = interface,
+				    .port = port,
+				    .token = token,
+				    .lfd = -1,
+				    .event = l->event,
+				    .opaque = l->opaque };
 	if (from) {
 		if (mig_cidr_parse(from, &l->from) < 0)
 			return mig_error_set(err, -EINVAL, "--from %s: not a CIDR", from);

@@ -31,14 +31,14 @@ struct mig_pending;
 struct mig_listener {
 	const char *interface;
 	uint16_t port;
-	const char *token;           /* NULL: no token is asked for */
+	const char *token; /* NULL: no token is asked for */
 	struct mig_addr local;
 	struct mig_cidr from;
 	bool have_from;
 	int lfd;
 	mig_event_fn event;
-	void *opaque;                /* of event */
-	uint64_t rejected;           /* connections refused or shed */
+	void *opaque;	   /* of event */
+	uint64_t rejected; /* connections refused or shed */
 
 	/* private */
 	struct mig_pending *pend;
@@ -90,10 +90,10 @@ void mig_listener_close(struct mig_listener *l);
 
 struct mig_dialer {
 	const char *interface;
-	struct mig_addr local;   /* the migration address (its port is ignored) */
+	struct mig_addr local; /* the migration address (its port is ignored) */
 	struct mig_addr target;
 	const char *token;
-	unsigned int timeout;    /* socket timeouts after the handshake, seconds */
+	unsigned int timeout; /* socket timeouts after the handshake, seconds */
 };
 
 /**
@@ -101,8 +101,8 @@ struct mig_dialer {
  * @port) and its route checked to leave through @interface
  * Return: 0 or -errno with @err filled.
  */
-int mig_dialer_init(struct mig_dialer *d, const char *interface, const char *target,
-		    uint16_t port, const char *token, struct mig_error *err);
+int mig_dialer_init(struct mig_dialer *d, const char *interface, const char *target, uint16_t port,
+		    const char *token, struct mig_error *err);
 
 /**
  * mig_dial() - connect to the receiver and pass the handshake with @h (its MAC is computed

@@ -46,10 +46,10 @@ enum nl_macvlan_mode {
 
 struct nl_macvlan_req {
 	int master_ifindex; /* in the namespace of the socket the request goes through */
-	int netns_fd;       /* create straight into this netns (IFLA_NET_NS_FD); -1 = here */
+	int netns_fd;	    /* create straight into this netns (IFLA_NET_NS_FD); -1 = here */
 	const char *name;   /* name to create with (a temporary one, renamed later) */
 	enum nl_macvlan_mode mode;
-	uint32_t mtu;       /* 0 = let the kernel choose (the master's MTU) */
+	uint32_t mtu;	    /* 0 = let the kernel choose (the master's MTU) */
 	const uint8_t *mac; /* 6 bytes, NULL = random */
 	int32_t bcqueuelen; /* IFLA_MACVLAN_BC_QUEUE_LEN; < 0 = leave the kernel default */
 };
@@ -57,15 +57,15 @@ struct nl_macvlan_req {
 struct nl_link {
 	int ifindex;
 	char name[IF_NAMESIZE];
-	char kind[32];             /* IFLA_INFO_KIND, "" when none */
-	uint32_t macvlan_mode;     /* valid when kind is "macvlan" */
-	int link_ifindex;          /* IFLA_LINK (the master of a macvlan), 0 if absent */
-	int32_t link_netnsid;      /* IFLA_LINK_NETNSID, -1 if absent (master in same netns) */
+	char kind[32];	       /* IFLA_INFO_KIND, "" when none */
+	uint32_t macvlan_mode; /* valid when kind is "macvlan" */
+	int link_ifindex;      /* IFLA_LINK (the master of a macvlan), 0 if absent */
+	int32_t link_netnsid;  /* IFLA_LINK_NETNSID, -1 if absent (master in same netns) */
 	uint8_t mac[32];
 	size_t mac_len;
 	uint32_t mtu;
-	uint32_t flags;            /* ifi_flags: IFF_UP, ... */
-	uint32_t bcqueuelen;       /* IFLA_MACVLAN_BC_QUEUE_LEN if reported, else 0 */
+	uint32_t flags;	     /* ifi_flags: IFF_UP, ... */
+	uint32_t bcqueuelen; /* IFLA_MACVLAN_BC_QUEUE_LEN if reported, else 0 */
 };
 
 struct nl_addr {
@@ -77,14 +77,14 @@ struct nl_addr {
 
 struct nl_route {
 	int family;
-	struct nl_ip dst;  /* ignored when dst_len is 0 (default route) */
+	struct nl_ip dst; /* ignored when dst_len is 0 (default route) */
 	uint8_t dst_len;
 	struct nl_ip gw;   /* gw.family == 0: no gateway */
-	int ifindex;       /* output interface, 0 = none */
+	int ifindex;	   /* output interface, 0 = none */
 	uint32_t priority; /* RTA_PRIORITY (metric), 0 = unset */
-	uint32_t table;    /* 0 = main (RT_TABLE_MAIN) */
-	uint8_t scope;     /* RT_SCOPE_*; on add, 0 means: link if no gateway, else universe */
-	uint32_t mtu;      /* RTAX_MTU, 0 = unset */
+	uint32_t table;	   /* 0 = main (RT_TABLE_MAIN) */
+	uint8_t scope;	   /* RT_SCOPE_*; on add, 0 means: link if no gateway, else universe */
+	uint32_t mtu;	   /* RTAX_MTU, 0 = unset */
 };
 
 /**

@@ -10,8 +10,8 @@
  * DAD is waited for by polling that dump every 10 ms: a multicast subscription would save a
  * few dumps but adds a second socket and a race between subscribing and the first look,
  * and DAD takes a second or two anyway. Without carrier there is no DAD to wait for: the
- * wait ends as soon as the link is seen without it. IFA_F_DADFAILED is looked at before IFA_F_TENTATIVE,
- * because a failed address keeps its tentative flag.
+ * wait ends as soon as the link is seen without it. IFA_F_DADFAILED is looked at before
+ * IFA_F_TENTATIVE, because a failed address keeps its tentative flag.
  */
 #include <errno.h>
 #include <libmnl/libmnl.h>

@@ -51,7 +51,8 @@ int nl_open(struct nl *ret)
 	 * netns) cannot forge a reply by guessing our sequence number.
 	 */
 	if (mnl_socket_bind(sock, 0, MNL_SOCKET_AUTOPID) < 0 ||
-	    connect(mnl_socket_get_fd(sock), (const struct sockaddr *)&kernel, sizeof(kernel)) < 0) {
+	    connect(mnl_socket_get_fd(sock), (const struct sockaddr *)&kernel, sizeof(kernel)) <
+		    0) {
 		err = -errno;
 		mnl_socket_close(sock);
 		return err;
@@ -178,7 +179,8 @@ int nl_ext_ack_parse(const struct nlmsghdr *nlh, char *msg, size_t size)
  */
 static bool msg_fits(const struct nlmsghdr *m, int len)
 {
-	return len >= (int)sizeof(*m) && m->nlmsg_len >= sizeof(*m) && m->nlmsg_len <= (unsigned int)len;
+	return len >= (int)sizeof(*m) && m->nlmsg_len >= sizeof(*m) &&
+	       m->nlmsg_len <= (unsigned int)len;
 }
 
 /* One reply message of the current request; returns true once the request is complete. */

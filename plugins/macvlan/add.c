@@ -31,8 +31,8 @@ struct add_state {
 	const struct macvlan_config *cfg;
 	int netns_fd;
 	struct nl host, ctr;
-	int ifindex;    /* of the new link in the container; 0 until it exists */
-	bool started;   /* the link is being made: a failure from here on unwinds */
+	int ifindex;	/* of the new link in the container; 0 until it exists */
+	bool started;	/* the link is being made: a failure from here on unwinds */
 	bool ipam_done; /* IPAM ADD succeeded: undo with IPAM DEL */
 	struct cni_result ipam;
 };
@@ -71,19 +71,21 @@ static int create_link(struct add_state *s, struct cni_error *err)
 		return macvlan_kernel_err(err, via, r, "creating the macvlan link");
 	r = nl_link_index(&s->ctr, tmpname);
 	if (r < 0) {
-		/* it was created but cannot be found: cannot happen short of a race with a rename */
+		/* it was created but cannot be found: cannot happen short of a race with a rename
+		 */
 		return macvlan_kernel_err(err, &s->ctr, r, "finding the new link in the container");
 	}
 	s->ifindex = r;
 	r = nl_link_rename(&s->ctr, s->ifindex, s->ctx->env.ifname);
 	if (r == -EEXIST)
-		return cni_err(err, MACVLAN_ERR_IFNAME_TAKEN,
-			       "interface \"%s\" already exists in the container's network namespace",
-			       s->ctx->env.ifname);
+		return cni_err(
+			err, MACVLAN_ERR_IFNAME_TAKEN,
+			"interface \"%s\" already exists in the container's network namespace",
+			s->ctx->env.ifname);
 	if (r < 0)
 		return macvlan_kernel_err(err, &s->ctr, r, "renaming the new link");
-	cni_log(CNI_LOG_DEBUG, "created macvlan %s (ifindex %d) on %s, mode %s", tmpname, s->ifindex,
-		master.name, s->cfg->mode_name);
+	cni_log(CNI_LOG_DEBUG, "created macvlan %s (ifindex %d) on %s, mode %s", tmpname,
+		s->ifindex, master.name, s->cfg->mode_name);
 	return 0;
 }
 
@@ -96,7 +98,8 @@ static int set_notify_sysctls(struct add_state *s, struct cni_error *err)
 
 	r = nl_netns_enter(s->netns_fd, &orig);
 	if (r < 0)
-		return cni_err_errno(err, CNI_ERR_IO, r, "entering the container's network namespace");
+		return cni_err_errno(err, CNI_ERR_IO, r,
+				     "entering the container's network namespace");
 	snprintf(key, sizeof(key), "net/ipv4/conf/%s/arp_notify", ifname);
 	r = nl_sysctl_write(key, "1");
 	if (r == 0) {
@@ -189,13 +192,15 @@ static int configure_addresses(struct add_state *s, struct cni_error *err)
 		char bad[INET6_ADDRSTRLEN + 8];
 
 		return cni_err(err, MACVLAN_ERR_DAD,
-			       "IPv6 address %s of %s failed duplicate address detection: it is in use on the link",
+			       "IPv6 address %s of %s failed duplicate address detection: it is in "
+			       "use on the link",
 			       dad_failed_addr(s, bad, sizeof(bad)), s->ctx->env.ifname);
 	}
 	if (r == -ENETDOWN || r == -ETIMEDOUT) {
 		/* as the reference: answer with the address tentative; the kernel probes later */
 		cni_log(CNI_LOG_VERBOSE, "IPv6 addresses of %s still tentative (%s): not waiting",
-			s->ctx->env.ifname, r == -ENETDOWN ? "no carrier, DAD cannot run" : "DAD still running");
+			s->ctx->env.ifname,
+			r == -ENETDOWN ? "no carrier, DAD cannot run" : "DAD still running");
 		return 0;
 	}
 	if (r < 0) {
@@ -231,14 +236,17 @@ static int configure_routes(struct add_state *s, struct cni_error *err)
 		if (gw)
 			to_nl_ip(gw, &nr.gw);
 		r = nl_route_add(&s->ctr, &nr);
-		/* the very same route is there already (IPAM listed it twice): it is what we want */
+		/* the very same route is there already (IPAM listed it twice): it is what we want
+		 */
 		if (r == -EEXIST)
 			continue;
 		if (r < 0) {
-			/* the gateway (maybe taken from an IP's) is what the kernel most often refuses */
+			/* the gateway (maybe taken from an IP's) is what the kernel most often
+			 * refuses */
 			snprintf(buf, sizeof(buf), "adding route to %s/%u%s%s",
 				 cni_addr_format(&rt->dst, dst, sizeof(dst)), rt->dst_len,
-				 gw ? " via " : "", gw ? cni_addr_format(gw, via, sizeof(via)) : "");
+				 gw ? " via " : "",
+				 gw ? cni_addr_format(gw, via, sizeof(via)) : "");
 			return macvlan_kernel_err(err, &s->ctr, r, buf);
 		}
 	}
@@ -284,7 +292,8 @@ static void unwind(struct add_state *s)
 {
 	struct cni_error ignored = { 0 };
 
-	cni_log(CNI_LOG_VERBOSE, "unwinding: deleting the link%s", s->ipam_done ? ", IPAM DEL" : "");
+	cni_log(CNI_LOG_VERBOSE, "unwinding: deleting the link%s",
+		s->ipam_done ? ", IPAM DEL" : "");
 	if (s->ifindex > 0)
 		nl_link_del(&s->ctr, s->ifindex);
 	if (s->ipam_done)
@@ -302,7 +311,8 @@ int macvlan_add(struct cni_ctx *ctx, struct cni_result *ret, struct cni_error *e
 		return -1;
 	if (!ctx->conf.ipam && ctx->conf.version < CNI_V0_3_0)
 		return cni_err(err, CNI_ERR_CONFIG,
-			       "invalid config: an interface without \"ipam\" needs cniVersion 0.3.0 or later (%s results carry only ip4/ip6)",
+			       "invalid config: an interface without \"ipam\" needs cniVersion "
+			       "0.3.0 or later (%s results carry only ip4/ip6)",
 			       cni_version_string(ctx->conf.version));
 	s.netns_fd = macvlan_netns_open(ctx->env.netns, err);
 	if (s.netns_fd < 0)
@@ -320,14 +330,16 @@ int macvlan_add(struct cni_ctx *ctx, struct cni_result *ret, struct cni_error *e
 		int d = cni_delegate(&ctx->env, CNI_CMD_ADD, ctx->conf.ipam_type, ctx->conf.raw,
 				     ctx->conf.raw_len, ctx->conf.version, &s.ipam, err);
 
-		/* an answer we cannot use may still have allocated: then the unwind runs IPAM DEL */
+		/* an answer we cannot use may still have allocated: then the unwind runs IPAM DEL
+		 */
 		s.ipam_done = d == 0 || d == CNI_DELEGATE_UNDO;
 		if (d < 0)
 			goto out;
-		cni_log(CNI_LOG_DEBUG, "IPAM %s returned %zu addresses, %zu routes", ctx->conf.ipam_type,
-			s.ipam.n_ips, s.ipam.n_routes);
+		cni_log(CNI_LOG_DEBUG, "IPAM %s returned %zu addresses, %zu routes",
+			ctx->conf.ipam_type, s.ipam.n_ips, s.ipam.n_routes);
 		if (!s.ipam.n_ips) {
-			cni_err(err, CNI_ERR_INTERNAL, "IPAM plugin \"%s\" returned no IP configuration",
+			cni_err(err, CNI_ERR_INTERNAL,
+				"IPAM plugin \"%s\" returned no IP configuration",
 				ctx->conf.ipam_type);
 			goto out;
 		}

@@ -51,21 +51,24 @@ static int check_link(struct cni_ctx *ctx, const struct macvlan_config *cfg, str
 		return mismatch(err, ctx->env.ifname, buf);
 	}
 	if (idx < 0)
-		return mismatch(err, ctx->env.ifname, "prevResult has no interface of that name in this netns");
+		return mismatch(err, ctx->env.ifname,
+				"prevResult has no interface of that name in this netns");
 	if (p->interfaces[idx].mac && *p->interfaces[idx].mac) {
 		char mac[18];
 
-		snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", link->mac[0], link->mac[1],
-			 link->mac[2], link->mac[3], link->mac[4], link->mac[5]);
+		snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", link->mac[0],
+			 link->mac[1], link->mac[2], link->mac[3], link->mac[4], link->mac[5]);
 		if (strcasecmp(mac, p->interfaces[idx].mac) != 0) {
-			snprintf(buf, sizeof(buf), "its MAC is %s, prevResult says %s", mac, p->interfaces[idx].mac);
+			snprintf(buf, sizeof(buf), "its MAC is %s, prevResult says %s", mac,
+				 p->interfaces[idx].mac);
 			return mismatch(err, ctx->env.ifname, buf);
 		}
 	}
 	/* the master: in the host netns unless linkInContainer, found the same way ADD found it */
 	if (!cfg->link_in_container || link->link_netnsid < 0) {
 		struct cni_error ignored = { 0 };
-		int master = macvlan_find_master(cfg->link_in_container ? ctr : host, cfg, &ignored);
+		int master =
+			macvlan_find_master(cfg->link_in_container ? ctr : host, cfg, &ignored);
 
 		if (master > 0 && link->link_ifindex != master)
 			return mismatch(err, ctx->env.ifname, "it is not on the configured master");
@@ -90,12 +93,15 @@ static int check_addresses(struct cni_ctx *ctx, struct nl *ctr, int ifindex, int
 		if (ip->interface >= 0 && ip->interface != prev_idx)
 			continue;
 		for (size_t j = 0; j < n && !found; j++)
-			found = addrs[j].ip.family == ip->addr.family && addrs[j].prefixlen == ip->prefixlen &&
-				memcmp(addrs[j].ip.addr, ip->addr.bytes, ip->addr.family == AF_INET ? 4 : 16) == 0;
+			found = addrs[j].ip.family == ip->addr.family &&
+				addrs[j].prefixlen == ip->prefixlen &&
+				memcmp(addrs[j].ip.addr, ip->addr.bytes,
+				       ip->addr.family == AF_INET ? 4 : 16) == 0;
 		if (!found) {
 			char a[64], buf[128];
 
-			snprintf(buf, sizeof(buf), "address %s/%u from prevResult is not on the interface",
+			snprintf(buf, sizeof(buf),
+				 "address %s/%u from prevResult is not on the interface",
 				 cni_addr_format(&ip->addr, a, sizeof(a)), ip->prefixlen);
 			r = mismatch(err, ctx->env.ifname, buf);
 		}
@@ -123,7 +129,8 @@ static int find_route(struct nl *ctr, int ifindex, uint32_t table, const struct 
 	for (size_t j = 0; j < n && !found; j++)
 		found = routes[j].dst_len == dst_len &&
 			(dst_len == 0 || memcmp(routes[j].dst.addr, dst->bytes, len) == 0) &&
-			(gw ? routes[j].gw.family == gw->family && memcmp(routes[j].gw.addr, gw->bytes, len) == 0
+			(gw ? routes[j].gw.family == gw->family &&
+					 memcmp(routes[j].gw.addr, gw->bytes, len) == 0
 			    : routes[j].gw.family == 0);
 	free(routes);
 	*ret_found = found;
@@ -157,7 +164,8 @@ static int check_subnet_routes(struct cni_ctx *ctx, struct nl *ctr, int ifindex,
 		if (!found) {
 			char a[64], n[64], buf[160];
 
-			snprintf(buf, sizeof(buf), "the subnet route %s/%u of address %s is missing",
+			snprintf(buf, sizeof(buf),
+				 "the subnet route %s/%u of address %s is missing",
 				 cni_addr_format(&net, n, sizeof(n)), ip->prefixlen,
 				 cni_addr_format(&ip->addr, a, sizeof(a)));
 			return mismatch(err, ctx->env.ifname, buf);
@@ -183,8 +191,8 @@ static int check_routes(struct cni_ctx *ctx, struct nl *ctr, int ifindex, struct
 			char a[64], g[64], buf[192];
 
 			snprintf(buf, sizeof(buf), "route to %s/%u%s%s from prevResult is missing",
-				 cni_addr_format(&rt->dst, a, sizeof(a)), rt->dst_len, gw ? " via " : "",
-				 gw ? cni_addr_format(gw, g, sizeof(g)) : "");
+				 cni_addr_format(&rt->dst, a, sizeof(a)), rt->dst_len,
+				 gw ? " via " : "", gw ? cni_addr_format(gw, g, sizeof(g)) : "");
 			return mismatch(err, ctx->env.ifname, buf);
 		}
 	}
@@ -202,8 +210,9 @@ int macvlan_check(struct cni_ctx *ctx, struct cni_error *err)
 		return -1;
 	if (!ctx->conf.has_prev_result)
 		return cni_err(err, CNI_ERR_CONFIG, "invalid config: CHECK needs \"prevResult\"");
-	if (ctx->conf.ipam && cni_delegate(&ctx->env, CNI_CMD_CHECK, ctx->conf.ipam_type, ctx->conf.raw,
-					   ctx->conf.raw_len, ctx->conf.version, NULL, err) < 0)
+	if (ctx->conf.ipam &&
+	    cni_delegate(&ctx->env, CNI_CMD_CHECK, ctx->conf.ipam_type, ctx->conf.raw,
+			 ctx->conf.raw_len, ctx->conf.version, NULL, err) < 0)
 		return -1;
 	netns_fd = macvlan_netns_open(ctx->env.netns, err);
 	if (netns_fd < 0)

@@ -15,21 +15,21 @@
 
 /* Plugin-specific error codes (the spec reserves >= 100 for them). */
 enum macvlan_code {
-	MACVLAN_ERR_KERNEL = 100,   /* the kernel refused a link, address or route operation */
+	MACVLAN_ERR_KERNEL = 100, /* the kernel refused a link, address or route operation */
 	MACVLAN_ERR_IFNAME_TAKEN = 101,
-	MACVLAN_ERR_DAD = 102,      /* an IPv6 address failed duplicate address detection */
-	MACVLAN_ERR_CHECK = 103,    /* CHECK found the interface not as prevResult says */
+	MACVLAN_ERR_DAD = 102,	 /* an IPv6 address failed duplicate address detection */
+	MACVLAN_ERR_CHECK = 103, /* CHECK found the interface not as prevResult says */
 };
 
 struct macvlan_config {
-	const char *master;     /* NULL: the interface of the main table's default route */
+	const char *master; /* NULL: the interface of the main table's default route */
 	enum nl_macvlan_mode mode;
 	const char *mode_name;
-	int64_t mtu;            /* 0: the kernel's choice (the master's MTU) */
+	int64_t mtu; /* 0: the kernel's choice (the master's MTU) */
 	bool has_mac;
-	uint8_t mac[6];         /* runtimeConfig.mac > CNI_ARGS MAC > config "mac" */
+	uint8_t mac[6];		/* runtimeConfig.mac > CNI_ARGS MAC > config "mac" */
 	bool link_in_container; /* the master lives in the container's netns */
-	int64_t bcqueuelen;     /* -1: kernel default */
+	int64_t bcqueuelen;	/* -1: kernel default */
 };
 
 /**
@@ -52,8 +52,7 @@ int macvlan_mac_parse(const char *s, uint8_t ret[6]);
  * macvlan_kernel_err() - record a failed kernel operation: code 100, "@what: strerror", and
  * the kernel's extended-ACK text (if any) in the details. Return: -1.
  */
-int macvlan_kernel_err(struct cni_error *err, const struct nl *nl, int neg_errno,
-		       const char *what);
+int macvlan_kernel_err(struct cni_error *err, const struct nl *nl, int neg_errno, const char *what);
 
 /**
  * macvlan_netns_open() - open CNI_NETNS: code 3 if it does not exist, 4 if it is not a

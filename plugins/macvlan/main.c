@@ -22,12 +22,10 @@
 static const struct cni_cap cap_net_admin = {
 	CAP_NET_ADMIN, "to create, configure and delete the link, its addresses and routes"
 };
-static const struct cni_cap cap_sys_admin = {
-	CAP_SYS_ADMIN, "to enter the container's network namespace"
-};
-static const struct cni_cap cap_sys_ptrace = {
-	CAP_SYS_PTRACE, "to open another process's /proc/PID/ns/net"
-};
+static const struct cni_cap cap_sys_admin = { CAP_SYS_ADMIN,
+					      "to enter the container's network namespace" };
+static const struct cni_cap cap_sys_ptrace = { CAP_SYS_PTRACE,
+					       "to open another process's /proc/PID/ns/net" };
 
 /* Does @netns resolve to a file under /proc (a process's namespace link)? */
 static bool netns_in_proc(const char *netns)

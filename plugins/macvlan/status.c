@@ -29,7 +29,9 @@ int macvlan_status(struct cni_ctx *ctx, struct cni_error *err)
 	}
 	if (ctx->conf.ipam)
 		return cni_delegate(&ctx->env, CNI_CMD_STATUS, ctx->conf.ipam_type, ctx->conf.raw,
-				    ctx->conf.raw_len, ctx->conf.version, NULL, err) < 0 ? -1 : 0;
+				    ctx->conf.raw_len, ctx->conf.version, NULL, err) < 0
+			       ? -1
+			       : 0;
 	return 0;
 }
 
@@ -38,5 +40,7 @@ int macvlan_gc(struct cni_ctx *ctx, struct cni_error *err)
 	if (!ctx->conf.ipam)
 		return 0;
 	return cni_delegate(&ctx->env, CNI_CMD_GC, ctx->conf.ipam_type, ctx->conf.raw,
-			    ctx->conf.raw_len, ctx->conf.version, NULL, err) < 0 ? -1 : 0;
+			    ctx->conf.raw_len, ctx->conf.version, NULL, err) < 0
+		       ? -1
+		       : 0;
 }

@@ -31,7 +31,8 @@ static int copy_dns(struct cni_dns *dst, const struct cni_dns *src)
 {
 	if (src->domain && !(dst->domain = strdup(src->domain)))
 		return -1;
-	if (copy_strings(&dst->nameservers, &dst->n_nameservers, src->nameservers, src->n_nameservers) < 0 ||
+	if (copy_strings(&dst->nameservers, &dst->n_nameservers, src->nameservers,
+			 src->n_nameservers) < 0 ||
 	    copy_strings(&dst->search, &dst->n_search, src->search, src->n_search) < 0 ||
 	    copy_strings(&dst->options, &dst->n_options, src->options, src->n_options) < 0)
 		return -1;
@@ -52,7 +53,8 @@ static int check_version_fits(const struct cni_ctx *ctx, const struct ipam_confi
 		*(c->addresses[i].addr.family == AF_INET ? &v4 : &v6) += 1;
 	if (v4 > 1 || v6 > 1)
 		return cni_err(err, CNI_ERR_VERSION,
-			       "cniVersion %s cannot report more than one address per family; use 0.3.0 or later",
+			       "cniVersion %s cannot report more than one address per family; use "
+			       "0.3.0 or later",
 			       cni_version_string(ctx->conf.version));
 	return 0;
 }
@@ -71,8 +73,10 @@ static int build_result(const struct ipam_config *c, const struct ipam_u128 *ips
 			return cni_err(err, CNI_ERR_INTERNAL, "out of memory");
 	}
 	for (size_t i = 0; i < c->n_addresses; i++) {
-		struct cni_ip ip = { .addr = c->addresses[i].addr, .prefixlen = c->addresses[i].prefixlen,
-				     .gateway = c->addresses[i].gateway, .interface = -1 };
+		struct cni_ip ip = { .addr = c->addresses[i].addr,
+				     .prefixlen = c->addresses[i].prefixlen,
+				     .gateway = c->addresses[i].gateway,
+				     .interface = -1 };
 
 		if (cni_result_add_ip(ret, &ip) < 0)
 			return cni_err(err, CNI_ERR_INTERNAL, "out of memory");

@@ -38,7 +38,8 @@ int whereabouts_check(struct cni_ctx *ctx, struct cni_error *err)
 		cni_err(err, CNI_ERR_INTERNAL, "out of memory");
 		goto out;
 	}
-	if (ipam_lookup(s.store, &s.conf, ctx->env.containerid, ctx->env.ifname, found, ips, err) < 0)
+	if (ipam_lookup(s.store, &s.conf, ctx->env.containerid, ctx->env.ifname, found, ips, err) <
+	    0)
 		goto out;
 	for (size_t i = 0; i < s.conf.n_ranges; i++) {
 		const struct ipam_range *r = &s.conf.ranges[i];
@@ -51,8 +52,10 @@ int whereabouts_check(struct cni_ctx *ctx, struct cni_error *err)
 			goto out;
 		}
 		if (!prev_has(&ctx->conf, r->family, ips[i], r->prefixlen)) {
-			cni_err(err, CNI_ERR_INTERNAL, "%s/%u (allocated in range %s) is not in prevResult",
-				ipam_addr_format(r->family, ips[i], a, sizeof(a)), r->prefixlen, r->cidr);
+			cni_err(err, CNI_ERR_INTERNAL,
+				"%s/%u (allocated in range %s) is not in prevResult",
+				ipam_addr_format(r->family, ips[i], a, sizeof(a)), r->prefixlen,
+				r->cidr);
 			goto out;
 		}
 	}

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * whereabouts DEL and GC: release what an attachment holds; GC releases what no valid attachment holds.
+ * whereabouts DEL and GC: release what an attachment holds; GC releases what no valid attachment
+ * holds.
  */
 #include <stdbool.h>
 
@@ -22,7 +23,6 @@ int whereabouts_del(struct cni_ctx *ctx, struct cni_error *err)
 	wb_session_end(&s);
 	return n < 0 ? -1 : 0;
 }
-
 
 static bool attachment_valid(const char *id, const char *ifname, void *arg)
 {

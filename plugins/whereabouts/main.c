@@ -39,13 +39,13 @@ static int flat_file_logging(struct cni_ctx *ctx, struct wb_session *s, struct c
 static int session_owner(const struct cni_ctx *ctx, struct wb_session *s, struct cni_error *err)
 {
 	if (ctx->conf.name && strlen(ctx->conf.name) >= IPAM_CNI_NETWORK_MAX)
-		return cni_err(err, CNI_ERR_CONFIG, "invalid config: \"name\" is longer than %d bytes",
+		return cni_err(err, CNI_ERR_CONFIG,
+			       "invalid config: \"name\" is longer than %d bytes",
 			       IPAM_CNI_NETWORK_MAX - 1);
 	return ipam_node_name(&s->conf, s->node, sizeof(s->node), err);
 }
 
-int wb_session_begin(struct cni_ctx *ctx, struct wb_session *s, bool owner,
-		     struct cni_error *err)
+int wb_session_begin(struct cni_ctx *ctx, struct wb_session *s, bool owner, struct cni_error *err)
 {
 	memset(s, 0, sizeof(*s));
 	if (!ctx->conf.ipam)
@@ -57,16 +57,18 @@ int wb_session_begin(struct cni_ctx *ctx, struct wb_session *s, bool owner,
 	if (s->conf.flat_file[0])
 		cni_log(CNI_LOG_DEBUG, "used keys from the flat file %s", s->conf.flat_file);
 	if (ctx->env.containerid && strlen(ctx->env.containerid) >= IPAM_ID_MAX) {
-		cni_err(err, CNI_ERR_ENV, "CNI_CONTAINERID is longer than %d bytes", IPAM_ID_MAX - 1);
+		cni_err(err, CNI_ERR_ENV, "CNI_CONTAINERID is longer than %d bytes",
+			IPAM_ID_MAX - 1);
 		goto out;
 	}
 	if (ctx->args.pod_namespace && *ctx->args.pod_namespace && ctx->args.pod_name &&
 	    *ctx->args.pod_name) {
-		size_t n = (size_t)snprintf(s->podref, sizeof(s->podref), "%s/%s", ctx->args.pod_namespace,
-					    ctx->args.pod_name);
+		size_t n = (size_t)snprintf(s->podref, sizeof(s->podref), "%s/%s",
+					    ctx->args.pod_namespace, ctx->args.pod_name);
 
 		if (n >= sizeof(s->podref)) {
-			cni_err(err, CNI_ERR_ENV, "K8S_POD_NAMESPACE/K8S_POD_NAME are longer than %d bytes",
+			cni_err(err, CNI_ERR_ENV,
+				"K8S_POD_NAMESPACE/K8S_POD_NAME are longer than %d bytes",
 				IPAM_PODREF_MAX - 1);
 			goto out;
 		}
@@ -108,7 +110,8 @@ static bool drop_prev_result(struct json_object *root)
 
 	do {
 		found = false;
-		json_object_object_foreach(root, k, v) {
+		json_object_object_foreach(root, k, v)
+		{
 			(void)v;
 			if (strcasecmp(k, "prevResult") == 0) {
 				memcpy(key, k, sizeof(key)); /* del frees k */

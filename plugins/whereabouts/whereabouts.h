@@ -26,8 +26,7 @@ struct wb_session {
  * @owner: resolve whose the allocations are (ADD, GC), before the store is touched
  * Return: 0, or -1 with err set (and nothing left open).
  */
-int wb_session_begin(struct cni_ctx *ctx, struct wb_session *s, bool owner,
-		     struct cni_error *err);
+int wb_session_begin(struct cni_ctx *ctx, struct wb_session *s, bool owner, struct cni_error *err);
 
 /** wb_session_end() - close the store and free the config of @s. */
 void wb_session_end(struct wb_session *s);

@@ -12,27 +12,27 @@
 
 static int check_passed, check_failed;
 
-#define CHECK(cond)                                                                        \
-	do {                                                                               \
-		if (cond) {                                                                \
-			check_passed++;                                                    \
-		} else {                                                                   \
-			check_failed++;                                                    \
+#define CHECK(cond)                                                                              \
+	do {                                                                                     \
+		if (cond) {                                                                      \
+			check_passed++;                                                          \
+		} else {                                                                         \
+			check_failed++;                                                          \
 			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-		}                                                                          \
+		}                                                                                \
 	} while (0)
 
-#define CHECK_STR(a, b)                                                                    \
-	do {                                                                               \
-		const char *check_a_ = (a), *check_b_ = (b);                              \
-		if (check_a_ && check_b_ && strcmp(check_a_, check_b_) == 0) {             \
-			check_passed++;                                                    \
-		} else {                                                                   \
-			check_failed++;                                                    \
+#define CHECK_STR(a, b)                                                                        \
+	do {                                                                                   \
+		const char *check_a_ = (a), *check_b_ = (b);                                   \
+		if (check_a_ && check_b_ && strcmp(check_a_, check_b_) == 0) {                 \
+			check_passed++;                                                        \
+		} else {                                                                       \
+			check_failed++;                                                        \
 			fprintf(stderr, "%s:%d: CHECK_STR failed: %s = \"%s\", want \"%s\"\n", \
-				__FILE__, __LINE__, #a, check_a_ ? check_a_ : "(null)",     \
-				check_b_ ? check_b_ : "(null)");                            \
-		}                                                                          \
+				__FILE__, __LINE__, #a, check_a_ ? check_a_ : "(null)",        \
+				check_b_ ? check_b_ : "(null)");                               \
+		}                                                                              \
 	} while (0)
 
 static inline int check_summary(void)

@@ -57,7 +57,8 @@ static void usage(FILE *f)
 {
 	fputs("usage:\n"
 	      "  mignet ipam list    [STORE] [--network NAME] [--json]\n"
-	      "  mignet ipam show    [STORE] [--network NAME] [--json] ADDRESS|NAMESPACE/POD|CONTAINERID\n"
+	      "  mignet ipam show    [STORE] [--network NAME] [--json] "
+	      "ADDRESS|NAMESPACE/POD|CONTAINERID\n"
 	      "  mignet ipam release [STORE] [--network NAME] [--json] ADDRESS\n"
 	      "  mignet ipam gc      [STORE] [--network NAME] [--json] [--dry-run] [--node NAME]\n"
 	      "STORE: --store-dir DIR (default " IPAM_DEFAULT_STORE_DIR ")\n"
@@ -65,7 +66,8 @@ static void usage(FILE *f)
 	      "       section, completed by its flat file, gives store_dir and network_name,\n"
 	      "       or the etcd datastore: list, show and release; gc is the runtime's there)\n"
 	      "--network _unnamed selects the network of configs without network_name.\n"
-	      "gc judges only this node's allocations (--node, else as the plugin names the node).\n",
+	      "gc judges only this node's allocations (--node, else as the plugin names the "
+	      "node).\n",
 	      f);
 }
 
@@ -107,7 +109,8 @@ static int load_config(struct opts *o, FILE *err)
 	}
 	ipam = find_ipam(root);
 	if (!ipam) {
-		fprintf(err, "mignet ipam: %s: no plugin with \"ipam\": {\"type\": \"whereabouts\"}\n",
+		fprintf(err,
+			"mignet ipam: %s: no plugin with \"ipam\": {\"type\": \"whereabouts\"}\n",
 			o->config);
 		goto out;
 	}
@@ -120,9 +123,10 @@ static int load_config(struct opts *o, FILE *err)
 
 		cni_json_string(o->conf.merged, "ipam", "node_slice_size", &slice, NULL);
 		if (slice && *slice) {
-			fprintf(err, "mignet ipam: %s: node slices: each node's addresses are in its "
-				"own file store: run with --store-dir %s on that node\n", o->config,
-				o->conf.store_dir);
+			fprintf(err,
+				"mignet ipam: %s: node slices: each node's addresses are in its "
+				"own file store: run with --store-dir %s on that node\n",
+				o->config, o->conf.store_dir);
 			goto out;
 		}
 	}
@@ -151,7 +155,8 @@ static char **networks(const struct opts *o, FILE *err)
 		char **g;
 
 		snprintf(path, sizeof(path), "%s/%s", o->store_dir, o->network);
-		if (o->conf.datastore == IPAM_STORE_FILE && access(path, F_OK) < 0 && errno == ENOENT)
+		if (o->conf.datastore == IPAM_STORE_FILE && access(path, F_OK) < 0 &&
+		    errno == ENOENT)
 			return v; /* never used: nothing allocated (and nothing created) */
 		g = realloc(v, 2 * sizeof(*v));
 
@@ -176,7 +181,8 @@ static char **networks(const struct opts *o, FILE *err)
 		char **g;
 
 		if (de->d_name[0] == '.' ||
-		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode))
+		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISDIR(st.st_mode))
 			continue;
 		g = realloc(v, (n + 2) * sizeof(*v));
 		if (!g)
@@ -207,16 +213,20 @@ static struct json_object *row_json(const struct row *r, const char *extra_key,
 
 	admin_pool_cidr(r->pool, cidr, sizeof(cidr));
 	json_object_object_add(o, "network",
-			       admin_network_arg(r->network) ? json_object_new_string(r->network) : NULL);
+			       admin_network_arg(r->network) ? json_object_new_string(r->network)
+							     : NULL);
 	json_object_object_add(o, "range", json_object_new_string(cidr));
-	json_object_object_add(o, "address", json_object_new_string(
-		ipam_addr_format(r->a.family, r->a.ip, addr, sizeof(addr))));
-	json_object_object_add(o, "pod", r->a.podref[0] ? json_object_new_string(r->a.podref) : NULL);
+	json_object_object_add(
+		o, "address",
+		json_object_new_string(ipam_addr_format(r->a.family, r->a.ip, addr, sizeof(addr))));
+	json_object_object_add(o, "pod",
+			       r->a.podref[0] ? json_object_new_string(r->a.podref) : NULL);
 	json_object_object_add(o, "containerID", json_object_new_string(r->a.id));
 	json_object_object_add(o, "interface", json_object_new_string(r->a.ifname));
 	json_object_object_add(o, "netns", r->netns[0] ? json_object_new_string(r->netns) : NULL);
-	json_object_object_add(o, "cniNetwork", r->a.cni_network[0] ?
-			       json_object_new_string(r->a.cni_network) : NULL);
+	json_object_object_add(o, "cniNetwork",
+			       r->a.cni_network[0] ? json_object_new_string(r->a.cni_network)
+						   : NULL);
 	json_object_object_add(o, "node", r->a.node[0] ? json_object_new_string(r->a.node) : NULL);
 	if (r->corrupt[0]) {
 		json_object_object_add(o, "containerID", NULL);
@@ -230,8 +240,9 @@ static struct json_object *row_json(const struct row *r, const char *extra_key,
 
 static void print_json(FILE *out, struct json_object *o)
 {
-	fprintf(out, "%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
-							       JSON_C_TO_STRING_NOSLASHESCAPE));
+	fprintf(out, "%s\n",
+		json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+							  JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(o);
 }
 
@@ -296,12 +307,15 @@ static int cmd_list(struct ipam_store *s, char **nets, const struct opts *o, con
 			rc = EXIT_FAIL;
 		s->ops->unlock(s);
 		for (size_t p = 0; p < pools.n; p++) {
-			struct json_object *jp = json_object_new_object(), *ja = json_object_new_array();
+			struct json_object *jp = json_object_new_object(),
+					   *ja = json_object_new_array();
 			char cidr[IPAM_CIDR_MAX];
 
 			admin_pool_cidr(pools.v[p], cidr, sizeof(cidr));
-			json_object_object_add(jp, "network", admin_network_arg(nets[i]) ?
-					       json_object_new_string(nets[i]) : NULL);
+			json_object_object_add(jp, "network",
+					       admin_network_arg(nets[i])
+						       ? json_object_new_string(nets[i])
+						       : NULL);
 			json_object_object_add(jp, "range", json_object_new_string(cidr));
 			for (size_t k = 0; k < rows.n; k++) {
 				if (strcmp(rows.v[k].pool, pools.v[p]) != 0)
@@ -355,27 +369,32 @@ static int cmd_show(struct ipam_store *s, char **nets, const struct opts *o, con
 		char addr[INET6_ADDRSTRLEN], cidr[IPAM_CIDR_MAX];
 
 		if (o->json) {
-			json_object_array_add(ja, row_json(r, r->corrupt[0] ? NULL : "netnsState",
-							   st));
+			json_object_array_add(ja,
+					      row_json(r, r->corrupt[0] ? NULL : "netnsState", st));
 			continue;
 		}
 		admin_pool_cidr(r->pool, cidr, sizeof(cidr));
 		if (r->corrupt[0]) {
-			fprintf(out, "%saddress:      %s\nnetwork:      %s\nrange:        %s\n"
-				"corrupt:      %s\n", k ? "\n" : "",
+			fprintf(out,
+				"%saddress:      %s\nnetwork:      %s\nrange:        %s\n"
+				"corrupt:      %s\n",
+				k ? "\n" : "",
 				ipam_addr_format(r->a.family, r->a.ip, addr, sizeof(addr)),
 				admin_network_arg(r->network) ? r->network : "(unnamed)", cidr,
 				r->corrupt);
 			continue;
 		}
-		fprintf(out, "%saddress:      %s\nnetwork:      %s\nrange:        %s\n"
-			"pod:          %s\ncontainer ID: %s\ninterface:    %s\nnetns:        %s (%s)\n"
+		fprintf(out,
+			"%saddress:      %s\nnetwork:      %s\nrange:        %s\n"
+			"pod:          %s\ncontainer ID: %s\ninterface:    %s\nnetns:        %s "
+			"(%s)\n"
 			"cni network:  %s\nnode:         %s\n",
 			k ? "\n" : "", ipam_addr_format(r->a.family, r->a.ip, addr, sizeof(addr)),
 			admin_network_arg(r->network) ? r->network : "(unnamed)", cidr,
 			r->a.podref[0] ? r->a.podref : "-", r->a.id, r->a.ifname,
 			r->netns[0] ? r->netns : "-", st,
-			r->a.cni_network[0] ? r->a.cni_network : "-", r->a.node[0] ? r->a.node : "-");
+			r->a.cni_network[0] ? r->a.cni_network : "-",
+			r->a.node[0] ? r->a.node : "-");
 	}
 	if (o->json)
 		print_json(out, ja);
@@ -413,7 +432,8 @@ static int cmd_release(struct ipam_store *s, char **nets, const struct opts *o, 
 	net = found.v[0].network;
 	for (size_t k = 1; k < found.n; k++) {
 		if (strcmp(found.v[k].network, net) != 0) {
-			fprintf(err, "mignet ipam: %s is held in networks %s and %s: give --network\n",
+			fprintf(err,
+				"mignet ipam: %s is held in networks %s and %s: give --network\n",
 				what, net, found.v[k].network);
 			rc = EXIT_USAGE;
 			goto out;
@@ -484,7 +504,8 @@ static int cmd_gc(struct ipam_store *s, char **nets, const struct opts *o, const
 
 			if (r->corrupt[0]) {
 				/* who held it is unknown: nothing proves it dead */
-				note_corrupt(err, r, "skipped (`mignet ipam release` it once you "
+				note_corrupt(err, r,
+					     "skipped (`mignet ipam release` it once you "
 					     "know it is free)");
 				json_object_array_add(jskip, row_json(r, "reason", "corrupt"));
 				continue;
@@ -502,11 +523,15 @@ static int cmd_gc(struct ipam_store *s, char **nets, const struct opts *o, const
 			if (st == NS_UNRECORDED || st == NS_UNKNOWN) {
 				char addr[INET6_ADDRSTRLEN];
 
-				fprintf(err, "mignet ipam: note: %s (container %s) skipped: netns %s\n",
+				fprintf(err,
+					"mignet ipam: note: %s (container %s) skipped: netns %s\n",
 					ipam_addr_format(r->a.family, r->a.ip, addr, sizeof(addr)),
-					r->a.id, st == NS_UNRECORDED ? "not recorded (made by an older "
-					"plugin)" : "cannot be checked");
-				json_object_array_add(jskip, row_json(r, "reason", admin_ns_state_name[st]));
+					r->a.id,
+					st == NS_UNRECORDED ? "not recorded (made by an older "
+							      "plugin)"
+							    : "cannot be checked");
+				json_object_array_add(
+					jskip, row_json(r, "reason", admin_ns_state_name[st]));
 				continue;
 			}
 			if (!o->dry_run && admin_release(s, r, err) < 0) {
@@ -514,7 +539,8 @@ static int cmd_gc(struct ipam_store *s, char **nets, const struct opts *o, const
 				continue;
 			}
 			rel_here++;
-			json_object_array_add(jrel, row_json(r, "netnsState", admin_ns_state_name[st]));
+			json_object_array_add(jrel,
+					      row_json(r, "netnsState", admin_ns_state_name[st]));
 			if (!o->json)
 				table_row(out, verb, r);
 		}
@@ -532,7 +558,8 @@ static int cmd_gc(struct ipam_store *s, char **nets, const struct opts *o, const
 		json_object_object_add(top, "skipped", jskip);
 		json_object_object_add(top, "kept", json_object_new_int64((int64_t)kept));
 		json_object_object_add(top, "node", json_object_new_string(o->node));
-		json_object_object_add(top, "otherNodes", json_object_new_int64((int64_t)other_nodes));
+		json_object_object_add(top, "otherNodes",
+				       json_object_new_int64((int64_t)other_nodes));
 		print_json(out, top);
 	} else {
 		fprintf(out, "%zu %s, %zu kept (netns live), %zu skipped\n", n_rel, verb, kept,
@@ -550,7 +577,7 @@ static int cmd_gc(struct ipam_store *s, char **nets, const struct opts *o, const
 static const struct admin_cmd {
 	const char *name;
 	bool takes_arg; /* ADDRESS (or, for show, NAMESPACE/POD or CONTAINERID) */
-	bool is_gc;     /* --dry-run and --node are its own; the etcd store refuses it */
+	bool is_gc;	/* --dry-run and --node are its own; the etcd store refuses it */
 	int (*run)(struct ipam_store *s, char **nets, const struct opts *o, const char *what,
 		   FILE *out, FILE *err);
 } admin_cmds[] = {
@@ -653,8 +680,9 @@ int ipam_admin_main(int argc, char **argv, FILE *out, FILE *err)
 		return EXIT_USAGE;
 	}
 	if (!what == ac->takes_arg) {
-		fprintf(err, "mignet ipam %s: %s\n", cmd, what ? "takes no argument" :
-			"give an address (or, for show, a namespace/pod or a container ID)");
+		fprintf(err, "mignet ipam %s: %s\n", cmd,
+			what ? "takes no argument"
+			     : "give an address (or, for show, a namespace/pod or a container ID)");
 		return EXIT_USAGE;
 	}
 	if (o.config && load_config(&o, err) < 0) {
@@ -662,9 +690,12 @@ int ipam_admin_main(int argc, char **argv, FILE *out, FILE *err)
 		goto out;
 	}
 	if (o.conf.datastore == IPAM_STORE_ETCD && ac->is_gc) {
-		fprintf(err, "mignet ipam gc: %s: the etcd store is cluster-wide, and a container of "
-			"another node has no netns here: gc would release it. Use the runtime's CNI GC "
-			"(it passes the valid attachments)\n", o.config);
+		fprintf(err,
+			"mignet ipam gc: %s: the etcd store is cluster-wide, and a container of "
+			"another node has no netns here: gc would release it. Use the runtime's "
+			"CNI GC "
+			"(it passes the valid attachments)\n",
+			o.config);
 		rc = EXIT_FAIL;
 		goto out;
 	}

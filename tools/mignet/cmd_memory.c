@@ -86,7 +86,8 @@ static int finish(struct ui *ui, const struct mig_report *rep, const struct mig_
 	else if (rep->rounds || rep->bytes)
 		fputs(mig_report_text(rep, text, sizeof(text)), stdout);
 	if (r < 0) {
-		fprintf(stderr, "mignet %s: %s\n", rep->role, err->msg[0] ? err->msg : strerror(-r));
+		fprintf(stderr, "mignet %s: %s\n", rep->role,
+			err->msg[0] ? err->msg : strerror(-r));
 		return EXIT_FAILED;
 	}
 	return 0;
@@ -107,7 +108,8 @@ int mignet_receive_main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	struct mig_receive_opts o = { .interface = MIG_DEFAULT_INTERFACE, .port = MIG_DEFAULT_PORT,
+	struct mig_receive_opts o = { .interface = MIG_DEFAULT_INTERFACE,
+				      .port = MIG_DEFAULT_PORT,
 				      .progress_timeout = MIG_DEFAULT_PROGRESS_TIMEOUT };
 	const char *token = NULL, *token_file = NULL;
 	char token_buf[MIG_MAX_TOKEN + 2];
@@ -139,12 +141,14 @@ int mignet_receive_main(int argc, char **argv)
 			break;
 		case 'w':
 			if (mig_parse_uint(optarg, 0, 86400 * 365, &v) < 0)
-				return mignet_usage_error("--timeout %s: not a number of seconds", optarg);
+				return mignet_usage_error("--timeout %s: not a number of seconds",
+							  optarg);
 			o.timeout = (unsigned int)v;
 			break;
 		case 'P':
 			if (mig_parse_uint(optarg, 0, 86400, &v) < 0)
-				return mignet_usage_error("--progress-timeout %s: not seconds", optarg);
+				return mignet_usage_error("--progress-timeout %s: not seconds",
+							  optarg);
 			o.progress_timeout = (unsigned int)v;
 			break;
 		case 'm':
@@ -170,7 +174,7 @@ int mignet_receive_main(int argc, char **argv)
 	mig_privilege_receive("mignet receive", o.port);
 	if (!o.token && !o.from)
 		fprintf(stderr, "mignet receive: warning: neither --token nor --from is set: any "
-			"host on the migration network can write this memory\n");
+				"host on the migration network can write this memory\n");
 	o.event = on_event;
 	o.opaque = &ui;
 	r = mig_receive(&o, &rep, &err);
@@ -195,11 +199,12 @@ static void on_progress(const struct mig_progress *p, void *opaque)
 	if (ui->json) {
 		struct json_object *o = json_object_new_object();
 
-		json_object_object_add(o, "event", json_object_new_string(p->round_end ? "round"
-											: "progress"));
+		json_object_object_add(o, "event",
+				       json_object_new_string(p->round_end ? "round" : "progress"));
 		json_object_object_add(o, "round", json_object_new_int((int)p->round));
 		json_object_object_add(o, "percent", dbl(pct, 1));
-		json_object_object_add(o, "roundBytes", json_object_new_int64((int64_t)p->round_total));
+		json_object_object_add(o, "roundBytes",
+				       json_object_new_int64((int64_t)p->round_total));
 		json_object_object_add(o, "bytes", json_object_new_int64((int64_t)p->bytes));
 		json_object_object_add(o, "gbps", dbl(p->rate_bps * 8 / 1e9, 3));
 		json_object_object_add(o, "seconds", dbl(p->elapsed, 3));
@@ -207,8 +212,7 @@ static void on_progress(const struct mig_progress *p, void *opaque)
 			json_object_object_add(o, "dirtyBytes",
 					       json_object_new_int64((int64_t)p->dirty_bytes));
 		else
-			json_object_object_add(o, "etaSeconds",
-					       dbl(p->eta, 3));
+			json_object_object_add(o, "etaSeconds", dbl(p->eta, 3));
 		mignet_print_json(o);
 		return;
 	}
@@ -224,8 +228,8 @@ static void on_progress(const struct mig_progress *p, void *opaque)
 		if (p->round_end) {
 			char d[32];
 
-			fprintf(stderr, "\n  round %u done; the guest dirtied %s meanwhile\n", p->round,
-				mig_format_bytes((double)p->dirty_bytes, d, sizeof(d)));
+			fprintf(stderr, "\n  round %u done; the guest dirtied %s meanwhile\n",
+				p->round, mig_format_bytes((double)p->dirty_bytes, d, sizeof(d)));
 		}
 		fflush(stderr);
 	}
@@ -233,9 +237,32 @@ static void on_progress(const struct mig_progress *p, void *opaque)
 
 int mignet_send_main(int argc, char **argv)
 {
-	enum { O_TARGET = 256, O_IF, O_MEM, O_DIRTY, O_STREAMS, O_ZC, O_BW, O_DOWN, O_CTO, O_PTO,
-	       O_TOKEN, O_TOKENF, O_JSON, O_CONFIG, O_PAR, O_LOCK, O_ROUNDS, O_SEED, O_BATCH,
-	       O_HELP, O_ETCD, O_CPAR, O_CWAIT, O_CTTL };
+	enum {
+		O_TARGET = 256,
+		O_IF,
+		O_MEM,
+		O_DIRTY,
+		O_STREAMS,
+		O_ZC,
+		O_BW,
+		O_DOWN,
+		O_CTO,
+		O_PTO,
+		O_TOKEN,
+		O_TOKENF,
+		O_JSON,
+		O_CONFIG,
+		O_PAR,
+		O_LOCK,
+		O_ROUNDS,
+		O_SEED,
+		O_BATCH,
+		O_HELP,
+		O_ETCD,
+		O_CPAR,
+		O_CWAIT,
+		O_CTTL
+	};
 	static const struct option opts[] = {
 		{ "target", required_argument, NULL, O_TARGET },
 		{ "interface", required_argument, NULL, O_IF },
@@ -267,10 +294,15 @@ int mignet_send_main(int argc, char **argv)
 	struct mig_cluster_opts copts = { .wait_ms = -1 };
 	struct mig_cluster_slot *cslot = NULL;
 	char *cfg_etcd = NULL, holder[300], cmsg[512];
-	struct mig_send_opts o = { .interface = MIG_DEFAULT_INTERFACE, .memory_bytes = 256u << 20,
-				   .streams = 2, .zc_mode = MIG_ZC_AUTO, .downtime_ms = 300,
-				   .completion_timeout_per_gib = MIG_DEFAULT_COMPLETION_TIMEOUT_PER_GIB,
-				   .progress_timeout = MIG_DEFAULT_PROGRESS_TIMEOUT, .seed = 1 };
+	struct mig_send_opts o = { .interface = MIG_DEFAULT_INTERFACE,
+				   .memory_bytes = 256u << 20,
+				   .streams = 2,
+				   .zc_mode = MIG_ZC_AUTO,
+				   .downtime_ms = 300,
+				   .completion_timeout_per_gib =
+					   MIG_DEFAULT_COMPLETION_TIMEOUT_PER_GIB,
+				   .progress_timeout = MIG_DEFAULT_PROGRESS_TIMEOUT,
+				   .seed = 1 };
 	bool set_bw = false, set_cto = false, set_pto = false, set_par = false;
 	const char *token = NULL, *token_file = NULL, *config = NULL;
 	const char *lock_dir = getenv("MIGNET_LOCK_DIR");
@@ -298,7 +330,8 @@ int mignet_send_main(int argc, char **argv)
 			break;
 		case O_DIRTY:
 			if (mig_parse_rate(optarg, 1, &o.dirty_rate) < 0)
-				return mignet_usage_error("--dirty-rate %s: not a rate (e.g. 64MiB/s)", optarg);
+				return mignet_usage_error(
+					"--dirty-rate %s: not a rate (e.g. 64MiB/s)", optarg);
 			break;
 		case O_STREAMS:
 			if (mig_parse_uint(optarg, 1, MIG_MAX_STREAMS, &v) < 0)
@@ -307,7 +340,8 @@ int mignet_send_main(int argc, char **argv)
 			break;
 		case O_ZC:
 			if (mig_zc_mode_parse(optarg, &o.zc_mode) < 0)
-				return mignet_usage_error("--zerocopy %s: auto, always or never", optarg);
+				return mignet_usage_error("--zerocopy %s: auto, always or never",
+							  optarg);
 			break;
 		case O_BW:
 			if (mig_parse_rate(optarg, 1u << 20, &o.bandwidth) < 0)
@@ -321,7 +355,8 @@ int mignet_send_main(int argc, char **argv)
 			break;
 		case O_CTO:
 			if (mig_parse_uint(optarg, 0, 1000000, &v) < 0)
-				return mignet_usage_error("--completion-timeout-per-gib %s: seconds", optarg);
+				return mignet_usage_error(
+					"--completion-timeout-per-gib %s: seconds", optarg);
 			o.completion_timeout_per_gib = (unsigned int)v;
 			set_cto = true;
 			break;
@@ -345,7 +380,8 @@ int mignet_send_main(int argc, char **argv)
 			break;
 		case O_PAR:
 			if (mig_parse_uint(optarg, 1, 1000, &v) < 0)
-				return mignet_usage_error("--parallel-outbound %s: 1..1000", optarg);
+				return mignet_usage_error("--parallel-outbound %s: 1..1000",
+							  optarg);
 			parallel = (unsigned int)v;
 			set_par = true;
 			break;
@@ -375,7 +411,8 @@ int mignet_send_main(int argc, char **argv)
 			break;
 		case O_CPAR:
 			if (mig_parse_uint(optarg, 1, 10000, &v) < 0)
-				return mignet_usage_error("--parallel-migrations-per-cluster %s: 1..10000", optarg);
+				return mignet_usage_error(
+					"--parallel-migrations-per-cluster %s: 1..10000", optarg);
 			copts.limit = (unsigned int)v;
 			break;
 		case O_CWAIT:
@@ -385,7 +422,8 @@ int mignet_send_main(int argc, char **argv)
 			break;
 		case O_CTTL:
 			if (mig_parse_uint(optarg, 2, 3600, &v) < 0)
-				return mignet_usage_error("--cluster-lease-ttl %s: 2..3600 seconds", optarg);
+				return mignet_usage_error("--cluster-lease-ttl %s: 2..3600 seconds",
+							  optarg);
 			copts.ttl = (unsigned int)v;
 			break;
 		default:
@@ -401,7 +439,8 @@ int mignet_send_main(int argc, char **argv)
 		unsigned int climit;
 
 		if (mig_cluster_config_load(config, &climit, &cfg_etcd) < 0)
-			return mignet_usage_error("--config %s: bad parallelMigrationsPerCluster or etcd", config);
+			return mignet_usage_error(
+				"--config %s: bad parallelMigrationsPerCluster or etcd", config);
 		if (cfg_etcd && !copts.endpoints)
 			copts.endpoints = cfg_etcd;
 		/*
@@ -409,8 +448,10 @@ int mignet_send_main(int argc, char **argv)
 		 * etcd to count in, a node cannot enforce a cluster-wide limit: say so, go on.
 		 */
 		if (climit && !copts.limit && !copts.endpoints)
-			fprintf(stderr, "mignet send: parallelMigrationsPerCluster=%u from %s is not "
-				"enforced: no etcd endpoints (--etcd)\n", climit, config);
+			fprintf(stderr,
+				"mignet send: parallelMigrationsPerCluster=%u from %s is not "
+				"enforced: no etcd endpoints (--etcd)\n",
+				climit, config);
 		else if (climit && !copts.limit)
 			copts.limit = climit;
 	}
@@ -470,10 +511,10 @@ int mignet_send_main(int argc, char **argv)
 	if (ui.bar)
 		fputc('\n', stderr);
 	if (!strcmp(rep.dirty_tracking, "unsupported"))
-		fprintf(stderr, "mignet send: %s; live pre-copy needs userfaultfd WP_ASYNC and "
+		fprintf(stderr,
+			"mignet send: %s; live pre-copy needs userfaultfd WP_ASYNC and "
 			"PAGEMAP_SCAN (Linux >= 6.7): the guest was paused for a stop-and-copy\n",
 			rep.dirty_note);
 	close(slot);
 	return finish(&ui, &rep, &err, r);
 }
-

@@ -31,9 +31,9 @@ struct opts {
 struct row {
 	char network[IPAM_NETWORK_NAME_MAX + 16];
 	char pool[IPAM_CIDR_MAX];
-	struct ipam_alloc a;   /* of a corrupt entry: family and ip only */
+	struct ipam_alloc a;	    /* of a corrupt entry: family and ip only */
 	char netns[IPAM_NETNS_MAX]; /* "" when the record holds none */
-	char corrupt[256];     /* why the entry is no record; "" for a record */
+	char corrupt[256];	    /* why the entry is no record; "" for a record */
 };
 
 struct rows {
@@ -72,8 +72,8 @@ void admin_store_failed(FILE *err, const struct cni_error *e, const char *fmt, .
  * into @pools (may be NULL)
  * Return: 0 or -1 (message written).
  */
-int admin_collect(struct ipam_store *s, const char *net, struct rows *rows,
-		  struct pool_list *pools, FILE *err);
+int admin_collect(struct ipam_store *s, const char *net, struct rows *rows, struct pool_list *pools,
+		  FILE *err);
 
 /** admin_lock() - lock network @net. Return: 0 or -1 (message written). */
 int admin_lock(struct ipam_store *s, const char *net, FILE *err);
@@ -95,7 +95,6 @@ bool admin_row_matches(const struct row *r, const char *what);
  * a container ID; all when NULL), each network read under its lock
  * Return: 0 or EXIT_FAIL.
  */
-int admin_gather(struct ipam_store *s, char **nets, const char *what, struct rows *ret,
-		 FILE *err);
+int admin_gather(struct ipam_store *s, char **nets, const char *what, struct rows *ret, FILE *err);
 
 #endif

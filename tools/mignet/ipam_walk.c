@@ -51,7 +51,6 @@ enum ns_state admin_netns_state(const char *path)
 	return (unsigned long)sfs.f_type == NSFS_MAGIC ? NS_LIVE : NS_NOT_NETNS;
 }
 
-
 /* --- collecting allocations under the lock --- */
 
 struct collect {
@@ -110,7 +109,7 @@ static int collect_pool(const char *name, int family, struct ipam_u128 net, unsi
 			void *arg)
 {
 	struct pool_list *p = arg;
-	char (*g)[IPAM_CIDR_MAX] = realloc(p->v, (p->n + 1) * sizeof(*g));
+	char(*g)[IPAM_CIDR_MAX] = realloc(p->v, (p->n + 1) * sizeof(*g));
 
 	(void)family, (void)net, (void)len;
 	if (!g)
@@ -140,8 +139,8 @@ void admin_store_failed(FILE *err, const struct cni_error *e, const char *fmt, .
  * Every allocation of the locked network @net into @rows, and its pools into @pools (may be
  * NULL). Return: 0 or -1 (message written).
  */
-int admin_collect(struct ipam_store *s, const char *net, struct rows *rows,
-			  struct pool_list *pools, FILE *err)
+int admin_collect(struct ipam_store *s, const char *net, struct rows *rows, struct pool_list *pools,
+		  FILE *err)
 {
 	struct pool_list p = { 0 };
 	struct cni_error e = { 0 };
@@ -244,8 +243,7 @@ bool admin_row_matches(const struct row *r, const char *what)
 }
 
 /* Every allocation of @nets matching @what (all when NULL). Return: 0 or EXIT_FAIL. */
-int admin_gather(struct ipam_store *s, char **nets, const char *what, struct rows *ret,
-		  FILE *err)
+int admin_gather(struct ipam_store *s, char **nets, const char *what, struct rows *ret, FILE *err)
 {
 	int rc = 0;
 

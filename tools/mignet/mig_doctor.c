@@ -49,9 +49,9 @@
 #include "netlink/nl.h"
 
 #define ECHO_TRIES 3
-#define ECHO_WAIT 1.0     /* seconds per try */
+#define ECHO_WAIT 1.0	  /* seconds per try */
 #define CONNECT_WAIT 3000 /* ms */
-#define SINK_IDLE 10      /* s */
+#define SINK_IDLE 10	  /* s */
 #define BUF_BYTES (1u << 20)
 
 static const char *const check_names[MIG_CHECK_COUNT] = {
@@ -157,8 +157,8 @@ static void format_ranges(const struct mig_doctor_expect *e, char *buf, size_t s
 	}
 }
 
-static void check_address(const struct mig_doctor_expect *e, const struct nl_addr *addrs,
-			  size_t n, struct mig_check *c)
+static void check_address(const struct mig_doctor_expect *e, const struct nl_addr *addrs, size_t n,
+			  struct mig_check *c)
 {
 	char text[INET6_ADDRSTRLEN], list[128] = "";
 	const struct nl_addr *hit = NULL, *first = NULL;
@@ -171,10 +171,9 @@ static void check_address(const struct mig_doctor_expect *e, const struct nl_add
 		if (!first)
 			first = &addrs[i];
 		if (off < sizeof(list))
-			off += (size_t)snprintf(list + off, sizeof(list) - off, "%s%s/%u",
-						off ? " " : "", nl_ip_format(&addrs[i].ip, text,
-									     sizeof(text)),
-						addrs[i].prefixlen);
+			off += (size_t)snprintf(
+				list + off, sizeof(list) - off, "%s%s/%u", off ? " " : "",
+				nl_ip_format(&addrs[i].ip, text, sizeof(text)), addrs[i].prefixlen);
 		if (!hit && (r = range_for(e, &addrs[i])) != NULL)
 			hit = &addrs[i];
 	}
@@ -182,12 +181,15 @@ static void check_address(const struct mig_doctor_expect *e, const struct nl_add
 	if (e->n_ranges)
 		format_ranges(e, c->expected, sizeof(c->expected));
 	if (!first) {
-		mig_check_set(c, MIG_CHECK_FAIL, "no global address on the interface: did IPAM run?");
+		mig_check_set(c, MIG_CHECK_FAIL,
+			      "no global address on the interface: did IPAM run?");
 		return;
 	}
 	if (!e->n_ranges) {
-		mig_check_set(c, MIG_CHECK_SKIP, "%s; no expected range (--range or ipam.range in "
-			  "--config)%s%s", list, e->range_note[0] ? ": " : "", e->range_note);
+		mig_check_set(c, MIG_CHECK_SKIP,
+			      "%s; no expected range (--range or ipam.range in "
+			      "--config)%s%s",
+			      list, e->range_note[0] ? ": " : "", e->range_note);
 		return;
 	}
 	if (!hit) {
@@ -197,7 +199,8 @@ static void check_address(const struct mig_doctor_expect *e, const struct nl_add
 	nl_ip_format(&hit->ip, text, sizeof(text));
 	if (hit->flags & (IFA_F_TENTATIVE | IFA_F_DADFAILED)) {
 		mig_check_set(c, MIG_CHECK_FAIL, "%s is %s", text,
-			  hit->flags & IFA_F_DADFAILED ? "a duplicate (DAD failed)" : "tentative (DAD)");
+			      hit->flags & IFA_F_DADFAILED ? "a duplicate (DAD failed)"
+							   : "tentative (DAD)");
 		return;
 	}
 	{
@@ -206,14 +209,14 @@ static void check_address(const struct mig_doctor_expect *e, const struct nl_add
 
 		nl_to_u128(&hit->ip, &family, &v);
 		if (ipam_range_excluded(r, v, &hi)) {
-			mig_check_set(c, MIG_CHECK_FAIL, "%s lies in %s but is excluded from it", text,
-				  r->cidr);
+			mig_check_set(c, MIG_CHECK_FAIL, "%s lies in %s but is excluded from it",
+				      text, r->cidr);
 			return;
 		}
 	}
 	if (hit->prefixlen != r->prefixlen) {
 		mig_check_set(c, MIG_CHECK_FAIL, "%s/%u is in %s but its prefix length is not /%u",
-			  text, hit->prefixlen, r->cidr, r->prefixlen);
+			      text, hit->prefixlen, r->cidr, r->prefixlen);
 		return;
 	}
 	mig_check_set(c, MIG_CHECK_PASS, "%s/%u in %s", text, hit->prefixlen, r->cidr);
@@ -281,26 +284,33 @@ static void check_master(const struct mig_doctor_opts *o, const struct nl_link *
 		snprintf(c->actual, sizeof(c->actual), "ifindex %d", link->link_ifindex);
 		if (mr != -EXDEV)
 			mig_check_set(c, e->master[0] ? MIG_CHECK_FAIL : MIG_CHECK_SKIP,
-				  "ifindex %d%s: cannot read it: %s%s", link->link_ifindex, where,
-				  strerror(-mr), mr == -EPERM || mr == -EACCES ?
-				  " (entering --master-netns needs CAP_SYS_ADMIN, and CAP_SYS_PTRACE "
-				  "for a /proc path)" : "");
+				      "ifindex %d%s: cannot read it: %s%s", link->link_ifindex,
+				      where, strerror(-mr),
+				      mr == -EPERM || mr == -EACCES
+					      ? " (entering --master-netns needs CAP_SYS_ADMIN, "
+						"and CAP_SYS_PTRACE "
+						"for a /proc path)"
+					      : "");
 		else
-			mig_check_set(c, MIG_CHECK_SKIP, "ifindex %d%s; %s", link->link_ifindex, where,
-				  e->master[0] ? "cannot compare by name: name the namespace with "
-				  "--master-netns" : "no expected master");
+			mig_check_set(
+				c, MIG_CHECK_SKIP, "ifindex %d%s; %s", link->link_ifindex, where,
+				e->master[0] ? "cannot compare by name: name the namespace with "
+					       "--master-netns"
+					     : "no expected master");
 		return;
 	}
 	snprintf(c->actual, sizeof(c->actual), "%s", master->name);
 	if (!e->master[0])
-		mig_check_set(c, MIG_CHECK_SKIP, "%s (ifindex %d)%s; no expected master (--master or "
-			  "\"master\" in --config)", master->name, master->ifindex, where);
+		mig_check_set(c, MIG_CHECK_SKIP,
+			      "%s (ifindex %d)%s; no expected master (--master or "
+			      "\"master\" in --config)",
+			      master->name, master->ifindex, where);
 	else if (strcmp(e->master, master->name) != 0)
-		mig_check_set(c, MIG_CHECK_FAIL, "%s (ifindex %d)%s, expected %s (%s)", master->name,
-			  master->ifindex, where, e->master, e->master_from);
+		mig_check_set(c, MIG_CHECK_FAIL, "%s (ifindex %d)%s, expected %s (%s)",
+			      master->name, master->ifindex, where, e->master, e->master_from);
 	else
 		mig_check_set(c, MIG_CHECK_PASS, "%s (ifindex %d)%s", master->name, master->ifindex,
-			  where);
+			      where);
 }
 
 static void check_mtu(const struct mig_doctor_expect *e, const struct nl_link *link,
@@ -315,8 +325,10 @@ static void check_mtu(const struct mig_doctor_expect *e, const struct nl_link *l
 		from = "the master's, as the config sets no mtu";
 	}
 	if (!want) {
-		mig_check_set(c, MIG_CHECK_SKIP, "%u; no expected MTU (--mtu, \"mtu\" in --config, or "
-			  "a config without mtu and a master that can be read)", link->mtu);
+		mig_check_set(c, MIG_CHECK_SKIP,
+			      "%u; no expected MTU (--mtu, \"mtu\" in --config, or "
+			      "a config without mtu and a master that can be read)",
+			      link->mtu);
 		return;
 	}
 	snprintf(c->expected, sizeof(c->expected), "%u", want);
@@ -337,20 +349,24 @@ static int local_checks(const struct mig_doctor_opts *o, struct nl *nl,
 
 	r = nl_link_get(nl, 0, o->interface, &link);
 	if (r < 0) {
-		mig_check_set(&c[MIG_CHECK_INTERFACE], MIG_CHECK_FAIL, r == -ENODEV ?
-			  "no interface %s in this network namespace: is the migration network "
-			  "attached?" : "%s: %s", o->interface, strerror(-r));
+		mig_check_set(&c[MIG_CHECK_INTERFACE], MIG_CHECK_FAIL,
+			      r == -ENODEV ? "no interface %s in this network namespace: is the "
+					     "migration network "
+					     "attached?"
+					   : "%s: %s",
+			      o->interface, strerror(-r));
 		return 0;
 	}
 	snprintf(c[MIG_CHECK_INTERFACE].actual, sizeof(c->actual), "ifindex %d", link.ifindex);
 	mig_check_set(&c[MIG_CHECK_INTERFACE], MIG_CHECK_PASS, "%s, ifindex %d", link.name,
-		  link.ifindex);
+		      link.ifindex);
 
 	if (!(link.flags & IFF_UP))
 		mig_check_set(&c[MIG_CHECK_UP], MIG_CHECK_FAIL, "administratively down");
 	else if (!(link.flags & IFF_RUNNING))
-		mig_check_set(&c[MIG_CHECK_UP], MIG_CHECK_FAIL, "up, but no carrier (is the master "
-			  "down?)");
+		mig_check_set(&c[MIG_CHECK_UP], MIG_CHECK_FAIL,
+			      "up, but no carrier (is the master "
+			      "down?)");
 	else
 		mig_check_set(&c[MIG_CHECK_UP], MIG_CHECK_PASS, "up, carrier");
 
@@ -361,13 +377,13 @@ static int local_checks(const struct mig_doctor_opts *o, struct nl *nl,
 		snprintf(c[MIG_CHECK_MACVLAN].expected, sizeof(c->expected), "macvlan %s", e->mode);
 	if (strcmp(link.kind, "macvlan") != 0)
 		mig_check_set(&c[MIG_CHECK_MACVLAN], MIG_CHECK_FAIL, "kind %s, not macvlan",
-			  link.kind[0] ? link.kind : "(none)");
+			      link.kind[0] ? link.kind : "(none)");
 	else if (e->mode[0] && strcmp(e->mode, mode_name(link.macvlan_mode)) != 0)
 		mig_check_set(&c[MIG_CHECK_MACVLAN], MIG_CHECK_FAIL, "macvlan mode %s, expected %s",
-			  mode_name(link.macvlan_mode), e->mode);
+			      mode_name(link.macvlan_mode), e->mode);
 	else
 		mig_check_set(&c[MIG_CHECK_MACVLAN], MIG_CHECK_PASS, "macvlan, mode %s",
-			  mode_name(link.macvlan_mode));
+			      mode_name(link.macvlan_mode));
 
 	mr = link.link_ifindex ? master_lookup(&link, o->master_netns, nl, &master) : -ENODEV;
 	if (c[MIG_CHECK_MACVLAN].status == MIG_CHECK_PASS || !strcmp(link.kind, "macvlan"))
@@ -378,7 +394,7 @@ static int local_checks(const struct mig_doctor_opts *o, struct nl *nl,
 	r = nl_addr_list(nl, link.ifindex, AF_UNSPEC, ret_addrs, ret_n);
 	if (r < 0) {
 		mig_check_set(&c[MIG_CHECK_ADDRESS], MIG_CHECK_FAIL, "reading the addresses: %s",
-			  strerror(-r));
+			      strerror(-r));
 		*ret_addrs = NULL;
 		*ret_n = 0;
 	} else {
@@ -418,17 +434,19 @@ static void peer_checks(const struct mig_doctor_opts *o, struct nl *nl, int ifin
 	r = nl_route_get(nl, &dst, &out, NULL);
 	if (r < 0) {
 		mig_check_set(&c[MIG_CHECK_ROUTE], MIG_CHECK_FAIL, "no route to %s: %s", rep->peer,
-			  strerror(-r));
+			      strerror(-r));
 	} else if (out != ifindex) {
 		if_indextoname((unsigned int)out, other);
 		snprintf(c[MIG_CHECK_ROUTE].actual, sizeof(c->actual), "%s", other);
-		mig_check_set(&c[MIG_CHECK_ROUTE], MIG_CHECK_FAIL, "the route to %s leaves through %s "
-			  "(ifindex %d), not %s: migration traffic would go over another network",
-			  rep->peer, other, out, o->interface);
+		mig_check_set(
+			&c[MIG_CHECK_ROUTE], MIG_CHECK_FAIL,
+			"the route to %s leaves through %s "
+			"(ifindex %d), not %s: migration traffic would go over another network",
+			rep->peer, other, out, o->interface);
 	} else {
 		snprintf(c[MIG_CHECK_ROUTE].actual, sizeof(c->actual), "%s", o->interface);
 		mig_check_set(&c[MIG_CHECK_ROUTE], MIG_CHECK_PASS, "%s is reached through %s",
-			  rep->peer, o->interface);
+			      rep->peer, o->interface);
 	}
 
 	mig_doctor_check_peer(o, &peer, srcp, &c[MIG_CHECK_PEER]);
@@ -438,10 +456,12 @@ static void peer_checks(const struct mig_doctor_opts *o, struct nl *nl, int ifin
 	else if (c[MIG_CHECK_ROUTE].status != MIG_CHECK_PASS ||
 		 c[MIG_CHECK_PEER].status != MIG_CHECK_PASS)
 		mig_check_set(&c[MIG_CHECK_THROUGHPUT], MIG_CHECK_SKIP, "the %s check failed",
-			  c[MIG_CHECK_ROUTE].status != MIG_CHECK_PASS ? "route" : "peer");
+			      c[MIG_CHECK_ROUTE].status != MIG_CHECK_PASS ? "route" : "peer");
 	else if (!srcp)
-		mig_check_set(&c[MIG_CHECK_THROUGHPUT], MIG_CHECK_SKIP, "no global address of the "
-			  "peer's family on %s", o->interface);
+		mig_check_set(&c[MIG_CHECK_THROUGHPUT], MIG_CHECK_SKIP,
+			      "no global address of the "
+			      "peer's family on %s",
+			      o->interface);
 	else
 		mig_doctor_check_throughput(o, &peer, srcp, rep);
 }
@@ -484,8 +504,8 @@ int mig_doctor_run(const struct mig_doctor_opts *o, struct mig_doctor_report *re
 	nl_close(&nl);
 count:
 	for (i = 0; i < MIG_CHECK_COUNT + (rep->tls_checked ? MIG_TLS_CHECK_COUNT : 0); i++) {
-		int st = i < MIG_CHECK_COUNT ? (int)rep->checks[i].status :
-			 rep->tls[i - MIG_CHECK_COUNT].status;
+		int st = i < MIG_CHECK_COUNT ? (int)rep->checks[i].status
+					     : rep->tls[i - MIG_CHECK_COUNT].status;
 
 		if (st == MIG_CHECK_PASS)
 			rep->passed++;

@@ -16,7 +16,7 @@
 #include "mig.h"
 #include "mig_tls.h"
 
-#define MIG_DOCTOR_PORT 49153              /* the sink's default port (receive's + 1) */
+#define MIG_DOCTOR_PORT 49153 /* the sink's default port (receive's + 1) */
 #define MIG_DOCTOR_PROBE_SECONDS 1.0
 #define MIG_DOCTOR_PROBE_BYTES (64u << 20)
 #define MIG_DOCTOR_SINK_CAP (1024ull << 20) /* the sink closes a connection past this */
@@ -52,41 +52,41 @@ struct mig_check {
 
 /* What the admin expects: from the flags, else from the CNI config. */
 struct mig_doctor_expect {
-	char master[IF_NAMESIZE];  /* "" = no expectation */
-	const char *master_from;   /* "--master" or the config file, for messages */
-	uint32_t mtu;              /* 0 = none */
+	char master[IF_NAMESIZE]; /* "" = no expectation */
+	const char *master_from;  /* "--master" or the config file, for messages */
+	uint32_t mtu;		  /* 0 = none */
 	const char *mtu_from;
-	bool mtu_is_masters;       /* the config sets no mtu: the macvlan gets the master's */
-	char mode[16];             /* "" = none (mode is reported, compared only when set) */
+	bool mtu_is_masters; /* the config sets no mtu: the macvlan gets the master's */
+	char mode[16];	     /* "" = none (mode is reported, compared only when set) */
 	struct ipam_range ranges[MIG_DOCTOR_MAX_RANGES];
 	size_t n_ranges;
 	const char *range_from;
-	char range_note[160];      /* why the config gave no range, "" otherwise */
+	char range_note[160]; /* why the config gave no range, "" otherwise */
 };
 
 struct mig_doctor_opts {
 	const char *interface;
-	const char *peer;           /* ADDR[:PORT]; NULL: no route, peer or throughput check */
-	const char *master_netns;   /* where the master lives, to name it; NULL = unknown */
+	const char *peer;	  /* ADDR[:PORT]; NULL: no route, peer or throughput check */
+	const char *master_netns; /* where the master lives, to name it; NULL = unknown */
 	const struct mig_doctor_expect *expect;
-	bool no_probe;              /* skip the throughput probe */
-	double probe_seconds;       /* 0 = MIG_DOCTOR_PROBE_SECONDS */
-	uint64_t probe_bytes;       /* 0 = MIG_DOCTOR_PROBE_BYTES */
-	double min_gbps;            /* the probe fails below this, 0 = any rate passes */
+	bool no_probe;			/* skip the throughput probe */
+	double probe_seconds;		/* 0 = MIG_DOCTOR_PROBE_SECONDS */
+	uint64_t probe_bytes;		/* 0 = MIG_DOCTOR_PROBE_BYTES */
+	double min_gbps;		/* the probe fails below this, 0 = any rate passes */
 	const struct mig_tls_opts *tls; /* the TLS material to check; NULL: not checked */
-	bool tls_role_given;        /* tls->role is the certificate's role (else from its CN) */
-	const char *tls_name;       /* the CN it must carry; NULL: the role's KubeVirt name */
-	bool tls_only;              /* skip the network checks */
+	bool tls_role_given;		/* tls->role is the certificate's role (else from its CN) */
+	const char *tls_name;		/* the CN it must carry; NULL: the role's KubeVirt name */
+	bool tls_only;			/* skip the network checks */
 };
 
 struct mig_doctor_report {
 	char interface[IF_NAMESIZE];
-	char peer[64];              /* the peer address, "" without --peer */
+	char peer[64]; /* the peer address, "" without --peer */
 	struct mig_check checks[MIG_CHECK_COUNT];
-	bool tls_checked;           /* the TLS checks below ran */
+	bool tls_checked; /* the TLS checks below ran */
 	struct mig_tls_check tls[MIG_TLS_CHECK_COUNT];
 	unsigned int passed, failed, skipped;
-	bool probed;                /* the throughput figures below are valid */
+	bool probed; /* the throughput figures below are valid */
 	uint64_t probe_bytes;
 	double probe_seconds;
 	double probe_gbps;

@@ -40,8 +40,10 @@ static void doctor_usage(FILE *f)
 	      "expectations from the flags, else from FILE (a CNI config or conflist with a\n"
 	      "macvlan plugin, or a NetworkAttachmentDefinition in JSON or YAML).\n"
 	      "The throughput probe streams to `mignet doctor --serve` on the peer (port 49153).\n"
-	      "With TLS material: tls-files, tls-key (matches the certificate), tls-chain (verifies\n"
-	      "against ca.crt), tls-dates, tls-name (CN and usage of the role, by default the role\n"
+	      "With TLS material: tls-files, tls-key (matches the certificate), tls-chain "
+	      "(verifies\n"
+	      "against ca.crt), tls-dates, tls-name (CN and usage of the role, by default the "
+	      "role\n"
 	      "whose KubeVirt name the CN carries) and tls-path (kernel or user-space TLS, why).\n"
 	      "Exit status: 0 no check failed, 1 a check failed, 2 usage or config error.\n",
 	      f);
@@ -195,8 +197,9 @@ static struct json_object *macvlan_conf(struct json_object *root, struct json_ob
 		root = *ret_owned;
 	}
 	if (json_object_object_get_ex(root, "plugins", &plugins)) {
-		size_t n = json_object_is_type(plugins, json_type_array) ?
-			   json_object_array_length(plugins) : 0;
+		size_t n = json_object_is_type(plugins, json_type_array)
+				   ? json_object_array_length(plugins)
+				   : 0;
 
 		for (size_t i = 0; i < n; i++) {
 			struct json_object *p = json_object_array_get_idx(plugins, i);
@@ -242,8 +245,10 @@ static int load_ranges(struct json_object *conf, const char *path, struct mig_do
 	}
 	type = get_string(o, "type");
 	if (!type || strcmp(type, "whereabouts") != 0) {
-		snprintf(e->range_note, sizeof(e->range_note), "ipam.type is %s, only whereabouts' "
-			 "ranges are read", type ? type : "unset");
+		snprintf(e->range_note, sizeof(e->range_note),
+			 "ipam.type is %s, only whereabouts' "
+			 "ranges are read",
+			 type ? type : "unset");
 		return 0;
 	}
 	if (ipam_config_load(o, ipam_flat_file_paths, ipam, &cerr) < 0) {
@@ -275,7 +280,8 @@ static int load_config(const char *path, struct mig_doctor_expect *e, struct ipa
 		yaml = yaml_spec_config(text);
 		root = yaml ? json_tokener_parse(yaml) : NULL;
 		if (!root) {
-			snprintf(msg, size, "neither JSON nor a NetworkAttachmentDefinition YAML whose "
+			snprintf(msg, size,
+				 "neither JSON nor a NetworkAttachmentDefinition YAML whose "
 				 "spec.config is a block (config: |) holding JSON; pass the JSON "
 				 "config instead");
 			r = -EINVAL;
@@ -292,7 +298,8 @@ static int load_config(const char *path, struct mig_doctor_expect *e, struct ipa
 		e->master_from = path;
 	}
 	if (!e->mode[0])
-		snprintf(e->mode, sizeof(e->mode), "%s", (s = get_string(conf, "mode")) ? s : "bridge");
+		snprintf(e->mode, sizeof(e->mode), "%s",
+			 (s = get_string(conf, "mode")) ? s : "bridge");
 	if (!e->mtu) {
 		if (json_object_object_get_ex(conf, "mtu", &v) &&
 		    json_object_is_type(v, json_type_int) && json_object_get_int64(v) > 0 &&
@@ -344,8 +351,9 @@ static struct json_object *report_json(const struct mig_doctor_report *rep)
 		struct json_object *e = json_object_new_object();
 
 		json_object_object_add(e, "name", json_object_new_string(rep->tls[i].name));
-		json_object_object_add(e, "status", json_object_new_string(
-				       mig_check_status_name((enum mig_check_status)rep->tls[i].status)));
+		json_object_object_add(e, "status",
+				       json_object_new_string(mig_check_status_name(
+					       (enum mig_check_status)rep->tls[i].status)));
 		json_object_object_add(e, "detail", json_object_new_string(rep->tls[i].detail));
 		json_object_array_add(a, e);
 	}
@@ -354,9 +362,11 @@ static struct json_object *report_json(const struct mig_doctor_report *rep)
 		struct json_object *t = json_object_new_object();
 		char buf[32];
 
-		json_object_object_add(t, "bytes", json_object_new_int64((int64_t)rep->probe_bytes));
+		json_object_object_add(t, "bytes",
+				       json_object_new_int64((int64_t)rep->probe_bytes));
 		snprintf(buf, sizeof(buf), "%.6f", rep->probe_seconds);
-		json_object_object_add(t, "seconds", json_object_new_double_s(rep->probe_seconds, buf));
+		json_object_object_add(t, "seconds",
+				       json_object_new_double_s(rep->probe_seconds, buf));
 		snprintf(buf, sizeof(buf), "%.3f", rep->probe_gbps);
 		json_object_object_add(t, "gbps", json_object_new_double_s(rep->probe_gbps, buf));
 		json_object_object_add(o, "throughput", t);
@@ -407,9 +417,32 @@ static void on_serve(const char *event, const char *addr, uint16_t port, uint64_
 
 int mig_doctor_main(int argc, char **argv)
 {
-	enum { O_IF = 256, O_PEER, O_MASTER, O_MNETNS, O_RANGE, O_MTU, O_MODE, O_CONFIG, O_JSON,
-	       O_NOPROBE, O_PSECS, O_PBYTES, O_MINGBPS, O_SERVE, O_PORT, O_COUNT, O_HELP,
-	       O_TLSDIR, O_TLSCERT, O_TLSKEY, O_TLSCA, O_TLSROLE, O_TLSNAME, O_TLSONLY };
+	enum {
+		O_IF = 256,
+		O_PEER,
+		O_MASTER,
+		O_MNETNS,
+		O_RANGE,
+		O_MTU,
+		O_MODE,
+		O_CONFIG,
+		O_JSON,
+		O_NOPROBE,
+		O_PSECS,
+		O_PBYTES,
+		O_MINGBPS,
+		O_SERVE,
+		O_PORT,
+		O_COUNT,
+		O_HELP,
+		O_TLSDIR,
+		O_TLSCERT,
+		O_TLSKEY,
+		O_TLSCA,
+		O_TLSROLE,
+		O_TLSNAME,
+		O_TLSONLY
+	};
 	static const struct option opts[] = {
 		{ "interface", required_argument, NULL, O_IF },
 		{ "peer", required_argument, NULL, O_PEER },
@@ -457,7 +490,8 @@ int mig_doctor_main(int argc, char **argv)
 		switch (c) {
 		case O_IF:
 			if (!*optarg || strlen(optarg) >= IF_NAMESIZE)
-				return doctor_error("--interface %s: not an interface name", optarg);
+				return doctor_error("--interface %s: not an interface name",
+						    optarg);
 			o.interface = optarg;
 			break;
 		case O_PEER:
@@ -591,14 +625,14 @@ int mig_doctor_main(int argc, char **argv)
 	}
 	if (peer) {
 		if (mig_parse_target(peer, (uint16_t)port, &pa) < 0)
-			return doctor_error("--peer %s: not an address (ADDR, ADDR:PORT, [V6]:PORT)",
-					    peer);
+			return doctor_error(
+				"--peer %s: not an address (ADDR, ADDR:PORT, [V6]:PORT)", peer);
 		if (port_set) { /* --port wins over a port in --peer */
 			char a[64];
 
 			mig_addr_format(&pa, a, sizeof(a));
-			snprintf(peer_buf, sizeof(peer_buf), pa.ss.ss_family == AF_INET6 ?
-				 "[%s]:%lu" : "%s:%lu", a, port);
+			snprintf(peer_buf, sizeof(peer_buf),
+				 pa.ss.ss_family == AF_INET6 ? "[%s]:%lu" : "%s:%lu", a, port);
 			peer = peer_buf;
 		}
 		o.peer = peer;

@@ -30,9 +30,9 @@
 #include "netlink/nl.h"
 
 #define ECHO_TRIES 3
-#define ECHO_WAIT 1.0     /* seconds per try */
+#define ECHO_WAIT 1.0	  /* seconds per try */
 #define CONNECT_WAIT 3000 /* ms */
-#define SINK_IDLE 10      /* s */
+#define SINK_IDLE 10	  /* s */
 #define BUF_BYTES (1u << 20)
 
 /* ---- ICMP echo ---- */
@@ -64,7 +64,8 @@ static int icmp_socket(int family, const char *ifname, bool *ret_raw)
 	}
 	if (fd < 0)
 		return -errno;
-	if (setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, ifname, (socklen_t)strlen(ifname) + 1) < 0) {
+	if (setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, ifname, (socklen_t)strlen(ifname) + 1) <
+	    0) {
 		r = -errno;
 		close(fd);
 		return r;
@@ -154,8 +155,8 @@ static int echo(const struct mig_addr *target, const char *ifname, bool *ret_raw
 			h->icmp6_id = htons(id);
 			h->icmp6_seq = htons((uint16_t)tries);
 		}
-		if (sendto(fd, pkt, sizeof(pkt), 0, (const struct sockaddr *)&peer->ss,
-			   peer->len) < 0) {
+		if (sendto(fd, pkt, sizeof(pkt), 0, (const struct sockaddr *)&peer->ss, peer->len) <
+		    0) {
 			*ret_send_err = errno; /* e.g. EHOSTUNREACH: neighbour resolution failed */
 			continue;
 		}
@@ -170,8 +171,8 @@ static int echo(const struct mig_addr *target, const char *ifname, bool *ret_raw
 				break;
 			n = recvfrom(fd, buf, sizeof(buf), MSG_DONTWAIT, (struct sockaddr *)&from,
 				     &flen);
-			if (n > 0 && is_reply(peer, &from, buf, (size_t)n, *ret_raw, id,
-					      (uint16_t)tries)) {
+			if (n > 0 &&
+			    is_reply(peer, &from, buf, (size_t)n, *ret_raw, id, (uint16_t)tries)) {
 				*ret_ms = (mig_now() - start) * 1000;
 				close(fd);
 				return 0;
@@ -194,7 +195,8 @@ static int tcp_connect(const char *ifname, const struct mig_addr *src, const str
 	fd = socket(dst->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return -errno;
-	if (setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, ifname, (socklen_t)strlen(ifname) + 1) < 0 ||
+	if (setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, ifname, (socklen_t)strlen(ifname) + 1) <
+		    0 ||
 	    (src && bind(fd, (const struct sockaddr *)&src->ss, src->len) < 0))
 		goto out;
 	if (connect(fd, (const struct sockaddr *)&dst->ss, dst->len) < 0) {
@@ -225,8 +227,10 @@ out:
 /* Why no ICMP socket could be opened, when it is a matter of privilege. */
 static const char *no_icmp_why(int r)
 {
-	return r == -EPERM || r == -EACCES ? ": ping sockets are off here (net.ipv4.ping_group_range) "
-					     "and a raw socket needs CAP_NET_RAW" : "";
+	return r == -EPERM || r == -EACCES
+		       ? ": ping sockets are off here (net.ipv4.ping_group_range) "
+			 "and a raw socket needs CAP_NET_RAW"
+		       : "";
 }
 
 void mig_doctor_check_peer(const struct mig_doctor_opts *o, const struct mig_addr *peer,
@@ -241,8 +245,10 @@ void mig_doctor_check_peer(const struct mig_doctor_opts *o, const struct mig_add
 	r = echo(peer, o->interface, &raw, &ms, &send_err);
 	if (r == 0) {
 		snprintf(c->actual, sizeof(c->actual), "echo reply in %.3f ms", ms);
-		mig_check_set(c, MIG_CHECK_PASS, "%s answered an ICMP echo over %s in %.3f ms (%s "
-			  "socket)", text, o->interface, ms, raw ? "raw" : "ping");
+		mig_check_set(c, MIG_CHECK_PASS,
+			      "%s answered an ICMP echo over %s in %.3f ms (%s "
+			      "socket)",
+			      text, o->interface, ms, raw ? "raw" : "ping");
 		return;
 	}
 	if (r != -ETIMEDOUT) { /* no ICMP socket: a TCP connection to the sink's port instead */
@@ -250,22 +256,28 @@ void mig_doctor_check_peer(const struct mig_doctor_opts *o, const struct mig_add
 		if (fd >= 0 || fd == -ECONNREFUSED) {
 			if (fd >= 0)
 				close(fd);
-			snprintf(c->actual, sizeof(c->actual), "TCP port %u %s", mig_addr_port(peer),
-				 fd >= 0 ? "accepted" : "refused");
-			mig_check_set(c, MIG_CHECK_PASS, "%s answered TCP port %u over %s (%s; no ICMP "
-				  "socket: %s%s)", text, mig_addr_port(peer), o->interface,
-				  fd >= 0 ? "accepted" : "refused", strerror(-r), no_icmp_why(r));
+			snprintf(c->actual, sizeof(c->actual), "TCP port %u %s",
+				 mig_addr_port(peer), fd >= 0 ? "accepted" : "refused");
+			mig_check_set(c, MIG_CHECK_PASS,
+				      "%s answered TCP port %u over %s (%s; no ICMP "
+				      "socket: %s%s)",
+				      text, mig_addr_port(peer), o->interface,
+				      fd >= 0 ? "accepted" : "refused", strerror(-r),
+				      no_icmp_why(r));
 			return;
 		}
-		mig_check_set(c, MIG_CHECK_FAIL, "no ICMP socket (%s%s) and TCP port %u of %s over %s: "
-			  "%s", strerror(-r), no_icmp_why(r), mig_addr_port(peer), text, o->interface,
-			  strerror(-fd));
+		mig_check_set(c, MIG_CHECK_FAIL,
+			      "no ICMP socket (%s%s) and TCP port %u of %s over %s: "
+			      "%s",
+			      strerror(-r), no_icmp_why(r), mig_addr_port(peer), text, o->interface,
+			      strerror(-fd));
 		return;
 	}
 	snprintf(c->actual, sizeof(c->actual), "no answer");
-	mig_check_set(c, MIG_CHECK_FAIL, "%s did not answer %d ICMP echo requests over %s (%s socket%s%s)",
-		  text, ECHO_TRIES, o->interface, raw ? "raw" : "ping", send_err ? "; send: " : "",
-		  send_err ? strerror(send_err) : "");
+	mig_check_set(c, MIG_CHECK_FAIL,
+		      "%s did not answer %d ICMP echo requests over %s (%s socket%s%s)", text,
+		      ECHO_TRIES, o->interface, raw ? "raw" : "ping", send_err ? "; send: " : "",
+		      send_err ? strerror(send_err) : "");
 }
 
 void mig_doctor_check_throughput(const struct mig_doctor_opts *o, const struct mig_addr *peer,
@@ -285,9 +297,10 @@ void mig_doctor_check_throughput(const struct mig_doctor_opts *o, const struct m
 		snprintf(c->expected, sizeof(c->expected), ">= %.3f Gbit/s", o->min_gbps);
 	fd = tcp_connect(o->interface, src, peer);
 	if (fd < 0) {
-		mig_check_set(c, MIG_CHECK_FAIL, "connect to %s port %u over %s: %s (is `mignet doctor "
-			  "--serve` running on the peer?)", text, mig_addr_port(peer), o->interface,
-			  strerror(-fd));
+		mig_check_set(c, MIG_CHECK_FAIL,
+			      "connect to %s port %u over %s: %s (is `mignet doctor "
+			      "--serve` running on the peer?)",
+			      text, mig_addr_port(peer), o->interface, strerror(-fd));
 		return;
 	}
 	buf = malloc(BUF_BYTES);
@@ -320,8 +333,8 @@ void mig_doctor_check_throughput(const struct mig_doctor_opts *o, const struct m
 	close(fd);
 	if (r < 0) {
 		mig_check_set(c, MIG_CHECK_FAIL, "stream to %s port %u: %s after %s", text,
-			  mig_addr_port(peer), strerror(-r), mig_format_bytes((double)sent, sz,
-									     sizeof(sz)));
+			      mig_addr_port(peer), strerror(-r),
+			      mig_format_bytes((double)sent, sz, sizeof(sz)));
 		return;
 	}
 	got = be64toh(got_be);
@@ -333,13 +346,13 @@ void mig_doctor_check_throughput(const struct mig_doctor_opts *o, const struct m
 	mig_format_bytes((double)got, sz, sizeof(sz));
 	if (got != sent)
 		mig_check_set(c, MIG_CHECK_FAIL, "the sink counted %" PRIu64 " bytes of %" PRIu64,
-			  got, sent);
+			      got, sent);
 	else if (o->min_gbps > 0 && rep->probe_gbps < o->min_gbps)
-		mig_check_set(c, MIG_CHECK_FAIL, "%.3f Gbit/s (%s in %.3f s), below %.3f", rep->probe_gbps,
-			  sz, t, o->min_gbps);
+		mig_check_set(c, MIG_CHECK_FAIL, "%.3f Gbit/s (%s in %.3f s), below %.3f",
+			      rep->probe_gbps, sz, t, o->min_gbps);
 	else
 		mig_check_set(c, MIG_CHECK_PASS, "%.3f Gbit/s (%s in %.3f s to %s port %u)",
-			  rep->probe_gbps, sz, t, text, mig_addr_port(peer));
+			      rep->probe_gbps, sz, t, text, mig_addr_port(peer));
 }
 
 /* route, peer, throughput. */
@@ -389,7 +402,8 @@ int mig_doctor_serve(const char *ifname, uint16_t port, unsigned int count,
 		goto out;
 	}
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-	    setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, ifname, (socklen_t)strlen(ifname) + 1) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, ifname, (socklen_t)strlen(ifname) + 1) <
+		    0 ||
 	    bind(fd, (struct sockaddr *)&a.ss, a.len) < 0 || listen(fd, 4) < 0) {
 		r = mig_error_set(err, -errno, "listening on %s port %u over %s: %s%s", text, port,
 				  ifname, strerror(errno), mig_listen_hint(errno, port));
@@ -412,8 +426,9 @@ int mig_doctor_serve(const char *ifname, uint16_t port, unsigned int count,
 		close(cfd);
 		served++;
 		if (event)
-			event(r < 0 ? "dropped" : "served", mig_addr_format(&peer, ptext, sizeof(ptext)),
-			      mig_addr_port(&peer), 0, opaque);
+			event(r < 0 ? "dropped" : "served",
+			      mig_addr_format(&peer, ptext, sizeof(ptext)), mig_addr_port(&peer), 0,
+			      opaque);
 	}
 	r = 0;
 out:

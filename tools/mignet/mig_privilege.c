@@ -13,7 +13,8 @@ static void drop(const char *who, const struct cni_cap *keep, size_t n)
 	int r = cni_caps_drop(keep, n);
 
 	if (r < 0)
-		fprintf(stderr, "%s: warning: could not drop capabilities: %s\n", who, strerror(-r));
+		fprintf(stderr, "%s: warning: could not drop capabilities: %s\n", who,
+			strerror(-r));
 }
 
 void mig_privilege_send(bool zerocopy)
@@ -24,7 +25,8 @@ void mig_privilege_send(bool zerocopy)
 	struct cni_error missing = { 0 };
 
 	if (zerocopy && cni_caps_check("mignet send", &ipc_lock, 1, &missing) < 0)
-		fprintf(stderr, "mignet send: warning: no CAP_IPC_LOCK: the pages pinned by "
+		fprintf(stderr,
+			"mignet send: warning: no CAP_IPC_LOCK: the pages pinned by "
 			"zero-copy sends count against RLIMIT_MEMLOCK, expect ENOBUFS retries\n");
 	drop("mignet send", &ipc_lock, zerocopy ? 1 : 0);
 }
@@ -34,7 +36,8 @@ void mig_privilege_receive(const char *who, uint16_t port)
 	/* CAP_SETPCAP only so that the drop once listening can still empty the bounding set */
 	static const struct cni_cap bind_low[] = {
 		{ CAP_NET_BIND_SERVICE, "to listen on a port below 1024" },
-		{ CAP_SETPCAP, "to drop CAP_NET_BIND_SERVICE from the bounding set once listening" },
+		{ CAP_SETPCAP,
+		  "to drop CAP_NET_BIND_SERVICE from the bounding set once listening" },
 	};
 
 	drop(who, bind_low, port < 1024 ? 2 : 0);
@@ -45,7 +48,8 @@ void mig_privilege_vm(const char *who, uint16_t port)
 	static const struct cni_cap keep[] = {
 		{ CAP_DAC_OVERRIDE, "to reach QEMU's sockets when QEMU runs as another user" },
 		{ CAP_NET_BIND_SERVICE, "to listen on a port below 1024" },
-		{ CAP_SETPCAP, "to drop CAP_NET_BIND_SERVICE from the bounding set once listening" },
+		{ CAP_SETPCAP,
+		  "to drop CAP_NET_BIND_SERVICE from the bounding set once listening" },
 	};
 
 	drop(who, keep, port && port < 1024 ? 3 : 1);

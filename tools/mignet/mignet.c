@@ -42,7 +42,8 @@ void mignet_usage(FILE *f)
 	      "                 [--max-memory SIZE] [--json]\n"
 	      "  mignet send --target ADDR[:PORT] [--interface IF] [--guest-memory SIZE]\n"
 	      "              [--dirty-rate RATE] [--streams N] [--zerocopy auto|always|never]\n"
-	      "              [--bandwidth MiB/s] [--downtime-ms MS] [--completion-timeout-per-gib S]\n"
+	      "              [--bandwidth MiB/s] [--downtime-ms MS] [--completion-timeout-per-gib "
+	      "S]\n"
 	      "              [--progress-timeout S] [--token T | --token-file F] [--config FILE]\n"
 	      "              [--parallel-outbound N] [--lock-dir DIR] [--max-rounds N]\n"
 	      "              [--etcd ENDPOINTS --parallel-migrations-per-cluster N]\n"
@@ -51,9 +52,11 @@ void mignet_usage(FILE *f)
 	      "  mignet incoming --qmp SOCKET [--interface IF] [--port P] [--socket-dir DIR]\n"
 	      "                  [--token-file F] [--from CIDR] [--timeout S] [--json]\n"
 	      "  mignet migrate --qmp SOCKET --target ADDR[:PORT] [--interface IF]\n"
-	      "                 [--socket-dir DIR] [--config FILE] [--streams N] [--bandwidth RATE]\n"
+	      "                 [--socket-dir DIR] [--config FILE] [--streams N] [--bandwidth "
+	      "RATE]\n"
 	      "                 [--progress-timeout S] [--completion-timeout-per-gib S]\n"
-	      "                 [--allow-auto-converge] [--allow-post-copy] [--token-file F] [--json]\n"
+	      "                 [--allow-auto-converge] [--allow-post-copy] [--token-file F] "
+	      "[--json]\n"
 	      "                 (mignet migrate --help, mignet incoming --help)\n"
 	      "  mignet ipam list|show|release|gc ... (mignet ipam help)\n"
 	      "  mignet doctor [--interface IF] [--peer ADDR] ... (mignet doctor --help)\n"
@@ -99,8 +102,7 @@ int mignet_usage_error(const char *fmt, ...)
 }
 
 /* --token, --token-file, then MIGNET_TOKEN. Return: 0, or an exit status. */
-int mignet_pick_token(const char *token, const char *file, char *buf, size_t size,
-		      const char **ret)
+int mignet_pick_token(const char *token, const char *file, char *buf, size_t size, const char **ret)
 {
 	const char *env = getenv("MIGNET_TOKEN");
 
@@ -167,11 +169,12 @@ static int cmd_tls_init(int argc, char **argv)
 	if (optind + 1 != argc)
 		return mignet_usage_error("tls-init needs one directory");
 	if (!*server_cn || !*client_cn || strlen(server_cn) > 64 || strlen(client_cn) > 64)
-		return mignet_usage_error("--server-name/--client-name: 1..64 characters (an X.509 CN)");
+		return mignet_usage_error(
+			"--server-name/--client-name: 1..64 characters (an X.509 CN)");
 	mig_privilege_none("mignet tls-init");
 	umask(022);
-	if (mig_tls_init_dir(argv[optind], server_cn, client_cn, (unsigned int)days, new_ca,
-			     &err) < 0) {
+	if (mig_tls_init_dir(argv[optind], server_cn, client_cn, (unsigned int)days, new_ca, &err) <
+	    0) {
 		fprintf(stderr, "mignet tls-init: %s\n", err.msg);
 		return EXIT_FAILED;
 	}
@@ -206,7 +209,8 @@ int main(int argc, char **argv)
 		return mig_doctor_main(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "tls-init"))
 		return cmd_tls_init(argc - 1, argv + 1);
-	if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
+	if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version") ||
+	    !strcmp(argv[1], "-V")) {
 		printf("mignet %s\n", MIGNET_VERSION);
 		return 0;
 	}

@@ -59,7 +59,8 @@ static int store(const char *cmd, const struct opt *o, const char *value, void *
 		break;
 	case OPT_RATE:
 		if (mig_parse_rate(value, 1u << 20, &rate) < 0)
-			return opt_error(cmd, o, value, "not a rate (e.g. 64MiB/s; a number is MiB/s)");
+			return opt_error(cmd, o, value,
+					 "not a rate (e.g. 64MiB/s; a number is MiB/s)");
 		*(uint64_t *)p = rate;
 		break;
 	}
@@ -68,8 +69,8 @@ static int store(const char *cmd, const struct opt *o, const char *value, void *
 	return 0;
 }
 
-int opts_parse(const struct opt *table, const char *cmd, const char *usage, int argc,
-	       char **argv, void *dst)
+int opts_parse(const struct opt *table, const char *cmd, const char *usage, int argc, char **argv,
+	       void *dst)
 {
 	static char prog[64];
 	struct option lo[MAX_OPTS + 2];
@@ -77,8 +78,10 @@ int opts_parse(const struct opt *table, const char *cmd, const char *usage, int 
 	int c, r;
 
 	for (; table[n].name && n < MAX_OPTS; n++)
-		lo[n] = (struct option){ table[n].name, table[n].kind == OPT_FLAG ? no_argument
-						       : required_argument, NULL, (int)n + 256 };
+		lo[n] = (struct option){ table[n].name,
+					 table[n].kind == OPT_FLAG ? no_argument
+								   : required_argument,
+					 NULL, (int)n + 256 };
 	lo[n] = (struct option){ "help", no_argument, NULL, 'h' };
 	lo[n + 1] = (struct option){ 0 };
 	snprintf(prog, sizeof(prog), "mignet %s", cmd);

@@ -22,13 +22,15 @@ int slot_outbound(const struct slot_waiter *w, const char *dir, unsigned int lim
 
 	while ((fd = mig_limit_try(dir, limit)) == -EBUSY) {
 		if (!said) {
-			fprintf(stderr, "%s: waiting: %u outbound migration(s) already run "
-				"on this node (parallelOutboundMigrationsPerNode=%u)\n", w->who, limit,
-				limit);
+			fprintf(stderr,
+				"%s: waiting: %u outbound migration(s) already run "
+				"on this node (parallelOutboundMigrationsPerNode=%u)\n",
+				w->who, limit, limit);
 			if (w->json) {
 				struct json_object *o = json_object_new_object();
 
-				json_object_object_add(o, "event", json_object_new_string("queued"));
+				json_object_object_add(o, "event",
+						       json_object_new_string("queued"));
 				json_object_object_add(o, "limit", json_object_new_int((int)limit));
 				print_json(o);
 			}
@@ -53,8 +55,10 @@ void slot_cluster_waiting(void *arg, unsigned int limit)
 {
 	const struct slot_waiter *w = arg;
 
-	fprintf(stderr, "%s: waiting: %u migration(s) already run in the cluster "
-		"(parallelMigrationsPerCluster=%u)\n", w->who, limit, limit);
+	fprintf(stderr,
+		"%s: waiting: %u migration(s) already run in the cluster "
+		"(parallelMigrationsPerCluster=%u)\n",
+		w->who, limit, limit);
 	if (w->json) {
 		struct json_object *o = json_object_new_object();
 
@@ -63,4 +67,3 @@ void slot_cluster_waiting(void *arg, unsigned int limit)
 		print_json(o);
 	}
 }
-

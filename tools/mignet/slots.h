@@ -10,7 +10,7 @@
 #include <stdbool.h>
 
 struct slot_waiter {
-	const char *who;   /* "mignet send" */
+	const char *who; /* "mignet send" */
 	bool json;
 };
 

@@ -24,8 +24,8 @@
 
 #define VM_DEFAULT_SOCKET_DIR "/run/mignet"
 #define VM_DEFAULT_STREAMS 8
-#define VM_QMP_TIMEOUT 30      /* seconds for one QMP command */
-#define VM_CONTROL_TIMEOUT 60  /* seconds for the peer's answer on the control connection */
+#define VM_QMP_TIMEOUT 30	     /* seconds for one QMP command */
+#define VM_CONTROL_TIMEOUT 60	     /* seconds for the peer's answer on the control connection */
 #define VM_FDNAME "mignet-migration" /* getfd name of the fd: transport */
 #define EXIT_FAILED 1
 #define EXIT_USAGE 2
@@ -43,34 +43,34 @@ struct vm_opts {
 	const char *tls_dir, *tls_cert, *tls_key, *tls_ca, *tls_peer_name, *tls_min_version;
 	bool no_tls, set_no_tls;
 	bool set_streams, set_bw, set_pto, set_cto, set_ac, set_pc, set_par, set_cluster;
-	const char *token;     /* from --token-file or MIGNET_TOKEN */
+	const char *token; /* from --token-file or MIGNET_TOKEN */
 	char token_buf[MIG_MAX_TOKEN + 2];
 };
 
 /* The report of either side, shaped like a VMI's status.migrationState. */
 struct vm_report {
-	const char *role;              /* "migrate" or "incoming" */
+	const char *role; /* "migrate" or "incoming" */
 	bool completed, failed;
 	char failure_reason[400];
-	const char *abort_status;      /* NULL, "Succeeded" (cancelled), "Failed" */
-	const char *mode;              /* "PreCopy" or "PostCopy" */
-	const char *transport;         /* "splice" or "fd" */
+	const char *abort_status; /* NULL, "Succeeded" (cancelled), "Failed" */
+	const char *mode;	  /* "PreCopy" or "PostCopy" */
+	const char *transport;	  /* "splice" or "fd" */
 	char target_address[64], source_address[64];
 	uint16_t port;
-	char start[40], end[40];       /* RFC 3339 */
+	char start[40], end[40];		   /* RFC 3339 */
 	char source_status[32], target_status[32]; /* QEMU run states ("" unknown) */
-	const char *vm_runs_on;        /* "source", "target", "unknown" */
+	const char *vm_runs_on;			   /* "source", "target", "unknown" */
 	uint64_t guest_memory;
 	struct mig_qemu_migration qemu; /* the last query-migrate of this side's QEMU */
-	unsigned int streams;          /* QEMU connections carried: main + multifd channels */
-	unsigned int connections;      /* the same (a clearer name) */
+	unsigned int streams;		/* QEMU connections carried: main + multifd channels */
+	unsigned int connections;	/* the same (a clearer name) */
 	unsigned int multifd_channels;
-	double cpu_seconds;            /* of this mignet */
+	double cpu_seconds;		      /* of this mignet */
 	uint64_t conn_bytes[MIG_MAX_STREAMS]; /* both directions of connection k (k >= 1) */
 	unsigned int nconn;
 	uint64_t rejected;
-	struct json_object *peer;      /* the other side's report, when it sent one */
-	bool tls;                      /* the connections ran TLS (tls_info: the first one's) */
+	struct json_object *peer; /* the other side's report, when it sent one */
+	bool tls;		  /* the connections ran TLS (tls_info: the first one's) */
 	bool tls_have_info;
 	struct mig_tls_info tls_info;
 };
@@ -97,17 +97,16 @@ void vm_failure_reason(struct vm_report *r, const char *why);
 enum vm_action { VM_GO_ON, VM_CANCEL, VM_POSTCOPY };
 
 struct vm_policy {
-	double t0, deadline;           /* deadline 0: none */
+	double t0, deadline;	       /* deadline 0: none */
 	unsigned int progress_timeout; /* seconds, 0 none */
 	bool post_copy, in_postcopy;
 	uint64_t least_remaining;
 	double least_at;
 };
 
-void vm_policy_init(struct vm_policy *p, const struct vm_opts *o, uint64_t guest_memory,
-		    double t0);
-enum vm_action vm_policy_check(struct vm_policy *p, const struct mig_qemu_migration *m,
-			       double now, char *why, size_t size);
+void vm_policy_init(struct vm_policy *p, const struct vm_opts *o, uint64_t guest_memory, double t0);
+enum vm_action vm_policy_check(struct vm_policy *p, const struct mig_qemu_migration *m, double now,
+			       char *why, size_t size);
 /* mignet migrate's settings from --config, the flags winning. Return: 0 or an exit code. */
 int vm_policy_config(struct vm_opts *o);
 
@@ -117,18 +116,33 @@ int vm_socket_dir(const char *dir, struct mig_error *err);
 
 /* vm_tls.c */
 /* The TLS options' rows of both commands' tables (expanded inside each table). */
-#define VM_TLS_OPTS                                                                         \
-	{ "tls-dir", OPT_STR, F(tls_dir), OPT_NOSET, 0, 0, "DIR",                            \
-	  "tls.crt, tls.key, ca.crt as KubeVirt mounts them" },                              \
-	{ "tls-cert", OPT_STR, F(tls_cert), OPT_NOSET, 0, 0, "FILE", "instead of DIR/tls.crt" }, \
-	{ "tls-key", OPT_STR, F(tls_key), OPT_NOSET, 0, 0, "FILE", "instead of DIR/tls.key" }, \
-	{ "tls-ca", OPT_STR, F(tls_ca), OPT_NOSET, 0, 0, "FILE", "instead of DIR/ca.crt" },  \
-	{ "tls-peer-name", OPT_STR, F(tls_peer_name), OPT_NOSET, 0, 0, "CN",                  \
-	  "the peer's subject CN (KubeVirt's; \"\": any)" },                                 \
-	{ "tls-min-version", OPT_STR, F(tls_min_version), OPT_NOSET, 0, 0, "1.3|1.2",          \
-	  "1.3 (TLS 1.2 only when set here)" },                                             \
-	{ "no-tls", OPT_FLAG, F(no_tls), F(set_no_tls), 0, 0, NULL,                           \
-	  "plaintext (KubeVirt's disableTLS); the token stays required" }
+#define VM_TLS_OPTS                                                                                    \
+	{ "tls-dir", OPT_STR, F(tls_dir), OPT_NOSET,                                                   \
+	  0,	     0,	      "DIR",	  "tls.crt, tls.key, ca.crt as KubeVirt mounts them" },        \
+		{ "tls-cert", OPT_STR, F(tls_cert), OPT_NOSET,                                         \
+		  0,	      0,       "FILE",	    "instead of DIR/tls.crt" },                        \
+		{ "tls-key", OPT_STR, F(tls_key), OPT_NOSET, 0, 0, "FILE", "instead of DIR/tls.key" }, \
+		{ "tls-ca", OPT_STR, F(tls_ca), OPT_NOSET, 0, 0, "FILE", "instead of DIR/ca.crt" },    \
+		{ "tls-peer-name",                                                                     \
+		  OPT_STR,                                                                             \
+		  F(tls_peer_name),                                                                    \
+		  OPT_NOSET,                                                                           \
+		  0,                                                                                   \
+		  0,                                                                                   \
+		  "CN",                                                                                \
+		  "the peer's subject CN (KubeVirt's; \"\": any)" },                                   \
+		{ "tls-min-version",                                                                   \
+		  OPT_STR,                                                                             \
+		  F(tls_min_version),                                                                  \
+		  OPT_NOSET,                                                                           \
+		  0,                                                                                   \
+		  0,                                                                                   \
+		  "1.3|1.2",                                                                           \
+		  "1.3 (TLS 1.2 only when set here)" },                                                \
+	{                                                                                              \
+		"no-tls", OPT_FLAG, F(no_tls), F(set_no_tls), 0, 0, NULL,                              \
+			"plaintext (KubeVirt's disableTLS); the token stays required"                  \
+	}
 
 /* TLS on or off, and its material given. Return: 0 or EXIT_USAGE (printed). */
 int vm_tls_settle(struct vm_opts *o, const char *cmd);

@@ -61,8 +61,8 @@ static void on_event(enum mig_event ev, const char *detail, const struct mig_add
 		mig_addr_format(peer, addr, sizeof(addr));
 	if (ev == MIG_EV_REJECTED) {
 		if (!t->ui.json)
-			fprintf(stderr, "mignet incoming: rejected a connection from %s: %s\n", addr,
-				detail);
+			fprintf(stderr, "mignet incoming: rejected a connection from %s: %s\n",
+				addr, detail);
 		json_object_object_add(o, "peer", json_object_new_string(addr));
 		json_object_object_add(o, "reason", json_object_new_string(detail));
 		vm_event(&t->ui, "rejected", o);
@@ -152,16 +152,22 @@ static int expired(void *opaque, struct mig_error *err)
 	struct target *t = opaque;
 
 	if (t->data_phase)
-		return mig_error_set(err, -ETIMEDOUT, "only %u of %u QEMU connections arrived "
-				     "within %d s", t->next - 1, t->session.stream_count - 1,
-				     VM_CONTROL_TIMEOUT);
-	return mig_error_set(err, -ETIMEDOUT, "no migration arrived within %u s (%llu "
-			     "connection(s) rejected)", t->o->timeout,
-			     (unsigned long long)t->l.rejected);
+		return mig_error_set(err, -ETIMEDOUT,
+				     "only %u of %u QEMU connections arrived "
+				     "within %d s",
+				     t->next - 1, t->session.stream_count - 1, VM_CONTROL_TIMEOUT);
+	return mig_error_set(err, -ETIMEDOUT,
+			     "no migration arrived within %u s (%llu "
+			     "connection(s) rejected)",
+			     t->o->timeout, (unsigned long long)t->l.rejected);
 }
 
 static const struct mig_accept_ops incoming_ops = {
-	.check = check, .joined = joined, .done = done, .deadline = deadline, .expired = expired,
+	.check = check,
+	.joined = joined,
+	.done = done,
+	.deadline = deadline,
+	.expired = expired,
 };
 
 static unsigned int multifd_channels(struct json_object *setup)
@@ -187,15 +193,18 @@ static int apply_setup(struct target *t, struct json_object *setup, struct mig_e
 	if (r < 0)
 		return r;
 	if (t->rep.guest_memory != t->session.memory_bytes)
-		return mig_error_set(err, -EINVAL, "the target QEMU has %llu bytes of RAM, the "
-				     "source's %llu", (unsigned long long)t->rep.guest_memory,
+		return mig_error_set(err, -EINVAL,
+				     "the target QEMU has %llu bytes of RAM, the "
+				     "source's %llu",
+				     (unsigned long long)t->rep.guest_memory,
 				     (unsigned long long)t->session.memory_bytes);
 	t->fd_mode = tr && !strcmp(json_object_get_string(tr), "fd");
 	t->rep.multifd_channels = multifd_channels(setup);
 	pto = mig_json_get(setup, "progressTimeout", json_type_int);
-	t->progress_timeout = pto && json_object_get_int64(pto) > 0 &&
-			      json_object_get_int64(pto) <= 1000000 ?
-			      (unsigned int)json_object_get_int64(pto) : 0;
+	t->progress_timeout =
+		pto && json_object_get_int64(pto) > 0 && json_object_get_int64(pto) <= 1000000
+			? (unsigned int)json_object_get_int64(pto)
+			: 0;
 	if (t->fd_mode && t->session.stream_count != 2)
 		return mig_error_set(err, -EINVAL, "the fd transport carries one connection");
 	r = mig_qemu_apply(&t->qmp, setup, err);
@@ -248,8 +257,10 @@ static int open_qemu(struct target *t, struct mig_error *err)
 	if (r < 0)
 		return r;
 	if (strcmp(t->rep.target_status, "inmigrate"))
-		return mig_error_set(err, -EINVAL, "the target QEMU is %s, not inmigrate (start "
-				     "it with -incoming defer)", t->rep.target_status);
+		return mig_error_set(err, -EINVAL,
+				     "the target QEMU is %s, not inmigrate (start "
+				     "it with -incoming defer)",
+				     t->rep.target_status);
 	return mig_qemu_ram(&t->qmp, &t->rep.guest_memory, err);
 }
 
@@ -321,11 +332,16 @@ static void cleanup(struct target *t)
 
 int vm_incoming_main(int argc, char **argv)
 {
-	struct vm_opts o = { .interface = MIG_DEFAULT_INTERFACE, .port = MIG_DEFAULT_PORT,
+	struct vm_opts o = { .interface = MIG_DEFAULT_INTERFACE,
+			     .port = MIG_DEFAULT_PORT,
 			     .socket_dir = VM_DEFAULT_SOCKET_DIR };
-	struct target t = { .o = &o, .ctl = -1, .qmp = { .fd = -1 },
-			    .l = { .lfd = -1, .event = on_event },
-			    .rep = { .role = "incoming", .mode = "PreCopy", .transport = "splice" } };
+	struct target t = {
+		.o = &o,
+		.ctl = -1,
+		.qmp = { .fd = -1 },
+		.l = { .lfd = -1, .event = on_event },
+		.rep = { .role = "incoming", .mode = "PreCopy", .transport = "splice" }
+	};
 	struct mig_error err = { 0 };
 	double cpu0 = mig_cpu_now();
 	unsigned int i;
@@ -348,11 +364,12 @@ int vm_incoming_main(int argc, char **argv)
 		return r;
 	if (!o.token && !o.from && o.no_tls)
 		fprintf(stderr, "mignet incoming: warning: neither a token nor --from is set: any "
-			"host on the migration network can migrate a VM into this QEMU\n");
+				"host on the migration network can migrate a VM into this QEMU\n");
 	else if (!o.token && !o.from)
 		fprintf(stderr, "mignet incoming: warning: no token: mutual TLS authenticates the "
-			"source, but any host on the migration network can hold the accept loop for "
-			"a TLS handshake's timeout\n");
+				"source, but any host on the migration network can hold the accept "
+				"loop for "
+				"a TLS handshake's timeout\n");
 	mig_privilege_vm("mignet incoming", o.port);
 	signal(SIGPIPE, SIG_IGN);
 	vm_ui_init(&t.ui, o.json);

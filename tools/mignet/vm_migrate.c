@@ -57,8 +57,10 @@ static const struct opt migrate_opts[] = {
 	  "the shared token (else $MIGNET_TOKEN)" },
 	{ "parallel-outbound", OPT_UINT, F(parallel), F(set_par), 1, 1000, "N",
 	  "parallelOutboundMigrationsPerNode (2)" },
-	{ "lock-dir", OPT_STR, F(lock_dir), OPT_NOSET, 0, 0, "DIR", "node-local slots (/run/mignet)" },
-	{ "etcd", OPT_STR, F(etcd), OPT_NOSET, 0, 0, "ENDPOINTS", "for parallelMigrationsPerCluster" },
+	{ "lock-dir", OPT_STR, F(lock_dir), OPT_NOSET, 0, 0, "DIR",
+	  "node-local slots (/run/mignet)" },
+	{ "etcd", OPT_STR, F(etcd), OPT_NOSET, 0, 0, "ENDPOINTS",
+	  "for parallelMigrationsPerCluster" },
 	{ "parallel-migrations-per-cluster", OPT_UINT, F(cluster_limit), F(set_cluster), 1, 10000,
 	  "N", "cluster-wide limit (needs --etcd)" },
 	{ "fd-pass", OPT_FLAG, F(fd_pass), OPT_NOSET, 0, 0, NULL,
@@ -90,7 +92,8 @@ static struct json_object *setup_message(const struct vm_opts *o, unsigned int n
 	json_object_object_add(m, "capabilities", caps);
 	json_object_object_add(m, "parameters", params);
 	json_object_object_add(m, "connections", json_object_new_int((int)ndata));
-	json_object_object_add(m, "transport", json_object_new_string(o->fd_pass ? "fd" : "splice"));
+	json_object_object_add(m, "transport",
+			       json_object_new_string(o->fd_pass ? "fd" : "splice"));
 	json_object_object_add(m, "progressTimeout", json_object_new_int64(o->progress_timeout));
 	return m;
 }
@@ -164,8 +167,10 @@ static int prepare(struct source *s, struct mig_error *err)
 		return r;
 	r = mig_dialer_init(&s->dial, o->interface, o->target, MIG_DEFAULT_PORT, o->token, err);
 	if (s->dial.target.ss.ss_family) {
-		mig_addr_format(&s->dial.local, s->rep.source_address, sizeof(s->rep.source_address));
-		mig_addr_format(&s->dial.target, s->rep.target_address, sizeof(s->rep.target_address));
+		mig_addr_format(&s->dial.local, s->rep.source_address,
+				sizeof(s->rep.source_address));
+		mig_addr_format(&s->dial.target, s->rep.target_address,
+				sizeof(s->rep.target_address));
 		s->rep.port = mig_addr_port(&s->dial.target);
 	}
 	if (r < 0)
@@ -176,7 +181,8 @@ static int prepare(struct source *s, struct mig_error *err)
 	s->rep.connections = s->ndata;
 	s->rep.streams = s->ndata;
 	s->rep.multifd_channels = o->streams >= 2 ? o->streams : 0;
-	s->hello = (struct mig_hello){ .session = session, .stream_count = 1 + s->ndata,
+	s->hello = (struct mig_hello){ .session = session,
+				       .stream_count = 1 + s->ndata,
 				       .memory_bytes = s->rep.guest_memory,
 				       .page_size = (uint32_t)sysconf(_SC_PAGESIZE),
 				       .flags = MIG_HELLO_F_VM };
@@ -189,8 +195,10 @@ static int prepare(struct source *s, struct mig_error *err)
 	if (r < 0)
 		return r;
 	bw = json_object_new_object();
-	json_object_object_add(bw, "max-bandwidth", json_object_new_int64(
-		(int64_t)(o->bandwidth ? o->bandwidth : UNLIMITED_BANDWIDTH)));
+	json_object_object_add(
+		bw, "max-bandwidth",
+		json_object_new_int64(
+			(int64_t)(o->bandwidth ? o->bandwidth : UNLIMITED_BANDWIDTH)));
 	return mig_qmp_exec(&s->qmp, "migrate-set-parameters", bw, NULL, err);
 }
 
@@ -199,9 +207,11 @@ static int take_slots(struct source *s, int *ret_fd, struct mig_cluster_slot **r
 		      struct mig_error *err)
 {
 	struct slot_waiter w = { .who = "mignet migrate", .json = s->o->json };
-	struct mig_cluster_opts copts = { .wait_ms = -1, .endpoints = s->o->etcd,
+	struct mig_cluster_opts copts = { .wait_ms = -1,
+					  .endpoints = s->o->etcd,
 					  .limit = s->o->cluster_limit,
-					  .on_wait = slot_cluster_waiting, .arg = &w };
+					  .on_wait = slot_cluster_waiting,
+					  .arg = &w };
 	const char *dir = s->o->lock_dir ? s->o->lock_dir : DEFAULT_LOCK_DIR;
 	char holder[300], host[256] = "", msg[512];
 	int r;
@@ -228,15 +238,18 @@ static int settle_options(struct vm_opts *o, char **cfg_etcd)
 	int r;
 
 	if (!o->qmp || !o->target) {
-		fprintf(stderr, "mignet migrate: --qmp SOCKET and --target ADDR[:PORT] are needed\n");
+		fprintf(stderr,
+			"mignet migrate: --qmp SOCKET and --target ADDR[:PORT] are needed\n");
 		return EXIT_USAGE;
 	}
 	r = vm_policy_config(o);
 	if (r)
 		return r;
 	if (o->config && mig_cluster_config_load(o->config, &climit, cfg_etcd) < 0) {
-		fprintf(stderr, "mignet migrate: --config %s: bad parallelMigrationsPerCluster or "
-			"etcd\n", o->config);
+		fprintf(stderr,
+			"mignet migrate: --config %s: bad parallelMigrationsPerCluster or "
+			"etcd\n",
+			o->config);
 		return EXIT_USAGE;
 	}
 	if (!o->etcd)
@@ -244,8 +257,10 @@ static int settle_options(struct vm_opts *o, char **cfg_etcd)
 	if (climit && !o->set_cluster && o->etcd)
 		o->cluster_limit = climit;
 	else if (climit && !o->set_cluster)
-		fprintf(stderr, "mignet migrate: parallelMigrationsPerCluster=%u from %s is not "
-			"enforced: no etcd endpoints (--etcd)\n", climit, o->config);
+		fprintf(stderr,
+			"mignet migrate: parallelMigrationsPerCluster=%u from %s is not "
+			"enforced: no etcd endpoints (--etcd)\n",
+			climit, o->config);
 	if (o->cluster_limit && !o->etcd) {
 		fprintf(stderr, "mignet migrate: parallelMigrationsPerCluster needs --etcd\n");
 		return EXIT_USAGE;
@@ -254,12 +269,12 @@ static int settle_options(struct vm_opts *o, char **cfg_etcd)
 		/* QEMU 7.2's target dies in post-copy with multifd (yank.c assertion): the VM
 		 * would run nowhere */
 		fprintf(stderr, "mignet migrate: post-copy is allowed: without multifd (QEMU 7.2 "
-			"cannot switch a multifd migration to post-copy)\n");
+				"cannot switch a multifd migration to post-copy)\n");
 		o->streams = 0;
 	}
 	if (o->fd_pass && o->streams >= 2) {
 		fprintf(stderr, "mignet migrate: --fd-pass carries one connection: use it with "
-			"--streams 0\n");
+				"--streams 0\n");
 		return EXIT_USAGE;
 	}
 	r = vm_tls_settle(o, "migrate");
@@ -302,12 +317,17 @@ static void on_signal(int sig)
 int vm_migrate_main(int argc, char **argv)
 {
 	struct vm_opts o = { .interface = MIG_DEFAULT_INTERFACE,
-			     .socket_dir = VM_DEFAULT_SOCKET_DIR, .streams = VM_DEFAULT_STREAMS,
+			     .socket_dir = VM_DEFAULT_SOCKET_DIR,
+			     .streams = VM_DEFAULT_STREAMS,
 			     .progress_timeout = MIG_DEFAULT_PROGRESS_TIMEOUT,
 			     .completion_timeout_per_gib = MIG_DEFAULT_COMPLETION_TIMEOUT_PER_GIB,
 			     .parallel = MIG_DEFAULT_PARALLEL_OUTBOUND };
-	struct source s = { .o = &o, .ctl = -1, .ufd = -1, .qmp = { .fd = -1 },
-			    .rep = { .role = "migrate", .mode = "PreCopy", .transport = "splice" } };
+	struct source s = { .o = &o,
+			    .ctl = -1,
+			    .ufd = -1,
+			    .qmp = { .fd = -1 },
+			    .rep = {
+				    .role = "migrate", .mode = "PreCopy", .transport = "splice" } };
 	struct mig_cluster_slot *cslot = NULL;
 	struct mig_error err = { 0 };
 	char *cfg_etcd = NULL;

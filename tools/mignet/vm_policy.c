@@ -17,20 +17,21 @@
 #include "mig_config.h"
 #include "vm.h"
 
-void vm_policy_init(struct vm_policy *p, const struct vm_opts *o, uint64_t guest_memory,
-		    double t0)
+void vm_policy_init(struct vm_policy *p, const struct vm_opts *o, uint64_t guest_memory, double t0)
 {
 	double gib = (double)guest_memory / (double)(1ull << 30);
 
-	*p = (struct vm_policy){ .t0 = t0, .progress_timeout = o->progress_timeout,
-				 .post_copy = o->post_copy, .least_remaining = UINT64_MAX,
+	*p = (struct vm_policy){ .t0 = t0,
+				 .progress_timeout = o->progress_timeout,
+				 .post_copy = o->post_copy,
+				 .least_remaining = UINT64_MAX,
 				 .least_at = t0 };
 	if (o->completion_timeout_per_gib)
 		p->deadline = t0 + o->completion_timeout_per_gib * (gib < 1 ? 1 : gib);
 }
 
-enum vm_action vm_policy_check(struct vm_policy *p, const struct mig_qemu_migration *m,
-			       double now, char *why, size_t size)
+enum vm_action vm_policy_check(struct vm_policy *p, const struct mig_qemu_migration *m, double now,
+			       char *why, size_t size)
 {
 	if (!strcmp(m->status, "postcopy-active"))
 		p->in_postcopy = true;
@@ -43,13 +44,17 @@ enum vm_action vm_policy_check(struct vm_policy *p, const struct mig_qemu_migrat
 		p->least_at = now;
 	}
 	if (p->deadline && now > p->deadline) {
-		snprintf(why, size, "the migration did not complete in %.0f s "
-			 "(completionTimeoutPerGiB)", p->deadline - p->t0);
+		snprintf(why, size,
+			 "the migration did not complete in %.0f s "
+			 "(completionTimeoutPerGiB)",
+			 p->deadline - p->t0);
 		return p->post_copy ? VM_POSTCOPY : VM_CANCEL;
 	}
 	if (p->progress_timeout && now - p->least_at > p->progress_timeout) {
-		snprintf(why, size, "no progress for %u s: QEMU's remaining RAM did not go down "
-			 "(progressTimeout)", p->progress_timeout);
+		snprintf(why, size,
+			 "no progress for %u s: QEMU's remaining RAM did not go down "
+			 "(progressTimeout)",
+			 p->progress_timeout);
 		return VM_CANCEL;
 	}
 	return VM_GO_ON;

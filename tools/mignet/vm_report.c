@@ -126,8 +126,8 @@ void vm_report_conns(struct vm_report *r, struct mig_forwarder *fw)
 
 	r->nconn = fw->n;
 	for (i = 0; i < fw->n && i < MIG_MAX_STREAMS; i++)
-		r->conn_bytes[i] = atomic_load(&fw->conns[i].up.bytes) +
-				   atomic_load(&fw->conns[i].down.bytes);
+		r->conn_bytes[i] =
+			atomic_load(&fw->conns[i].up.bytes) + atomic_load(&fw->conns[i].down.bytes);
 }
 
 static struct json_object *qemu_json(const struct vm_report *r)
@@ -142,8 +142,8 @@ static struct json_object *qemu_json(const struct vm_report *r)
 	add_u64(o, "setupTimeMs", m->setup_time_ms);
 	add_u64(o, "transferredBytes", m->transferred);
 	add_u64(o, "ramTotal", m->total);
-	json_object_object_add(o, "gbps", dbl(secs > 0 ? (double)m->transferred * 8 / secs / 1e9
-						    : 0, 3));
+	json_object_object_add(o, "gbps",
+			       dbl(secs > 0 ? (double)m->transferred * 8 / secs / 1e9 : 0, 3));
 	add_u64(o, "dirtySyncCount", m->dirty_sync_count);
 	add_u64(o, "postcopyRequests", m->postcopy_requests);
 	if (m->error[0])
@@ -204,8 +204,7 @@ void vm_report_print(struct vm_ui *ui, const struct vm_report *r)
 	       r->source_address[0] ? r->source_address : "?",
 	       r->target_address[0] ? r->target_address : "?", r->connections, r->transport);
 	printf("  QEMU: %s in %llu ms, downtime %llu ms, %s transferred, %llu dirty sync(s)\n",
-	       m->status, (unsigned long long)m->total_time_ms,
-	       (unsigned long long)m->downtime_ms,
+	       m->status, (unsigned long long)m->total_time_ms, (unsigned long long)m->downtime_ms,
 	       mig_format_bytes((double)m->transferred, b, sizeof(b)),
 	       (unsigned long long)m->dirty_sync_count);
 	if (r->tls_have_info)
@@ -226,9 +225,13 @@ void vm_failure_reason(struct vm_report *r, const char *why)
 	const char *where = r->vm_runs_on ? r->vm_runs_on : "unknown";
 
 	if (!strcmp(where, "unknown"))
-		snprintf(r->failure_reason, sizeof(r->failure_reason), "%.340s; neither QEMU is "
-			 "known to run the VM", why);
+		snprintf(r->failure_reason, sizeof(r->failure_reason),
+			 "%.340s; neither QEMU is "
+			 "known to run the VM",
+			 why);
 	else
-		snprintf(r->failure_reason, sizeof(r->failure_reason), "%.340s; the VM runs on the "
-			 "%s", why, where);
+		snprintf(r->failure_reason, sizeof(r->failure_reason),
+			 "%.340s; the VM runs on the "
+			 "%s",
+			 why, where);
 }

@@ -291,10 +291,9 @@ static void target_status(struct source *s)
 		return;
 	/* a completed migration waits for the guest to run there; a failed one only for the
 	 * answer (a target gone with the network cannot give one) */
-	ms = strcmp(s->rep.qemu.status, "completed") ? STATUS_AFTER_FAILURE * 1000 :
-						       VM_CONTROL_TIMEOUT * 1000;
-	if (mig_control_recv(s->ctl, ms, &m, &e) < 0 ||
-	    strcmp(mig_control_type(m), "status")) {
+	ms = strcmp(s->rep.qemu.status, "completed") ? STATUS_AFTER_FAILURE * 1000
+						     : VM_CONTROL_TIMEOUT * 1000;
+	if (mig_control_recv(s->ctl, ms, &m, &e) < 0 || strcmp(mig_control_type(m), "status")) {
 		if (!s->reason[0] && strcmp(s->rep.qemu.status, "completed"))
 			snprintf(s->reason, sizeof(s->reason), "no status from the target: %s",
 				 e.msg[0] ? e.msg : "unexpected message");
@@ -335,11 +334,15 @@ static void resume_source(struct source *s)
 	if (!strcmp(s->rep.mode, "PostCopy") || !s->rep.target_status[0] ||
 	    !strcmp(s->rep.target_status, "running"))
 		return;
-	snprintf(s->reason, sizeof(s->reason), "the target VM is not running (%s) after QEMU "
-		 "completed: resumed on the source", s->rep.target_status);
+	snprintf(s->reason, sizeof(s->reason),
+		 "the target VM is not running (%s) after QEMU "
+		 "completed: resumed on the source",
+		 s->rep.target_status);
 	if (mig_qmp_exec(&s->qmp, "cont", NULL, NULL, &e) < 0)
-		snprintf(s->reason, sizeof(s->reason), "the target VM is not running (%s) and "
-			 "the source could not be resumed: %.200s", s->rep.target_status, e.msg);
+		snprintf(s->reason, sizeof(s->reason),
+			 "the target VM is not running (%s) and "
+			 "the source could not be resumed: %.200s",
+			 s->rep.target_status, e.msg);
 }
 
 static void decide(struct source *s)

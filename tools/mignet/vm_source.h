@@ -17,13 +17,13 @@ struct source {
 	struct vm_report rep;
 	struct mig_qmp qmp;
 	struct mig_dialer dial;
-	struct mig_hello hello;       /* of connection 0; k's differs in stream_index */
-	int ctl;                      /* the control connection */
-	int ufd;                      /* the unix listener QEMU connects to */
+	struct mig_hello hello; /* of connection 0; k's differs in stream_index */
+	int ctl;		/* the control connection */
+	int ufd;		/* the unix listener QEMU connects to */
 	char sock[108];
-	unsigned int ndata;           /* QEMU connections: main + multifd channels */
+	unsigned int ndata; /* QEMU connections: main + multifd channels */
 	struct mig_forwarder fw;
-	struct mig_tls_ctx *tls;      /* NULL: --no-tls */
+	struct mig_tls_ctx *tls; /* NULL: --no-tls */
 	struct mig_tls_streams tls_conns;
 	struct mig_pump_ops tls_pump;
 	struct mig_tls_shim *ctl_shim; /* the control connection's TLS */
@@ -34,8 +34,8 @@ struct source {
 	struct mig_error accept_err;
 	struct vm_policy pol;
 	double t0, cpu0;
-	bool cancelled;               /* we sent migrate_cancel */
-	char reason[400];             /* why, or the first failure seen */
+	bool cancelled;	  /* we sent migrate_cancel */
+	char reason[400]; /* why, or the first failure seen */
 };
 
 extern volatile sig_atomic_t vm_interrupted;

@@ -21,7 +21,7 @@
 
 #define TICK_MS 200
 #define SETTLE_TIMEOUT 30 /* seconds for the target QEMU to run after completion */
-#define WATCH_MARGIN 10   /* seconds past the source's progressTimeout before this side gives up */
+#define WATCH_MARGIN 10	  /* seconds past the source's progressTimeout before this side gives up */
 
 /* Connection @fd to the target QEMU: spliced to its socket, or handed over (fd:). */
 static int give(struct target *t, unsigned int k, int fd, struct mig_error *err)
@@ -93,7 +93,8 @@ static bool control_message(struct target *t)
 	}
 	st = mig_json_get(m, "status", json_type_string);
 	why = mig_json_get(m, "reason", json_type_string);
-	snprintf(t->source_said, sizeof(t->source_said), "%s", st ? json_object_get_string(st) : "?");
+	snprintf(t->source_said, sizeof(t->source_said), "%s",
+		 st ? json_object_get_string(st) : "?");
 	st = mig_json_get(m, "mode", json_type_string);
 	if (st && !strcmp(json_object_get_string(st), "PostCopy"))
 		t->rep.mode = "PostCopy";
@@ -152,9 +153,10 @@ static bool stalled(struct target *t, uint64_t *last_bytes, double *last_at)
 	}
 	if (now - *last_at <= t->progress_timeout + WATCH_MARGIN)
 		return false;
-	snprintf(t->reason, sizeof(t->reason), "nothing moved for %.0f s (progressTimeout %u s "
-		 "+ %d): the source or the network is gone", now - *last_at, t->progress_timeout,
-		 WATCH_MARGIN);
+	snprintf(t->reason, sizeof(t->reason),
+		 "nothing moved for %.0f s (progressTimeout %u s "
+		 "+ %d): the source or the network is gone",
+		 now - *last_at, t->progress_timeout, WATCH_MARGIN);
 	mig_forwarder_shutdown(&t->fw);
 	return true;
 }
@@ -207,8 +209,9 @@ void vm_target_watch(struct target *t)
 	wait_done(t);
 	settle(t);
 	vm_timestamp(r->end, sizeof(r->end));
-	r->completed = !strcmp(r->target_status, "running") &&
-		       (!strcmp(t->source_said, "completed") || !strcmp(r->qemu.status, "completed"));
+	r->completed =
+		!strcmp(r->target_status, "running") &&
+		(!strcmp(t->source_said, "completed") || !strcmp(r->qemu.status, "completed"));
 	r->failed = !r->completed;
 	/* not here: on the source, unless its QEMU completed (then its mignet resumes it) */
 	if (r->completed)

@@ -15,20 +15,20 @@ struct target {
 	struct mig_listener l;
 	bool have_session;
 	struct mig_hello session;
-	int ctl;                        /* the control connection */
-	bool fd_mode;                   /* QEMU gets connection 1 itself (getfd, fd:) */
-	int waiting[MIG_MAX_STREAMS];   /* data connections joined, not yet given to QEMU */
-	unsigned int next;              /* the next connection index QEMU gets */
+	int ctl;		      /* the control connection */
+	bool fd_mode;		      /* QEMU gets connection 1 itself (getfd, fd:) */
+	int waiting[MIG_MAX_STREAMS]; /* data connections joined, not yet given to QEMU */
+	unsigned int next;	      /* the next connection index QEMU gets */
 	bool data_phase;
 	double deadline;
-	char sock[108];                 /* the target QEMU's migrate-incoming socket */
+	char sock[108]; /* the target QEMU's migrate-incoming socket */
 	struct mig_forwarder fw;
-	struct mig_tls_ctx *tls;        /* NULL: --no-tls */
+	struct mig_tls_ctx *tls; /* NULL: --no-tls */
 	struct mig_tls_streams tls_conns;
 	struct mig_pump_ops tls_pump;
-	struct mig_tls_shim *ctl_shim;  /* the control connection's TLS */
-	unsigned int progress_timeout;  /* the source's (setup), for the watch */
-	char source_said[32];           /* the source QEMU's final status (done) */
+	struct mig_tls_shim *ctl_shim; /* the control connection's TLS */
+	unsigned int progress_timeout; /* the source's (setup), for the watch */
+	char source_said[32];	       /* the source QEMU's final status (done) */
 	char reason[400];
 };
 

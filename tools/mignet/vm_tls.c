@@ -31,8 +31,10 @@ int vm_tls_settle(struct vm_opts *o, const char *cmd)
 	}
 	if (o->no_tls) {
 		if (material)
-			fprintf(stderr, "mignet %s: TLS is off (%s): the --tls-* options are "
-				"ignored\n", cmd, o->set_no_tls ? "--no-tls" : "disableTLS");
+			fprintf(stderr,
+				"mignet %s: TLS is off (%s): the --tls-* options are "
+				"ignored\n",
+				cmd, o->set_no_tls ? "--no-tls" : "disableTLS");
 		return 0;
 	}
 	if (o->tls_min_version && strcmp(o->tls_min_version, "1.3") &&
@@ -42,14 +44,18 @@ int vm_tls_settle(struct vm_opts *o, const char *cmd)
 		return EXIT_USAGE;
 	}
 	if (!o->tls_dir && !(o->tls_cert && o->tls_key && o->tls_ca)) {
-		fprintf(stderr, "mignet %s: TLS is on (KubeVirt's default): give --tls-dir DIR "
+		fprintf(stderr,
+			"mignet %s: TLS is on (KubeVirt's default): give --tls-dir DIR "
 			"(tls.crt, tls.key, ca.crt) or --tls-cert, --tls-key and --tls-ca; or turn "
-			"it off with --no-tls (disableTLS: true in --config)\n", cmd);
+			"it off with --no-tls (disableTLS: true in --config)\n",
+			cmd);
 		return EXIT_USAGE;
 	}
 	if (o->fd_pass) {
-		fprintf(stderr, "mignet %s: --fd-pass hands the TCP socket to QEMU, which would "
-			"then speak in clear: only with --no-tls\n", cmd);
+		fprintf(stderr,
+			"mignet %s: --fd-pass hands the TCP socket to QEMU, which would "
+			"then speak in clear: only with --no-tls\n",
+			cmd);
 		return EXIT_USAGE;
 	}
 	return 0;
@@ -59,8 +65,12 @@ int vm_tls_load(const struct vm_opts *o, enum mig_tls_role role, struct mig_tls_
 		struct mig_error *err)
 {
 	struct mig_tls_opts t = {
-		.role = role, .dir = o->tls_dir, .cert = o->tls_cert, .key = o->tls_key,
-		.ca = o->tls_ca, .peer_name = o->tls_peer_name,
+		.role = role,
+		.dir = o->tls_dir,
+		.cert = o->tls_cert,
+		.key = o->tls_key,
+		.ca = o->tls_ca,
+		.peer_name = o->tls_peer_name,
 		.allow_tls12 = o->tls_min_version && !strcmp(o->tls_min_version, "1.2"),
 		.handshake_timeout_ms = MIG_HANDSHAKE_TIMEOUT * 1000,
 	};

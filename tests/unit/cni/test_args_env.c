@@ -16,8 +16,10 @@ static void test_args(void)
 	CHECK(cni_args_parse(NULL, &a, &err) == 0 && !a.pod_name);
 	cni_args_free(&a);
 
-	CHECK(cni_args_parse("IgnoreUnknown=true;K8S_POD_NAMESPACE=openshift-cnv;K8S_POD_NAME=virt-handler-x;"
-			     "K8S_POD_INFRA_CONTAINER_ID=abc;K8S_POD_UID=u-1;MAC=aa:bb:cc:dd:ee:ff;IP=10.0.0.5;FOO=bar",
+	CHECK(cni_args_parse("IgnoreUnknown=true;K8S_POD_NAMESPACE=openshift-cnv;K8S_POD_NAME=virt-"
+			     "handler-x;"
+			     "K8S_POD_INFRA_CONTAINER_ID=abc;K8S_POD_UID=u-1;MAC=aa:bb:cc:dd:ee:ff;"
+			     "IP=10.0.0.5;FOO=bar",
 			     &a, &err) == 0);
 	CHECK(a.ignore_unknown);
 	CHECK_STR(a.pod_namespace, "openshift-cnv");
@@ -101,7 +103,8 @@ static void test_env(void)
 	setenv("CNI_NETNS", "/x", 1);
 	setenv("CNI_CONTAINERID", "bad/id", 1);
 	setenv("CNI_IFNAME", "eth0", 1);
-	CHECK(cni_env_load(&e, &err) < 0 && err.code == CNI_ERR_ENV && strstr(err.msg, "CNI_CONTAINERID"));
+	CHECK(cni_env_load(&e, &err) < 0 && err.code == CNI_ERR_ENV &&
+	      strstr(err.msg, "CNI_CONTAINERID"));
 	setenv("CNI_CONTAINERID", "good", 1);
 	setenv("CNI_IFNAME", "..", 1);
 	CHECK(cni_env_load(&e, &err) < 0 && strstr(err.msg, "CNI_IFNAME"));
@@ -125,20 +128,22 @@ static void test_versions(void)
 
 static void test_utf8(void)
 {
-	char bad[] = "a\xff\xc0\xaf" "b\xe2\x82";
+	char bad[] = "a\xff\xc0\xaf"
+		     "b\xe2\x82";
 
 	CHECK(cni_utf8_valid("migration0", 10));
 	CHECK(cni_utf8_valid("\xc3\xbc\xe2\x82\xac\xf0\x9f\x98\x80", 9)); /* ü € emoji */
 	CHECK(!cni_utf8_valid("\xff", 1));
-	CHECK(!cni_utf8_valid("\xc0\xaf", 2));         /* overlong '/' */
+	CHECK(!cni_utf8_valid("\xc0\xaf", 2));	       /* overlong '/' */
 	CHECK(!cni_utf8_valid("\xed\xa0\x80", 3));     /* a surrogate */
-	CHECK(!cni_utf8_valid("\xe2\x82", 2));         /* truncated */
+	CHECK(!cni_utf8_valid("\xe2\x82", 2));	       /* truncated */
 	CHECK(!cni_utf8_valid("\xf4\x90\x80\x80", 4)); /* above U+10FFFF */
 	cni_utf8_sanitize(bad);
 	CHECK_STR(bad, "a???b??");
 	CHECK(!cni_valid_ifname("n\xffx"));
 	CHECK(cni_valid_ifname("m\xc3\xbc"));
-	CHECK(!cni_valid_ifname("a\x01" "b"));
+	CHECK(!cni_valid_ifname("a\x01"
+				"b"));
 }
 
 static void test_gateway_arg(void)

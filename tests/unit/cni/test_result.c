@@ -33,17 +33,22 @@ static void test_current_round_trip(void)
 	struct cni_error err = { 0 };
 	struct cni_result r;
 	struct json_object *in = parse(
-		"{\"cniVersion\":\"1.1.0\",\"interfaces\":[{\"name\":\"migration0\",\"mac\":\"aa:bb:cc:dd:ee:01\","
-		"\"sandbox\":\"/var/run/netns/x\",\"mtu\":1400}],\"ips\":[{\"address\":\"192.168.200.2/24\","
-		"\"gateway\":\"192.168.200.1\",\"interface\":0},{\"address\":\"fd00::2/64\",\"interface\":0}],"
-		"\"routes\":[{\"dst\":\"0.0.0.0/0\",\"priority\":100,\"table\":200},{\"dst\":\"fd00:1::/64\",\"gw\":\"fd00::1\"}],"
+		"{\"cniVersion\":\"1.1.0\",\"interfaces\":[{\"name\":\"migration0\",\"mac\":\"aa:"
+		"bb:cc:dd:ee:01\","
+		"\"sandbox\":\"/var/run/netns/"
+		"x\",\"mtu\":1400}],\"ips\":[{\"address\":\"192.168.200.2/24\","
+		"\"gateway\":\"192.168.200.1\",\"interface\":0},{\"address\":\"fd00::2/"
+		"64\",\"interface\":0}],"
+		"\"routes\":[{\"dst\":\"0.0.0.0/"
+		"0\",\"priority\":100,\"table\":200},{\"dst\":\"fd00:1::/64\",\"gw\":\"fd00::1\"}],"
 		"\"dns\":{\"nameservers\":[\"10.0.0.10\"],\"search\":[\"svc\"]},\"unknown\":1}");
 	struct json_object *out;
 
 	CHECK(cni_result_parse(in, CNI_V0_1_0, &r, &err) == 0);
 	CHECK(r.n_interfaces == 1 && r.n_ips == 2 && r.n_routes == 2);
 	CHECK(r.interfaces[0].mtu == 1400);
-	CHECK(r.routes[0].priority == 100 && r.routes[0].table == 200 && r.routes[0].mtu == CNI_UNSET);
+	CHECK(r.routes[0].priority == 100 && r.routes[0].table == 200 &&
+	      r.routes[0].mtu == CNI_UNSET);
 
 	out = cni_result_to_json(&r, CNI_V1_1_0, &err);
 	CHECK_STR(get(out, "cniVersion"), "1.1.0");
@@ -82,12 +87,14 @@ static void test_legacy_parse(void)
 {
 	struct cni_error err = { 0 };
 	struct cni_result r;
-	struct json_object *in = parse("{\"cniVersion\":\"0.2.0\",\"ip4\":{\"ip\":\"10.1.0.5/16\",\"gateway\":\"10.1.0.1\","
+	struct json_object *in = parse("{\"cniVersion\":\"0.2.0\",\"ip4\":{\"ip\":\"10.1.0.5/"
+				       "16\",\"gateway\":\"10.1.0.1\","
 				       "\"routes\":[{\"dst\":\"0.0.0.0/0\"}]}}");
 	struct json_object *out;
 
 	CHECK(cni_result_parse(in, CNI_V1_0_0, &r, &err) == 0);
-	CHECK(r.n_ips == 1 && r.ips[0].prefixlen == 16 && r.ips[0].interface == -1 && r.n_routes == 1);
+	CHECK(r.n_ips == 1 && r.ips[0].prefixlen == 16 && r.ips[0].interface == -1 &&
+	      r.n_routes == 1);
 	out = cni_result_to_json(&r, CNI_V1_0_0, &err);
 	CHECK_STR(get(out, "ips.0.address"), "10.1.0.5/16");
 	CHECK(get(out, "ips.0.interface") == NULL);
@@ -104,8 +111,10 @@ static void test_bad_results(void)
 		"[]",
 		"{\"cniVersion\":\"1.0.0\",\"ips\":[{\"address\":\"10.0.0.1\"}]}",
 		"{\"cniVersion\":\"1.0.0\",\"ips\":[{\"address\":\"10.0.0.1/33\"}]}",
-		"{\"cniVersion\":\"1.0.0\",\"ips\":[{\"address\":\"10.0.0.1/24\",\"interface\":3}]}",
-		"{\"cniVersion\":\"1.0.0\",\"ips\":[{\"address\":\"10.0.0.1/24\",\"gateway\":\"fd00::1\"}]}",
+		"{\"cniVersion\":\"1.0.0\",\"ips\":[{\"address\":\"10.0.0.1/"
+		"24\",\"interface\":3}]}",
+		"{\"cniVersion\":\"1.0.0\",\"ips\":[{\"address\":\"10.0.0.1/"
+		"24\",\"gateway\":\"fd00::1\"}]}",
 		"{\"cniVersion\":\"1.0.0\",\"ips\":\"x\"}",
 		"{\"cniVersion\":\"1.0.0\",\"routes\":[{\"gw\":\"10.0.0.1\"}]}",
 		"{\"cniVersion\":\"9.9.9\"}",
@@ -132,7 +141,8 @@ static void test_bad_results(void)
 		struct cni_result empty = { 0 };
 
 		cni_result_add_interface(&empty, "eth0", NULL, NULL);
-		CHECK(cni_result_to_json(&empty, CNI_V0_2_0, &err) == NULL && err.code == CNI_ERR_VERSION);
+		CHECK(cni_result_to_json(&empty, CNI_V0_2_0, &err) == NULL &&
+		      err.code == CNI_ERR_VERSION);
 		cni_result_free(&empty);
 	}
 }
@@ -147,17 +157,21 @@ static void test_conf(void)
 	struct cni_error err = { 0 };
 	struct cni_conf c;
 
-	CHECK(conf("{\"name\":\"n\",\"type\":\"macvlan\"}", &c, &err) == 0 && c.version == CNI_V0_1_0);
+	CHECK(conf("{\"name\":\"n\",\"type\":\"macvlan\"}", &c, &err) == 0 &&
+	      c.version == CNI_V0_1_0);
 	cni_conf_free(&c);
-	CHECK(conf("{\"cniVersion\":\"1.0.0\",\"ipam\":{}}", &c, &err) == 0 && !c.ipam && !c.ipam_type);
+	CHECK(conf("{\"cniVersion\":\"1.0.0\",\"ipam\":{}}", &c, &err) == 0 && !c.ipam &&
+	      !c.ipam_type);
 	cni_conf_free(&c);
-	CHECK(conf("{\"cniVersion\":\"1.0.0\",\"ipam\":{\"type\":\"whereabouts\"}}", &c, &err) == 0);
+	CHECK(conf("{\"cniVersion\":\"1.0.0\",\"ipam\":{\"type\":\"whereabouts\"}}", &c, &err) ==
+	      0);
 	CHECK_STR(c.ipam_type, "whereabouts");
 	cni_conf_free(&c);
-	CHECK(conf("{\"cniVersion\":\"1.0.0\",\"ipam\":{\"range\":\"x\"}}", &c, &err) < 0 && err.code == CNI_ERR_CONFIG);
+	CHECK(conf("{\"cniVersion\":\"1.0.0\",\"ipam\":{\"range\":\"x\"}}", &c, &err) < 0 &&
+	      err.code == CNI_ERR_CONFIG);
 	cni_conf_free(&c);
-	CHECK(conf("{\"cniVersion\":\"1.0.0\",\"name\":5}", &c, &err) < 0 && err.code == CNI_ERR_CONFIG &&
-	      strstr(err.msg, "\"name\""));
+	CHECK(conf("{\"cniVersion\":\"1.0.0\",\"name\":5}", &c, &err) < 0 &&
+	      err.code == CNI_ERR_CONFIG && strstr(err.msg, "\"name\""));
 	cni_conf_free(&c);
 	CHECK(conf("{\"cniVersion\":\"2.0.0\"}", &c, &err) < 0 && err.code == CNI_ERR_VERSION);
 	cni_conf_free(&c);
@@ -167,7 +181,8 @@ static void test_conf(void)
 	cni_conf_free(&c);
 	CHECK(conf("\"str\"", &c, &err) < 0 && err.code == CNI_ERR_DECODE);
 	cni_conf_free(&c);
-	CHECK(conf("{\"cniVersion\":\"1.0.0\",\"runtimeConfig\":{\"mac\":\"aa:bb:cc:dd:ee:ff\",\"ips\":[\"10.0.0.1/24\"]}}",
+	CHECK(conf("{\"cniVersion\":\"1.0.0\",\"runtimeConfig\":{\"mac\":\"aa:bb:cc:dd:ee:ff\","
+		   "\"ips\":[\"10.0.0.1/24\"]}}",
 		   &c, &err) == 0);
 	CHECK_STR(c.runtime_mac, "aa:bb:cc:dd:ee:ff");
 	CHECK(c.n_runtime_ips == 1);
@@ -175,15 +190,18 @@ static void test_conf(void)
 	CHECK(conf("{\"cniVersion\":\"1.0.0\",\"runtimeConfig\":{\"ips\":[1]}}", &c, &err) < 0 &&
 	      strstr(err.msg, "runtimeConfig.ips[0]"));
 	cni_conf_free(&c);
-	CHECK(conf("{\"cniVersion\":\"1.1.0\",\"cni.dev/valid-attachments\":[{\"containerID\":\"c1\",\"ifname\":\"eth0\"}]}",
+	CHECK(conf("{\"cniVersion\":\"1.1.0\",\"cni.dev/"
+		   "valid-attachments\":[{\"containerID\":\"c1\",\"ifname\":\"eth0\"}]}",
 		   &c, &err) == 0);
 	CHECK(c.has_attachments && cni_conf_attachment_valid(&c, "c1", "eth0") &&
 	      !cni_conf_attachment_valid(&c, "c1", "eth1"));
 	cni_conf_free(&c);
-	CHECK(conf("{\"cniVersion\":\"1.1.0\",\"cni.dev/attachments\":[]}", &c, &err) == 0 && c.has_attachments &&
-	      c.n_attachments == 0);
+	CHECK(conf("{\"cniVersion\":\"1.1.0\",\"cni.dev/attachments\":[]}", &c, &err) == 0 &&
+	      c.has_attachments && c.n_attachments == 0);
 	cni_conf_free(&c);
-	CHECK(conf("{\"cniVersion\":\"1.0.0\",\"prevResult\":{\"ips\":[{\"address\":\"10.0.0.2/24\"}]}}", &c, &err) == 0 &&
+	CHECK(conf("{\"cniVersion\":\"1.0.0\",\"prevResult\":{\"ips\":[{\"address\":\"10.0.0.2/"
+		   "24\"}]}}",
+		   &c, &err) == 0 &&
 	      c.has_prev_result && c.prev_result.n_ips == 1);
 	cni_conf_free(&c);
 	CHECK(cni_conf_peek_version("{\"cniVersion\":\"0.3.1\"}", 22) == CNI_V0_3_1);
@@ -196,9 +214,9 @@ static void test_go_compat(void)
 	struct cni_error err = { 0 };
 	struct cni_result r = { 0 };
 	struct cni_conf c;
-	struct json_object *in = parse(
-		"{\"cniVersion\":\"1.0.0\",\"ips\":[{\"address\":\"10.0.0.2/24\",\"gateway\":\"\"}],"
-		"\"routes\":[{\"dst\":\"0.0.0.0/0\",\"gw\":\"\"}]}");
+	struct json_object *in = parse("{\"cniVersion\":\"1.0.0\",\"ips\":[{\"address\":\"10.0.0.2/"
+				       "24\",\"gateway\":\"\"}],"
+				       "\"routes\":[{\"dst\":\"0.0.0.0/0\",\"gw\":\"\"}]}");
 	const char *s = NULL;
 
 	CHECK(cni_result_parse(in, CNI_V1_0_0, &r, &err) == 0 && r.n_ips == 1 &&
@@ -211,7 +229,8 @@ static void test_go_compat(void)
 	cni_result_free(&r);
 	json_object_put(in);
 	/* " " is not "": still refused */
-	in = parse("{\"cniVersion\":\"1.0.0\",\"ips\":[{\"address\":\"10.0.0.2/24\",\"gateway\":\" \"}]}");
+	in = parse("{\"cniVersion\":\"1.0.0\",\"ips\":[{\"address\":\"10.0.0.2/24\",\"gateway\":\" "
+		   "\"}]}");
 	CHECK(cni_result_parse(in, CNI_V1_0_0, &r, &err) < 0 && err.code == CNI_ERR_DECODE);
 	json_object_put(in);
 
@@ -220,7 +239,8 @@ static void test_go_compat(void)
 	CHECK(cni_json_string(in, NULL, "master", &s, &err) == 1);
 	CHECK_STR(s, "b");
 	json_object_put(in);
-	in = parse("{\"ma\\u017fter\":\"c\",\"\\u212aey\":\"d\",\"mastr\":\"x\",\"masterx\":\"y\"}");
+	in = parse(
+		"{\"ma\\u017fter\":\"c\",\"\\u212aey\":\"d\",\"mastr\":\"x\",\"masterx\":\"y\"}");
 	CHECK(cni_json_string(in, NULL, "master", &s, &err) == 1);
 	CHECK_STR(s, "c");
 	CHECK(cni_json_string(in, NULL, "key", &s, &err) == 1);
@@ -229,15 +249,20 @@ static void test_go_compat(void)
 	json_object_put(in);
 
 	CHECK(conf("{\"CNIVersion\":\"0.4.0\",\"RuntimeConfig\":{\"MAC\":\"aa:bb:cc:dd:ee:ff\"},"
-		   "\"IPAM\":{\"Type\":\"whereabouts\"}}", &c, &err) == 0 && c.version == CNI_V0_4_0);
+		   "\"IPAM\":{\"Type\":\"whereabouts\"}}",
+		   &c, &err) == 0 &&
+	      c.version == CNI_V0_4_0);
 	CHECK_STR(c.runtime_mac, "aa:bb:cc:dd:ee:ff");
 	CHECK_STR(c.ipam_type, "whereabouts");
 	cni_conf_free(&c);
 
 	/* an unusable prevResult does not fail the parse: the verb decides */
-	CHECK(conf("{\"cniVersion\":\"1.0.0\",\"prevResult\":{\"ips\":[{\"address\":\"10.0.0.2\"}]}}",
-		   &c, &err) == 0 && !c.has_prev_result && c.prev_result_err.code == CNI_ERR_DECODE &&
-	      strstr(c.prev_result_err.msg, "prevResult: ") && strstr(c.prev_result_err.msg, "ips[0].address"));
+	CHECK(conf("{\"cniVersion\":\"1.0.0\",\"prevResult\":{\"ips\":[{\"address\":\"10.0.0.2\"}]}"
+		   "}",
+		   &c, &err) == 0 &&
+	      !c.has_prev_result && c.prev_result_err.code == CNI_ERR_DECODE &&
+	      strstr(c.prev_result_err.msg, "prevResult: ") &&
+	      strstr(c.prev_result_err.msg, "ips[0].address"));
 	cni_conf_free(&c);
 	CHECK(conf("{\"cniVersion\":\"1.0.0\",\"prevResult\":\"x\"}", &c, &err) == 0 &&
 	      !c.has_prev_result && c.prev_result_err.code == CNI_ERR_CONFIG);
@@ -249,13 +274,16 @@ static void test_delegate_find(void)
 	struct cni_error err = { 0 };
 	char *path = NULL;
 
-	CHECK(cni_delegate_find("/usr/bin:/bin", "../bin/sh", &path, &err) < 0 && err.code == CNI_ERR_CONFIG);
+	CHECK(cni_delegate_find("/usr/bin:/bin", "../bin/sh", &path, &err) < 0 &&
+	      err.code == CNI_ERR_CONFIG);
 	CHECK(cni_delegate_find("/usr/bin:/bin", "..", &path, &err) < 0);
-	CHECK(cni_delegate_find("/nonexistent:/bin", "sh", &path, &err) == 0 && strcmp(path, "/bin/sh") == 0);
+	CHECK(cni_delegate_find("/nonexistent:/bin", "sh", &path, &err) == 0 &&
+	      strcmp(path, "/bin/sh") == 0);
 	free(path);
 	/* a directory of that name is not a plugin */
 	CHECK(cni_delegate_find("/", "tmp", &path, &err) < 0);
-	CHECK(cni_delegate_find("/bin", "no-such-plugin-x", &path, &err) < 0 && strstr(err.msg, "no-such-plugin-x"));
+	CHECK(cni_delegate_find("/bin", "no-such-plugin-x", &path, &err) < 0 &&
+	      strstr(err.msg, "no-such-plugin-x"));
 }
 
 int main(void)

@@ -34,9 +34,9 @@ static struct etcd_client *client(const char *endpoints)
 
 static void test_offline(void)
 {
-	struct etcd_config bad = {.endpoints = " , "};
-	struct etcd_config scheme = {.endpoints = "ftp://x:1"};
-	struct etcd_config half = {.endpoints = "a:1", .cert_file = "/x"};
+	struct etcd_config bad = { .endpoints = " , " };
+	struct etcd_config scheme = { .endpoints = "ftp://x:1" };
+	struct etcd_config half = { .endpoints = "a:1", .cert_file = "/x" };
 	struct etcd_client *c = NULL;
 	struct etcd_range_result rr;
 	char msg[256], end[16];
@@ -66,8 +66,8 @@ static void test_offline(void)
 static void test_live(const char *endpoints)
 {
 	struct etcd_client *c = client(endpoints);
-	struct etcd_range_result rr = {0};
-	struct etcd_txn_result tr = {0};
+	struct etcd_range_result rr = { 0 };
+	struct etcd_txn_result tr = { 0 };
 	char prefix[64], key[96], end[64];
 	int64_t lease = 0, ttl = 0, rev;
 	size_t plen, elen;
@@ -82,9 +82,11 @@ static void test_live(const char *endpoints)
 	/* create-if-absent, twice: the second must fail its compare */
 	snprintf(key, sizeof(key), "%sa", prefix);
 	for (int i = 0; i < 2; i++) {
-		struct etcd_cmp cmp = {.key = key, .target = ETCD_CMP_CREATE, .result = ETCD_EQUAL};
-		struct etcd_op put = {.kind = ETCD_OP_PUT, .key = key, .value = "v\n\x01 binary"};
-		struct etcd_op get = {.kind = ETCD_OP_RANGE, .key = key};
+		struct etcd_cmp cmp = { .key = key,
+					.target = ETCD_CMP_CREATE,
+					.result = ETCD_EQUAL };
+		struct etcd_op put = { .kind = ETCD_OP_PUT, .key = key, .value = "v\n\x01 binary" };
+		struct etcd_op get = { .kind = ETCD_OP_RANGE, .key = key };
 
 		CHECK(etcd_txn(c, &cmp, 1, &put, 1, &get, 1, &tr) == 0);
 		CHECK(tr.succeeded == (i == 0));
@@ -102,9 +104,10 @@ static void test_live(const char *endpoints)
 
 	/* compare on the mod revision: the stale one fails, the current one wins */
 	{
-		struct etcd_cmp cmp = {.key = key, .target = ETCD_CMP_MOD, .result = ETCD_EQUAL,
-				       .number = rev};
-		struct etcd_op put = {.kind = ETCD_OP_PUT, .key = key, .value = "w"};
+		struct etcd_cmp cmp = {
+			.key = key, .target = ETCD_CMP_MOD, .result = ETCD_EQUAL, .number = rev
+		};
+		struct etcd_op put = { .kind = ETCD_OP_PUT, .key = key, .value = "w" };
 
 		CHECK(etcd_txn(c, &cmp, 1, &put, 1, NULL, 0, &tr) == 0 && tr.succeeded);
 		etcd_txn_result_free(&tr);
@@ -113,9 +116,13 @@ static void test_live(const char *endpoints)
 	}
 	/* a compare over a whole prefix */
 	{
-		struct etcd_cmp cmp = {.key = prefix, .range_end = end, .range_end_len = elen,
-				       .target = ETCD_CMP_MOD, .result = ETCD_LESS, .number = 1};
-		struct etcd_op put = {.kind = ETCD_OP_PUT, .key = key, .value = "x"};
+		struct etcd_cmp cmp = { .key = prefix,
+					.range_end = end,
+					.range_end_len = elen,
+					.target = ETCD_CMP_MOD,
+					.result = ETCD_LESS,
+					.number = 1 };
+		struct etcd_op put = { .kind = ETCD_OP_PUT, .key = key, .value = "x" };
 
 		CHECK(etcd_txn(c, &cmp, 1, &put, 1, NULL, 0, &tr) == 0 && !tr.succeeded);
 		etcd_txn_result_free(&tr);
@@ -125,7 +132,9 @@ static void test_live(const char *endpoints)
 	CHECK(etcd_lease_grant(c, 30, &lease, &ttl) == 0 && lease != 0 && ttl == 30);
 	snprintf(key, sizeof(key), "%sleased", prefix);
 	{
-		struct etcd_op put = {.kind = ETCD_OP_PUT, .key = key, .value = "l", .lease = lease};
+		struct etcd_op put = {
+			.kind = ETCD_OP_PUT, .key = key, .value = "l", .lease = lease
+		};
 
 		CHECK(etcd_txn(c, NULL, 0, &put, 1, NULL, 0, &tr) == 0 && tr.succeeded);
 		etcd_txn_result_free(&tr);

@@ -43,7 +43,8 @@ static void config(const char *ipam_tail, struct ipam_config *c, const char *dir
 		snprintf(store, sizeof(store), "%s", dir);
 	else
 		snprintf(store, sizeof(store), "%s/s%d", root, ++seq);
-	snprintf(json, sizeof(json), "{\"type\":\"whereabouts\",\"store_dir\":\"%s\",%s}", store, ipam_tail);
+	snprintf(json, sizeof(json), "{\"type\":\"whereabouts\",\"store_dir\":\"%s\",%s}", store,
+		 ipam_tail);
 	o = json_tokener_parse(json);
 	if (!o || ipam_config_load(o, none, c, &err) < 0) {
 		fprintf(stderr, "config %s: %s\n", json, err.msg);
@@ -160,7 +161,8 @@ static void test_ranges_and_exhaustion(void)
 	bool found[3];
 
 	config("\"range\":\"10.0.0.0/24\",\"ipRanges\":[{\"range\":\"fd00::/120\"},"
-	       "{\"range\":\"10.9.0.0/30\"}]", &c, NULL);
+	       "{\"range\":\"10.9.0.0/30\"}]",
+	       &c, NULL);
 	s = open_store(&c);
 	CHECK(ipam_allocate(s, &c, &o, ips, &err) == 0);
 	CHECK_STR(fmt(4, ips[0]), "10.0.0.1");
@@ -173,7 +175,8 @@ static void test_ranges_and_exhaustion(void)
 	o.id = "z";
 	CHECK(ipam_allocate(s, &c, &o, ips, &err) < 0);
 	CHECK(err.code == 999 && strstr(err.msg, "10.9.0.0/30"));
-	CHECK(ipam_lookup(s, &c, "z", "eth0", found, ips, &err) == 0 && !found[0] && !found[1] && !found[2]);
+	CHECK(ipam_lookup(s, &c, "z", "eth0", found, ips, &err) == 0 && !found[0] && !found[1] &&
+	      !found[2]);
 	/* DEL releases in every range */
 	CHECK(del(s, &c, "x") == 3);
 	o.id = "z";
@@ -195,7 +198,8 @@ static void test_ranges_and_exhaustion(void)
 
 	/* a big IPv6 range near the top of the address space */
 	config("\"range\":\"ffff:ffff:ffff:ffff:ffff:ffff:ffff:ff00/120\","
-	       "\"range_start\":\"ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffd\"", &c, NULL);
+	       "\"range_start\":\"ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffd\"",
+	       &c, NULL);
 	s = open_store(&c);
 	CHECK_STR(add(s, &c, "ns/a", "a", &err), "ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffd");
 	CHECK_STR(add(s, &c, "ns/b", "b", &err), "ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe");
@@ -221,7 +225,8 @@ static void test_overlap(void)
 	config("\"range\":\"10.5.0.0/24\",\"network_name\":\"n1\"", &big, dir);
 	config("\"range\":\"10.5.0.0/28\",\"network_name\":\"n1\"", &small, dir);
 	config("\"range\":\"10.5.0.0/28\",\"network_name\":\"n2\"", &other_net, dir);
-	config("\"range\":\"10.5.0.0/28\",\"network_name\":\"n1\",\"enable_overlapping_ranges\":false",
+	config("\"range\":\"10.5.0.0/"
+	       "28\",\"network_name\":\"n1\",\"enable_overlapping_ranges\":false",
 	       &no_overlap, dir);
 	s = open_store(&big);
 	CHECK_STR(add(s, &big, "ns/a", "a", &err), "10.5.0.1");
@@ -314,8 +319,10 @@ static bool valid_none(const char *id, const char *ifname, void *arg)
 static void test_gc_scope(void)
 {
 	static const char *const who[][3] = {
-		{ "mine", "net-x", "node-a" }, { "othernet", "net-y", "node-a" },
-		{ "othernode", "net-x", "node-b" }, { "old", NULL, NULL },
+		{ "mine", "net-x", "node-a" },
+		{ "othernet", "net-y", "node-a" },
+		{ "othernode", "net-x", "node-b" },
+		{ "old", NULL, NULL },
 	};
 	struct ipam_alloc a = { 0 };
 	struct ipam_config c;
@@ -327,7 +334,9 @@ static void test_gc_scope(void)
 	config("\"range\":\"10.9.0.0/24\"", &c, NULL);
 	s = open_store(&c);
 	for (size_t i = 0; i < 4; i++) {
-		struct ipam_owner o = { .id = who[i][0], .ifname = "eth0", .cni_network = who[i][1],
+		struct ipam_owner o = { .id = who[i][0],
+					.ifname = "eth0",
+					.cni_network = who[i][1],
 					.node = who[i][2] };
 
 		memset(&err, 0, sizeof(err));
@@ -398,8 +407,9 @@ static void test_store(void)
 	len = read(fd, text, sizeof(text) - 1);
 	close(fd);
 	text[len > 0 ? len : 0] = '\0';
-	CHECK_STR(text, "{\"ip\":\"10.6.0.77\",\"id\":\"ctr\\\"quoted\\\\\",\"podref\":\"ns/pod with "
-			"spaces/and:colons\",\"ifname\":\"net1\"}\n");
+	CHECK_STR(text,
+		  "{\"ip\":\"10.6.0.77\",\"id\":\"ctr\\\"quoted\\\\\",\"podref\":\"ns/pod with "
+		  "spaces/and:colons\",\"ifname\":\"net1\"}\n");
 	CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600);
 
 	/* a dangling or mismatching index is ignored */

@@ -65,9 +65,12 @@ static void test_ranges(void)
 
 	/* kubernetes-only tuning keys, etcd keys and unknown keys are accepted */
 	CHECK(load("{\"range\":\"10.0.0.0/24\",\"leader_lease_duration\":1500,\"sleep_for_race\":1,"
-		   "\"reconciler_cron_expression\":\"30 4 * * *\",\"etcd_host\":\"x\",\"whatever\":[1],"
-		   "\"datastore\":\"file\",\"kubernetes\":{\"kubeconfig\":\"/k\"},\"network_name\":\"mig-net.1\","
-		   "\"enable_overlapping_ranges\":false,\"store_dir\":\"/tmp/x\",\"lock_timeout_ms\":5}",
+		   "\"reconciler_cron_expression\":\"30 4 * * "
+		   "*\",\"etcd_host\":\"x\",\"whatever\":[1],"
+		   "\"datastore\":\"file\",\"kubernetes\":{\"kubeconfig\":\"/"
+		   "k\"},\"network_name\":\"mig-net.1\","
+		   "\"enable_overlapping_ranges\":false,\"store_dir\":\"/tmp/"
+		   "x\",\"lock_timeout_ms\":5}",
 		   NULL, &c, &err) == 0);
 	CHECK(!c.overlapping);
 	CHECK_STR(c.network_name, "mig-net.1");
@@ -81,8 +84,10 @@ static void test_gateway_routes_dns(void)
 	struct ipam_config c;
 	struct cni_error err;
 
-	CHECK(load("{\"range\":\"10.0.0.0/24\",\"gateway\":\"10.0.0.1\",\"routes\":[{\"dst\":\"0.0.0.0/0\","
-		   "\"gw\":\"10.0.0.1\"},{\"dst\":\"fd00::/8\"}],\"dns\":{\"nameservers\":[\"10.0.0.53\"]},"
+	CHECK(load("{\"range\":\"10.0.0.0/"
+		   "24\",\"gateway\":\"10.0.0.1\",\"routes\":[{\"dst\":\"0.0.0.0/0\","
+		   "\"gw\":\"10.0.0.1\"},{\"dst\":\"fd00::/"
+		   "8\"}],\"dns\":{\"nameservers\":[\"10.0.0.53\"]},"
 		   "\"addresses\":[{\"address\":\"192.168.9.9/24\",\"gateway\":\"192.168.9.1\"}]}",
 		   NULL, &c, &err) == 0);
 	CHECK(c.has_gateway && ipam_gateway_for(&c, &c.ranges[0]));
@@ -103,44 +108,55 @@ static void test_refusals(void)
 	refused("{\"range\":\"fd00::/127\"}", "\"ipam.range\"", "/127");
 	refused("{\"range\":\"10.0.0.0/24\",\"range_start\":\"10.0.1.5\"}", "\"ipam.range_start\"",
 		"10.0.1.5");
-	refused("{\"range\":\"10.0.0.0/24\",\"range_end\":\"bogus\"}", "\"ipam.range_end\"", "bogus");
+	refused("{\"range\":\"10.0.0.0/24\",\"range_end\":\"bogus\"}", "\"ipam.range_end\"",
+		"bogus");
 	refused("{\"range\":\"10.0.0.0/24\",\"exclude\":[\"10.0.0.300\"]}", "\"ipam.exclude[0]\"",
 		"10.0.0.300");
-	refused("{\"range\":\"10.0.0.0/24\",\"exclude\":\"10.0.0.3\"}", "\"ipam.exclude\" must be an array",
+	refused("{\"range\":\"10.0.0.0/24\",\"exclude\":\"10.0.0.3\"}",
+		"\"ipam.exclude\" must be an array", NULL);
+	refused("{\"range\":\"10.0.0.0/24\",\"exclude\":[\"10.0.0.3\", 4]}", "\"ipam.exclude[1]\"",
 		NULL);
-	refused("{\"range\":\"10.0.0.0/24\",\"exclude\":[\"10.0.0.3\", 4]}", "\"ipam.exclude[1]\"", NULL);
-	refused("{\"range\":\"10.0.0.0/24\",\"exclude\":[\"10.9.0.0/24\"]}", "\"ipam.exclude[0]\"", "outside");
-	refused("{\"ipRanges\":[{\"range\":\"10.0.0.0/24\"},{\"range\":\"10.1.0.0/24\",\"range_end\":\"10.1.1.1\"}]}",
+	refused("{\"range\":\"10.0.0.0/24\",\"exclude\":[\"10.9.0.0/24\"]}", "\"ipam.exclude[0]\"",
+		"outside");
+	refused("{\"ipRanges\":[{\"range\":\"10.0.0.0/24\"},{\"range\":\"10.1.0.0/"
+		"24\",\"range_end\":\"10.1.1.1\"}]}",
 		"\"ipam.ipRanges[1].range_end\"", "10.1.1.1");
-	refused("{\"ipRanges\":[{\"range_start\":\"10.0.0.5\"}]}", "\"ipam.ipRanges[0].range\" is missing",
-		NULL);
+	refused("{\"ipRanges\":[{\"range_start\":\"10.0.0.5\"}]}",
+		"\"ipam.ipRanges[0].range\" is missing", NULL);
 	refused("{\"ipRanges\":[\"10.0.0.0/24\"]}", "\"ipam.ipRanges[0]\" must be an object", NULL);
 	refused("{\"ipRanges\":[{\"range\":\"10.0.0.0/24\",\"exclude\":[\"fd00::1\"]}]}",
 		"\"ipam.ipRanges[0].exclude[0]\"", "fd00::1");
 	refused("{\"range_start\":\"10.0.0.5\",\"ipRanges\":[{\"range\":\"10.0.0.0/24\"}]}",
 		"\"ipam.range_start\" applies to \"ipam.range\"", NULL);
-	refused("{\"range\":\"10.0.0.0/24\",\"gateway\":\"10.0.1.1\"}", "\"ipam.gateway\"", "not inside");
+	refused("{\"range\":\"10.0.0.0/24\",\"gateway\":\"10.0.1.1\"}", "\"ipam.gateway\"",
+		"not inside");
 	refused("{\"range\":\"10.0.0.0/24\",\"gateway\":\"gw\"}", "\"ipam.gateway\"", "gw");
-	refused("{\"range\":\"10.0.0.0/24\",\"network_name\":\"a/b\"}", "\"ipam.network_name\"", "a/b");
-	refused("{\"range\":\"10.0.0.0/24\",\"network_name\":\"..\"}", "\"ipam.network_name\"", NULL);
+	refused("{\"range\":\"10.0.0.0/24\",\"network_name\":\"a/b\"}", "\"ipam.network_name\"",
+		"a/b");
+	refused("{\"range\":\"10.0.0.0/24\",\"network_name\":\"..\"}", "\"ipam.network_name\"",
+		NULL);
 	refused("{\"range\":\"10.0.0.0/24\",\"enable_overlapping_ranges\":\"yes\"}",
 		"\"ipam.enable_overlapping_ranges\"", NULL);
-	refused("{\"range\":\"10.0.0.0/24\",\"routes\":[{\"dst\":\"10.0.0.0\"}]}", "\"ipam.routes[0].dst\"",
-		NULL);
-	refused("{\"range\":\"10.0.0.0/24\",\"routes\":[{\"dst\":\"10.0.0.0/8\",\"gw\":\"fd00::1\"}]}",
+	refused("{\"range\":\"10.0.0.0/24\",\"routes\":[{\"dst\":\"10.0.0.0\"}]}",
+		"\"ipam.routes[0].dst\"", NULL);
+	refused("{\"range\":\"10.0.0.0/24\",\"routes\":[{\"dst\":\"10.0.0.0/"
+		"8\",\"gw\":\"fd00::1\"}]}",
 		"\"ipam.routes[0].gw\"", NULL);
 	refused("{\"range\":\"10.0.0.0/24\",\"addresses\":[{\"address\":\"10.9.9.9\"}]}",
 		"\"ipam.addresses[0].address\"", NULL);
 	refused("{\"range\":\"10.0.0.0/24\",\"dns\":{\"nameservers\":\"x\"}}", "ipam.dns", NULL);
 	refused("{\"range\":\"10.0.0.0/24\",\"store_dir\":\"relative/dir\"}", "\"ipam.store_dir\"",
 		"absolute");
-	refused("{\"range\":\"10.0.0.0/24\",\"lock_timeout_ms\":-1}", "\"ipam.lock_timeout_ms\"", NULL);
+	refused("{\"range\":\"10.0.0.0/24\",\"lock_timeout_ms\":-1}", "\"ipam.lock_timeout_ms\"",
+		NULL);
 	refused("{\"range\":\"10.0.0.0/24\",\"datastore\":\"kubernetes\"}", "\"ipam.datastore\"",
 		"same address out on two nodes");
 	refused("{\"range\":\"10.0.0.0/24\",\"kubernetes\":{\"kubeconfig\":\"/etc/k\"}}",
 		"\"ipam.kubernetes.kubeconfig\"", "\"file\"");
-	refused("{\"range\":\"10.0.0.0/24\",\"datastore\":\"consul\"}", "\"ipam.datastore\"", "consul");
-	refused("{\"range\":\"10.0.0.0/24\",\"node_slice_size\":\"/28\"}", "\"ipam.node_slice_size\"", NULL);
+	refused("{\"range\":\"10.0.0.0/24\",\"datastore\":\"consul\"}", "\"ipam.datastore\"",
+		"consul");
+	refused("{\"range\":\"10.0.0.0/24\",\"node_slice_size\":\"/28\"}",
+		"\"ipam.node_slice_size\"", NULL);
 }
 
 static void write_file(const char *path, const char *text)
@@ -165,8 +181,9 @@ static void test_flat_file(void)
 	snprintf(second, sizeof(second), "%s/second.conf", dir);
 	snprintf(bad, sizeof(bad), "%s/bad.conf", dir);
 	write_file(second, "{\"range\":\"10.2.0.0/24\",\"store_dir\":\"/second\"}");
-	write_file(first, "{\"range\":\"10.1.0.0/24\",\"store_dir\":\"/first\",\"network_name\":\"flat\","
-			  "\"kubernetes\":{\"kubeconfig\":\"/k\"},\"datastore\":\"file\"}");
+	write_file(first,
+		   "{\"range\":\"10.1.0.0/24\",\"store_dir\":\"/first\",\"network_name\":\"flat\","
+		   "\"kubernetes\":{\"kubeconfig\":\"/k\"},\"datastore\":\"file\"}");
 	write_file(own, "{\"store_dir\":\"/own\",\"exclude\":[\"10.9.0.9\"]}");
 	write_file(bad, "{not json");
 
@@ -180,13 +197,15 @@ static void test_flat_file(void)
 
 	/* a flat file's gateway outside the inline range: refused, and the details say why */
 	write_file(bad, "{\"gateway\":\"10.1.0.1\"}");
-	snprintf(json, sizeof(json), "{\"range\":\"10.9.0.0/24\",\"configuration_path\":\"%s\"}", bad);
+	snprintf(json, sizeof(json), "{\"range\":\"10.9.0.0/24\",\"configuration_path\":\"%s\"}",
+		 bad);
 	CHECK(load(json, paths, &c, &err) < 0);
 	CHECK(strstr(err.msg, "ipam.gateway") && strstr(err.details, bad));
 	write_file(bad, "{not json");
 
 	/* configuration_path comes before the well-known paths */
-	snprintf(json, sizeof(json), "{\"range\":\"10.9.0.0/24\",\"configuration_path\":\"%s\"}", own);
+	snprintf(json, sizeof(json), "{\"range\":\"10.9.0.0/24\",\"configuration_path\":\"%s\"}",
+		 own);
 	CHECK(load(json, paths, &c, &err) == 0);
 	CHECK_STR(c.store_dir, "/own");
 	CHECK(c.ranges[0].n_exclude == 1);
@@ -194,8 +213,8 @@ static void test_flat_file(void)
 	ipam_config_free(&c);
 
 	/* a configuration_path that does not exist falls through to the list */
-	CHECK(load("{\"range\":\"10.9.0.0/24\",\"configuration_path\":\"/nonexistent/x.conf\"}", paths,
-		   &c, &err) == 0);
+	CHECK(load("{\"range\":\"10.9.0.0/24\",\"configuration_path\":\"/nonexistent/x.conf\"}",
+		   paths, &c, &err) == 0);
 	CHECK_STR(c.store_dir, "/first");
 	ipam_config_free(&c);
 
@@ -203,7 +222,8 @@ static void test_flat_file(void)
 	CHECK(load("{\"range\":\"10.9.0.0/24\"}", NULL, &c, &err) == 0);
 	CHECK(c.flat_file[0] == '\0');
 	ipam_config_free(&c);
-	snprintf(json, sizeof(json), "{\"range\":\"10.9.0.0/24\",\"configuration_path\":\"%s\"}", bad);
+	snprintf(json, sizeof(json), "{\"range\":\"10.9.0.0/24\",\"configuration_path\":\"%s\"}",
+		 bad);
 	CHECK(load(json, paths, &c, &err) < 0 && err.code == 7 && strstr(err.msg, bad));
 
 	/* the flat file alone may hold the range */

@@ -18,8 +18,8 @@ static int parse(const char *spec, const char *start, const char *end, struct ip
 		 struct cni_error *err)
 {
 	memset(err, 0, sizeof(*err));
-	return ipam_range_parse("ipam.range", spec, "ipam.range_start", start, "ipam.range_end", end, r,
-				err);
+	return ipam_range_parse("ipam.range", spec, "ipam.range_start", start, "ipam.range_end",
+				end, r, err);
 }
 
 static void test_u128(void)
@@ -115,9 +115,14 @@ static void test_v6(void)
 static void test_refused(void)
 {
 	static const char *const bad[] = {
-		"10.0.0.0/31", "10.0.0.1/32", "fd00::/127", "fd00::1/128", "10.0.0.0/33",
-		"10.0.0.0", "10.0.0.0/", "10.0.0.0/024", "10.0.0.0/-1", "010.0.0.0/8",
-		"fd00::/129", "fd00::%eth0/64", "nonsense", "", "10.0.0.0/24 ",
+		"10.0.0.0/31",	"10.0.0.1/32",
+		"fd00::/127",	"fd00::1/128",
+		"10.0.0.0/33",	"10.0.0.0",
+		"10.0.0.0/",	"10.0.0.0/024",
+		"10.0.0.0/-1",	"010.0.0.0/8",
+		"fd00::/129",	"fd00::%eth0/64",
+		"nonsense",	"",
+		"10.0.0.0/24 ",
 	};
 	struct cni_error err;
 	struct ipam_range r;
@@ -155,7 +160,7 @@ static void test_exclude(void)
 	CHECK(ipam_range_exclude(&r, "x", "10.0.0.8/30", &err) == 0);
 	CHECK(ipam_range_exclude(&r, "x", "10.0.0.3", &err) == 0);
 	CHECK(ipam_range_exclude(&r, "x", "10.0.0.13/30", &err) == 0); /* host bits: .12/30 */
-	CHECK(ipam_range_exclude(&r, "x", "10.0.0.0/30", &err) == 0);   /* clipped to .1-.3 */
+	CHECK(ipam_range_exclude(&r, "x", "10.0.0.0/30", &err) == 0);  /* clipped to .1-.3 */
 	/* .1-.3 and .8-.15 after merging .8/30 and .12/30 */
 	CHECK(r.n_exclude == 2);
 	CHECK_STR(fmt(4, r.exclude[0].lo), "10.0.0.1");
@@ -184,7 +189,8 @@ static void test_exclude(void)
 	CHECK(parse("fd00::/56", NULL, NULL, &r, &err) == 0);
 	CHECK(ipam_range_exclude(&r, "x", "fd00:0:0:1::/64", &err) == 0);
 	ipam_addr_parse("fd00:0:0:1:ffff::", &f, &a);
-	CHECK(ipam_range_excluded(&r, a, &hi) && !strcmp(fmt(6, hi), "fd00::1:ffff:ffff:ffff:ffff"));
+	CHECK(ipam_range_excluded(&r, a, &hi) &&
+	      !strcmp(fmt(6, hi), "fd00::1:ffff:ffff:ffff:ffff"));
 	ipam_range_free(&r);
 }
 

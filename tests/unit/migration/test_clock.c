@@ -68,8 +68,10 @@ static void test_cond_waits_on_the_monotonic_clock(void)
 	/* a lower bound only: a timed wait never ends before its deadline on its own clock */
 	CHECK(waited >= 0.299);
 	if (waited < 0.299)
-		fprintf(stderr, "the wait ended after %.3f s: the condvar is not on "
-			"CLOCK_MONOTONIC\n", waited);
+		fprintf(stderr,
+			"the wait ended after %.3f s: the condvar is not on "
+			"CLOCK_MONOTONIC\n",
+			waited);
 	pthread_cond_destroy(&cv);
 }
 

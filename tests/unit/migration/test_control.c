@@ -20,8 +20,10 @@ static struct json_object *setup(const char *caps, const char *params)
 {
 	char text[512];
 
-	snprintf(text, sizeof(text), "{\"type\":\"setup\",\"capabilities\":%s,\"parameters\":%s,"
-		 "\"connections\":3}", caps, params);
+	snprintf(text, sizeof(text),
+		 "{\"type\":\"setup\",\"capabilities\":%s,\"parameters\":%s,"
+		 "\"connections\":3}",
+		 caps, params);
 	return json_tokener_parse(text);
 }
 
@@ -98,9 +100,13 @@ static void test_roundtrip_and_refusals(void)
 static void test_frame_caps(void)
 {
 	struct mig_frame f = { .type = MIG_FRAME_CONTROL, .length = MIG_FRAME_MAX_CONTROL }, g;
-	struct mig_hello h = { .session = 1, .stream_index = 1, .stream_count = 3,
-			       .memory_bytes = 1 << 20, .page_size = 4096,
-			       .flags = MIG_HELLO_F_VM }, d;
+	struct mig_hello h = { .session = 1,
+			       .stream_index = 1,
+			       .stream_count = 3,
+			       .memory_bytes = 1 << 20,
+			       .page_size = 4096,
+			       .flags = MIG_HELLO_F_VM },
+			 d;
 	uint8_t buf[MIG_FRAME_HDR_LEN], hb[MIG_HELLO_LEN];
 
 	mig_frame_encode(&f, buf);
@@ -120,8 +126,8 @@ static void test_config_booleans(void)
 	struct mig_config c;
 	struct mig_error err = { 0 };
 
-	CHECK(mig_config_parse("{\"allowAutoConverge\":true,\"allowPostCopy\":false}", &c,
-			       &err) == 0);
+	CHECK(mig_config_parse("{\"allowAutoConverge\":true,\"allowPostCopy\":false}", &c, &err) ==
+	      0);
 	CHECK(c.has_auto_converge && c.allow_auto_converge);
 	CHECK(c.has_post_copy && !c.allow_post_copy);
 	CHECK(mig_config_parse("{\"allowPostCopy\":\"yes\"}", &c, &err) == -EINVAL);

@@ -8,9 +8,14 @@
 
 static void test_roundtrip(void)
 {
-	struct mig_frame f = { .type = MIG_FRAME_PAGES, .flags = MIG_FRAME_F_LIVE, .round = 7,
-			       .length = 8192, .offset = 1ull << 33, .checksum = 0x0123456789abcdefull,
-			       .aux = 42 }, g;
+	struct mig_frame f = { .type = MIG_FRAME_PAGES,
+			       .flags = MIG_FRAME_F_LIVE,
+			       .round = 7,
+			       .length = 8192,
+			       .offset = 1ull << 33,
+			       .checksum = 0x0123456789abcdefull,
+			       .aux = 42 },
+			 g;
 	uint8_t buf[MIG_FRAME_HDR_LEN];
 
 	mig_frame_encode(&f, buf);
@@ -104,9 +109,13 @@ static void test_bounds(void)
 
 static void test_hello(void)
 {
-	struct mig_hello h = { .session = 0xfeedull, .stream_index = 1, .stream_count = 4,
-			       .memory_bytes = 1ull << 30, .page_size = 4096,
-			       .flags = MIG_HELLO_F_MAC }, g;
+	struct mig_hello h = { .session = 0xfeedull,
+			       .stream_index = 1,
+			       .stream_count = 4,
+			       .memory_bytes = 1ull << 30,
+			       .page_size = 4096,
+			       .flags = MIG_HELLO_F_MAC },
+			 g;
 	uint8_t buf[MIG_HELLO_LEN], nonce[MIG_CHALLENGE_LEN] = { 1, 2, 3 }, m1[32], m2[32];
 
 	memset(h.mac, 0x5a, sizeof(h.mac));
@@ -160,9 +169,18 @@ static void test_hello(void)
 
 static void test_summary(void)
 {
-	struct mig_summary s = { .digest = 1, .bytes = 2, .page_bytes = 3, .rounds = 4,
-				 .zc_mode = 2, .zc_sends = 5, .zc_completions = 6, .zc_copied = 7,
-				 .downtime_us = 8, .seconds_us = 9, .checksum_races = 10 }, t;
+	struct mig_summary s = { .digest = 1,
+				 .bytes = 2,
+				 .page_bytes = 3,
+				 .rounds = 4,
+				 .zc_mode = 2,
+				 .zc_sends = 5,
+				 .zc_completions = 6,
+				 .zc_copied = 7,
+				 .downtime_us = 8,
+				 .seconds_us = 9,
+				 .checksum_races = 10 },
+			   t;
 	uint8_t buf[MIG_SUMMARY_LEN];
 
 	mig_summary_encode(&s, buf);

@@ -71,7 +71,11 @@ static struct sockaddr_storage sa(const char *text)
 	return ss;
 }
 
-#define MATCH(c, text) ({ struct sockaddr_storage s_ = sa(text); mig_cidr_match(c, (struct sockaddr *)&s_); })
+#define MATCH(c, text)                                     \
+	({                                                 \
+		struct sockaddr_storage s_ = sa(text);     \
+		mig_cidr_match(c, (struct sockaddr *)&s_); \
+	})
 
 static void test_cidr(void)
 {
@@ -150,9 +154,11 @@ static void test_config(void)
 	CHECK(mig_parse_quantity("0", &v) == 0 && v == 0);
 	CHECK(mig_parse_quantity("64MiB", &v) == -EINVAL);
 
-	CHECK(mig_config_parse("{\"bandwidthPerMigration\":\"64Mi\",\"completionTimeoutPerGiB\":800,"
-			       "\"progressTimeout\":150,\"parallelOutboundMigrationsPerNode\":2,"
-			       "\"unknownKey\":[1,2]}", &c, &err) == 0);
+	CHECK(mig_config_parse(
+		      "{\"bandwidthPerMigration\":\"64Mi\",\"completionTimeoutPerGiB\":800,"
+		      "\"progressTimeout\":150,\"parallelOutboundMigrationsPerNode\":2,"
+		      "\"unknownKey\":[1,2]}",
+		      &c, &err) == 0);
 	CHECK(c.has_bandwidth && c.bandwidth == 64ull << 20);
 	CHECK(c.has_completion && c.completion_timeout_per_gib == 800);
 	CHECK(c.has_progress && c.progress_timeout == 150);

@@ -14,7 +14,7 @@ static void test_add(void)
 	CHECK(r.n == 1 && r.v[0].start == 0 && r.v[0].end == 8 && r.pages == 8);
 	CHECK(mig_ranges_add(&r, 10, 11) == 0);
 	CHECK(r.n == 2 && r.pages == 9);
-	CHECK(mig_ranges_add(&r, 9, 12) == -EINVAL); /* overlaps the last */
+	CHECK(mig_ranges_add(&r, 9, 12) == -EINVAL);  /* overlaps the last */
 	CHECK(mig_ranges_add(&r, 20, 20) == -EINVAL); /* empty */
 	CHECK(mig_ranges_add(&r, 5, 6) == -EINVAL);   /* out of order */
 	for (uint64_t p = 100; p < 100 + 1000; p += 2)
@@ -54,8 +54,8 @@ static void test_union(void)
 	mig_ranges_add(&a, 0, 10);
 	mig_ranges_add(&a, 20, 30);
 	mig_ranges_add(&a, 50, 51);
-	mig_ranges_add(&b, 5, 15);   /* overlaps a[0] */
-	mig_ranges_add(&b, 30, 40);  /* touches a[1] */
+	mig_ranges_add(&b, 5, 15);  /* overlaps a[0] */
+	mig_ranges_add(&b, 30, 40); /* touches a[1] */
 	mig_ranges_add(&b, 60, 70);
 	CHECK(mig_ranges_union(&a, &b, &u) == 0);
 	CHECK(u.n == 4);

@@ -23,17 +23,29 @@ static int64_t num(struct json_object *o, const char *k)
 
 static void test_json(void)
 {
-	struct mig_report r = { .role = "send", .target_address = "10.77.0.2",
-				.source_address = "10.77.0.1", .interface = "migration0",
-				.memory_bytes = 64u << 20, .bytes = 70000000, .seconds = 0.5,
-				.gbps = 1.12, .streams = 4, .rounds = 3, .downtime_ms = 12.5,
-				.verified = true, .digest = 0xabcull, .dirty_tracking = "uffd-wp",
-				.zc_mode = MIG_ZC_AUTO, .zc = { .sends = 9, .completions = 9, .copied = 9 } };
+	struct mig_report r = { .role = "send",
+				.target_address = "10.77.0.2",
+				.source_address = "10.77.0.1",
+				.interface = "migration0",
+				.memory_bytes = 64u << 20,
+				.bytes = 70000000,
+				.seconds = 0.5,
+				.gbps = 1.12,
+				.streams = 4,
+				.rounds = 3,
+				.downtime_ms = 12.5,
+				.verified = true,
+				.digest = 0xabcull,
+				.dirty_tracking = "uffd-wp",
+				.zc_mode = MIG_ZC_AUTO,
+				.zc = { .sends = 9, .completions = 9, .copied = 9 } };
 	struct mig_error err = { .code = -EIO, .msg = "boom" };
 	struct json_object *o = mig_report_json(&r, NULL), *zc, *v, *p;
-	const char *keys[] = { "targetNodeAddress", "sourceAddress", "interface", "memoryBytes",
-			       "bytes", "seconds", "gbps", "streams", "rounds", "downtimeMs",
-			       "verified", "zerocopy" };
+	const char *keys[] = {
+		"targetNodeAddress", "sourceAddress", "interface", "memoryBytes", "bytes",
+		"seconds",	     "gbps",	      "streams",   "rounds",	  "downtimeMs",
+		"verified",	     "zerocopy"
+	};
 
 	CHECK(o != NULL);
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
@@ -44,8 +56,7 @@ static void test_json(void)
 	CHECK(num(o, "memoryBytes") == 64 << 20);
 	CHECK(num(o, "streams") == 4 && num(o, "rounds") == 3);
 	CHECK(json_object_object_get_ex(o, "verified", &v) && json_object_get_boolean(v));
-	CHECK(json_object_object_get_ex(o, "downtimeMs", &v) &&
-	      json_object_get_double(v) == 12.5);
+	CHECK(json_object_object_get_ex(o, "downtimeMs", &v) && json_object_get_double(v) == 12.5);
 	CHECK_STR(str(o, "digest"), "0000000000000abc");
 	CHECK(!json_object_object_get_ex(o, "error", NULL));
 	CHECK(json_object_object_get_ex(o, "zerocopy", &zc));

@@ -21,9 +21,9 @@ static void test_sum(void)
 	memcpy(b, a, n + 64);
 	s = mig_sum64(a, n);
 	CHECK(s == mig_sum64(b, n));
-	CHECK(s != mig_sum64(a, n - 1));       /* length matters */
+	CHECK(s != mig_sum64(a, n - 1)); /* length matters */
 	CHECK(mig_sum64(a, 0) == mig_sum64(b, 0));
-	b[12345] ^= 1;                          /* one flipped bit */
+	b[12345] ^= 1; /* one flipped bit */
 	CHECK(s != mig_sum64(b, n));
 	memcpy(b, a, n);
 	/* two swapped words in the same lane */

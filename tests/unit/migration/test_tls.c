@@ -54,7 +54,7 @@ static void make_leaf(const char *dir, const char *ca_dir, const char *cn, enum 
 
 struct side {
 	struct mig_tls_opts o;
-	const char *dir;         /* under base */
+	const char *dir; /* under base */
 	struct mig_tls_ctx *ctx;
 	int fd;
 	int r;
@@ -316,8 +316,8 @@ static void *raw_client(void *arg)
 	return NULL;
 }
 
-static void test_raw(const char *what, int max_version, bool allow12,
-		     enum mig_tls_refusal want, const char *smsg, int want_alert)
+static void test_raw(const char *what, int max_version, bool allow12, enum mig_tls_refusal want,
+		     const char *smsg, int want_alert)
 {
 	struct side s = { .o.allow_tls12 = allow12 };
 	struct raw rc = { .max_version = max_version };
@@ -332,8 +332,8 @@ static void test_raw(const char *what, int max_version, bool allow12,
 	pthread_create(&t, NULL, raw_client, &rc);
 	handshake_thread(&s);
 	pthread_join(t, NULL);
-	fprintf(stderr, "  server: %d %s: %s\n  client: %s\n", s.r,
-		mig_tls_refusal_name(s.refusal), s.err.msg, ERR_reason_error_string(rc.err));
+	fprintf(stderr, "  server: %d %s: %s\n  client: %s\n", s.r, mig_tls_refusal_name(s.refusal),
+		s.err.msg, ERR_reason_error_string(rc.err));
 	CHECK(s.r < 0);
 	CHECK(s.refusal == want);
 	CHECK(strstr(s.err.msg, smsg) != NULL);
@@ -467,8 +467,8 @@ static void test_rotation(void)
 	CHECK(strcmp(sha_of("lab/server", "lab/client", after), before) != 0);
 	snprintf(cmd, sizeof(cmd), "cp %s/lab/ca.crt %s/old-client/ca.crt", base, base);
 	CHECK(system(cmd) == 0);
-	expect("old client after rotation", "lab/server", "old-client", -EACCES,
-	       MIG_TLS_UNKNOWN_CA, "not from our CA", -EACCES, MIG_TLS_PEER_REFUSED, "unknown CA");
+	expect("old client after rotation", "lab/server", "old-client", -EACCES, MIG_TLS_UNKNOWN_CA,
+	       "not from our CA", -EACCES, MIG_TLS_PEER_REFUSED, "unknown CA");
 }
 
 /* mignet doctor's checks of the material on disk */
@@ -492,8 +492,11 @@ static void doctor_case(const char *what, const char *dir, const char *cert, con
 	}
 	mig_tls_doctor(&o, false, NULL, ch);
 	for (int i = 0; i < MIG_TLS_CHECK_COUNT; i++) {
-		int want = i == MIG_TLS_CHECK_PATH ? 0 : (int)failing == MIG_TLS_CHECK_COUNT ? 0 :
-			   i == (int)failing ? 1 : failing == MIG_TLS_CHECK_FILES ? 2 : 0;
+		int want = i == MIG_TLS_CHECK_PATH		 ? 0
+			   : (int)failing == MIG_TLS_CHECK_COUNT ? 0
+			   : i == (int)failing			 ? 1
+			   : failing == MIG_TLS_CHECK_FILES	 ? 2
+								 : 0;
 
 		fprintf(stderr, "  %-9s %d %s\n", ch[i].name, ch[i].status, ch[i].detail);
 		CHECK(ch[i].status == want);
@@ -541,14 +544,18 @@ int main(void)
 		return 1;
 	path(lab, sizeof(lab), "lab");
 	path(other, sizeof(other), "other");
-	CHECK(mig_tls_init_dir(lab, MIG_TLS_SERVER_NAME, MIG_TLS_CLIENT_NAME, 30, false, &err) == 0);
-	CHECK(mig_tls_init_dir(other, MIG_TLS_SERVER_NAME, MIG_TLS_CLIENT_NAME, 30, false, &err) == 0);
+	CHECK(mig_tls_init_dir(lab, MIG_TLS_SERVER_NAME, MIG_TLS_CLIENT_NAME, 30, false, &err) ==
+	      0);
+	CHECK(mig_tls_init_dir(other, MIG_TLS_SERVER_NAME, MIG_TLS_CLIENT_NAME, 30, false, &err) ==
+	      0);
 	/* a client that trusts our CA but holds a certificate from another one */
-	snprintf(cmd, sizeof(cmd), "mkdir %s/foreign-client && cp %s/other/client/tls.* %s/lab/ca.crt "
-		 "%s/foreign-client/", base, base, base, base);
+	snprintf(cmd, sizeof(cmd),
+		 "mkdir %s/foreign-client && cp %s/other/client/tls.* %s/lab/ca.crt "
+		 "%s/foreign-client/",
+		 base, base, base, base);
 	CHECK(system(cmd) == 0);
-	make_leaf("wrong-name-server", "lab", "kubevirt.io:system:node:someone-else", MIG_TLS_SERVER,
-		  -day, 30 * day);
+	make_leaf("wrong-name-server", "lab", "kubevirt.io:system:node:someone-else",
+		  MIG_TLS_SERVER, -day, 30 * day);
 	make_leaf("expired-client", "lab", MIG_TLS_CLIENT_NAME, MIG_TLS_CLIENT, -3 * day, -day);
 	make_leaf("future-server", "lab", MIG_TLS_SERVER_NAME, MIG_TLS_SERVER, day, 30 * day);
 	make_leaf("usage-client", "lab", MIG_TLS_CLIENT_NAME, MIG_TLS_SERVER, -day, 30 * day);
@@ -556,12 +563,14 @@ int main(void)
 
 	test_success();
 	expect("client certificate from another CA", "lab/server", "foreign-client", -EACCES,
-	       MIG_TLS_UNKNOWN_CA, "client's certificate (CN " MIG_TLS_CLIENT_NAME ") is not from "
-	       "our CA", -EACCES, MIG_TLS_PEER_REFUSED, "unknown CA");
+	       MIG_TLS_UNKNOWN_CA,
+	       "client's certificate (CN " MIG_TLS_CLIENT_NAME ") is not from "
+	       "our CA",
+	       -EACCES, MIG_TLS_PEER_REFUSED, "unknown CA");
 	expect("server certificate from another CA", "other/server", "lab/client", -EACCES,
 	       MIG_TLS_PEER_REFUSED, "unknown CA", -EACCES, MIG_TLS_UNKNOWN_CA, "not our CA");
-	expect("server certificate with the wrong name", "wrong-name-server", "lab/client",
-	       -EACCES, MIG_TLS_PEER_REFUSED, NULL, -EACCES, MIG_TLS_WRONG_NAME,
+	expect("server certificate with the wrong name", "wrong-name-server", "lab/client", -EACCES,
+	       MIG_TLS_PEER_REFUSED, NULL, -EACCES, MIG_TLS_WRONG_NAME,
 	       "names CN kubevirt.io:system:node:someone-else, not " MIG_TLS_SERVER_NAME);
 	expect("expired client certificate", "lab/server", "expired-client", -EACCES,
 	       MIG_TLS_EXPIRED, "client's certificate (CN " MIG_TLS_CLIENT_NAME ") expired on",
@@ -570,8 +579,8 @@ int main(void)
 	       MIG_TLS_PEER_REFUSED, NULL, -EACCES, MIG_TLS_NOT_YET_VALID, "is not valid before");
 	expect("client certificate for a server", "lab/server", "usage-client", -EACCES,
 	       MIG_TLS_WRONG_USAGE, "clientAuth", -EACCES, MIG_TLS_PEER_REFUSED, NULL);
-	test_raw("no client certificate", 0, false, MIG_TLS_NO_PEER_CERT, "sent no client certificate",
-		 SSL_AD_CERTIFICATE_REQUIRED);
+	test_raw("no client certificate", 0, false, MIG_TLS_NO_PEER_CERT,
+		 "sent no client certificate", SSL_AD_CERTIFICATE_REQUIRED);
 	test_plaintext();
 	test_plaintext_server();
 	test_tls12();

@@ -127,8 +127,7 @@ static void test_sysctl(void)
 	CHECK_STR(buf, "0\n");
 }
 
-static void check_has_addr(struct nl *nl, int ifindex, const char *text, uint8_t plen,
-			   bool settled)
+static void check_has_addr(struct nl *nl, int ifindex, const char *text, uint8_t plen, bool settled)
 {
 	struct nl_addr *v = NULL;
 	size_t n = 0;
@@ -174,27 +173,37 @@ static void test_routes(struct nl *a, struct nl *b, int idx)
 	int oif = 0, err;
 	char txt[INET6_ADDRSTRLEN];
 
-	r = (struct nl_route){ .dst = ip("10.2.0.0"), .dst_len = 16, .gw = ip("10.1.0.1"),
-			       .ifindex = idx, .priority = 100 };
+	r = (struct nl_route){ .dst = ip("10.2.0.0"),
+			       .dst_len = 16,
+			       .gw = ip("10.1.0.1"),
+			       .ifindex = idx,
+			       .priority = 100 };
 	CHECK(nl_route_add(b, &r) == 0);
 	CHECK(nl_route_add(b, &r) == -EEXIST);
 	/* another gateway to the same destination and metric is added beside the first */
-	r = (struct nl_route){ .dst = ip("10.5.0.0"), .dst_len = 24, .gw = ip("10.1.0.1"),
-			       .ifindex = idx, .priority = 7 };
+	r = (struct nl_route){ .dst = ip("10.5.0.0"),
+			       .dst_len = 24,
+			       .gw = ip("10.1.0.1"),
+			       .ifindex = idx,
+			       .priority = 7 };
 	CHECK(nl_route_add(b, &r) == 0);
 	r.gw = ip("10.1.0.2");
 	CHECK(nl_route_add(b, &r) == 0);
 	CHECK_HAS(sh_in(ns_b, "ip -j route show 10.5.0.0/24"), "\"gateway\":\"10.1.0.1\"");
 	CHECK_HAS(sh_in(ns_b, "ip -j route show 10.5.0.0/24"), "\"gateway\":\"10.1.0.2\"");
-	r = (struct nl_route){ .dst = ip("10.3.0.0"), .dst_len = 24, .ifindex = idx,
-			       .table = 1000, .mtu = 1300 };
+	r = (struct nl_route){
+		.dst = ip("10.3.0.0"), .dst_len = 24, .ifindex = idx, .table = 1000, .mtu = 1300
+	};
 	CHECK(nl_route_add(b, &r) == 0);
 	r = (struct nl_route){ .dst = ip("10.4.0.0"), .dst_len = 24, .ifindex = idx, .table = 42 };
 	CHECK(nl_route_add(b, &r) == 0);
 	r = (struct nl_route){ .family = AF_INET, .gw = ip("10.1.0.1"), .ifindex = idx };
 	CHECK(nl_route_add(b, &r) == 0);
-	r = (struct nl_route){ .dst = ip("2001:db8:2::"), .dst_len = 64, .gw = ip("2001:db8:1::1"),
-			       .ifindex = idx, .priority = 50 };
+	r = (struct nl_route){ .dst = ip("2001:db8:2::"),
+			       .dst_len = 64,
+			       .gw = ip("2001:db8:1::1"),
+			       .ifindex = idx,
+			       .priority = 50 };
 	CHECK(nl_route_add(b, &r) == 0);
 
 	/* a gateway on no link: the kernel refuses and says why */
@@ -215,7 +224,7 @@ static void test_routes(struct nl *a, struct nl *b, int idx)
 		CHECK(f->priority == 100 && f->ifindex == idx && f->table == RT_TABLE_MAIN);
 		CHECK(f->scope == RT_SCOPE_UNIVERSE);
 	}
-	CHECK(find_route(v, n, NULL, 0) != NULL);     /* the default route */
+	CHECK(find_route(v, n, NULL, 0) != NULL);	 /* the default route */
 	CHECK(find_route(v, n, "10.1.0.0", 24) != NULL); /* the kernel's connected route */
 	CHECK(find_route(v, n, "10.3.0.0", 24) == NULL); /* in table 1000 */
 	free(v);
@@ -238,8 +247,11 @@ static void test_routes(struct nl *a, struct nl *b, int idx)
 
 	/* two IPv6 gateways to one destination and metric: the kernel makes one multipath route,
 	 * listed one entry per hop, each with its interface and gateway */
-	r = (struct nl_route){ .dst = ip("2001:db8:5::"), .dst_len = 64, .gw = ip("2001:db8:1::1"),
-			       .ifindex = idx, .priority = 60 };
+	r = (struct nl_route){ .dst = ip("2001:db8:5::"),
+			       .dst_len = 64,
+			       .gw = ip("2001:db8:1::1"),
+			       .ifindex = idx,
+			       .priority = 60 };
 	CHECK(nl_route_add(b, &r) == 0);
 	r.gw = ip("2001:db8:1::3");
 	CHECK(nl_route_add(b, &r) == 0);
@@ -255,7 +267,8 @@ static void test_routes(struct nl *a, struct nl *b, int idx)
 			hops++;
 			CHECK(v[i].ifindex == idx && v[i].priority == 60);
 			nl_ip_format(&v[i].gw, txt, sizeof(txt));
-			CHECK(strcmp(txt, "2001:db8:1::1") == 0 || strcmp(txt, "2001:db8:1::3") == 0);
+			CHECK(strcmp(txt, "2001:db8:1::1") == 0 ||
+			      strcmp(txt, "2001:db8:1::3") == 0);
 		}
 		CHECK(hops == 2);
 	}
@@ -299,8 +312,11 @@ static void test_routes(struct nl *a, struct nl *b, int idx)
 /* Two bridge-mode macvlans on one master answer each other's neighbour solicitations. */
 static void test_dad_failure(struct nl *a, struct nl *b, int master)
 {
-	struct nl_macvlan_req req = { .master_ifindex = master, .netns_fd = -1, .name = "dup0",
-				      .mode = NL_MACVLAN_BRIDGE, .bcqueuelen = -1 };
+	struct nl_macvlan_req req = { .master_ifindex = master,
+				      .netns_fd = -1,
+				      .name = "dup0",
+				      .mode = NL_MACVLAN_BRIDGE,
+				      .bcqueuelen = -1 };
 	struct nl_ip dup = ip("2001:db8:1::2");
 	int idx, err;
 
@@ -323,8 +339,12 @@ static void test_dad_failure(struct nl *a, struct nl *b, int master)
 static void test_links(struct nl *a, struct nl *b)
 {
 	static const uint8_t mac[6] = { 0x02, 0x00, 0x00, 0xaa, 0xbb, 0x01 };
-	struct nl_macvlan_req req = { .netns_fd = ns_b, .name = "tmp0", .mode = NL_MACVLAN_BRIDGE,
-				      .mtu = 1400, .mac = mac, .bcqueuelen = 100 };
+	struct nl_macvlan_req req = { .netns_fd = ns_b,
+				      .name = "tmp0",
+				      .mode = NL_MACVLAN_BRIDGE,
+				      .mtu = 1400,
+				      .mac = mac,
+				      .bcqueuelen = 100 };
 	struct nl_link link = { .ifindex = 0 };
 	const char *out;
 	int master, idx, err;
@@ -342,7 +362,8 @@ static void test_links(struct nl *a, struct nl *b)
 	req.master_ifindex = 9999;
 	err = nl_macvlan_create(a, &req);
 	CHECK(err == -ENODEV);
-	fprintf(stderr, "  ext_ack for a missing master: \"%s\" (%s)\n", a->ext_ack, strerror(-err));
+	fprintf(stderr, "  ext_ack for a missing master: \"%s\" (%s)\n", a->ext_ack,
+		strerror(-err));
 	req.master_ifindex = master;
 	req.mode = 3;
 	err = nl_macvlan_create(a, &req);
@@ -371,8 +392,11 @@ static void test_links(struct nl *a, struct nl *b)
 	CHECK_HAS(out, "\"bcqueuelen\":100");
 
 	/* a second macvlan, private mode, random MAC, kernel's MTU, to collide names with */
-	req = (struct nl_macvlan_req){ .master_ifindex = master, .netns_fd = ns_b, .name = "net1",
-				       .mode = NL_MACVLAN_PRIVATE, .bcqueuelen = -1 };
+	req = (struct nl_macvlan_req){ .master_ifindex = master,
+				       .netns_fd = ns_b,
+				       .name = "net1",
+				       .mode = NL_MACVLAN_PRIVATE,
+				       .bcqueuelen = -1 };
 	CHECK(nl_macvlan_create(a, &req) == 0);
 	CHECK(nl_link_get(b, 0, "net1", &link) == 0);
 	CHECK(link.macvlan_mode == NL_MACVLAN_PRIVATE && link.mtu == 1500 && link.mac_len == 6);
@@ -407,8 +431,10 @@ static void test_links(struct nl *a, struct nl *b)
 			  24) == -EEXIST);
 	CHECK(nl_addr_add(b, idx, &(struct nl_ip){ .family = AF_INET }, 33) == -EINVAL);
 	CHECK(nl_addr_add(b, idx, &(struct nl_ip){ .family = 0 }, 8) == -EINVAL);
-	CHECK(nl_addr_add(b, idx, &(struct nl_ip){ .family = AF_INET6, .addr = { 0x20, 0x01, 0x0d,
-			  0xb8, 0, 1, [15] = 2 } }, 64) == 0);
+	CHECK(nl_addr_add(b, idx,
+			  &(struct nl_ip){ .family = AF_INET6,
+					   .addr = { 0x20, 0x01, 0x0d, 0xb8, 0, 1, [15] = 2 } },
+			  64) == 0);
 	err = nl_addr_wait_dad(b, idx, 5000);
 	CHECK(err == 0);
 	if (err)
@@ -425,12 +451,17 @@ static void test_links(struct nl *a, struct nl *b)
 
 	/* a link that is down keeps its addresses tentative and has no carrier: no DAD can run, so
 	 * the wait ends at once (it would end in -ETIMEDOUT if it waited) */
-	req = (struct nl_macvlan_req){ .master_ifindex = master, .netns_fd = ns_b, .name = "down0",
-				       .mode = NL_MACVLAN_VEPA, .bcqueuelen = -1 };
+	req = (struct nl_macvlan_req){ .master_ifindex = master,
+				       .netns_fd = ns_b,
+				       .name = "down0",
+				       .mode = NL_MACVLAN_VEPA,
+				       .bcqueuelen = -1 };
 	CHECK(nl_macvlan_create(a, &req) == 0);
 	err = nl_link_index(b, "down0");
-	CHECK(nl_addr_add(b, err, &(struct nl_ip){ .family = AF_INET6, .addr = { 0x20, 0x01, 0x0d,
-			  0xb8, 0, 1, [15] = 3 } }, 64) == 0);
+	CHECK(nl_addr_add(b, err,
+			  &(struct nl_ip){ .family = AF_INET6,
+					   .addr = { 0x20, 0x01, 0x0d, 0xb8, 0, 1, [15] = 3 } },
+			  64) == 0);
 	CHECK(nl_addr_wait_dad(b, err, 5000) == -ENETDOWN);
 	CHECK(nl_link_del(b, err) == 0);
 
@@ -448,8 +479,10 @@ static void test_links(struct nl *a, struct nl *b)
 static void test_replies_only_from_the_kernel(struct nl *a)
 {
 	struct sockaddr_nl to = { .nl_family = AF_NETLINK, .nl_pid = a->portid };
-	struct nlmsghdr forged = { .nlmsg_len = sizeof(forged), .nlmsg_type = NLMSG_DONE,
-				   .nlmsg_seq = a->seq + 1, .nlmsg_pid = a->portid };
+	struct nlmsghdr forged = { .nlmsg_len = sizeof(forged),
+				   .nlmsg_type = NLMSG_DONE,
+				   .nlmsg_seq = a->seq + 1,
+				   .nlmsg_pid = a->portid };
 	int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
 
 	CHECK(fd >= 0);
