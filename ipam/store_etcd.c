@@ -620,20 +620,32 @@ static int es_hint_lower(struct ipam_store *s, const char *pool, int family, str
 	return write_hint(es_of(s), pool, family, ip, d, err);
 }
 
+/*
+ * Every key under the prefix @key (@n bytes) into @rr, with their values unless @keys_only.
+ * Return: 0, or -1 with @err saying @what failed.
+ */
+static int range_prefix(struct etcd_store *es, const char *key, size_t n, bool keys_only,
+			const char *what, struct etcd_range_result *rr, struct cni_error *err)
+{
+	char end[KEY_MAX];
+	size_t end_len = etcd_prefix_end(key, n, end);
+	int r = etcd_range(es->etcd, key, n, end, end_len, 0, keys_only, rr);
+
+	return r < 0 ? etcd_err(es, r, what, err) : 0;
+}
+
 static int es_each_pool(struct ipam_store *s, ipam_pool_cb cb, void *arg, struct cni_error *err)
 {
 	struct etcd_store *es = es_of(s);
 	struct etcd_range_result rr = { 0 };
-	char key[KEY_MAX], end[KEY_MAX];
-	size_t n = (size_t)snprintf(key, sizeof(key), "%spools/", es->prefix), end_len;
-	int r, rc = 0;
+	char key[KEY_MAX];
+	size_t n = (size_t)snprintf(key, sizeof(key), "%spools/", es->prefix);
+	int rc = 0;
 
 	if (!es->in_verb)
 		return cni_err(err, CNI_ERR_INTERNAL, "etcd store: used outside lock()");
-	end_len = etcd_prefix_end(key, n, end);
-	r = etcd_range(es->etcd, key, n, end, end_len, 0, true, &rr);
-	if (r < 0)
-		return etcd_err(es, r, "list pools", err);
+	if (range_prefix(es, key, n, true, "list pools", &rr, err) < 0)
+		return -1;
 	if (!es->registry_rev)
 		es->registry_rev = rr.revision;
 	for (size_t i = 0; rc == 0 && i < rr.n_kvs; i++) {
@@ -669,20 +681,18 @@ static int es_each_alloc(struct ipam_store *s, const char *pool, ipam_alloc_cb c
 {
 	struct etcd_store *es = es_of(s);
 	struct etcd_range_result rr = { 0 };
-	char key[KEY_MAX], end[KEY_MAX];
+	char key[KEY_MAX];
 	const char *dummy;
-	size_t n, end_len;
-	int r, rc = 0;
+	int rc = 0;
+	size_t n;
 
 	/* registers the pool's gen in the session, so a concurrent change is a conflict */
 	if (get(es, pool, "gen", &dummy, err) < 0)
 		return -1;
 	key_of(es, pool, "ip/", key);
 	n = strlen(key);
-	end_len = etcd_prefix_end(key, n, end);
-	r = etcd_range(es->etcd, key, n, end, end_len, 0, false, &rr);
-	if (r < 0)
-		return etcd_err(es, r, "list allocations", err);
+	if (range_prefix(es, key, n, false, "list allocations", &rr, err) < 0)
+		return -1;
 	for (size_t i = 0; rc == 0 && i < rr.n_kvs; i++) {
 		struct entry *e = entry_find(es, rr.kvs[i].key);
 		const char *text = e ? e->value : rr.kvs[i].value;
@@ -714,16 +724,14 @@ static int es_each_corrupt(struct ipam_store *s, const char *pool, ipam_corrupt_
 {
 	struct etcd_store *es = es_of(s);
 	struct etcd_range_result rr = { 0 };
-	char key[KEY_MAX], end[KEY_MAX];
-	size_t n, end_len;
-	int r, rc = 0;
+	char key[KEY_MAX];
+	int rc = 0;
+	size_t n;
 
 	key_of(es, pool, "ip/", key);
 	n = strlen(key);
-	end_len = etcd_prefix_end(key, n, end);
-	r = etcd_range(es->etcd, key, n, end, end_len, 0, false, &rr);
-	if (r < 0)
-		return etcd_err(es, r, "list allocations", err);
+	if (range_prefix(es, key, n, false, "list allocations", &rr, err) < 0)
+		return -1;
 	for (size_t i = 0; rc == 0 && i < rr.n_kvs; i++) {
 		struct entry *e = entry_find(es, rr.kvs[i].key);
 		const char *text = e ? e->value : rr.kvs[i].value, *addr = rr.kvs[i].key + n;

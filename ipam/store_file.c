@@ -593,33 +593,58 @@ static int open_pool_dir(struct file_store *fs, const char *pool, int *ret_pfd, 
 	return 1;
 }
 
-static int fs_each_alloc(struct ipam_store *s, const char *pool, ipam_alloc_cb cb, void *arg,
-			 struct cni_error *err)
+/* What fs_each_alloc() and fs_each_corrupt() ask of each address-named entry of a pool. */
+struct entry_visit {
+	ipam_alloc_cb alloc_cb;
+	ipam_corrupt_cb corrupt_cb;
+	void *arg;
+	struct cni_error *err;
+};
+
+/* @visit on each entry of @pool named by an address. Return: 0, or -1 with @err set. */
+static int each_entry(struct ipam_store *s, const char *pool,
+		      int (*visit)(struct entry_visit *v, int pfd, const char *name, int family,
+				   struct ipam_u128 ip),
+		      struct entry_visit *v)
 {
 	struct dirent *de;
-	DIR *d;
-	int pfd, r = open_pool_dir(fs_of(s), pool, &pfd, &d, err);
+	DIR *d = NULL;
+	int pfd = -1, r = open_pool_dir(fs_of(s), pool, &pfd, &d, v->err);
 
 	if (r <= 0)
 		return r;
 	r = 0;
 	while (r >= 0 && (de = readdir(d))) {
-		struct ipam_alloc a;
 		struct ipam_u128 ip;
 		int family;
 
 		if (ipam_addr_parse(de->d_name, &family, &ip) < 0)
 			continue;
-		r = read_record(pfd, de->d_name, &a);
-		if (r < 0) {
-			io_err(err, r, "cannot read allocation", de->d_name);
-			break;
-		}
-		if (r > 0)
-			r = cb(&a, arg);
+		r = visit(v, pfd, de->d_name, family, ip);
 	}
 	closedir(d);
 	return r < 0 ? -1 : 0;
+}
+
+static int visit_alloc(struct entry_visit *v, int pfd, const char *name, int family,
+		       struct ipam_u128 ip)
+{
+	struct ipam_alloc a;
+	int r = read_record(pfd, name, &a);
+
+	(void)family;
+	(void)ip;
+	if (r < 0)
+		return io_err(v->err, r, "cannot read allocation", name);
+	return r > 0 ? v->alloc_cb(&a, v->arg) : 0;
+}
+
+static int fs_each_alloc(struct ipam_store *s, const char *pool, ipam_alloc_cb cb, void *arg,
+			 struct cni_error *err)
+{
+	struct entry_visit v = { .alloc_cb = cb, .arg = arg, .err = err };
+
+	return each_entry(s, pool, visit_alloc, &v);
 }
 
 /*
@@ -662,35 +687,27 @@ static int diagnose(int pfd, const char *name, char *why, size_t size)
 	return 1;
 }
 
+static int visit_corrupt(struct entry_visit *v, int pfd, const char *name, int family,
+			 struct ipam_u128 ip)
+{
+	char canon[INET6_ADDRSTRLEN], why[256];
+	int r;
+
+	/* only a name fs_taken() looks at keeps an address taken */
+	if (strcmp(ipam_addr_format(family, ip, canon, sizeof(canon)), name) != 0)
+		return 0;
+	r = diagnose(pfd, name, why, sizeof(why));
+	if (r < 0)
+		return io_err(v->err, r, "cannot read allocation", name);
+	return r > 0 ? v->corrupt_cb(family, ip, why, v->arg) : 0;
+}
+
 static int fs_each_corrupt(struct ipam_store *s, const char *pool, ipam_corrupt_cb cb, void *arg,
 			   struct cni_error *err)
 {
-	struct dirent *de;
-	DIR *d;
-	int pfd, r = open_pool_dir(fs_of(s), pool, &pfd, &d, err);
+	struct entry_visit v = { .corrupt_cb = cb, .arg = arg, .err = err };
 
-	if (r <= 0)
-		return r;
-	r = 0;
-	while (r >= 0 && (de = readdir(d))) {
-		char canon[INET6_ADDRSTRLEN], why[256];
-		struct ipam_u128 ip;
-		int family;
-
-		/* only a name fs_taken() looks at keeps an address taken */
-		if (ipam_addr_parse(de->d_name, &family, &ip) < 0 ||
-		    strcmp(ipam_addr_format(family, ip, canon, sizeof(canon)), de->d_name) != 0)
-			continue;
-		r = diagnose(pfd, de->d_name, why, sizeof(why));
-		if (r < 0) {
-			io_err(err, r, "cannot read allocation", de->d_name);
-			break;
-		}
-		if (r > 0)
-			r = cb(family, ip, why, arg);
-	}
-	closedir(d);
-	return r < 0 ? -1 : 0;
+	return each_entry(s, pool, visit_corrupt, &v);
 }
 
 static int fs_status(struct ipam_store *s, struct cni_error *err)

@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 #include "mig_stream.h"
@@ -41,33 +40,6 @@ int mig_dialer_init(struct mig_dialer *d, const char *interface, const char *tar
 				     mig_addr_format(&d->target, a, sizeof(a)),
 				     mig_addr_format(&d->local, b, sizeof(b)));
 	return mig_route_check(&d->target, interface, err);
-}
-
-/* A header and its payload in one sendmsg loop. */
-static int send_frame(int fd, const uint8_t *hdr, const void *payload, size_t len)
-{
-	struct iovec iov[2] = { { (void *)hdr, MIG_FRAME_HDR_LEN }, { (void *)payload, len } };
-	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = len ? 2 : 1 };
-	ssize_t n;
-
-	while (msg.msg_iovlen) {
-		n = sendmsg(fd, &msg, MSG_NOSIGNAL);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return errno == EAGAIN ? -ETIMEDOUT : -errno;
-		}
-		while (msg.msg_iovlen && (size_t)n >= msg.msg_iov->iov_len) {
-			n -= (ssize_t)msg.msg_iov->iov_len;
-			msg.msg_iov++;
-			msg.msg_iovlen--;
-		}
-		if (msg.msg_iovlen) {
-			msg.msg_iov->iov_base = (char *)msg.msg_iov->iov_base + n;
-			msg.msg_iov->iov_len -= (size_t)n;
-		}
-	}
-	return 0;
 }
 
 static int connect_timeout(int fd, const struct mig_addr *a, unsigned int seconds)
@@ -220,7 +192,7 @@ static int stream_hello(const struct mig_dialer *d, int fd, const struct mig_hel
 	f = (struct mig_frame){ .type = MIG_FRAME_HELLO, .length = MIG_HELLO_LEN };
 	f.checksum = mig_sum64(payload, sizeof(payload));
 	mig_frame_encode(&f, hdr);
-	r = send_frame(fd, hdr, payload, sizeof(payload));
+	r = mig_write_pair(fd, hdr, sizeof(hdr), payload, sizeof(payload), 0);
 	if (r < 0)
 		return mig_error_set(err, r, "stream %u: sending hello to %s: %s", h.stream_index,
 				     peer, strerror(-r));

@@ -430,7 +430,7 @@ int mig_send(const struct mig_send_opts *o, struct mig_report *rep, struct mig_e
 				.length = MIG_SUMMARY_LEN,
 				.checksum = mig_sum64(payload, sizeof(payload)) };
 	mig_frame_encode(&f, hdr);
-	r = send_iov(c.streams[0].fd, hdr, payload, sizeof(payload));
+	r = mig_write_pair(c.streams[0].fd, hdr, sizeof(hdr), payload, sizeof(payload), 0);
 	if (r < 0) {
 		send_abort(&c, r, "sending the digest: %s", strerror(-r));
 		goto out;

@@ -71,9 +71,6 @@ struct send_ctx {
 void send_abort(struct send_ctx *c, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-/** send_iov() - a header and its payload in one sendmsg loop. Return: 0 or -errno. */
-int send_iov(int fd, const uint8_t *hdr, const void *payload, size_t len);
-
 /** send_stream_main() - a stream thread: one round per generation until quit. */
 void *send_stream_main(void *arg);
 

@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 #include "mig_frame.h"
@@ -56,33 +55,6 @@ static void throttle(struct send_ctx *c, size_t len)
 	}
 }
 
-/* A header and its payload in one sendmsg loop (the copy path). */
-int send_iov(int fd, const uint8_t *hdr, const void *payload, size_t len)
-{
-	struct iovec iov[2] = { { (void *)hdr, MIG_FRAME_HDR_LEN }, { (void *)payload, len } };
-	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = len ? 2 : 1 };
-	ssize_t n;
-
-	while (msg.msg_iovlen) {
-		n = sendmsg(fd, &msg, MSG_NOSIGNAL);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return errno == EAGAIN ? -ETIMEDOUT : -errno;
-		}
-		while (msg.msg_iovlen && (size_t)n >= msg.msg_iov->iov_len) {
-			n -= (ssize_t)msg.msg_iov->iov_len;
-			msg.msg_iov++;
-			msg.msg_iovlen--;
-		}
-		if (msg.msg_iovlen) {
-			msg.msg_iov->iov_base = (char *)msg.msg_iov->iov_base + n;
-			msg.msg_iov->iov_len -= (size_t)n;
-		}
-	}
-	return 0;
-}
-
 static int send_batch(struct send_stream *s, const struct mig_range *b)
 {
 	struct send_ctx *c = s->ctx;
@@ -106,7 +78,7 @@ static int send_batch(struct send_stream *s, const struct mig_range *b)
 		if (r == 0)
 			r = mig_zc_send(&s->zc, p, len, 0);
 	} else {
-		r = send_iov(s->fd, hdr, p, len);
+		r = mig_write_pair(s->fd, hdr, sizeof(hdr), p, len, 0);
 	}
 	if (r < 0)
 		return r;

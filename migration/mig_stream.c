@@ -6,6 +6,7 @@
 #include <netinet/tcp.h>
 #include <string.h>
 #include <sys/time.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "mig_parse.h"
@@ -129,23 +130,35 @@ ssize_t mig_read_full(int fd, void *buf, size_t len)
 	return (ssize_t)len;
 }
 
-int mig_write_full(int fd, const void *buf, size_t len, int flags)
+int mig_write_pair(int fd, const void *a, size_t alen, const void *b, size_t blen, int flags)
 {
-	size_t done = 0;
+	struct iovec iov[2] = { { (void *)a, alen }, { (void *)b, blen } };
+	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = blen ? 2 : alen ? 1 : 0 };
 	ssize_t n;
 
-	while (done < len) {
-		n = send(fd, (const char *)buf + done, len - done, flags | MSG_NOSIGNAL);
+	while (msg.msg_iovlen) {
+		n = sendmsg(fd, &msg, flags | MSG_NOSIGNAL);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				return -ETIMEDOUT;
-			return -errno;
+			return errno == EAGAIN || errno == EWOULDBLOCK ? -ETIMEDOUT : -errno;
 		}
-		done += (size_t)n;
+		while (msg.msg_iovlen && (size_t)n >= msg.msg_iov->iov_len) {
+			n -= (ssize_t)msg.msg_iov->iov_len;
+			msg.msg_iov++;
+			msg.msg_iovlen--;
+		}
+		if (msg.msg_iovlen) {
+			msg.msg_iov->iov_base = (char *)msg.msg_iov->iov_base + n;
+			msg.msg_iov->iov_len -= (size_t)n;
+		}
 	}
 	return 0;
+}
+
+int mig_write_full(int fd, const void *buf, size_t len, int flags)
+{
+	return mig_write_pair(fd, buf, len, NULL, 0, flags);
 }
 
 int mig_set_timeouts(int fd, unsigned int seconds)

@@ -40,6 +40,13 @@ int mig_route_check(const struct mig_addr *target, const char *ifname, struct mi
  */
 ssize_t mig_read_full(int fd, void *buf, size_t len);
 
+/**
+ * mig_write_pair() - write all of @alen bytes at @a, then all of @blen at @b (none when 0),
+ * with one sendmsg(@flags) loop: a frame header and its payload in one go.
+ * Return: 0, -ETIMEDOUT when SO_SNDTIMEO expired, or -errno.
+ */
+int mig_write_pair(int fd, const void *a, size_t alen, const void *b, size_t blen, int flags);
+
 /** mig_write_full() - write all of @len bytes with send(@flags). Return: 0 or -errno. */
 int mig_write_full(int fd, const void *buf, size_t len, int flags);
 

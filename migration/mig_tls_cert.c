@@ -18,6 +18,7 @@
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,28 +90,30 @@ static int write_key(FILE *f, void *k)
 	return PEM_write_PrivateKey(f, k, NULL, NULL, 0, NULL, NULL);
 }
 
-static X509 *read_cert(const char *path)
+/* The certificate, or with @key the private key, that the PEM file @path holds; or NULL. */
+static void *read_pem(const char *path, bool key)
 {
 	FILE *f = fopen(path, "re");
-	X509 *x;
+	void *obj;
 
 	if (!f)
 		return NULL;
-	x = PEM_read_X509(f, NULL, NULL, NULL);
+	if (key)
+		obj = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+	else
+		obj = PEM_read_X509(f, NULL, NULL, NULL);
 	fclose(f);
-	return x;
+	return obj;
+}
+
+static X509 *read_cert(const char *path)
+{
+	return read_pem(path, false);
 }
 
 static EVP_PKEY *read_key(const char *path)
 {
-	FILE *f = fopen(path, "re");
-	EVP_PKEY *k;
-
-	if (!f)
-		return NULL;
-	k = PEM_read_PrivateKey(f, NULL, NULL, NULL);
-	fclose(f);
-	return k;
+	return read_pem(path, true);
 }
 
 int mig_tls_issue(const struct mig_tls_issue *is, const char *issuer_cert, const char *issuer_key,

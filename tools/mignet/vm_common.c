@@ -2,6 +2,7 @@
 /* What both sides of a QEMU migration share: the token, the socket directory, unix sockets. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,50 +70,36 @@ int vm_socket_dir(const char *dir, struct mig_error *err)
 	return 0;
 }
 
-static int unix_addr(const char *path, struct sockaddr_un *sun, struct mig_error *err)
+/* A unix stream socket listening on (@server) or connected to @path. Return: its fd, -errno. */
+static int unix_open(const char *path, bool server, struct mig_error *err)
 {
-	*sun = (struct sockaddr_un){ .sun_family = AF_UNIX };
-	if (strlen(path) >= sizeof(sun->sun_path))
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd, r = 0;
+
+	if (strlen(path) >= sizeof(sun.sun_path))
 		return mig_error_set(err, -ENAMETOOLONG, "%s: path too long for a unix socket",
 				     path);
-	memcpy(sun->sun_path, path, strlen(path) + 1);
-	return 0;
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return mig_error_set(err, -errno, "socket: %s", strerror(errno));
+	if (server && (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 || listen(fd, 64) < 0))
+		r = mig_error_set(err, -errno, "listen on %s: %s", path, strerror(errno));
+	else if (!server && connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0)
+		r = mig_error_set(err, -errno, "connect to QEMU's %s: %s", path, strerror(errno));
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	return fd;
 }
 
 int vm_unix_listen(const char *path, struct mig_error *err)
 {
-	struct sockaddr_un sun;
-	int fd, r;
-
-	r = unix_addr(path, &sun, err);
-	if (r < 0)
-		return r;
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return mig_error_set(err, -errno, "socket: %s", strerror(errno));
-	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 || listen(fd, 64) < 0) {
-		r = mig_error_set(err, -errno, "listen on %s: %s", path, strerror(errno));
-		close(fd);
-		return r;
-	}
-	return fd;
+	return unix_open(path, true, err);
 }
 
 int vm_unix_connect(const char *path, struct mig_error *err)
 {
-	struct sockaddr_un sun;
-	int fd, r;
-
-	r = unix_addr(path, &sun, err);
-	if (r < 0)
-		return r;
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return mig_error_set(err, -errno, "socket: %s", strerror(errno));
-	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
-		r = mig_error_set(err, -errno, "connect to QEMU's %s: %s", path, strerror(errno));
-		close(fd);
-		return r;
-	}
-	return fd;
+	return unix_open(path, false, err);
 }
