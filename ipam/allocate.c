@@ -290,29 +290,32 @@ out:
 	return rc;
 }
 
-int ipam_release(struct ipam_store *s, const struct ipam_config *c, const char *id,
-		 const char *ifname, struct cni_error *err)
+/*
+ * @pool_fn on the pool of every range of @c, stopping at the first failure, in one store
+ * session that is committed, and run again while an optimistic store (etcd) asks to.
+ * Return: the sum of what @pool_fn returned, or -1 with @err set.
+ */
+static int each_pool_in_session(struct ipam_store *s, const struct ipam_config *c,
+				int (*pool_fn)(struct ipam_store *s, const char *pool, void *arg,
+					       struct cni_error *err),
+				void *arg, struct cni_error *err)
 {
-	int n = 0, rc = 0;
+	int n, rc;
 
-	do { /* once, or again while an optimistic store (etcd) asks to retry */
+	do {
 		n = 0;
 		rc = 0;
 		if (s->ops->lock(s, c->network_name, err) < 0)
 			return -1;
-		/* every range, not stopping at the first that holds nothing */
-		for (size_t i = 0; i < c->n_ranges; i++) {
+		for (size_t i = 0; rc == 0 && i < c->n_ranges; i++) {
 			char pool[IPAM_CIDR_MAX];
-			struct ipam_alloc a;
-			int found;
+			int r = pool_fn(s, ipam_pool_name(&c->ranges[i], pool, sizeof(pool)), arg,
+					err);
 
-			ipam_pool_name(&c->ranges[i], pool, sizeof(pool));
-			found = s->ops->find_id(s, pool, id, ifname, &a, err);
-			if (found < 0 || (found && release_one(s, pool, &a, err) < 0)) {
+			if (r < 0)
 				rc = -1;
-				break;
-			}
-			n += found;
+			else
+				n += r;
 		}
 		if (s->ops->commit(s, rc < 0 ? NULL : err) < 0)
 			rc = -1;
@@ -321,31 +324,52 @@ int ipam_release(struct ipam_store *s, const struct ipam_config *c, const char *
 	return rc < 0 ? -1 : n;
 }
 
+struct owner_key {
+	const char *id, *ifname;
+};
+
+/* Release what @arg (a struct owner_key) holds in @pool. Return: 1, 0 (nothing), -1. */
+static int release_in_pool(struct ipam_store *s, const char *pool, void *arg, struct cni_error *err)
+{
+	const struct owner_key *k = arg;
+	struct ipam_alloc a;
+	int found = s->ops->find_id(s, pool, k->id, k->ifname, &a, err);
+
+	if (found < 0 || (found && release_one(s, pool, &a, err) < 0))
+		return -1;
+	return found;
+}
+
+int ipam_release(struct ipam_store *s, const struct ipam_config *c, const char *id,
+		 const char *ifname, struct cni_error *err)
+{
+	struct owner_key k = { .id = id, .ifname = ifname };
+
+	/* every range, not stopping at the first that holds nothing */
+	return each_pool_in_session(s, c, release_in_pool, &k, err);
+}
+
 int ipam_lookup(struct ipam_store *s, const struct ipam_config *c, const char *id,
 		const char *ifname, bool *ret_found, struct ipam_u128 *ret_ips,
 		struct cni_error *err)
 {
-	int rc = 0;
+	char pool[IPAM_CIDR_MAX];
+	struct ipam_alloc a;
+	int found = 0;
 
 	if (s->ops->lock(s, c->network_name, err) < 0)
 		return -1;
 	for (size_t i = 0; i < c->n_ranges; i++) {
-		char pool[IPAM_CIDR_MAX];
-		struct ipam_alloc a;
-		int found;
-
 		ipam_pool_name(&c->ranges[i], pool, sizeof(pool));
 		found = s->ops->find_id(s, pool, id, ifname, &a, err);
-		if (found < 0) {
-			rc = -1;
+		if (found < 0)
 			break;
-		}
 		ret_found[i] = found;
 		if (found)
 			ret_ips[i] = a.ip;
 	}
 	s->ops->unlock(s);
-	return rc;
+	return found < 0 ? -1 : 0;
 }
 
 struct gc_ctx {
@@ -371,38 +395,28 @@ static int gc_collect(const struct ipam_alloc *a, void *arg)
 	return 0;
 }
 
+/* Release the stale allocations of @pool that @arg (a struct gc_ctx) picks. Return: how many. */
+static int gc_pool(struct ipam_store *s, const char *pool, void *arg, struct cni_error *err)
+{
+	struct gc_ctx g = *(const struct gc_ctx *)arg;
+	int rc = 0;
+
+	if (s->ops->each_alloc(s, pool, gc_collect, &g, err) < 0) {
+		if (err && !err->code)
+			cni_err(err, CNI_ERR_INTERNAL, "out of memory");
+		rc = -1;
+	}
+	for (size_t k = 0; rc == 0 && k < g.n; k++)
+		if (release_one(s, pool, &g.stale[k], err) < 0)
+			rc = -1;
+	free(g.stale);
+	return rc < 0 ? -1 : (int)g.n;
+}
+
 int ipam_gc(struct ipam_store *s, const struct ipam_config *c, const char *cni_network,
 	    const char *node, ipam_valid_cb valid, void *arg, struct cni_error *err)
 {
-	int n = 0, rc = 0;
+	struct gc_ctx g = { .cni_network = cni_network, .node = node, .valid = valid, .arg = arg };
 
-	do { /* once, or again while an optimistic store (etcd) asks to retry */
-		n = 0;
-		rc = 0;
-		if (s->ops->lock(s, c->network_name, err) < 0)
-			return -1;
-		for (size_t i = 0; rc == 0 && i < c->n_ranges; i++) {
-			struct gc_ctx g = {
-				.cni_network = cni_network, .node = node, .valid = valid, .arg = arg
-			};
-			char pool[IPAM_CIDR_MAX];
-
-			ipam_pool_name(&c->ranges[i], pool, sizeof(pool));
-			if (s->ops->each_alloc(s, pool, gc_collect, &g, err) < 0) {
-				if (err && !err->code)
-					cni_err(err, CNI_ERR_INTERNAL, "out of memory");
-				rc = -1;
-			}
-			for (size_t k = 0; rc == 0 && k < g.n; k++) {
-				if (release_one(s, pool, &g.stale[k], err) < 0)
-					rc = -1;
-				n++;
-			}
-			free(g.stale);
-		}
-		if (s->ops->commit(s, rc < 0 ? NULL : err) < 0)
-			rc = -1;
-		s->ops->unlock(s);
-	} while (store_retry(s, rc, err));
-	return rc < 0 ? -1 : n;
+	return each_pool_in_session(s, c, gc_pool, &g, err);
 }

@@ -3,10 +3,11 @@
 #include <stdlib.h>
 
 #include "mig_ranges.h"
+#include "util/array.h"
 
 int mig_ranges_add(struct mig_ranges *r, uint64_t start, uint64_t end)
 {
-	struct mig_range *last = r->n ? &r->v[r->n - 1] : NULL;
+	struct mig_range *last = r->n ? &r->v[r->n - 1] : NULL, *v;
 
 	if (end <= start || (last && start < last->end))
 		return -EINVAL;
@@ -15,15 +16,10 @@ int mig_ranges_add(struct mig_ranges *r, uint64_t start, uint64_t end)
 		r->pages += end - start;
 		return 0;
 	}
-	if (r->n == r->cap) {
-		size_t cap = r->cap ? r->cap * 2 : 64;
-		struct mig_range *v = realloc(r->v, cap * sizeof(*v));
-
-		if (!v)
-			return -ENOMEM;
-		r->v = v;
-		r->cap = cap;
-	}
+	v = util_array_room(r->v, &r->cap, r->n, sizeof(*v), 64);
+	if (!v)
+		return -ENOMEM;
+	r->v = v;
 	r->v[r->n++] = (struct mig_range){ start, end };
 	r->pages += end - start;
 	return 0;
@@ -53,19 +49,15 @@ int mig_ranges_batches(const struct mig_ranges *r, uint64_t max_pages, struct mi
 	mig_ranges_clear(out);
 	for (i = 0; i < r->n; i++) {
 		uint64_t p = r->v[i].start, n;
+		struct mig_range *v;
 
 		for (; p < r->v[i].end; p += n) {
 			n = r->v[i].end - p < max_pages ? r->v[i].end - p : max_pages;
 			/* no merge: each batch stays its own entry */
-			if (out->n == out->cap) {
-				size_t cap = out->cap ? out->cap * 2 : 64;
-				struct mig_range *v = realloc(out->v, cap * sizeof(*v));
-
-				if (!v)
-					return -ENOMEM;
-				out->v = v;
-				out->cap = cap;
-			}
+			v = util_array_room(out->v, &out->cap, out->n, sizeof(*v), 64);
+			if (!v)
+				return -ENOMEM;
+			out->v = v;
 			out->v[out->n++] = (struct mig_range){ p, p + n };
 			out->pages += n;
 		}

@@ -24,6 +24,7 @@
 #include "netlink/nl.h"
 #include "netlink/nl_priv.h"
 #include "util/clock.h"
+#include "util/array.h"
 
 #define DAD_POLL_MS 10
 
@@ -104,7 +105,7 @@ static int addr_reply(const struct nlmsghdr *nlh, void *data)
 	const struct ifaddrmsg *ifa = mnl_nlmsg_get_payload(nlh);
 	struct addr_attrs a = { .local = NULL };
 	const struct nlattr *ip;
-	struct nl_addr *out;
+	struct nl_addr *out, *v;
 	size_t len;
 
 	if (nlh->nlmsg_type != RTM_NEWADDR || mnl_nlmsg_get_payload_len(nlh) < sizeof(*ifa))
@@ -119,15 +120,10 @@ static int addr_reply(const struct nlmsghdr *nlh, void *data)
 	ip = a.local ? a.local : a.address;
 	if (!ip || mnl_attr_get_payload_len(ip) != len)
 		return 0;
-	if (list->n == list->cap) {
-		size_t cap = list->cap ? list->cap * 2 : 8;
-		struct nl_addr *v = realloc(list->v, cap * sizeof(*v));
-
-		if (!v)
-			return -ENOMEM;
-		list->v = v;
-		list->cap = cap;
-	}
+	v = util_array_room(list->v, &list->cap, list->n, sizeof(*v), 8);
+	if (!v)
+		return -ENOMEM;
+	list->v = v;
 	out = &list->v[list->n++];
 	memset(out, 0, sizeof(*out));
 	out->ip.family = ifa->ifa_family;

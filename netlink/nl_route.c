@@ -22,6 +22,7 @@
 
 #include "netlink/nl.h"
 #include "netlink/nl_priv.h"
+#include "util/array.h"
 
 static struct nlmsghdr *route_msg(char *buf, uint16_t type, uint16_t flags, int family)
 {
@@ -213,17 +214,14 @@ struct route_list {
 /* Append @r to @list if it leaves through the interface asked for. Return: 0 or -ENOMEM. */
 static int route_list_add(struct route_list *list, const struct nl_route *r)
 {
+	struct nl_route *v;
+
 	if (list->ifindex > 0 && r->ifindex != list->ifindex)
 		return 0;
-	if (list->n == list->cap) {
-		size_t cap = list->cap ? list->cap * 2 : 8;
-		struct nl_route *v = realloc(list->v, cap * sizeof(*v));
-
-		if (!v)
-			return -ENOMEM;
-		list->v = v;
-		list->cap = cap;
-	}
+	v = util_array_room(list->v, &list->cap, list->n, sizeof(*v), 8);
+	if (!v)
+		return -ENOMEM;
+	list->v = v;
 	list->v[list->n++] = *r;
 	return 0;
 }
