@@ -16,6 +16,7 @@ import pytest
 from etcd_cluster import BUILD, EtcdCluster, etcd1, etcd3, etcd_tls  # noqa: F401 (fixtures)
 
 WHEREABOUTS = os.path.join(BUILD, "plugins", "whereabouts", "whereabouts")
+MIGNET = os.path.join(BUILD, "migration", "mignet")
 PREFIX = "/mignet/whereabouts/"
 
 pytestmark = pytest.mark.skipif(not os.path.exists(WHEREABOUTS), reason="whereabouts not built")
@@ -26,6 +27,19 @@ def conf(endpoints, rng="10.44.0.0/24", extra=None):
             "network_name": "migration", "lock_timeout_ms": 8000}
     ipam.update(extra or {})
     return {"cniVersion": "1.1.0", "name": "mig", "type": "macvlan", "ipam": ipam}
+
+
+def write_conf(path, c):
+    """@c written as JSON to @path; return @path."""
+    path.write_text(json.dumps(c))
+    return path
+
+
+def mignet_ipam(cfg, *args):
+    """`mignet ipam ARGS --config CFG`: (exit code, stdout, stderr)."""
+    r = subprocess.run([MIGNET, "ipam", *args, "--config", str(cfg)], capture_output=True,
+                       text=True, timeout=60)
+    return r.returncode, r.stdout, r.stderr
 
 
 def run(command, c, cid, node="node-a", ifname="eth0", pod=None):
@@ -217,15 +231,11 @@ def test_mignet_ipam_administers_the_etcd_store(etcd1, tmp_path):
     """`mignet ipam --config` on an etcd network: list and show agree with etcdctl, release
     frees the address (the next ADD gets it again), gc is refused (another node's containers
     have no netns here), and a node-slice config is sent to the node's file store."""
-    mignet = os.path.join(BUILD, "migration", "mignet")
     c = conf(etcd1.endpoints, rng="10.45.0.0/29")
-    cfg = tmp_path / "net.conf"
-    cfg.write_text(json.dumps(c))
+    cfg = write_conf(tmp_path / "net.conf", c)
 
     def ipam(*args):
-        r = subprocess.run([mignet, "ipam", *args, "--config", str(cfg)], capture_output=True,
-                           text=True, timeout=60)
-        return r.returncode, r.stdout, r.stderr
+        return mignet_ipam(cfg, *args)
 
     ips = {}
     for cid in ("adm-a", "adm-b", "adm-c"):
@@ -251,38 +261,32 @@ def test_mignet_ipam_administers_the_etcd_store(etcd1, tmp_path):
     assert rc != 0 and "cluster-wide" in err and "CNI GC" in err, err
     assert len(etcd_allocations(etcd1)) == 3  # nothing released
 
-    sliced = tmp_path / "slice.conf"
-    sliced.write_text(json.dumps(conf(etcd1.endpoints, extra={"node_slice_size": "/28",
-                                                                "store_dir": str(tmp_path / "s")})))
-    r = subprocess.run([mignet, "ipam", "list", "--config", str(sliced)], capture_output=True,
-                       text=True, timeout=60)
-    assert r.returncode != 0 and "--store-dir" in r.stderr, r.stderr
+    sliced = write_conf(tmp_path / "slice.conf",
+                        conf(etcd1.endpoints, extra={"node_slice_size": "/28",
+                                                     "store_dir": str(tmp_path / "s")}))
+    rc, out, err = mignet_ipam(sliced, "list")
+    assert rc != 0 and "--store-dir" in err, err
     for cid in ("adm-b", "adm-c", "adm-d"):
         assert run("DEL", c, cid)[0] == 0
     assert etcd_allocations(etcd1) == {}
 
     # an etcd that does not answer: a clear failure within lock_timeout_ms, not a hang
-    dead = tmp_path / "dead.conf"
-    dead.write_text(json.dumps(conf("http://127.0.0.1:9", extra={"lock_timeout_ms": 1000})))
-    r = subprocess.run([mignet, "ipam", "list", "--config", str(dead)], capture_output=True,
-                       text=True, timeout=60)
-    assert r.returncode == 1 and "network migration" in r.stderr, r.stderr
-    assert "127.0.0.1:9" in r.stderr, r.stderr
+    dead = write_conf(tmp_path / "dead.conf",
+                      conf("http://127.0.0.1:9", extra={"lock_timeout_ms": 1000}))
+    rc, out, err = mignet_ipam(dead, "list")
+    assert rc == 1 and "network migration" in err, err
+    assert "127.0.0.1:9" in err, err
 
 
 def test_mignet_ipam_corrupt_etcd_values(etcd1, tmp_path):
     """A value under an allocation key that is no record of its address (written by hand,
     or by a broken tool) keeps the address taken: list and show name it corrupt with the
     reason, release deletes the key (checked with etcdctl), and the address is used again."""
-    mignet = os.path.join(BUILD, "migration", "mignet")
     c = conf(etcd1.endpoints, rng="10.46.0.0/29")
-    cfg = tmp_path / "net.conf"
-    cfg.write_text(json.dumps(c))
+    cfg = write_conf(tmp_path / "net.conf", c)
 
     def ipam(*args):
-        r = subprocess.run([mignet, "ipam", *args, "--config", str(cfg)], capture_output=True,
-                           text=True, timeout=60)
-        return r.returncode, r.stdout, r.stderr
+        return mignet_ipam(cfg, *args)
 
     rc, out = run("ADD", c, "cor-a")
     assert rc == 0 and addr(out) == "10.46.0.1", out

@@ -18,7 +18,6 @@ import json
 import os
 import re
 import subprocess
-import tempfile
 
 import pytest
 
@@ -90,12 +89,9 @@ def etcd():
 
 
 @pytest.fixture
-def tmp():
-    d = tempfile.mkdtemp(prefix="mignet-nocurl-")
-    try:
-        yield d
-    finally:
-        subprocess.run(["rm", "-rf", "--one-file-system", d])
+def tmp(tmp_path):
+    """The test's own directory (pytest's tmp_path), as a string."""
+    return str(tmp_path)
 
 
 def test_libcurl_is_really_hidden():

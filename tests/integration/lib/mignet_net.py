@@ -161,6 +161,17 @@ def sum64(buf):
     return h
 
 
+def recv_exact(s, n):
+    """@n bytes from socket @s, or fewer when the peer closes first."""
+    got = b""
+    while len(got) < n:
+        chunk = s.recv(n - len(got))
+        if not chunk:
+            break
+        got += chunk
+    return got
+
+
 def frame(ftype, payload=b"", flags=0, rnd=0, offset=0, length=None, checksum=None):
     length = len(payload) if length is None else length
     checksum = sum64(payload) if checksum is None else checksum

@@ -5,3 +5,5 @@ import os
 LIB = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(LIB)))
 BUILD = os.environ.get("MIGNET_BUILD", os.path.join(ROOT, "build"))
+# the mignet command under test (MIGNET_BIN: another build of it)
+MIGNET = os.environ.get("MIGNET_BIN", os.path.join(ROOT, "build", "migration", "mignet"))

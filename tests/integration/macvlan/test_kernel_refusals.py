@@ -86,6 +86,17 @@ def assert_unwound(cni, pod, node_links_before):
     assert global_addrs(cni.node.ns, "eth1") == set(), "the master got an address"
 
 
+def add_refused(cni, c, cid=None, pod=None, code=100, **expect):
+    """ADD @c fails with one CNI error of @code matching @expect (assert_cni_error's msg_re,
+    details_re, conf_version), and leaves nothing behind in the pod netns or on the node."""
+    pod = pod or cni.pod
+    before = cni.node.links()
+    rc, res, out, err = cni("ADD", c, containerid=cid or new_containerid(), pod=pod)
+    assert_cni_error(rc, res, out, code=code, **expect)
+    assert_unwound(cni, pod, before)
+    return rc, res, out
+
+
 def assert_fake_ipam_released(state_dir, cid):
     assert fake_ipam_state(state_dir) == [], f"IPAM allocation left: {fake_ipam_state(state_dir)}"
     assert fake_ipam_log(state_dir) == [f"ADD {cid} net1", f"DEL {cid} net1"], \
@@ -137,12 +148,9 @@ def test_kernel_refuses_after_link_exists(cni, tmp_path, version, ips, routes, s
     if setup:
         setup(cni.pod)
     c = conf(version, ipam=fake_ipam(str(tmp_path), ips=ips, routes=routes))
-    before = cni.node.links()
-    rc, res, out, err = cni("ADD", c, containerid=cid)
-    assert_cni_error(rc, res, out, code=100, conf_version=version, msg_re=msg_re)
+    rc, res, out = add_refused(cni, c, cid, conf_version=version, msg_re=msg_re)
     if reason_re:
         assert_cni_error(rc, res, out, msg_re=reason_re)
-    assert_unwound(cni, cni.pod, before)
     assert_fake_ipam_released(str(tmp_path), cid)
 
 
@@ -159,10 +167,7 @@ def test_kernel_refusal_every_version(cni, tmp_path, version, what):
         ipam = fake_ipam(str(tmp_path), ips=[V4], routes=[{"dst": "10.99.0.0/16",
                                                           "gw": "192.0.2.1"}])
         msg_re = r"10\.99\.0\.0/16 via 192\.0\.2\.1.*unreachable"
-    before = cni.node.links()
-    rc, res, out, err = cni("ADD", conf(version, ipam=ipam), containerid=cid)
-    assert_cni_error(rc, res, out, code=100, conf_version=version, msg_re=msg_re)
-    assert_unwound(cni, cni.pod, before)
+    add_refused(cni, conf(version, ipam=ipam), cid, conf_version=version, msg_re=msg_re)
     assert_fake_ipam_released(str(tmp_path), cid)
 
 
@@ -171,12 +176,9 @@ def test_ip_gateway_off_link(cni):
     one on it): off-link, the kernel refuses, and the message names the gateway it took."""
     ipam = {"type": "static", "addresses": [{"address": V4, "gateway": "198.51.100.1"}],
             "routes": [{"dst": "10.98.0.0/16"}]}
-    before = cni.node.links()
-    rc, res, out, err = cni("ADD", conf("1.0.0", ipam=ipam), containerid=new_containerid())
-    assert_cni_error(rc, res, out, code=100, conf_version="1.0.0",
-                     msg_re=r"adding route to 10\.98\.0\.0/16 via 198\.51\.100\.1: "
-                     r"Network is unreachable", details_re="Nexthop has invalid gateway")
-    assert_unwound(cni, cni.pod, before)
+    add_refused(cni, conf("1.0.0", ipam=ipam), conf_version="1.0.0",
+                msg_re=r"adding route to 10\.98\.0\.0/16 via 198\.51\.100\.1: "
+                r"Network is unreachable", details_re="Nexthop has invalid gateway")
 
 
 def test_host_local_gateway_off_link_released(cni, tmp_path):
@@ -184,12 +186,9 @@ def test_host_local_gateway_off_link_released(cni, tmp_path):
     the route, and host-local's DEL gives the address back (no file left in its dataDir)."""
     ipam = host_local(str(tmp_path), "10.57.1.0/24",
                       routes=[{"dst": "10.99.0.0/16", "gw": "192.0.2.1"}])
-    before = cni.node.links()
-    rc, res, out, err = cni("ADD", conf("1.0.0", ipam=ipam), containerid=new_containerid())
-    assert_cni_error(rc, res, out, code=100, conf_version="1.0.0",
-                     msg_re=r"10\.99\.0\.0/16 via 192\.0\.2\.1: Network is unreachable",
-                     details_re="Nexthop has invalid gateway")
-    assert_unwound(cni, cni.pod, before)
+    add_refused(cni, conf("1.0.0", ipam=ipam), conf_version="1.0.0",
+                msg_re=r"10\.99\.0\.0/16 via 192\.0\.2\.1: Network is unreachable",
+                details_re="Nexthop has invalid gateway")
     assert hostlocal_allocations(str(tmp_path)) == [], hostlocal_allocations(str(tmp_path))
 
 
@@ -198,12 +197,9 @@ def test_host_local_dual_stack_ipv6_disabled_released(cni, tmp_path):
     address is on the link already when the IPv6 one is refused. Both are released."""
     disable_ipv6(cni.pod)
     ipam = host_local(str(tmp_path), "10.57.2.0/24", subnet6=f"fd62:{_H}::/64")
-    before = cni.node.links()
-    rc, res, out, err = cni("ADD", conf("1.0.0", ipam=ipam), containerid=new_containerid())
-    assert_cni_error(rc, res, out, code=100, conf_version="1.0.0",
-                     msg_re=rf"adding address fd62:{_H}::\w+/64: Permission denied",
-                     details_re="IPv6 is disabled")
-    assert_unwound(cni, cni.pod, before)
+    add_refused(cni, conf("1.0.0", ipam=ipam), conf_version="1.0.0",
+                msg_re=rf"adding address fd62:{_H}::\w+/64: Permission denied",
+                details_re="IPv6 is disabled")
     assert hostlocal_allocations(str(tmp_path)) == [], hostlocal_allocations(str(tmp_path))
 
 
@@ -216,12 +212,9 @@ def test_whereabouts_ipv6_disabled_released(cni, tmp_path):
     store = os.path.join(str(tmp_path), "store")
     ipam = {"type": "whereabouts", "range": f"fd63:{_H}::/64", "store_dir": store,
             "network_name": "refusal"}
-    before = cni.node.links()
-    rc, res, out, err = cni("ADD", conf("1.0.0", ipam=ipam), containerid=new_containerid())
-    assert_cni_error(rc, res, out, code=100, conf_version="1.0.0",
-                     msg_re=rf"adding address fd63:{_H}::1/64: Permission denied",
-                     details_re="IPv6 is disabled")
-    assert_unwound(cni, cni.pod, before)
+    add_refused(cni, conf("1.0.0", ipam=ipam), conf_version="1.0.0",
+                msg_re=rf"adding address fd63:{_H}::1/64: Permission denied",
+                details_re="IPv6 is disabled")
     assert wb_allocations(store) == {}, wb_allocations(store)
 
 
@@ -233,11 +226,8 @@ def test_ipv6_dad_failure_on_the_segment(cni, topo, tmp_path):
     cid_a, cid_b = new_containerid(), new_containerid()
     c = conf("1.0.0", ipam=fake_ipam(str(tmp_path), ips=[V6]))
     cni.ok("ADD", c, containerid=cid_a)
-    before = cni.node.links()
-    rc, res, out, err = cni("ADD", c, containerid=cid_b, pod=pod_b)
-    assert_cni_error(rc, res, out, code=102, conf_version="1.0.0",
-                     msg_re=rf"{esc(V6)} of net1 failed duplicate address detection")
-    assert_unwound(cni, pod_b, before)
+    add_refused(cni, c, cid_b, pod=pod_b, code=102, conf_version="1.0.0",
+                msg_re=rf"{esc(V6)} of net1 failed duplicate address detection")
     assert fake_ipam_state(str(tmp_path)) == [f"{cid_a}-net1"]
     assert fake_ipam_log(str(tmp_path))[-2:] == [f"ADD {cid_b} net1", f"DEL {cid_b} net1"]
     # the holder keeps its address, settled (neither tentative nor failed)
@@ -253,8 +243,5 @@ def test_unusable_ipam_result_releases_allocation(cni, tmp_path):
     this test, which was a strict xfail before the fix)."""
     cid = new_containerid()
     ipam = fake_ipam(str(tmp_path), ips=["10.56.0.7/33"])
-    before = cni.node.links()
-    rc, res, out, err = cni("ADD", conf("1.0.0", ipam=ipam), containerid=cid)
-    assert_cni_error(rc, res, out, code=6, msg_re=r"ips\[0\]\.address")
-    assert_unwound(cni, cni.pod, before)
+    add_refused(cni, conf("1.0.0", ipam=ipam), cid, code=6, msg_re=r"ips\[0\]\.address")
     assert_fake_ipam_released(str(tmp_path), cid)

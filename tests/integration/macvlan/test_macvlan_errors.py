@@ -294,18 +294,18 @@ def test_failure_after_ipam_unwinds(cni, tmp_path):
     assert fake_ipam_state(str(tmp_path)) == []
 
 
-def test_netns_not_a_netns(cni, tmp_path):
+def add_into_bad_netns(cni, tmp_path, netns):
+    """ADD with CNI_NETNS @netns fails with a CNI error and creates no link anywhere."""
     before = cni.node.links()
-    rc, res, out, err = cni("ADD", conf("1.0.0", ipam=host_local(str(tmp_path))),
-                            pod="/proc/self/status")
+    rc, res, out, err = cni("ADD", conf("1.0.0", ipam=host_local(str(tmp_path))), pod=netns)
     assert_cni_error(rc, res, out)
     assert cni.node.links() == before
     assert link_names(cni.pod) == ["lo"]
 
 
+def test_netns_not_a_netns(cni, tmp_path):
+    add_into_bad_netns(cni, tmp_path, "/proc/self/status")
+
+
 def test_netns_missing(cni, tmp_path):
-    before = cni.node.links()
-    rc, res, out, err = cni("ADD", conf("1.0.0", ipam=host_local(str(tmp_path))),
-                            pod="/run/netns/does-not-exist-mn")
-    assert_cni_error(rc, res, out)
-    assert cni.node.links() == before
+    add_into_bad_netns(cni, tmp_path, "/run/netns/does-not-exist-mn")

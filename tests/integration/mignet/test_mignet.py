@@ -17,8 +17,7 @@ import pytest
 
 from mignet_net import MIG_NET, frame, hello, mignet_up
 
-from paths import LIB, ROOT  # noqa: E402
-MIGNET = os.environ.get("MIGNET_BIN", os.path.join(ROOT, "build", "migration", "mignet"))
+from paths import LIB, MIGNET  # noqa: E402
 TOKEN = "s3cret-token-for-tests"
 
 pytestmark = [
@@ -110,18 +109,12 @@ def migration0_address(net, node):
 CLIENT = r"""
 import socket, sys, time
 sys.path.insert(0, sys.argv[4])
-from mignet_net import frame, hello
+from mignet_net import frame, hello, recv_exact
 steps = eval(sys.argv[3])
 s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=10)
 
 def read(n):
-    got = b""
-    while len(got) < n:
-        chunk = s.recv(n - len(got))
-        if not chunk:
-            break
-        got += chunk
-    return got
+    return recv_exact(s, n)
 
 nonce = b""
 for kind, data in steps:
@@ -664,17 +657,8 @@ def test_sender_gives_up_on_a_receiver_that_stays_overloaded(net, tmp_path):
 DISAGREEING = r"""
 import socket, sys, time
 sys.path.insert(0, sys.argv[4])
-from mignet_net import frame, hello
+from mignet_net import frame, hello, recv_exact as read
 addr, port, token, mem = sys.argv[1], int(sys.argv[2]), sys.argv[3], 1 << 20
-
-def read(s, n):
-    got = b""
-    while len(got) < n:
-        chunk = s.recv(n - len(got))
-        if not chunk:
-            break
-        got += chunk
-    return got
 
 streams = []
 for i in range(2):
@@ -713,15 +697,22 @@ for i in range(48, int(float(sys.argv[5]) * 2) + 48):  # ...and feeds it a byte 
 """
 
 
+def broken_sender(net, script, port, seconds):
+    """@script (DISAGREEING or TRICKLING) run on node a against the receiver at @port, holding
+    its connections @seconds once it has sent what it sends; returned when it has."""
+    bad = Proc(net, "a", ["python3", "-c", script, net.mig_addr["b"], str(port), TOKEN, LIB,
+                          str(seconds)])
+    assert bad.lines.get(timeout=30).startswith("sent")
+    return bad
+
+
 def test_streams_disagreeing_on_the_final_round_fail_the_receiver(net):
     """A broken sender whose stream 0 ends round 1 as the final one while stream 1 goes on to
     round 2, then keeps both connections open without a byte more: the receiver must not wait
     for stream 0 at the end of round 2 for ever (it did, past --progress-timeout and past the
     sender's disconnect); it fails at once naming the disagreement, exit 1."""
     r, port = receiver(net, "--token", TOKEN, "--progress-timeout", "30")
-    bad = Proc(net, "a", ["python3", "-c", DISAGREEING, net.mig_addr["b"], str(port), TOKEN,
-                          LIB, "40"])
-    assert bad.lines.get(timeout=30).startswith("sent")
+    broken_sender(net, DISAGREEING, port, 40)
     # well within the progress timeout and the sender's 40 s of silence: detection, not a timer
     assert r.wait(timeout=20) == 1
     assert ("the streams disagree on the end of the migration: stream 0 ended round 1 as the "
@@ -770,9 +761,7 @@ def test_stream_waiting_at_a_round_end_gives_up_when_nothing_arrives(net):
     at the end of the round is bounded by --progress-timeout like its reads: it fails naming
     the wait (it used to wait as long as the trickle lasted)."""
     r, port = receiver(net, "--token", TOKEN, "--progress-timeout", "3")
-    bad = Proc(net, "a", ["python3", "-c", TRICKLING, net.mig_addr["b"], str(port), TOKEN,
-                          LIB, "60"])
-    assert bad.lines.get(timeout=30).startswith("sent")
+    broken_sender(net, TRICKLING, port, 60)
     assert r.wait(timeout=30) == 1
     assert ("stream 0: waited 3 s at the end of round 1 for the other streams, which "
             "completed no frame meanwhile (progress timeout)") in r.stderr, r.stderr

@@ -17,8 +17,7 @@ import pytest
 
 from mignet_net import MIG_NET, mignet_up
 
-from paths import ROOT  # noqa: E402
-MIGNET = os.environ.get("MIGNET_BIN", os.path.join(ROOT, "build", "migration", "mignet"))
+from paths import MIGNET, ROOT  # noqa: E402
 CHECKS = ["interface", "up", "macvlan", "master", "address", "mtu", "route", "peer",
           "throughput"]
 

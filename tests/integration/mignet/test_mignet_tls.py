@@ -9,12 +9,10 @@ import json
 import os
 import shutil
 import subprocess
-import tempfile
 
 import pytest
 
-from paths import ROOT  # noqa: E402
-MIGNET = os.environ.get("MIGNET_BIN", os.path.join(ROOT, "build", "migration", "mignet"))
+from paths import MIGNET  # noqa: E402
 SERVER_CN = "kubevirt.io:system:node:virt-handler"
 CLIENT_CN = "kubevirt.io:system:client:virt-handler"
 TLS_CHECKS = ["tls-files", "tls-key", "tls-chain", "tls-dates", "tls-name", "tls-path"]
@@ -26,12 +24,9 @@ pytestmark = [
 
 
 @pytest.fixture
-def tmp():
-    d = tempfile.mkdtemp(prefix="mgt-tls-")
-    try:
-        yield d
-    finally:
-        shutil.rmtree(d, ignore_errors=True)
+def tmp(tmp_path):
+    """The test's own directory (pytest's tmp_path), as a string."""
+    return str(tmp_path)
 
 
 def run(*args, check=True):

@@ -17,8 +17,7 @@ import pytest
 from mignet_net import MigNet, sh
 from vm_bios import BiosVm
 
-from paths import ROOT  # noqa: E402
-MIGNET = os.environ.get("MIGNET_BIN", os.path.join(ROOT, "build", "migration", "mignet"))
+from paths import MIGNET  # noqa: E402
 TOKEN = "vm-test-token"
 
 pytestmark = [

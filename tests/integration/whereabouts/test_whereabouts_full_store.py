@@ -13,10 +13,9 @@ import subprocess
 import pytest
 
 from cni_run import assert_cni_error
-from paths import ROOT
+from paths import MIGNET
 from whereabouts_helpers import WHEREABOUTS, add_ok, allocations, conf, multus_args, wb
 
-MIGNET = os.environ.get("MIGNET_BIN", os.path.join(ROOT, "build", "migration", "mignet"))
 
 
 @pytest.fixture
