@@ -65,6 +65,13 @@ static struct ipam_store *open_store(const struct ipam_config *c)
 	return s;
 }
 
+/* A fresh file store for the config of @ipam_tail, parsed into @c. */
+static struct ipam_store *store_for(const char *ipam_tail, struct ipam_config *c)
+{
+	config(ipam_tail, c, NULL);
+	return open_store(c);
+}
+
 /* ADD for pod @pod (NULL: no pod keys) with container @id on eth0; the first range's address. */
 static const char *add(struct ipam_store *s, const struct ipam_config *c, const char *pod,
 		       const char *id, struct cni_error *err)
@@ -91,8 +98,7 @@ static void test_lowest_free(void)
 	struct cni_error err;
 	struct ipam_store *s;
 
-	config("\"range\":\"10.0.0.0/24\",\"exclude\":[\"10.0.0.1\",\"10.0.0.4/31\"]", &c, NULL);
-	s = open_store(&c);
+	s = store_for("\"range\":\"10.0.0.0/24\",\"exclude\":[\"10.0.0.1\",\"10.0.0.4/31\"]", &c);
 	CHECK_STR(add(s, &c, "ns/a", "ca", &err), "10.0.0.2");
 	CHECK_STR(add(s, &c, "ns/b", "cb", &err), "10.0.0.3");
 	CHECK_STR(add(s, &c, "ns/c", "cc", &err), "10.0.0.6");
@@ -119,8 +125,7 @@ static void test_identity(void)
 	struct ipam_u128 ip;
 	bool found;
 
-	config("\"range\":\"fd00::/64\"", &c, NULL);
-	s = open_store(&c);
+	s = store_for("\"range\":\"fd00::/64\"", &c);
 	CHECK_STR(add(s, &c, "ns/a", "c1", &err), "fd00::1");
 	/* the same pod and interface again, new container: same address, container updated */
 	CHECK_STR(add(s, &c, "ns/a", "c2", &err), "fd00::1");
@@ -160,10 +165,9 @@ static void test_ranges_and_exhaustion(void)
 	struct ipam_u128 ips[3];
 	bool found[3];
 
-	config("\"range\":\"10.0.0.0/24\",\"ipRanges\":[{\"range\":\"fd00::/120\"},"
-	       "{\"range\":\"10.9.0.0/30\"}]",
-	       &c, NULL);
-	s = open_store(&c);
+	s = store_for("\"range\":\"10.0.0.0/24\",\"ipRanges\":[{\"range\":\"fd00::/120\"},"
+		      "{\"range\":\"10.9.0.0/30\"}]",
+		      &c);
 	CHECK(ipam_allocate(s, &c, &o, ips, &err) == 0);
 	CHECK_STR(fmt(4, ips[0]), "10.0.0.1");
 	CHECK_STR(fmt(6, ips[1]), "fd00::1");
@@ -187,8 +191,7 @@ static void test_ranges_and_exhaustion(void)
 	ipam_config_free(&c);
 
 	/* range_start/range_end bound the walk; the range then exhausts */
-	config("\"range\":\"10.1.0.0/16\",\"range_start\":\"10.1.255.253\"", &c, NULL);
-	s = open_store(&c);
+	s = store_for("\"range\":\"10.1.0.0/16\",\"range_start\":\"10.1.255.253\"", &c);
 	CHECK_STR(add(s, &c, "ns/a", "a", &err), "10.1.255.253");
 	CHECK_STR(add(s, &c, "ns/b", "b", &err), "10.1.255.254");
 	CHECK_STR(add(s, &c, "ns/c", "c", &err), "fail");
@@ -197,17 +200,15 @@ static void test_ranges_and_exhaustion(void)
 	ipam_config_free(&c);
 
 	/* a big IPv6 range near the top of the address space */
-	config("\"range\":\"ffff:ffff:ffff:ffff:ffff:ffff:ffff:ff00/120\","
-	       "\"range_start\":\"ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffd\"",
-	       &c, NULL);
-	s = open_store(&c);
+	s = store_for("\"range\":\"ffff:ffff:ffff:ffff:ffff:ffff:ffff:ff00/120\","
+		      "\"range_start\":\"ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffd\"",
+		      &c);
 	CHECK_STR(add(s, &c, "ns/a", "a", &err), "ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffd");
 	CHECK_STR(add(s, &c, "ns/b", "b", &err), "ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe");
 	CHECK_STR(add(s, &c, "ns/c", "c", &err), "fail");
 	s->ops->close(s);
 	ipam_config_free(&c);
-	config("\"range\":\"2001:db8::/32\",\"exclude\":[\"2001:db8::/33\"]", &c, NULL);
-	s = open_store(&c);
+	s = store_for("\"range\":\"2001:db8::/32\",\"exclude\":[\"2001:db8::/33\"]", &c);
 	CHECK_STR(add(s, &c, "ns/a", "a", &err), "2001:db8:8000::");
 	CHECK_STR(add(s, &c, "ns/b", "b", &err), "2001:db8:8000::1");
 	s->ops->close(s);
@@ -260,8 +261,7 @@ static void test_hint(void)
 	char pool[IPAM_CIDR_MAX];
 	int f;
 
-	config("\"range\":\"10.7.0.0/29\"", &c, NULL);
-	s = open_store(&c);
+	s = store_for("\"range\":\"10.7.0.0/29\"", &c);
 	ipam_pool_name(&c.ranges[0], pool, sizeof(pool));
 	for (int i = 0; i < 6; i++) {
 		char id[8];
@@ -294,8 +294,7 @@ static void test_gc(void)
 	struct cni_error err;
 	struct ipam_store *s;
 
-	config("\"range\":\"10.8.0.0/24\"", &c, NULL);
-	s = open_store(&c);
+	s = store_for("\"range\":\"10.8.0.0/24\"", &c);
 	for (int i = 0; i < 6; i++) {
 		char id[8];
 
@@ -331,8 +330,7 @@ static void test_gc_scope(void)
 	struct ipam_u128 ip;
 	char pool[IPAM_CIDR_MAX];
 
-	config("\"range\":\"10.9.0.0/24\"", &c, NULL);
-	s = open_store(&c);
+	s = store_for("\"range\":\"10.9.0.0/24\"", &c);
 	for (size_t i = 0; i < 4; i++) {
 		struct ipam_owner o = { .id = who[i][0],
 					.ifname = "eth0",
@@ -380,8 +378,7 @@ static void test_store(void)
 	ssize_t len;
 	struct stat st;
 
-	config("\"range\":\"10.6.0.0/24\",\"network_name\":\"rt\"", &c, NULL);
-	s = open_store(&c);
+	s = store_for("\"range\":\"10.6.0.0/24\",\"network_name\":\"rt\"", &c);
 	ipam_pool_name(&c.ranges[0], pool, sizeof(pool));
 	ipam_addr_parse("10.6.0.77", &f, &a.ip);
 	a.family = f;

@@ -107,6 +107,16 @@ static void test_bounds(void)
 	CHECK(mig_frame_check_pages(&f, 0, 4096) == -ERANGE);
 }
 
+/* What mig_hello_decode() makes of @h once encoded. */
+static int hello_decoded(const struct mig_hello *h)
+{
+	uint8_t buf[MIG_HELLO_LEN];
+	struct mig_hello g;
+
+	mig_hello_encode(h, buf);
+	return mig_hello_decode(buf, &g);
+}
+
 static void test_hello(void)
 {
 	struct mig_hello h = { .session = 0xfeedull,
@@ -141,30 +151,23 @@ static void test_hello(void)
 	CHECK(memcmp(m1, m2, 32) != 0);
 
 	h.stream_index = 4; /* index >= count */
-	mig_hello_encode(&h, buf);
-	CHECK(mig_hello_decode(buf, &g) == -EINVAL);
+	CHECK(hello_decoded(&h) == -EINVAL);
 	h.stream_index = 0;
 	h.stream_count = 0;
-	mig_hello_encode(&h, buf);
-	CHECK(mig_hello_decode(buf, &g) == -EINVAL);
+	CHECK(hello_decoded(&h) == -EINVAL);
 	h.stream_count = MIG_MAX_STREAMS + 1;
-	mig_hello_encode(&h, buf);
-	CHECK(mig_hello_decode(buf, &g) == -EINVAL);
+	CHECK(hello_decoded(&h) == -EINVAL);
 	h.stream_count = 1;
 	h.page_size = 4000;
-	mig_hello_encode(&h, buf);
-	CHECK(mig_hello_decode(buf, &g) == -EINVAL);
+	CHECK(hello_decoded(&h) == -EINVAL);
 	h.page_size = 4096;
 	h.memory_bytes = 4097;
-	mig_hello_encode(&h, buf);
-	CHECK(mig_hello_decode(buf, &g) == -EINVAL);
+	CHECK(hello_decoded(&h) == -EINVAL);
 	h.memory_bytes = 4096;
 	h.flags = 0x80; /* unknown flag */
-	mig_hello_encode(&h, buf);
-	CHECK(mig_hello_decode(buf, &g) == -EINVAL);
+	CHECK(hello_decoded(&h) == -EINVAL);
 	h.flags = 0;
-	mig_hello_encode(&h, buf);
-	CHECK(mig_hello_decode(buf, &g) == 0);
+	CHECK(hello_decoded(&h) == 0);
 }
 
 static void test_summary(void)

@@ -91,14 +91,26 @@ static void *handshake_thread(void *arg)
 	return NULL;
 }
 
-/* Load both from their dirs and shake hands over a socketpair; fds stay open in s->fd. */
-static void pair(struct side *srv, const char *sdir, struct side *cli, const char *cdir)
+/* Load @s from @dir and give it one end of a new socketpair, @sv[0]; @sv[1] is the peer's. */
+static void load_on_socketpair(struct side *s, enum mig_tls_role role, const char *dir, int sv[2])
+{
+	CHECK(load(s, role, dir) == 0);
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+	s->fd = sv[0];
+}
+
+static void print_side(const char *who, const struct side *s)
+{
+	fprintf(stderr, "  %s: %d %s: %s\n", who, s->r, mig_tls_refusal_name(s->refusal),
+		s->err.msg);
+}
+
+/* Shake hands between two loaded sides over a socketpair; fds stay open in s->fd. */
+static void shake(struct side *srv, struct side *cli)
 {
 	int sv[2];
 	pthread_t t;
 
-	CHECK(load(srv, MIG_TLS_SERVER, sdir) == 0);
-	CHECK(load(cli, MIG_TLS_CLIENT, cdir) == 0);
 	CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
 	srv->fd = sv[0];
 	cli->fd = sv[1];
@@ -107,9 +119,16 @@ static void pair(struct side *srv, const char *sdir, struct side *cli, const cha
 	if (cli->r < 0) /* a refused client closes: the server is not left waiting */
 		shutdown(cli->fd, SHUT_RDWR);
 	pthread_join(t, NULL);
-	fprintf(stderr, "  server: %d %s: %s\n  client: %d %s: %s\n", srv->r,
-		mig_tls_refusal_name(srv->refusal), srv->err.msg, cli->r,
-		mig_tls_refusal_name(cli->refusal), cli->err.msg);
+	print_side("server", srv);
+	print_side("client", cli);
+}
+
+/* Load both from their dirs and shake hands. */
+static void pair(struct side *srv, const char *sdir, struct side *cli, const char *cdir)
+{
+	CHECK(load(srv, MIG_TLS_SERVER, sdir) == 0);
+	CHECK(load(cli, MIG_TLS_CLIENT, cdir) == 0);
+	shake(srv, cli);
 }
 
 static void done(struct side *s)
@@ -325,9 +344,7 @@ static void test_raw(const char *what, int max_version, bool allow12, enum mig_t
 	int sv[2];
 
 	fprintf(stderr, "%s\n", what);
-	CHECK(load(&s, MIG_TLS_SERVER, "lab/server") == 0);
-	CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
-	s.fd = sv[0];
+	load_on_socketpair(&s, MIG_TLS_SERVER, "lab/server", sv);
 	rc.fd = sv[1];
 	pthread_create(&t, NULL, raw_client, &rc);
 	handshake_thread(&s);
@@ -351,12 +368,10 @@ static void test_plaintext(void)
 	char b[16];
 
 	fprintf(stderr, "plaintext client\n");
-	CHECK(load(&s, MIG_TLS_SERVER, "lab/server") == 0);
-	CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
-	s.fd = sv[0];
+	load_on_socketpair(&s, MIG_TLS_SERVER, "lab/server", sv);
 	CHECK(write(sv[1], qemu, 8) == 8);
 	handshake_thread(&s);
-	fprintf(stderr, "  server: %d %s: %s\n", s.r, mig_tls_refusal_name(s.refusal), s.err.msg);
+	print_side("server", &s);
 	CHECK(s.r == -EPROTO);
 	CHECK(s.refusal == MIG_TLS_PLAINTEXT);
 	CHECK(strstr(s.err.msg, "plaintext peer") && strstr(s.err.msg, "51 45 56 4d"));
@@ -369,11 +384,9 @@ static void test_plaintext(void)
 	/* a client that says nothing: refused at the timeout */
 	fprintf(stderr, "silent client\n");
 	s.o.handshake_timeout_ms = 200;
-	CHECK(load(&s, MIG_TLS_SERVER, "lab/server") == 0);
-	CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
-	s.fd = sv[0];
+	load_on_socketpair(&s, MIG_TLS_SERVER, "lab/server", sv);
 	handshake_thread(&s);
-	fprintf(stderr, "  server: %d %s: %s\n", s.r, mig_tls_refusal_name(s.refusal), s.err.msg);
+	print_side("server", &s);
 	CHECK(s.r == -ETIMEDOUT);
 	CHECK(strstr(s.err.msg, "no TLS ClientHello") != NULL);
 	close(sv[1]);
@@ -387,12 +400,10 @@ static void test_plaintext_server(void)
 	int sv[2];
 
 	fprintf(stderr, "plaintext server\n");
-	CHECK(load(&c, MIG_TLS_CLIENT, "lab/client") == 0);
-	CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
-	c.fd = sv[0];
+	load_on_socketpair(&c, MIG_TLS_CLIENT, "lab/client", sv);
 	CHECK(write(sv[1], "MIGNET hello, plaintext\n", 24) == 24);
 	handshake_thread(&c);
-	fprintf(stderr, "  client: %d %s: %s\n", c.r, mig_tls_refusal_name(c.refusal), c.err.msg);
+	print_side("client", &c);
 	CHECK(c.r == -EPROTO);
 	CHECK(c.refusal == MIG_TLS_PLAINTEXT);
 	close(sv[1]);
@@ -436,8 +447,6 @@ static void test_rotation(void)
 	struct side s = { 0 }, c = { 0 };
 	struct mig_error err = { 0 };
 	char before[65], after[65], lab[128], cmd[400];
-	int sv[2];
-	pthread_t t;
 
 	fprintf(stderr, "rotation\n");
 	path(lab, sizeof(lab), "lab");
@@ -452,12 +461,7 @@ static void test_rotation(void)
 
 	/* the context loaded before: the old server certificate, the old CA */
 	CHECK(load(&c, MIG_TLS_CLIENT, "old-client") == 0);
-	CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
-	s.fd = sv[0];
-	c.fd = sv[1];
-	pthread_create(&t, NULL, handshake_thread, &s);
-	handshake_thread(&c);
-	pthread_join(t, NULL);
+	shake(&s, &c);
 	CHECK(s.r == 0 && c.r == 0);
 	CHECK_STR(c.info.peer_sha256, before);
 	done(&s);

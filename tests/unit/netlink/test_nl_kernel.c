@@ -150,6 +150,17 @@ static void check_has_addr(struct nl *nl, int ifindex, const char *text, uint8_t
 	free(v);
 }
 
+/* A route to @dst/@dst_len through @gw on @ifindex with metric @priority. */
+static struct nl_route route_via(const char *dst, uint8_t dst_len, const char *gw, int ifindex,
+				 uint32_t priority)
+{
+	return (struct nl_route){ .dst = ip(dst),
+				  .dst_len = dst_len,
+				  .gw = ip(gw),
+				  .ifindex = ifindex,
+				  .priority = priority };
+}
+
 static const struct nl_route *find_route(const struct nl_route *v, size_t n, const char *dst,
 					 uint8_t dst_len)
 {
@@ -173,19 +184,11 @@ static void test_routes(struct nl *a, struct nl *b, int idx)
 	int oif = 0, err;
 	char txt[INET6_ADDRSTRLEN];
 
-	r = (struct nl_route){ .dst = ip("10.2.0.0"),
-			       .dst_len = 16,
-			       .gw = ip("10.1.0.1"),
-			       .ifindex = idx,
-			       .priority = 100 };
+	r = route_via("10.2.0.0", 16, "10.1.0.1", idx, 100);
 	CHECK(nl_route_add(b, &r) == 0);
 	CHECK(nl_route_add(b, &r) == -EEXIST);
 	/* another gateway to the same destination and metric is added beside the first */
-	r = (struct nl_route){ .dst = ip("10.5.0.0"),
-			       .dst_len = 24,
-			       .gw = ip("10.1.0.1"),
-			       .ifindex = idx,
-			       .priority = 7 };
+	r = route_via("10.5.0.0", 24, "10.1.0.1", idx, 7);
 	CHECK(nl_route_add(b, &r) == 0);
 	r.gw = ip("10.1.0.2");
 	CHECK(nl_route_add(b, &r) == 0);
@@ -199,11 +202,7 @@ static void test_routes(struct nl *a, struct nl *b, int idx)
 	CHECK(nl_route_add(b, &r) == 0);
 	r = (struct nl_route){ .family = AF_INET, .gw = ip("10.1.0.1"), .ifindex = idx };
 	CHECK(nl_route_add(b, &r) == 0);
-	r = (struct nl_route){ .dst = ip("2001:db8:2::"),
-			       .dst_len = 64,
-			       .gw = ip("2001:db8:1::1"),
-			       .ifindex = idx,
-			       .priority = 50 };
+	r = route_via("2001:db8:2::", 64, "2001:db8:1::1", idx, 50);
 	CHECK(nl_route_add(b, &r) == 0);
 
 	/* a gateway on no link: the kernel refuses and says why */
@@ -247,11 +246,7 @@ static void test_routes(struct nl *a, struct nl *b, int idx)
 
 	/* two IPv6 gateways to one destination and metric: the kernel makes one multipath route,
 	 * listed one entry per hop, each with its interface and gateway */
-	r = (struct nl_route){ .dst = ip("2001:db8:5::"),
-			       .dst_len = 64,
-			       .gw = ip("2001:db8:1::1"),
-			       .ifindex = idx,
-			       .priority = 60 };
+	r = route_via("2001:db8:5::", 64, "2001:db8:1::1", idx, 60);
 	CHECK(nl_route_add(b, &r) == 0);
 	r.gw = ip("2001:db8:1::3");
 	CHECK(nl_route_add(b, &r) == 0);
