@@ -265,6 +265,11 @@ int etcd_range(struct etcd_client *c, const char *key, size_t key_len, const cha
 
 static const char *const cmp_targets[] = { "VERSION", "CREATE", "MOD", "VALUE", "LEASE" };
 static const char *const cmp_results[] = { "EQUAL", "GREATER", "LESS", "NOT_EQUAL" };
+/* the field that holds the number a target other than VALUE compares */
+static const char *const cmp_numbers[] = { [ETCD_CMP_VERSION] = "version",
+					   [ETCD_CMP_CREATE] = "create_revision",
+					   [ETCD_CMP_MOD] = "mod_revision",
+					   [ETCD_CMP_LEASE] = "lease" };
 
 static struct json_object *cmp_json(const struct etcd_cmp *m)
 {
@@ -274,25 +279,13 @@ static struct json_object *cmp_json(const struct etcd_cmp *m)
 		goto out;
 	json_object_object_add(o, "target", json_object_new_string(cmp_targets[m->target]));
 	json_object_object_add(o, "result", json_object_new_string(cmp_results[m->result]));
-	switch (m->target) {
-	case ETCD_CMP_VERSION:
-		add_i64(o, "version", m->number);
-		break;
-	case ETCD_CMP_CREATE:
-		add_i64(o, "create_revision", m->number);
-		break;
-	case ETCD_CMP_MOD:
-		add_i64(o, "mod_revision", m->number);
-		break;
-	case ETCD_CMP_LEASE:
-		add_i64(o, "lease", m->number);
-		break;
-	case ETCD_CMP_VALUE:
-		if (add_bytes(o, "value", m->value ? m->value : "",
-			      m->value_len ? m->value_len : (m->value ? strlen(m->value) : 0)) < 0)
-			goto out;
-		break;
+	if (m->target != ETCD_CMP_VALUE) {
+		add_i64(o, cmp_numbers[m->target], m->number);
+		return o;
 	}
+	if (add_bytes(o, "value", m->value ? m->value : "",
+		      m->value_len ? m->value_len : (m->value ? strlen(m->value) : 0)) < 0)
+		goto out;
 	return o;
 out:
 	json_object_put(o);
@@ -440,17 +433,27 @@ int64_t etcd_delete_range(struct etcd_client *c, const char *key, size_t key_len
 	return r;
 }
 
-int etcd_lease_grant(struct etcd_client *c, int64_t ttl, int64_t *ret_id, int64_t *ret_ttl)
+/* A lease request to @path with the one field @name = @v. Return: etcd_request()'s. */
+static int lease_request(struct etcd_client *c, const char *path, const char *name, int64_t v,
+			 struct json_object **reply)
 {
-	struct json_object *b = json_object_new_object(), *reply = NULL;
-	int64_t id;
+	struct json_object *b = json_object_new_object();
 	int r;
 
 	if (!b)
 		return -ENOMEM;
-	add_i64(b, "TTL", ttl);
-	r = etcd_request(c, "/v3/lease/grant", b, &reply);
+	add_i64(b, name, v);
+	r = etcd_request(c, path, b, reply);
 	json_object_put(b);
+	return r;
+}
+
+int etcd_lease_grant(struct etcd_client *c, int64_t ttl, int64_t *ret_id, int64_t *ret_ttl)
+{
+	struct json_object *reply = NULL;
+	int r = lease_request(c, "/v3/lease/grant", "TTL", ttl, &reply);
+	int64_t id;
+
 	if (r < 0)
 		return r;
 	id = get_i64(reply, "ID");
@@ -465,16 +468,11 @@ int etcd_lease_grant(struct etcd_client *c, int64_t ttl, int64_t *ret_id, int64_
 
 int etcd_lease_keepalive(struct etcd_client *c, int64_t id, int64_t *ret_ttl)
 {
-	struct json_object *b = json_object_new_object(), *reply = NULL, *res;
+	struct json_object *reply = NULL, *res;
 	int64_t ttl = 0;
-	int r;
-
-	if (!b)
-		return -ENOMEM;
-	add_i64(b, "ID", id);
 	/* a stream in gRPC; through the gateway one request gives one {"result": …} */
-	r = etcd_request(c, "/v3/lease/keepalive", b, &reply);
-	json_object_put(b);
+	int r = lease_request(c, "/v3/lease/keepalive", "ID", id, &reply);
+
 	if (r < 0)
 		return r;
 	if (json_object_object_get_ex(reply, "result", &res))
@@ -488,14 +486,9 @@ int etcd_lease_keepalive(struct etcd_client *c, int64_t id, int64_t *ret_ttl)
 
 int etcd_lease_revoke(struct etcd_client *c, int64_t id)
 {
-	struct json_object *b = json_object_new_object(), *reply = NULL;
-	int r;
+	struct json_object *reply = NULL;
+	int r = lease_request(c, "/v3/lease/revoke", "ID", id, &reply);
 
-	if (!b)
-		return -ENOMEM;
-	add_i64(b, "ID", id);
-	r = etcd_request(c, "/v3/lease/revoke", b, &reply);
-	json_object_put(b);
 	json_object_put(reply);
 	return r == -ENOENT ? 0 : r;
 }

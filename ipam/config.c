@@ -310,6 +310,33 @@ static int check_repeats(const struct ipam_config *c, bool top, struct cni_error
 	return 0;
 }
 
+/*
+ * Element @i of the array "ipam.@key" @arr, which must be an object; its name, for messages,
+ * in @where. Return: the object, or NULL with @err set.
+ */
+static struct json_object *array_object(struct json_object *arr, const char *key, size_t i,
+					char *where, size_t size, struct cni_error *err)
+{
+	struct json_object *o = json_object_array_get_idx(arr, i);
+
+	snprintf(where, size, "ipam.%s[%zu]", key, i);
+	if (!o || !json_object_is_type(o, json_type_object)) {
+		cni_err(err, CNI_ERR_CONFIG, "invalid config: \"%s\" must be an object", where);
+		return NULL;
+	}
+	return o;
+}
+
+/* The array "ipam.@key" in @ret_arr. Return: its length (0 when absent), or -1 with @err. */
+static int config_array(struct ipam_config *c, const char *key, struct json_object **ret_arr,
+			struct cni_error *err)
+{
+	*ret_arr = NULL;
+	if (cni_json_array(c->merged, "ipam", key, ret_arr, err) < 0)
+		return -1;
+	return *ret_arr ? (int)json_object_array_length(*ret_arr) : 0;
+}
+
 static int load_ranges(struct ipam_config *c, struct cni_error *err)
 {
 	struct json_object *arr = NULL;
@@ -346,14 +373,12 @@ static int load_ranges(struct ipam_config *c, struct cni_error *err)
 		}
 	}
 	for (size_t i = 0; arr && i < json_object_array_length(arr); i++) {
-		struct json_object *o = json_object_array_get_idx(arr, i);
 		const char *spec = NULL;
 		char where[64];
+		struct json_object *o = array_object(arr, "ipRanges", i, where, sizeof(where), err);
 
-		snprintf(where, sizeof(where), "ipam.ipRanges[%zu]", i);
-		if (!o || !json_object_is_type(o, json_type_object))
-			return cni_err(err, CNI_ERR_CONFIG,
-				       "invalid config: \"%s\" must be an object", where);
+		if (!o)
+			return -1;
 		if (cni_json_string(o, where, "range", &spec, err) < 0)
 			return -1;
 		if (!spec || !*spec)
@@ -394,85 +419,82 @@ static int load_gateway(struct ipam_config *c, struct cni_error *err)
 	return 0;
 }
 
+/* The keys of an element of "ipam.routes" or "ipam.addresses", and what a bad value is not. */
+struct cidr_gw_keys {
+	const char *array, *cidr, *not_cidr, *gw, *not_gw;
+};
+
+static const struct cidr_gw_keys route_keys = { "routes", "dst", "not a CIDR", "gw",
+						"not an IP address of the destination's family" };
+static const struct cidr_gw_keys address_keys = { "addresses", "address",
+						  "not a CIDR (ADDRESS/LEN)", "gateway",
+						  "not an IP address of the address's family" };
+
+/*
+ * Element @i of the array @arr of @k: its CIDR (required) and its gateway (optional, of the
+ * CIDR's family; family 0 when absent). Return: 0, or -1 with @err naming the key.
+ */
+static int cidr_gw(struct json_object *arr, size_t i, const struct cidr_gw_keys *k,
+		   struct cni_addr *ret_cidr, uint8_t *ret_len, struct cni_addr *ret_gw,
+		   struct cni_error *err)
+{
+	const char *cidr = NULL, *gw = NULL;
+	char where[48], key[64];
+	struct json_object *o = array_object(arr, k->array, i, where, sizeof(where), err);
+
+	if (!o)
+		return -1;
+	if (cni_json_string(o, where, k->cidr, &cidr, err) < 0 ||
+	    cni_json_string(o, where, k->gw, &gw, err) < 0)
+		return -1;
+	snprintf(key, sizeof(key), "%s.%s", where, k->cidr);
+	if (!cidr)
+		return cni_err(err, CNI_ERR_CONFIG, "invalid config: \"%s\" is missing", key);
+	if (cni_cidr_parse(cidr, ret_cidr, ret_len) < 0)
+		return bad(err, key, cidr, k->not_cidr);
+	snprintf(key, sizeof(key), "%s.%s", where, k->gw);
+	if (gw && *gw && (cni_addr_parse(gw, ret_gw) < 0 || ret_gw->family != ret_cidr->family))
+		return bad(err, key, gw, k->not_gw);
+	return 0;
+}
+
 static int load_routes(struct ipam_config *c, struct cni_error *err)
 {
-	struct json_object *arr = NULL;
-	size_t n;
+	struct json_object *arr;
+	int n = config_array(c, route_keys.array, &arr, err);
 
-	if (cni_json_array(c->merged, "ipam", "routes", &arr, err) < 0)
-		return -1;
-	n = arr ? json_object_array_length(arr) : 0;
-	if (!n)
-		return 0;
-	c->routes = calloc(n, sizeof(*c->routes));
+	if (n <= 0)
+		return n;
+	c->routes = calloc((size_t)n, sizeof(*c->routes));
 	if (!c->routes)
 		return cni_err(err, CNI_ERR_INTERNAL, "out of memory");
-	for (size_t i = 0; i < n; i++) {
-		struct json_object *o = json_object_array_get_idx(arr, i);
-		struct cni_route *rt = &c->routes[i];
-		const char *dst = NULL, *gw = NULL;
-		char where[48], key[64];
+	for (; c->n_routes < (size_t)n; c->n_routes++) {
+		struct cni_route *rt = &c->routes[c->n_routes];
 
-		snprintf(where, sizeof(where), "ipam.routes[%zu]", i);
-		if (!o || !json_object_is_type(o, json_type_object))
-			return cni_err(err, CNI_ERR_CONFIG,
-				       "invalid config: \"%s\" must be an object", where);
-		if (cni_json_string(o, where, "dst", &dst, err) < 0 ||
-		    cni_json_string(o, where, "gw", &gw, err) < 0)
-			return -1;
 		rt->mtu = rt->advmss = rt->priority = rt->table = rt->scope = CNI_UNSET;
-		snprintf(key, sizeof(key), "%s.dst", where);
-		if (!dst)
-			return cni_err(err, CNI_ERR_CONFIG, "invalid config: \"%s\" is missing",
-				       key);
-		if (cni_cidr_parse(dst, &rt->dst, &rt->dst_len) < 0)
-			return bad(err, key, dst, "not a CIDR");
-		snprintf(key, sizeof(key), "%s.gw", where);
-		if (gw && *gw &&
-		    (cni_addr_parse(gw, &rt->gw) < 0 || rt->gw.family != rt->dst.family))
-			return bad(err, key, gw, "not an IP address of the destination's family");
-		c->n_routes++;
+		if (cidr_gw(arr, c->n_routes, &route_keys, &rt->dst, &rt->dst_len, &rt->gw, err) <
+		    0)
+			return -1;
 	}
 	return 0;
 }
 
 static int load_addresses(struct ipam_config *c, struct cni_error *err)
 {
-	struct json_object *arr = NULL;
-	size_t n;
+	struct json_object *arr;
+	int n = config_array(c, address_keys.array, &arr, err);
 
-	if (cni_json_array(c->merged, "ipam", "addresses", &arr, err) < 0)
-		return -1;
-	n = arr ? json_object_array_length(arr) : 0;
-	if (!n)
-		return 0;
-	c->addresses = calloc(n, sizeof(*c->addresses));
+	if (n <= 0)
+		return n;
+	c->addresses = calloc((size_t)n, sizeof(*c->addresses));
 	if (!c->addresses)
 		return cni_err(err, CNI_ERR_INTERNAL, "out of memory");
-	for (size_t i = 0; i < n; i++) {
-		struct json_object *o = json_object_array_get_idx(arr, i);
-		struct ipam_static *a = &c->addresses[i];
-		const char *addr = NULL, *gw = NULL;
-		char where[48], key[64];
+	for (; c->n_addresses < (size_t)n; c->n_addresses++) {
+		struct ipam_static *a = &c->addresses[c->n_addresses];
 
-		snprintf(where, sizeof(where), "ipam.addresses[%zu]", i);
-		if (!o || !json_object_is_type(o, json_type_object))
-			return cni_err(err, CNI_ERR_CONFIG,
-				       "invalid config: \"%s\" must be an object", where);
-		if (cni_json_string(o, where, "address", &addr, err) < 0 ||
-		    cni_json_string(o, where, "gateway", &gw, err) < 0)
+		if (cidr_gw(arr, c->n_addresses, &address_keys, &a->addr, &a->prefixlen,
+			    &a->gateway, err) < 0)
 			return -1;
-		snprintf(key, sizeof(key), "%s.address", where);
-		if (!addr)
-			return cni_err(err, CNI_ERR_CONFIG, "invalid config: \"%s\" is missing",
-				       key);
-		if (cni_cidr_parse(addr, &a->addr, &a->prefixlen) < 0)
-			return bad(err, key, addr, "not a CIDR (ADDRESS/LEN)");
-		snprintf(key, sizeof(key), "%s.gateway", where);
-		if (gw && *gw &&
-		    (cni_addr_parse(gw, &a->gateway) < 0 || a->gateway.family != a->addr.family))
-			return bad(err, key, gw, "not an IP address of the address's family");
-		c->n_addresses++;
 	}
 	return 0;
 }
