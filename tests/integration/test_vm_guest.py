@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from mignet_net import MIG_NET, MigNet
+from mignet_net import MIG_NET, mignet_up
 from vm import vm_guest
 from vm.vm_guest import Guest, check_continues, migrate_direct
 
@@ -41,11 +41,8 @@ def launcher_ns():
 
 @pytest.fixture
 def mignet_pair():
-    net = MigNet().setup()
-    try:
+    with mignet_up() as net:
         yield net
-    finally:
-        net.teardown()
 
 
 def test_guest_boots_in_launcher_netns(launcher_ns):

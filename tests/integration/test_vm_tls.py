@@ -27,7 +27,7 @@ import subprocess
 import pytest
 
 from vm.mignet_vm import config_file, incoming, migrate, token_file
-from vm.topology import mignet_bin, vm_cluster  # noqa: F401 (the fixture)
+from vm.topology import mignet_bin, mignet_help, vm_cluster  # noqa: F401 (the fixture)
 from vm.vm_guest import check_continues, wait_status
 
 SERVER_CN = "kubevirt.io:system:node:virt-handler"
@@ -35,13 +35,8 @@ CLIENT_CN = "kubevirt.io:system:client:virt-handler"
 
 
 def _has_tls_migrate():
-    try:
-        r = subprocess.run([mignet_bin(), "migrate", "--help"], capture_output=True, text=True,
-                           timeout=10)
-    except OSError:
-        return False
-    out = r.stdout + r.stderr
-    return r.returncode == 0 and "--qmp" in out and "--tls-dir" in out
+    out = mignet_help("migrate") or ""
+    return "--qmp" in out and "--tls-dir" in out
 
 
 pytestmark = pytest.mark.skipif(not _has_tls_migrate(),

@@ -191,7 +191,8 @@ def hello(memory, nonce, token=None, streams=1, index=0, session=0x1234):
 @contextlib.contextmanager
 def mignet_up(**kw):
     """The one way tests get a MigNet: set up on entry, torn down on leaving whatever happened
-    (the fixtures `net` and `mignet_pair` of tests/integration/mignet/conftest.py use it)."""
+    (the fixtures `net` and `mignet_pair` of tests/integration/mignet/conftest.py and
+    test_vm_guest.py use it)."""
     n = MigNet(**kw).setup()
     try:
         yield n

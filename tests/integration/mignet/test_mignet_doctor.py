@@ -58,6 +58,15 @@ def check(rep, name):
     return next(c for c in rep["checks"] if c["name"] == name)
 
 
+def only_failure(net, old, new, name):
+    """doctor_good_but(net, @old, @new) fails (exit 1) in the check @name and no other one;
+    return that check."""
+    r, rep = doctor_good_but(net, old, new)
+    assert r.returncode == 1
+    assert [c["name"] for c in rep["checks"] if c["status"] != "pass"] == [name]
+    return check(rep, name)
+
+
 def good_args(net):
     return ["--peer", net.mig_addr["b"], "--master", "eth1",
             "--master-netns", "/var/run/netns/" + net.node_ns["a"],
@@ -233,17 +242,12 @@ def test_bad_config_is_usage_error(net, tmp_path, text, word):
 # ---- each check fails when its expectation is wrong ----
 
 def test_wrong_master(net):
-    r, rep = doctor_good_but(net, "eth1", "eth9")
-    assert r.returncode == 1
-    m = check(rep, "master")
+    m = only_failure(net, "eth1", "eth9", "master")
     assert m["status"] == "fail" and m["actual"] == "eth1" and m["expected"] == "eth9"
-    assert [c["name"] for c in rep["checks"] if c["status"] != "pass"] == ["master"]
 
 
 def test_wrong_range(net):
-    r, rep = doctor_good_but(net, MIG_NET + ".0/24", "10.99.0.0/24")
-    assert r.returncode == 1
-    assert [c["name"] for c in rep["checks"] if c["status"] != "pass"] == ["address"]
+    only_failure(net, MIG_NET + ".0/24", "10.99.0.0/24", "address")
 
 
 def test_address_outside_narrowed_range(net, tmp_path):
@@ -256,11 +260,8 @@ def test_address_outside_narrowed_range(net, tmp_path):
 
 
 def test_wrong_mtu(net):
-    r, rep = doctor_good_but(net, "1500", "9000")
-    assert r.returncode == 1
-    m = check(rep, "mtu")
+    m = only_failure(net, "1500", "9000", "mtu")
     assert m["status"] == "fail" and m["expected"] == "9000" and m["actual"] == "1500"
-    assert [c["name"] for c in rep["checks"] if c["status"] != "pass"] == ["mtu"]
 
 
 def test_wrong_mode(net):

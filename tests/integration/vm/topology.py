@@ -29,6 +29,17 @@ def mignet_bin():
         os.environ.get("MIGNET_BUILD", os.path.join(REPO, "build")), "migration", "mignet")
 
 
+def mignet_help(subcommand):
+    """What `mignet SUBCOMMAND --help` prints, or None when it fails (not built, no such
+    subcommand)."""
+    try:
+        r = subprocess.run([mignet_bin(), subcommand, "--help"], capture_output=True, text=True,
+                           timeout=10)
+    except OSError:
+        return None
+    return r.stdout + r.stderr if r.returncode == 0 else None
+
+
 class VMCluster(Cluster):
     def setup(self):
         try:

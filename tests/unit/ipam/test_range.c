@@ -22,6 +22,27 @@ static int parse(const char *spec, const char *start, const char *end, struct ip
 				end, r, err);
 }
 
+/*
+ * @spec (with @start and @end) parses into @r, whose CIDR is @cidr and whose first and last
+ * addresses are @first and @last (each NULL: not checked); the failures name @spec.
+ */
+static void check_range(const char *spec, const char *start, const char *end, struct ipam_range *r,
+			const char *cidr, const char *first, const char *last)
+{
+	int family = strchr(spec, ':') ? 6 : 4, failed = check_failed;
+	struct cni_error err;
+
+	CHECK(parse(spec, start, end, r, &err) == 0);
+	if (cidr)
+		CHECK_STR(r->cidr, cidr);
+	if (first)
+		CHECK_STR(fmt(family, r->first), first);
+	if (last)
+		CHECK_STR(fmt(family, r->last), last);
+	if (check_failed != failed)
+		fprintf(stderr, "  (the range \"%s\")\n", spec);
+}
+
 static void test_u128(void)
 {
 	struct ipam_u128 a = { 0, UINT64_MAX }, b;
@@ -38,26 +59,18 @@ static void test_u128(void)
 
 static void test_cidr(void)
 {
-	struct cni_error err;
 	struct ipam_range r;
 
 	/* host bits are dropped */
-	CHECK(parse("192.168.2.230/24", NULL, NULL, &r, &err) == 0);
-	CHECK_STR(r.cidr, "192.168.2.0/24");
-	CHECK_STR(fmt(4, r.first), "192.168.2.1");
-	CHECK_STR(fmt(4, r.last), "192.168.2.254");
+	check_range("192.168.2.230/24", NULL, NULL, &r, "192.168.2.0/24", "192.168.2.1",
+		    "192.168.2.254");
 	CHECK(r.family == 4 && r.prefixlen == 24);
 	/* /30: two usable */
-	CHECK(parse("10.0.0.0/30", NULL, NULL, &r, &err) == 0);
-	CHECK_STR(fmt(4, r.first), "10.0.0.1");
-	CHECK_STR(fmt(4, r.last), "10.0.0.2");
+	check_range("10.0.0.0/30", NULL, NULL, &r, NULL, "10.0.0.1", "10.0.0.2");
 	/* /0 works with exact arithmetic */
-	CHECK(parse("0.0.0.0/0", NULL, NULL, &r, &err) == 0);
-	CHECK_STR(fmt(4, r.last), "255.255.255.254");
+	check_range("0.0.0.0/0", NULL, NULL, &r, NULL, NULL, "255.255.255.254");
 	/* range_start / range_end narrow */
-	CHECK(parse("10.1.0.0/16", "10.1.5.0", "10.1.5.9", &r, &err) == 0);
-	CHECK_STR(fmt(4, r.first), "10.1.5.0");
-	CHECK_STR(fmt(4, r.last), "10.1.5.9");
+	check_range("10.1.0.0/16", "10.1.5.0", "10.1.5.9", &r, NULL, "10.1.5.0", "10.1.5.9");
 }
 
 static void test_dash(void)
@@ -65,14 +78,9 @@ static void test_dash(void)
 	struct cni_error err;
 	struct ipam_range r;
 
-	CHECK(parse("192.168.1.5-192.168.1.25/24", NULL, NULL, &r, &err) == 0);
-	CHECK_STR(r.cidr, "192.168.1.0/24");
-	CHECK_STR(fmt(4, r.first), "192.168.1.5");
-	CHECK_STR(fmt(4, r.last), "192.168.1.25");
-	CHECK(parse("fd00::10-fd00::20/64", NULL, NULL, &r, &err) == 0);
-	CHECK_STR(r.cidr, "fd00::/64");
-	CHECK_STR(fmt(6, r.first), "fd00::10");
-	CHECK_STR(fmt(6, r.last), "fd00::20");
+	check_range("192.168.1.5-192.168.1.25/24", NULL, NULL, &r, "192.168.1.0/24", "192.168.1.5",
+		    "192.168.1.25");
+	check_range("fd00::10-fd00::20/64", NULL, NULL, &r, "fd00::/64", "fd00::10", "fd00::20");
 	/* start outside the CIDR of the end */
 	CHECK(parse("192.168.0.5-192.168.1.25/24", NULL, NULL, &r, &err) < 0);
 	CHECK(err.code == 7 && strstr(err.msg, "ipam.range") && strstr(err.msg, "192.168.0.5"));
@@ -88,28 +96,20 @@ static void test_dash(void)
 
 static void test_v6(void)
 {
-	struct cni_error err;
 	struct ipam_range r;
 
-	CHECK(parse("fd00:1:2:3::abcd/64", NULL, NULL, &r, &err) == 0);
-	CHECK_STR(r.cidr, "fd00:1:2:3::/64");
-	CHECK_STR(fmt(6, r.first), "fd00:1:2:3::1");
-	CHECK_STR(fmt(6, r.last), "fd00:1:2:3:ffff:ffff:ffff:fffe");
+	check_range("fd00:1:2:3::abcd/64", NULL, NULL, &r, "fd00:1:2:3::/64", "fd00:1:2:3::1",
+		    "fd00:1:2:3:ffff:ffff:ffff:fffe");
 	/* big ranges: a /8 and a /1 cross the 64-bit halves */
-	CHECK(parse("fd00::/8", NULL, NULL, &r, &err) == 0);
-	CHECK_STR(fmt(6, r.last), "fdff:ffff:ffff:ffff:ffff:ffff:ffff:fffe");
-	CHECK(parse("8000::/1", NULL, NULL, &r, &err) == 0);
-	CHECK_STR(fmt(6, r.first), "8000::1");
-	CHECK_STR(fmt(6, r.last), "ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe");
-	CHECK(parse("::/0", NULL, NULL, &r, &err) == 0);
-	CHECK_STR(fmt(6, r.first), "::1");
+	check_range("fd00::/8", NULL, NULL, &r, NULL, NULL,
+		    "fdff:ffff:ffff:ffff:ffff:ffff:ffff:fffe");
+	check_range("8000::/1", NULL, NULL, &r, NULL, "8000::1",
+		    "ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe");
+	check_range("::/0", NULL, NULL, &r, NULL, "::1", NULL);
 	/* range_start across the half boundary */
-	CHECK(parse("fd00::/63", "fd00:0:0:1::5", NULL, &r, &err) == 0);
-	CHECK_STR(fmt(6, r.first), "fd00:0:0:1::5");
+	check_range("fd00::/63", "fd00:0:0:1::5", NULL, &r, NULL, "fd00:0:0:1::5", NULL);
 	/* /126 is the smallest accepted */
-	CHECK(parse("fd00::/126", NULL, NULL, &r, &err) == 0);
-	CHECK_STR(fmt(6, r.first), "fd00::1");
-	CHECK_STR(fmt(6, r.last), "fd00::2");
+	check_range("fd00::/126", NULL, NULL, &r, NULL, "fd00::1", "fd00::2");
 }
 
 static void test_refused(void)

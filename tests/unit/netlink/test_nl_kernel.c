@@ -150,6 +150,17 @@ static void check_has_addr(struct nl *nl, int ifindex, const char *text, uint8_t
 	free(v);
 }
 
+/* A macvlan @name of @master in @mode, created straight into @netns_fd, the kernel's defaults. */
+static struct nl_macvlan_req macvlan_into(int master, int netns_fd, const char *name,
+					  enum nl_macvlan_mode mode)
+{
+	return (struct nl_macvlan_req){ .master_ifindex = master,
+					.netns_fd = netns_fd,
+					.name = name,
+					.mode = mode,
+					.bcqueuelen = -1 };
+}
+
 /* A route to @dst/@dst_len through @gw on @ifindex with metric @priority. */
 static struct nl_route route_via(const char *dst, uint8_t dst_len, const char *gw, int ifindex,
 				 uint32_t priority)
@@ -387,11 +398,7 @@ static void test_links(struct nl *a, struct nl *b)
 	CHECK_HAS(out, "\"bcqueuelen\":100");
 
 	/* a second macvlan, private mode, random MAC, kernel's MTU, to collide names with */
-	req = (struct nl_macvlan_req){ .master_ifindex = master,
-				       .netns_fd = ns_b,
-				       .name = "net1",
-				       .mode = NL_MACVLAN_PRIVATE,
-				       .bcqueuelen = -1 };
+	req = macvlan_into(master, ns_b, "net1", NL_MACVLAN_PRIVATE);
 	CHECK(nl_macvlan_create(a, &req) == 0);
 	CHECK(nl_link_get(b, 0, "net1", &link) == 0);
 	CHECK(link.macvlan_mode == NL_MACVLAN_PRIVATE && link.mtu == 1500 && link.mac_len == 6);
@@ -446,11 +453,7 @@ static void test_links(struct nl *a, struct nl *b)
 
 	/* a link that is down keeps its addresses tentative and has no carrier: no DAD can run, so
 	 * the wait ends at once (it would end in -ETIMEDOUT if it waited) */
-	req = (struct nl_macvlan_req){ .master_ifindex = master,
-				       .netns_fd = ns_b,
-				       .name = "down0",
-				       .mode = NL_MACVLAN_VEPA,
-				       .bcqueuelen = -1 };
+	req = macvlan_into(master, ns_b, "down0", NL_MACVLAN_VEPA);
 	CHECK(nl_macvlan_create(a, &req) == 0);
 	err = nl_link_index(b, "down0");
 	CHECK(nl_addr_add(b, err,
