@@ -8,8 +8,18 @@
 #include "mig_limit.h"
 #include "slots.h"
 
-static void print_json(struct json_object *o)
+/* With --json, the line {"event": @event} (and @key: @limit unless @key is NULL) on stdout. */
+static void print_event(const struct slot_waiter *w, const char *event, const char *key,
+			unsigned int limit)
 {
+	struct json_object *o;
+
+	if (!w->json)
+		return;
+	o = json_object_new_object();
+	json_object_object_add(o, "event", json_object_new_string(event));
+	if (key)
+		json_object_object_add(o, key, json_object_new_int((int)limit));
 	puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 	fflush(stdout);
 	json_object_put(o);
@@ -26,26 +36,14 @@ int slot_outbound(const struct slot_waiter *w, const char *dir, unsigned int lim
 				"%s: waiting: %u outbound migration(s) already run "
 				"on this node (parallelOutboundMigrationsPerNode=%u)\n",
 				w->who, limit, limit);
-			if (w->json) {
-				struct json_object *o = json_object_new_object();
-
-				json_object_object_add(o, "event",
-						       json_object_new_string("queued"));
-				json_object_object_add(o, "limit", json_object_new_int((int)limit));
-				print_json(o);
-			}
+			print_event(w, "queued", "limit", limit);
 			said = true;
 		}
 		usleep(200 * 1000);
 	}
 	if (fd >= 0 && said) {
 		fprintf(stderr, "%s: got an outbound slot, starting\n", w->who);
-		if (w->json) {
-			struct json_object *o = json_object_new_object();
-
-			json_object_object_add(o, "event", json_object_new_string("dequeued"));
-			print_json(o);
-		}
+		print_event(w, "dequeued", NULL, 0);
 	}
 	return fd;
 }
@@ -59,11 +57,5 @@ void slot_cluster_waiting(void *arg, unsigned int limit)
 		"%s: waiting: %u migration(s) already run in the cluster "
 		"(parallelMigrationsPerCluster=%u)\n",
 		w->who, limit, limit);
-	if (w->json) {
-		struct json_object *o = json_object_new_object();
-
-		json_object_object_add(o, "event", json_object_new_string("queued"));
-		json_object_object_add(o, "clusterLimit", json_object_new_int((int)limit));
-		print_json(o);
-	}
+	print_event(w, "queued", "clusterLimit", limit);
 }

@@ -113,6 +113,13 @@ int vm_policy_config(struct vm_opts *o);
 /* shared by both commands */
 int vm_pick_token(struct vm_opts *o, const char *cmd);
 int vm_socket_dir(const char *dir, struct mig_error *err);
+/*
+ * In @buf (@size bytes), the path of this process's unix socket @kind ("migrate",
+ * "incoming") for @session, in the --socket-dir @dir made ready by vm_socket_dir().
+ * Return: 0 or -errno with @err set.
+ */
+int vm_socket_path(const char *dir, const char *kind, uint64_t session, char *buf, size_t size,
+		   struct mig_error *err);
 
 /* vm_tls.c */
 /* The TLS options' rows of both commands' tables (expanded inside each table). */
@@ -156,6 +163,15 @@ int vm_tls_load(const struct vm_opts *o, enum mig_tls_role role, struct mig_tls_
 int vm_tls_handshake(struct mig_tls_ctx *ctx, int fd, unsigned int k, struct vm_report *r,
 		     struct mig_tls_conn **ret, struct mig_error *err);
 void vm_tls_report_json(const struct vm_report *r, struct json_object *o);
+struct mig_tls_streams;
+/*
+ * This migration's TLS context (vm_tls_load() for @role) in *@tls, and the forwarder @fw over
+ * it (its pump @pump on the connections @conns), or over splice with TLS off; @rep says which.
+ * Return: vm_tls_load()'s.
+ */
+int vm_forwarder_setup(const struct vm_opts *o, enum mig_tls_role role, struct mig_tls_ctx **tls,
+		       struct mig_tls_streams *conns, struct mig_pump_ops *pump,
+		       struct mig_forwarder *fw, struct vm_report *rep, struct mig_error *err);
 
 int vm_migrate_main(int argc, char **argv);
 int vm_incoming_main(int argc, char **argv);

@@ -70,6 +70,18 @@ int vm_socket_dir(const char *dir, struct mig_error *err)
 	return 0;
 }
 
+int vm_socket_path(const char *dir, const char *kind, uint64_t session, char *buf, size_t size,
+		   struct mig_error *err)
+{
+	int r = vm_socket_dir(dir, err);
+
+	if (r < 0)
+		return r;
+	snprintf(buf, size, "%s/%s-%d-%016llx.sock", dir, kind, (int)getpid(),
+		 (unsigned long long)session);
+	return 0;
+}
+
 /* A unix stream socket listening on (@server) or connected to @path. Return: its fd, -errno. */
 static int unix_open(const char *path, bool server, struct mig_error *err)
 {

@@ -210,11 +210,10 @@ static int apply_setup(struct target *t, struct json_object *setup, struct mig_e
 	r = mig_qemu_apply(&t->qmp, setup, err);
 	if (r < 0 || t->fd_mode)
 		return r;
-	r = vm_socket_dir(t->o->socket_dir, err);
+	r = vm_socket_path(t->o->socket_dir, "incoming", t->session.session, t->sock,
+			   sizeof(t->sock), err);
 	if (r < 0)
 		return r;
-	snprintf(t->sock, sizeof(t->sock), "%s/incoming-%d-%016llx.sock", t->o->socket_dir,
-		 (int)getpid(), (unsigned long long)t->session.session);
 	snprintf(uri, sizeof(uri), "unix:%s", t->sock);
 	return mig_qemu_simple(&t->qmp, "migrate-incoming", "uri", uri, err);
 }
@@ -374,15 +373,8 @@ int vm_incoming_main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	vm_ui_init(&t.ui, o.json);
 	/* this migration's certificates, read now: a rotated one is used without a restart */
-	r = vm_tls_load(&o, MIG_TLS_SERVER, &t.tls, &err);
-	t.rep.tls = !o.no_tls;
-	if (t.tls) {
-		mig_pump_tls_init(&t.tls_pump, &t.tls_conns);
-		mig_forwarder_init(&t.fw, &t.tls_pump);
-		t.rep.transport = "tls";
-	} else {
-		mig_forwarder_init(&t.fw, &mig_pump_splice);
-	}
+	r = vm_forwarder_setup(&o, MIG_TLS_SERVER, &t.tls, &t.tls_conns, &t.tls_pump, &t.fw, &t.rep,
+			       &err);
 	if (r == 0)
 		r = run(&t, &err);
 	if (r < 0) {

@@ -347,15 +347,8 @@ int vm_migrate_main(int argc, char **argv)
 	signal(SIGTERM, on_signal);
 	vm_ui_init(&s.ui, o.json);
 	/* this migration's certificates, read now: a rotated one is used without a restart */
-	r = vm_tls_load(&o, MIG_TLS_CLIENT, &s.tls, &err);
-	s.rep.tls = !o.no_tls;
-	if (s.tls) {
-		mig_pump_tls_init(&s.tls_pump, &s.tls_conns);
-		mig_forwarder_init(&s.fw, &s.tls_pump);
-		s.rep.transport = "tls";
-	} else {
-		mig_forwarder_init(&s.fw, &mig_pump_splice);
-	}
+	r = vm_forwarder_setup(&o, MIG_TLS_CLIENT, &s.tls, &s.tls_conns, &s.tls_pump, &s.fw, &s.rep,
+			       &err);
 	if (o.fd_pass)
 		s.rep.transport = "fd";
 	if (r == 0)

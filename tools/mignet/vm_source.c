@@ -209,11 +209,10 @@ static int listen_for_qemu(struct source *s, struct mig_error *err)
 {
 	int r;
 
-	r = vm_socket_dir(s->o->socket_dir, err);
+	r = vm_socket_path(s->o->socket_dir, "migrate", s->hello.session, s->sock, sizeof(s->sock),
+			   err);
 	if (r < 0)
 		return r;
-	snprintf(s->sock, sizeof(s->sock), "%s/migrate-%d-%016llx.sock", s->o->socket_dir,
-		 (int)getpid(), (unsigned long long)s->hello.session);
 	r = vm_unix_listen(s->sock, err);
 	if (r < 0)
 		s->sock[0] = '\0';

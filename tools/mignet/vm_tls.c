@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "mig_config.h"
+#include "mig_forward_tls.h"
 #include "mig_transport.h"
 #include "vm.h"
 
@@ -117,4 +118,21 @@ void vm_tls_report_json(const struct vm_report *r, struct json_object *o)
 		json_object_object_add(t, "kernelReceive", json_object_new_boolean(i->ktls_rx));
 	}
 	json_object_object_add(o, "tls", t);
+}
+
+int vm_forwarder_setup(const struct vm_opts *o, enum mig_tls_role role, struct mig_tls_ctx **tls,
+		       struct mig_tls_streams *conns, struct mig_pump_ops *pump,
+		       struct mig_forwarder *fw, struct vm_report *rep, struct mig_error *err)
+{
+	int r = vm_tls_load(o, role, tls, err);
+
+	rep->tls = !o->no_tls;
+	if (*tls) {
+		mig_pump_tls_init(pump, conns);
+		mig_forwarder_init(fw, pump);
+		rep->transport = "tls";
+	} else {
+		mig_forwarder_init(fw, &mig_pump_splice);
+	}
+	return r;
 }
