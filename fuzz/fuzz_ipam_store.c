@@ -9,7 +9,7 @@
  * so that the index names are the store's own. Each input is split at NUL bytes into
  * [record][\0 hint][\0 index target][\0 pool dir name]; the parts replace the record file
  * 10.1.0.5, the hint, both index entries' targets, and add a directory with that name. Then
- * every read operation runs: each_pool, each_alloc, find_id, find_pod, taken, hint_get. A
+ * every read operation runs: each_pool, each_alloc, find (by pod and by ID), taken, hint_get. A
  * part that names a path (contains '/') is skipped: the store only ever writes plain names.
  */
 #include <dirent.h>
@@ -160,10 +160,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		die("lock", &err);
 	store->ops->each_pool(store, pools, &n, &err);
 	store->ops->each_alloc(store, POOL, count, &n, &err);
-	if (store->ops->find_id(store, POOL, "ctr1", "eth0", &a, &err) == 1 &&
+	if (store->ops->find(store, POOL, IPAM_INDEX_ID, "ctr1", "eth0", &a, &err) == 1 &&
 	    (strcmp(a.id, "ctr1") || strcmp(a.ifname, "eth0")))
 		abort(); /* an index may only ever lead to the allocation it names */
-	if (store->ops->find_pod(store, POOL, "ns/pod", "eth0", &a, &err) == 1 &&
+	if (store->ops->find(store, POOL, IPAM_INDEX_POD, "ns/pod", "eth0", &a, &err) == 1 &&
 	    (strcmp(a.podref, "ns/pod") || strcmp(a.ifname, "eth0")))
 		abort();
 	ipam_addr_parse("10.1.0.5", &family, &ip);

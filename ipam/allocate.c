@@ -168,10 +168,10 @@ static int existing(struct ipam_store *s, const char *pool, const struct ipam_ow
 	int r = 0;
 
 	if (o->podref && *o->podref)
-		r = s->ops->find_pod(s, pool, o->podref, o->ifname, ret, err);
+		r = s->ops->find(s, pool, IPAM_INDEX_POD, o->podref, o->ifname, ret, err);
 	/* the same container and interface is the same attachment, whatever pod it names */
 	if (r == 0)
-		r = s->ops->find_id(s, pool, o->id, o->ifname, ret, err);
+		r = s->ops->find(s, pool, IPAM_INDEX_ID, o->id, o->ifname, ret, err);
 	return r;
 }
 
@@ -333,7 +333,7 @@ static int release_in_pool(struct ipam_store *s, const char *pool, void *arg, st
 {
 	const struct owner_key *k = arg;
 	struct ipam_alloc a;
-	int found = s->ops->find_id(s, pool, k->id, k->ifname, &a, err);
+	int found = s->ops->find(s, pool, IPAM_INDEX_ID, k->id, k->ifname, &a, err);
 
 	if (found < 0 || (found && release_one(s, pool, &a, err) < 0))
 		return -1;
@@ -361,7 +361,7 @@ int ipam_lookup(struct ipam_store *s, const struct ipam_config *c, const char *i
 		return -1;
 	for (size_t i = 0; i < c->n_ranges; i++) {
 		ipam_pool_name(&c->ranges[i], pool, sizeof(pool));
-		found = s->ops->find_id(s, pool, id, ifname, &a, err);
+		found = s->ops->find(s, pool, IPAM_INDEX_ID, id, ifname, &a, err);
 		if (found < 0)
 			break;
 		ret_found[i] = found;

@@ -169,3 +169,10 @@ out:
 	json_object_put(o);
 	return ok;
 }
+
+bool ipam_record_is(const struct ipam_alloc *a, enum ipam_index by, const char *key,
+		    const char *ifname)
+{
+	return strcmp(by == IPAM_INDEX_POD ? a->podref : a->id, key) == 0 &&
+	       strcmp(a->ifname, ifname) == 0;
+}

@@ -34,6 +34,13 @@ int ipam_record_text(const struct ipam_alloc *a, char *out, size_t size);
 bool ipam_record_parse(const char *text, const char *addr, struct ipam_alloc *ret);
 
 /**
+ * ipam_record_is() - does @a belong to (@key, @ifname), @key its podref or its container ID
+ * as @by says? (What an index names must be checked against the record it leads to.)
+ */
+bool ipam_record_is(const struct ipam_alloc *a, enum ipam_index by, const char *key,
+		    const char *ifname);
+
+/**
  * ipam_hint_text() - the hint "ADDR DIGEST" (digest in 16 hex digits) into @out
  * Return: @out.
  */

@@ -50,6 +50,12 @@ struct ipam_alloc {
 
 struct ipam_store;
 
+/* The index find() looks a key up in: the pod's (a podref) or the container's (its ID). */
+enum ipam_index {
+	IPAM_INDEX_POD = 'p',
+	IPAM_INDEX_ID = 'c',
+};
+
 /* Called for each pool of the locked network: its name and CIDR. Return <0 to stop. */
 typedef int (*ipam_pool_cb)(const char *pool, int family, struct ipam_u128 net,
 			    unsigned int prefixlen, void *arg);
@@ -74,11 +80,9 @@ struct ipam_store_ops {
 	 * run again from lock(); the store spaces and bounds the attempts.
 	 */
 	bool (*retry)(struct ipam_store *s);
-	/* the allocation of (@podref, @ifname), or of (@id, @ifname) */
-	int (*find_pod)(struct ipam_store *s, const char *pool, const char *podref,
-			const char *ifname, struct ipam_alloc *ret, struct cni_error *err);
-	int (*find_id)(struct ipam_store *s, const char *pool, const char *id, const char *ifname,
-		       struct ipam_alloc *ret, struct cni_error *err);
+	/* the allocation of (@key, @ifname), @key a podref or a container ID as @by says */
+	int (*find)(struct ipam_store *s, const char *pool, enum ipam_index by, const char *key,
+		    const char *ifname, struct ipam_alloc *ret, struct cni_error *err);
 	/* is @ip held in @pool? 1 yes, 0 no */
 	int (*taken)(struct ipam_store *s, const char *pool, int family, struct ipam_u128 ip,
 		     struct cni_error *err);

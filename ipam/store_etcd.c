@@ -481,34 +481,22 @@ static bool es_retry(struct ipam_store *s)
 	return true;
 }
 
-/* The allocation the index of @kind ('p' podref, 'c' container ID) names, when it is @key's. */
-static int find_indexed(struct ipam_store *s, const char *pool, char kind, const char *key,
-			const char *ifname, struct ipam_alloc *ret, struct cni_error *err)
+/* The allocation the index @by of @key names, when it is @key's. */
+static int es_find(struct ipam_store *s, const char *pool, enum ipam_index by, const char *key,
+		   const char *ifname, struct ipam_alloc *ret, struct cni_error *err)
 {
 	char suffix[SUFFIX_MAX];
 	struct ipam_alloc a;
 	int r;
 
-	index_suffix(kind, key, ifname, suffix, sizeof(suffix));
+	index_suffix((char)by, key, ifname, suffix, sizeof(suffix));
 	r = find(es_of(s), pool, suffix, &a, err);
 	if (r <= 0)
 		return r;
-	if (strcmp(kind == 'p' ? a.podref : a.id, key) != 0 || strcmp(a.ifname, ifname) != 0)
+	if (!ipam_record_is(&a, by, key, ifname))
 		return 0;
 	*ret = a;
 	return 1;
-}
-
-static int es_find_pod(struct ipam_store *s, const char *pool, const char *podref,
-		       const char *ifname, struct ipam_alloc *ret, struct cni_error *err)
-{
-	return find_indexed(s, pool, 'p', podref, ifname, ret, err);
-}
-
-static int es_find_id(struct ipam_store *s, const char *pool, const char *id, const char *ifname,
-		      struct ipam_alloc *ret, struct cni_error *err)
-{
-	return find_indexed(s, pool, 'c', id, ifname, ret, err);
 }
 
 static int es_taken(struct ipam_store *s, const char *pool, int family, struct ipam_u128 ip,
@@ -784,8 +772,7 @@ static const struct ipam_store_ops etcd_ops = {
 	.unlock = es_unlock,
 	.commit = es_commit,
 	.retry = es_retry,
-	.find_pod = es_find_pod,
-	.find_id = es_find_id,
+	.find = es_find,
 	.taken = es_taken,
 	.put = es_put,
 	.release = es_release,

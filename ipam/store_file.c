@@ -356,34 +356,22 @@ static int find(struct file_store *fs, const char *pool, const char *name, struc
 	return r;
 }
 
-/* Look up index @kind ('p' pod, 'c' container id) of @key and @ifname; the record must match. */
-static int find_index(struct ipam_store *s, const char *pool, char kind, const char *key,
-		      const char *ifname, struct ipam_alloc *ret, struct cni_error *err)
+/* Look up index @by of @key and @ifname; the record must match. */
+static int fs_find(struct ipam_store *s, const char *pool, enum ipam_index by, const char *key,
+		   const char *ifname, struct ipam_alloc *ret, struct cni_error *err)
 {
 	struct ipam_alloc a;
 	char name[300];
 	int r;
 
-	index_name(kind, key, ifname, name, sizeof(name));
+	index_name((char)by, key, ifname, name, sizeof(name));
 	r = find(fs_of(s), pool, name, &a, err);
 	if (r <= 0)
 		return r;
-	if (strcmp(kind == 'p' ? a.podref : a.id, key) != 0 || strcmp(a.ifname, ifname) != 0)
+	if (!ipam_record_is(&a, by, key, ifname))
 		return 0;
 	*ret = a;
 	return 1;
-}
-
-static int fs_find_pod(struct ipam_store *s, const char *pool, const char *podref,
-		       const char *ifname, struct ipam_alloc *ret, struct cni_error *err)
-{
-	return find_index(s, pool, 'p', podref, ifname, ret, err);
-}
-
-static int fs_find_id(struct ipam_store *s, const char *pool, const char *id, const char *ifname,
-		      struct ipam_alloc *ret, struct cni_error *err)
-{
-	return find_index(s, pool, 'c', id, ifname, ret, err);
 }
 
 static int fs_taken(struct ipam_store *s, const char *pool, int family, struct ipam_u128 ip,
@@ -742,8 +730,7 @@ static const struct ipam_store_ops file_ops = {
 	.lock = fs_lock,
 	.unlock = fs_unlock,
 	.commit = fs_commit,
-	.find_pod = fs_find_pod,
-	.find_id = fs_find_id,
+	.find = fs_find,
 	.taken = fs_taken,
 	.put = fs_put,
 	.release = fs_release,

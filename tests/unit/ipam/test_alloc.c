@@ -347,10 +347,10 @@ static void test_gc_scope(void)
 	/* the fields round-trip through the record; a missing one reads as "" */
 	ipam_pool_name(&c.ranges[0], pool, sizeof(pool));
 	CHECK(s->ops->lock(s, c.network_name, &err) == 0);
-	CHECK(s->ops->find_id(s, pool, "othernode", "eth0", &a, &err) == 1);
+	CHECK(s->ops->find(s, pool, IPAM_INDEX_ID, "othernode", "eth0", &a, &err) == 1);
 	CHECK_STR(a.cni_network, "net-x");
 	CHECK_STR(a.node, "node-b");
-	CHECK(s->ops->find_id(s, pool, "new", "eth0", &a, &err) == 1);
+	CHECK(s->ops->find(s, pool, IPAM_INDEX_ID, "new", "eth0", &a, &err) == 1);
 	CHECK_STR(a.cni_network, "");
 	CHECK_STR(a.node, "");
 	s->ops->unlock(s);
@@ -388,11 +388,11 @@ static void test_store(void)
 	CHECK(s->ops->lock(s, "rt", &err) == 0);
 	CHECK(s->ops->put(s, pool, &a, NULL, &err) == 0);
 	CHECK(s->ops->commit(s, &err) == 0);
-	CHECK(s->ops->find_id(s, pool, a.id, "net1", &got, &err) == 1);
+	CHECK(s->ops->find(s, pool, IPAM_INDEX_ID, a.id, "net1", &got, &err) == 1);
 	CHECK_STR(got.podref, a.podref);
-	CHECK(s->ops->find_pod(s, pool, a.podref, "net1", &got, &err) == 1);
+	CHECK(s->ops->find(s, pool, IPAM_INDEX_POD, a.podref, "net1", &got, &err) == 1);
 	CHECK_STR(got.id, a.id);
-	CHECK(s->ops->find_pod(s, pool, a.podref, "net2", &got, &err) == 0);
+	CHECK(s->ops->find(s, pool, IPAM_INDEX_POD, a.podref, "net2", &got, &err) == 0);
 	CHECK(s->ops->taken(s, pool, 4, a.ip, &err) == 1);
 	CHECK(s->ops->each_alloc(s, pool, count_alloc, &n, &err) == 0 && n == 1);
 	s->ops->unlock(s);
@@ -415,8 +415,8 @@ static void test_store(void)
 	snprintf(path, sizeof(path), "%s/rt/%s/ctr:liar:net1", c.store_dir, pool);
 	CHECK(symlink("10.6.0.77", path) == 0);
 	CHECK(s->ops->lock(s, "rt", &err) == 0);
-	CHECK(s->ops->find_id(s, pool, "ghost", "eth0", &got, &err) == 0);
-	CHECK(s->ops->find_id(s, pool, "liar", "net1", &got, &err) == 0);
+	CHECK(s->ops->find(s, pool, IPAM_INDEX_ID, "ghost", "eth0", &got, &err) == 0);
+	CHECK(s->ops->find(s, pool, IPAM_INDEX_ID, "liar", "net1", &got, &err) == 0);
 	/* a torn-looking or foreign file is not an allocation, but its address stays taken */
 	snprintf(path, sizeof(path), "%s/rt/%s/10.6.0.5", c.store_dir, pool);
 	fd = open(path, O_WRONLY | O_CREAT, 0600);
@@ -425,7 +425,7 @@ static void test_store(void)
 	n = 0;
 	CHECK(s->ops->each_alloc(s, pool, count_alloc, &n, &err) == 0 && n == 1);
 	CHECK(s->ops->release(s, pool, &a, &err) == 0);
-	CHECK(s->ops->find_id(s, pool, a.id, "net1", &got, &err) == 0);
+	CHECK(s->ops->find(s, pool, IPAM_INDEX_ID, a.id, "net1", &got, &err) == 0);
 	s->ops->unlock(s);
 	s->ops->close(s);
 	ipam_config_free(&c);
