@@ -114,21 +114,11 @@ static void text(const uint8_t *data, size_t size)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	/* the first byte picks the parser the rest goes to */
+	static void (*const parsers[])(const uint8_t *, size_t) = { frame, hello, summary, text };
+
 	if (size < 1)
 		return 0;
-	switch (data[0] % 4) {
-	case 0:
-		frame(data + 1, size - 1);
-		break;
-	case 1:
-		hello(data + 1, size - 1);
-		break;
-	case 2:
-		summary(data + 1, size - 1);
-		break;
-	case 3:
-		text(data + 1, size - 1);
-		break;
-	}
+	parsers[data[0] % 4](data + 1, size - 1);
 	return 0;
 }
