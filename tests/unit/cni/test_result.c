@@ -28,6 +28,26 @@ static const char *get(struct json_object *o, const char *path)
 	return o ? json_object_get_string(o) : NULL;
 }
 
+struct path_want {
+	const char *path, *want;
+};
+
+/* Each path of @o (get()) holds its string; a failure names the path. */
+static void check_paths(struct json_object *o, const struct path_want *w, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		int failed = check_failed;
+
+		CHECK_STR(get(o, w[i].path), w[i].want);
+		if (check_failed != failed)
+			fprintf(stderr, "  (the path %s)\n", w[i].path);
+	}
+}
+
+#define CHECK_PATHS(o, ...)                                         \
+	check_paths((o), (const struct path_want[]){ __VA_ARGS__ }, \
+		    sizeof((const struct path_want[]){ __VA_ARGS__ }) / sizeof(struct path_want))
+
 static void test_current_round_trip(void)
 {
 	struct cni_error err = { 0 };
@@ -51,11 +71,9 @@ static void test_current_round_trip(void)
 	      r.routes[0].mtu == CNI_UNSET);
 
 	out = cni_result_to_json(&r, CNI_V1_1_0, &err);
-	CHECK_STR(get(out, "cniVersion"), "1.1.0");
-	CHECK_STR(get(out, "ips.0.address"), "192.168.200.2/24");
-	CHECK_STR(get(out, "ips.1.interface"), "0");
-	CHECK_STR(get(out, "routes.0.priority"), "100");
-	CHECK_STR(get(out, "interfaces.0.mtu"), "1400");
+	CHECK_PATHS(out, { "cniVersion", "1.1.0" }, { "ips.0.address", "192.168.200.2/24" },
+		    { "ips.1.interface", "0" }, { "routes.0.priority", "100" },
+		    { "interfaces.0.mtu", "1400" });
 	CHECK(get(out, "ips.0.version") == NULL);
 	json_object_put(out);
 
@@ -72,12 +90,9 @@ static void test_current_round_trip(void)
 
 	/* 0.2.0: ip4/ip6 with their routes */
 	out = cni_result_to_json(&r, CNI_V0_2_0, &err);
-	CHECK_STR(get(out, "ip4.ip"), "192.168.200.2/24");
-	CHECK_STR(get(out, "ip4.gateway"), "192.168.200.1");
-	CHECK_STR(get(out, "ip4.routes.0.dst"), "0.0.0.0/0");
-	CHECK_STR(get(out, "ip6.ip"), "fd00::2/64");
-	CHECK_STR(get(out, "ip6.routes.0.gw"), "fd00::1");
-	CHECK_STR(get(out, "dns.nameservers.0"), "10.0.0.10");
+	CHECK_PATHS(out, { "ip4.ip", "192.168.200.2/24" }, { "ip4.gateway", "192.168.200.1" },
+		    { "ip4.routes.0.dst", "0.0.0.0/0" }, { "ip6.ip", "fd00::2/64" },
+		    { "ip6.routes.0.gw", "fd00::1" }, { "dns.nameservers.0", "10.0.0.10" });
 	json_object_put(out);
 	cni_result_free(&r);
 	json_object_put(in);

@@ -123,23 +123,25 @@ static void test_target(void)
 
 static void test_global_unicast(void)
 {
-	struct sockaddr_storage s;
+	static const struct {
+		const char *addr;
+		bool global;
+	} cases[] = {
+		{ "10.77.0.1", true },	      { "192.0.2.1", true }, { "127.0.0.1", false },
+		{ "169.254.1.1", false },     { "0.0.0.0", false },  { "224.0.0.1", false },
+		{ "255.255.255.255", false }, { "fd77::1", true },   { "2001:db8::1", true },
+		{ "fe80::1", false },	      { "::1", false },	     { "::", false },
+		{ "ff02::1", false },
+	};
 
-#define GU(text) (s = sa(text), mig_is_global_unicast((struct sockaddr *)&s))
-	CHECK(GU("10.77.0.1"));
-	CHECK(GU("192.0.2.1"));
-	CHECK(!GU("127.0.0.1"));
-	CHECK(!GU("169.254.1.1"));
-	CHECK(!GU("0.0.0.0"));
-	CHECK(!GU("224.0.0.1"));
-	CHECK(!GU("255.255.255.255"));
-	CHECK(GU("fd77::1"));
-	CHECK(GU("2001:db8::1"));
-	CHECK(!GU("fe80::1"));
-	CHECK(!GU("::1"));
-	CHECK(!GU("::"));
-	CHECK(!GU("ff02::1"));
-#undef GU
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct sockaddr_storage s = sa(cases[i].addr);
+		int failed = check_failed;
+
+		CHECK(mig_is_global_unicast((struct sockaddr *)&s) == cases[i].global);
+		if (check_failed != failed)
+			fprintf(stderr, "  (the address %s)\n", cases[i].addr);
+	}
 }
 
 static void test_config(void)
