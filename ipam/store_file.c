@@ -337,20 +337,37 @@ static int fs_commit(struct ipam_store *s, struct cni_error *err)
 	return 0;
 }
 
-/* Follow index @name to its allocation. Return: 1 with @ret, 0 absent/stale, -1 err. */
-static int find(struct file_store *fs, const char *pool, const char *name, struct ipam_alloc *ret,
-		struct cni_error *err)
+/*
+ * The target of the link @name of @pool (whose directory's fd goes to *@ret_fd) into @buf.
+ * Return: 1, 0 when the pool or the link does not exist, -1 with @err set (@what @name).
+ */
+static int pool_link(struct file_store *fs, const char *pool, const char *name, char *buf,
+		     size_t size, int *ret_fd, const char *what, struct cni_error *err)
 {
-	char target[256];
 	int fd = pool_fd(fs, pool, false, err), r;
 
 	if (fd == -ENOENT)
 		return 0;
 	if (fd < 0)
 		return -1;
-	r = get_link(fd, name, target, sizeof(target));
-	if (r > 0)
-		r = read_record(fd, target, ret);
+	r = get_link(fd, name, buf, size);
+	if (r < 0)
+		return io_err(err, r, what, name);
+	*ret_fd = fd;
+	return r;
+}
+
+/* Follow index @name to its allocation. Return: 1 with @ret, 0 absent/stale, -1 err. */
+static int find(struct file_store *fs, const char *pool, const char *name, struct ipam_alloc *ret,
+		struct cni_error *err)
+{
+	char target[256];
+	int fd, r = pool_link(fs, pool, name, target, sizeof(target), &fd, "cannot read index",
+			      err);
+
+	if (r <= 0)
+		return r;
+	r = read_record(fd, target, ret);
 	if (r < 0)
 		return io_err(err, r, "cannot read index", name);
 	return r;
@@ -474,16 +491,11 @@ static int read_hint(struct file_store *fs, const char *pool, int *ret_fd, int *
 		     struct ipam_u128 *ret_ip, uint64_t *ret_digest, struct cni_error *err)
 {
 	char text[80];
-	int fd = pool_fd(fs, pool, false, err), r;
+	int fd, r = pool_link(fs, pool, HINT, text, sizeof(text), &fd, "cannot read hint", err);
 
-	if (fd == -ENOENT)
-		return 0;
-	if (fd < 0)
-		return -1;
-	r = get_link(fd, HINT, text, sizeof(text));
-	if (r < 0)
-		return io_err(err, r, "cannot read hint", HINT);
-	if (r == 0 || !ipam_hint_parse(text, ret_family, ret_ip, ret_digest))
+	if (r <= 0)
+		return r;
+	if (!ipam_hint_parse(text, ret_family, ret_ip, ret_digest))
 		return 0;
 	*ret_fd = fd;
 	return 1;
