@@ -405,7 +405,8 @@ int mig_send(const struct mig_send_opts *o, struct mig_report *rep, struct mig_e
 	if (r < 0)
 		goto out;
 	if (f.type != MIG_FRAME_FINAL_ACK) {
-		send_abort(&c, -EPROTO, "expected FINAL_ACK, got %s", mig_frame_type_name(f.type));
+		r = -EPROTO;
+		send_abort(&c, r, "expected FINAL_ACK, got %s", mig_frame_type_name(f.type));
 		goto out;
 	}
 	t_ack = mig_now();
@@ -439,7 +440,8 @@ int mig_send(const struct mig_send_opts *o, struct mig_report *rep, struct mig_e
 	if (r < 0)
 		goto out;
 	if (f.type != MIG_FRAME_RESULT) {
-		send_abort(&c, -EPROTO, "expected RESULT, got %s", mig_frame_type_name(f.type));
+		r = -EPROTO;
+		send_abort(&c, r, "expected RESULT, got %s", mig_frame_type_name(f.type));
 		goto out;
 	}
 	rep->peer_digest = f.aux;

@@ -765,3 +765,47 @@ def test_stream_waiting_at_a_round_end_gives_up_when_nothing_arrives(net):
     assert r.wait(timeout=30) == 1
     assert ("stream 0: waited 3 s at the end of round 1 for the other streams, which "
             "completed no frame meanwhile (progress timeout)") in r.stderr, r.stderr
+
+
+WRONG_ANSWER = r"""
+import socket, struct, sys
+sys.path.insert(0, sys.argv[4])
+from mignet_net import frame, recv_exact
+srv = socket.create_server((sys.argv[1], int(sys.argv[2])))
+print("ready", flush=True)
+c, _ = srv.accept()
+c.sendall(frame(9, b"\x07" * 32))                 # CHALLENGE
+hdr = recv_exact(c, 40)
+recv_exact(c, struct.unpack(">I", hdr[12:16])[0])  # the HELLO, accepted whatever it says
+c.sendall(frame(2))                               # WELCOME
+while True:
+    hdr = recv_exact(c, 40)
+    ftype, flags, length = hdr[5], struct.unpack(">H", hdr[6:8])[0], struct.unpack(">I", hdr[12:16])[0]
+    recv_exact(c, length)
+    if ftype == 5 and flags & 2:                  # the final ROUND_END
+        break
+answer = {"final-ack": 2, "result": 6}[sys.argv[3]]  # WELCOME where FINAL_ACK belongs, or a
+c.sendall(frame(answer))                          # FINAL_ACK where the DIGEST's RESULT belongs
+if sys.argv[3] == "result":
+    hdr = recv_exact(c, 40)
+    recv_exact(c, struct.unpack(">I", hdr[12:16])[0])
+    c.sendall(frame(6))
+c.recv(1)
+"""
+
+
+@pytest.mark.parametrize("where", ["final-ack", "result"])
+def test_wrong_frame_after_the_final_round_fails_the_sender(net, tmp_path, where):
+    """A "receiver" that answers the final round with another frame than FINAL_ACK, or the
+    digest with another frame than RESULT: the sender fails, exit 1, naming what it expected
+    (it used to give up with no error set and exit as if the migration had been verified)."""
+    port = next_port()
+    fake = Proc(net, "b", ["python3", "-c", WRONG_ANSWER, net.mig_addr["b"], str(port), where,
+                           LIB])
+    assert fake.lines.get(timeout=30).startswith("ready")
+    res, _, rep = send(net, port, "--guest-memory", "4M", "--streams", "1",
+                       lockdir=str(tmp_path), timeout=60)
+    expected = "FINAL_ACK" if where == "final-ack" else "RESULT"
+    assert res.returncode == 1, (res.returncode, res.stderr)
+    assert f"expected {expected}, got" in res.stderr, res.stderr
+    assert rep and not rep["verified"], rep
