@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "cni/log.h"
 #include "cni/caps.h"
@@ -93,102 +92,14 @@ static const struct cni_plugin whereabouts_plugin = {
 	.gc = whereabouts_gc,
 };
 
-/*
- * DEL needs nothing of prevResult, and must converge whatever the chain's earlier plugins
- * put there (an empty gateway, an address without prefix, another plugin's result): the
- * spec asks plugins to complete DEL without error wherever they can. The common parser
- * refuses a prevResult it cannot read, so for DEL the key is dropped before it parses.
- * Input that is not one JSON object, or is too big, goes on unchanged and is refused there
- * as for any verb. Return: the stream to read the config from (@in when nothing changed),
- * its text in *@ret_text to free after it is closed.
- */
-/* Remove "prevResult", spelt in any case (Go's decoder would read it). Return: any removed. */
-static bool drop_prev_result(struct json_object *root)
-{
-	char key[sizeof("prevResult")];
-	bool any = false, found;
-
-	do {
-		found = false;
-		json_object_object_foreach(root, k, v)
-		{
-			(void)v;
-			if (strcasecmp(k, "prevResult") == 0) {
-				memcpy(key, k, sizeof(key)); /* del frees k */
-				found = true;
-				break;
-			}
-		}
-		if (found)
-			json_object_object_del(root, key);
-		any = any || found;
-	} while (found);
-	return any;
-}
-
-static FILE *del_input(FILE *in, char **ret_text)
-{
-	const char *cmd = getenv("CNI_COMMAND");
-	struct cni_error err = { 0 };
-	struct json_object *root;
-	char *buf, *text;
-	size_t len = 0, got;
-	FILE *f;
-
-	*ret_text = NULL;
-	if (!cmd || strcmp(cmd, "DEL") != 0)
-		return in;
-	buf = malloc(CNI_STDIN_MAX + 2);
-	if (!buf)
-		return in;
-	while (len <= CNI_STDIN_MAX && (got = fread(buf + len, 1, CNI_STDIN_MAX + 1 - len, in)) > 0)
-		len += got;
-	buf[len] = '\0';
-	text = buf;
-	root = len <= CNI_STDIN_MAX ? cni_json_parse_object(buf, len, "config", &err) : NULL;
-	if (root && drop_prev_result(root)) {
-		text = strdup(json_object_to_json_string_ext(
-			root, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
-		if (text) {
-			free(buf);
-			len = strlen(text);
-		} else {
-			text = buf;
-		}
-	}
-	json_object_put(root);
-	/* a read error shows as input cut short, which the parser refuses */
-	f = len ? fmemopen(text, len, "r") : fopen("/dev/null", "r");
-	if (!f) {
-		free(text);
-		return NULL;
-	}
-	*ret_text = text;
-	return f;
-}
-
 int main(void)
 {
-	char *text;
-	FILE *in;
-	int rc;
-
 	/*
 	 * Least privilege: an IPAM plugin touches only its store, config and log, all root's own
 	 * files, so it needs no capability at all (docs/reliability.md); drop every one before
 	 * reading any input. Not fatal if it cannot: nothing below relies on having dropped.
+	 * DEL converges whatever prevResult holds: cni_plugin_run() ignores one it cannot read.
 	 */
-	if (cni_caps_drop(NULL, 0) < 0) {
-	}
-	in = del_input(stdin, &text);
-	if (!in) {
-		printf("{\"cniVersion\": \"%s\", \"code\": %d, \"msg\": \"out of memory\"}\n",
-		       cni_version_string(CNI_VERSION_LATEST), CNI_ERR_INTERNAL);
-		return 1;
-	}
-	rc = cni_plugin_run(&whereabouts_plugin, in, stdout, stderr);
-	if (in != stdin)
-		fclose(in);
-	free(text);
-	return rc;
+	(void)cni_caps_drop(NULL, 0);
+	return cni_plugin_run(&whereabouts_plugin, stdin, stdout, stderr);
 }
