@@ -321,8 +321,8 @@ static int admit(void *opaque, const struct mig_hello *h, const struct mig_addr 
 }
 
 /* A stream passed the handshake (mig_accept_ops.joined). */
-static int joined(void *opaque, int fd, const struct mig_hello *h, const struct mig_addr *peer,
-		  struct mig_error *err)
+static int joined(void *opaque, int fd, struct mig_tls_conn *tls, const struct mig_hello *h,
+		  const struct mig_addr *peer, struct mig_error *err)
 {
 	struct recv_ctx *c = opaque;
 

@@ -28,6 +28,12 @@
  * has HELLO_DEADLINE seconds from accept for its whole HELLO, however slowly it trickles in.
  * A genuine sender answers its challenge within one round trip, so it is admitted promptly
  * whatever idle or slow peers hold.
+ *
+ * With TLS (l->tls), an admitted connection gets its WELCOME only once it holds one of the
+ * bounded TLS handshake slots, and joins only once its handshake passed and the caller's
+ * check still says yes: the handshakes run beside the loop (mig_accept_tls.c), so a peer that
+ * stalls or trickles its handshake holds a slot for MIG_TLS_ACCEPT_DEADLINE seconds at most
+ * and never the loop.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -45,7 +51,8 @@
 #include "mig_hmac.h"
 #include "mig_stream.h"
 #include "mig_sum.h"
-#include "mig_transport.h"
+#include "mig_tls.h"
+#include "mig_transport_priv.h"
 
 #define PENDING_MAX 256			   /* unauthenticated connections waiting for their HELLO */
 #define PENDING_PER_SOURCE MIG_MAX_STREAMS /* of them from one address */
@@ -105,8 +112,8 @@ static bool token_proven(const char *token, const uint8_t nonce[MIG_CHALLENGE_LE
 	return ok && (h->flags & MIG_HELLO_F_MAC);
 }
 
-static void reject(struct mig_listener *l, int fd, const struct mig_addr *peer, uint64_t reason,
-		   const char *detail)
+void mig_listener_reject(struct mig_listener *l, int fd, const struct mig_addr *peer,
+			 uint64_t reason, const char *detail)
 {
 	if (reason)
 		mig_send_ctl(fd, MIG_FRAME_REJECT, 0, reason);
@@ -135,7 +142,7 @@ static int challenge(struct mig_listener *l, struct mig_pending *p, struct mig_e
 	/* 72 bytes into the empty send buffer of a new socket: all or nothing */
 	n = send(p->fd, frame, sizeof(frame), MSG_NOSIGNAL);
 	if (n != (ssize_t)sizeof(frame)) {
-		reject(l, p->fd, &p->peer, 0, "gone before the hello");
+		mig_listener_reject(l, p->fd, &p->peer, 0, "gone before the hello");
 		return 0;
 	}
 	return 1;
@@ -157,24 +164,58 @@ static int admit(struct serve *s, struct mig_pending *p, struct mig_error *err)
 
 	mig_frame_decode(p->buf, &f); /* checked when the header arrived */
 	if (mig_sum64(payload, MIG_HELLO_LEN) != f.checksum || mig_hello_decode(payload, &h) < 0) {
-		reject(l, fd, peer, MIG_REJECT_PROTOCOL, "malformed hello");
+		mig_listener_reject(l, fd, peer, MIG_REJECT_PROTOCOL, "malformed hello");
 		return 0;
 	}
 	if (l->token && !token_proven(l->token, p->nonce, payload, &h)) {
-		reject(l, fd, peer, MIG_REJECT_TOKEN, "token mismatch");
+		mig_listener_reject(l, fd, peer, MIG_REJECT_TOKEN, "token mismatch");
 		return 0;
 	}
 	r = s->ops->check(s->opaque, &h, peer, &reason, &detail, err);
 	if (r != 0) {
-		reject(l, fd, peer, reason, detail);
+		mig_listener_reject(l, fd, peer, reason, detail);
 		return r < 0 ? r : 0;
 	}
+	if (l->tls) /* WELCOME, then the TLS handshake, beside the others (mig_accept_tls.c) */
+		return mig_tls_accept_start(l, fd, &h, peer, err);
 	if (mig_send_ctl(fd, MIG_FRAME_WELCOME, 0, 0) < 0) {
 		close(fd);
 		return 0;
 	}
-	r = s->ops->joined(s->opaque, fd, &h, peer, err);
+	r = s->ops->joined(s->opaque, fd, NULL, &h, peer, err);
 	return r < 0 ? r : 1;
+}
+
+/* The connections whose TLS handshake passed: asked again, then joined. Return: 1 done, 0
+ * go on, -errno fatal. */
+static int join_secured(struct serve *s, struct mig_error *err)
+{
+	struct mig_listener *l = s->l;
+	struct mig_secured c;
+	const char *detail;
+	uint64_t reason;
+	char msg[200];
+	int r;
+
+	while (mig_tls_accept_next(l, &c)) {
+		detail = "refused";
+		r = s->ops->check(s->opaque, &c.h, &c.peer, &reason, &detail, err);
+		if (r != 0) {
+			mig_tls_conn_free(c.conn);
+			snprintf(msg, sizeof(msg), "connection %u, after its TLS handshake: %s",
+				 c.h.stream_index, detail);
+			mig_listener_reject(l, c.fd, &c.peer, 0, msg);
+			if (r < 0)
+				return r;
+			continue;
+		}
+		r = s->ops->joined(s->opaque, c.fd, c.conn, &c.h, &c.peer, err);
+		if (r < 0)
+			return r;
+		if (s->ops->done(s->opaque))
+			return 1;
+	}
+	return 0;
 }
 
 /* Reads what arrived of a pending HELLO, never past its end. Return: 1 joined, 0 still
@@ -198,16 +239,17 @@ static int pending_read(struct serve *s, struct mig_pending *p, struct mig_error
 		if (n <= 0) {
 			/* the peer closed (or reset) before a whole hello */
 			if (p->got < MIG_FRAME_HDR_LEN)
-				reject(l, p->fd, &p->peer, 0, "no valid hello");
+				mig_listener_reject(l, p->fd, &p->peer, 0, "no valid hello");
 			else
-				reject(l, p->fd, &p->peer, MIG_REJECT_PROTOCOL, "malformed hello");
+				mig_listener_reject(l, p->fd, &p->peer, MIG_REJECT_PROTOCOL,
+						    "malformed hello");
 			p->fd = -1;
 			return 0;
 		}
 		p->got += (size_t)n;
 		if (p->got == MIG_FRAME_HDR_LEN &&
 		    (mig_frame_decode(p->buf, &f) < 0 || f.type != MIG_FRAME_HELLO)) {
-			reject(l, p->fd, &p->peer, 0, "no valid hello");
+			mig_listener_reject(l, p->fd, &p->peer, 0, "no valid hello");
 			p->fd = -1;
 			return 0;
 		}
@@ -257,7 +299,7 @@ static unsigned int pending_cap(void)
 	return room < PENDING_MAX ? (unsigned int)room : PENDING_MAX;
 }
 
-static bool same_host(const struct mig_addr *a, const struct mig_addr *b)
+bool mig_same_host(const struct mig_addr *a, const struct mig_addr *b)
 {
 	if (a->ss.ss_family != b->ss.ss_family)
 		return false;
@@ -274,7 +316,7 @@ static unsigned int held_by(const struct mig_pending *pend, unsigned int cap,
 	unsigned int i, n = 0;
 
 	for (i = 0; i < cap; i++)
-		n += pend[i].fd >= 0 && same_host(&pend[i].peer, peer);
+		n += pend[i].fd >= 0 && mig_same_host(&pend[i].peer, peer);
 	return n;
 }
 
@@ -296,7 +338,7 @@ static struct mig_pending *pending_slot(struct mig_pending *pend, unsigned int c
 		}
 		if (!oldest || pend[i].seq < oldest->seq)
 			oldest = &pend[i];
-		if (same_host(&pend[i].peer, peer)) {
+		if (mig_same_host(&pend[i].peer, peer)) {
 			own++;
 			if (!oldest_own || pend[i].seq < oldest_own->seq)
 				oldest_own = &pend[i];
@@ -328,7 +370,7 @@ static void shed_event(struct mig_listener *l)
 }
 
 /* A connection no slot can take: told to retry, closed; counted, and said once a second. */
-static void shed(struct mig_listener *l, int fd, const struct mig_addr *peer)
+void mig_listener_shed(struct mig_listener *l, int fd, const struct mig_addr *peer)
 {
 	mig_send_ctl(fd, MIG_FRAME_REJECT, 0,
 		     MIG_REJECT_OVERLOADED); /* non-blocking: best effort */
@@ -361,18 +403,18 @@ static int accept_some(struct mig_listener *l, struct mig_error *err)
 		if (fd < 0)
 			return 0; /* EAGAIN, or an aborted connection: poll again */
 		if (l->have_from && !mig_cidr_match(&l->from, (const struct sockaddr *)&peer.ss)) {
-			reject(l, fd, &peer, 0, "source not in --from");
+			mig_listener_reject(l, fd, &peer, 0, "source not in --from");
 			continue;
 		}
 		now = mig_now();
 		p = pending_slot(pend, l->cap, &peer, &young_ok);
 		if (p->fd >= 0 && !young_ok && now < p->since + PENDING_MIN_AGE) {
-			shed(l, fd, &peer);
+			mig_listener_shed(l, fd, &peer);
 			continue;
 		}
 		if (p->fd >= 0)
-			reject(l, p->fd, &p->peer, 0,
-			       "too many pending handshakes (oldest dropped)");
+			mig_listener_reject(l, p->fd, &p->peer, 0,
+					    "too many pending handshakes (oldest dropped)");
 		*p = (struct mig_pending){ .fd = fd,
 					   .peer = peer,
 					   .seq = l->seq++,
@@ -394,21 +436,24 @@ static void expire_pending(struct mig_listener *l, double now)
 
 	for (i = 0; i < PENDING_MAX; i++) {
 		if (l->pend[i].fd >= 0 && now >= l->pend[i].deadline) {
-			reject(l, l->pend[i].fd, &l->pend[i].peer, 0,
-			       "no hello within " STR(HELLO_DEADLINE) " s");
+			mig_listener_reject(l, l->pend[i].fd, &l->pend[i].peer, 0,
+					    "no hello within " STR(HELLO_DEADLINE) " s");
 			l->pend[i].fd = -1;
 		}
 	}
 }
 
-/* The poll set: the listener, @watch_fd, the pending handshakes. Return: its size. */
+/* The poll set: the listener, @watch_fd, finished TLS handshakes, the pending hellos.
+ * Return: its size. */
 static unsigned int poll_set(struct mig_listener *l, int watch_fd, struct pollfd *pfd,
 			     struct mig_pending **slot, double *until)
 {
-	unsigned int i, n = 2;
+	unsigned int i, n;
 
 	pfd[0] = (struct pollfd){ .fd = l->lfd, .events = POLLIN };
 	pfd[1] = (struct pollfd){ .fd = watch_fd, .events = POLLIN };
+	pfd[2] = (struct pollfd){ .fd = mig_tls_accept_fd(l), .events = POLLIN };
+	n = 3;
 	for (i = 0; i < PENDING_MAX; i++) {
 		if (l->pend[i].fd < 0)
 			continue;
@@ -427,7 +472,12 @@ static int serve_ready(struct serve *s, struct pollfd *pfd, struct mig_pending *
 	unsigned int i;
 	int r;
 
-	for (i = 2; i < n; i++) {
+	if (pfd[2].revents) {
+		r = join_secured(s, err);
+		if (r != 0)
+			return r;
+	}
+	for (i = 3; i < n; i++) {
 		if (!pfd[i].revents || slot[i]->fd < 0)
 			continue;
 		r = pending_read(s, slot[i], err);
@@ -445,21 +495,24 @@ int mig_listener_serve(struct mig_listener *l, const struct mig_accept_ops *ops,
 		       int watch_fd, struct mig_error *err)
 {
 	struct serve s = { .l = l, .ops = ops, .opaque = opaque };
-	struct pollfd pfd[2 + PENDING_MAX];
-	struct mig_pending *slot[2 + PENDING_MAX];
+	struct pollfd pfd[3 + PENDING_MAX];
+	struct mig_pending *slot[3 + PENDING_MAX];
 	unsigned int i, n;
 	int r = 0;
 
 	while (!ops->done(opaque)) {
-		double now = mig_now(), until = ops->deadline(opaque);
+		double now = mig_now(), until = ops->deadline(opaque), tls_until;
 		int ms = -1;
 
 		expire_pending(l, now);
+		tls_until = mig_tls_accept_expire(l, now);
 		if (until && now >= until) {
 			r = ops->expired(opaque, err);
 			goto out;
 		}
 		n = poll_set(l, watch_fd, pfd, slot, &until);
+		if (tls_until && (!until || tls_until < until))
+			until = tls_until;
 		if (until)
 			ms = until > now ? (int)((until - now) * 1000) + 1 : 0;
 		r = poll(pfd, n, ms);
@@ -479,6 +532,10 @@ int mig_listener_serve(struct mig_listener *l, const struct mig_accept_ops *ops,
 	}
 	r = 0;
 out:
+	/* the session has what it needed (or failed): a handshake still running is not needed */
+	mig_tls_accept_stop(l, r == 0 ? "closed during its TLS handshake: the session was "
+					"complete without it"
+				      : "closed during its TLS handshake: serving ended");
 	shed_event(l);
 	/* left waiting when the session is complete (or failed): closed like the backlog */
 	for (i = 0; i < PENDING_MAX; i++) {
@@ -520,6 +577,7 @@ int mig_listener_open(struct mig_listener *l, const char *interface, uint16_t po
 
 void mig_listener_close(struct mig_listener *l)
 {
+	mig_tls_accept_free(l);
 	if (l->lfd >= 0)
 		close(l->lfd);
 	l->lfd = -1;

@@ -23,11 +23,15 @@
 #include "mig_frame.h"
 #include "mig_parse.h"
 
-#define MIG_HANDSHAKE_TIMEOUT 10 /* seconds */
+#define MIG_HANDSHAKE_TIMEOUT 10  /* seconds */
+#define MIG_TLS_ACCEPT_DEADLINE 5 /* seconds from WELCOME to the end of the TLS handshake */
 
 struct mig_pending;
+struct mig_tls_accept;
+struct mig_tls_ctx;
+struct mig_tls_conn;
 
-/* Set event and opaque before mig_listener_open(); the rest is the listener's. */
+/* Set event and opaque before mig_listener_open(), tls after it; the rest is the listener's. */
 struct mig_listener {
 	const char *interface;
 	uint16_t port;
@@ -39,8 +43,15 @@ struct mig_listener {
 	mig_event_fn event;
 	void *opaque;	   /* of event */
 	uint64_t rejected; /* connections refused or shed */
+	/*
+	 * NULL: plaintext. Else every admitted connection runs the server's TLS handshake
+	 * (mutual: mig_tls.h) after WELCOME, concurrently with the others and bounded in number
+	 * and time (mig_accept_tls.c), and only one that passed it joins.
+	 */
+	struct mig_tls_ctx *tls;
 
 	/* private */
+	struct mig_tls_accept *acc;
 	struct mig_pending *pend;
 	unsigned int cap;
 	uint64_t seq;
@@ -54,13 +65,20 @@ struct mig_accept_ops {
 	 * A HELLO with a proven token (and a correct syntax) from @peer: whether it belongs to
 	 * the session. Return: 0 to admit it; 1 to refuse it with REJECT *@ret_reason (enum
 	 * mig_reject) and *@ret_detail saying why (the REJECTED event); -errno to refuse it
-	 * the same way and stop serving (@err filled).
+	 * the same way and stop serving (@err filled). With TLS it is asked again once the
+	 * connection's handshake passed (the session may have changed meanwhile: other
+	 * handshakes run at the same time); a refusal then only closes the connection.
+	 * It must not commit anything to the session: joined() does.
 	 */
 	int (*check)(void *opaque, const struct mig_hello *h, const struct mig_addr *peer,
 		     uint64_t *ret_reason, const char **ret_detail, struct mig_error *err);
-	/* WELCOME was sent: @fd (blocking) now belongs to the callee. Return: 0 or -errno. */
-	int (*joined)(void *opaque, int fd, const struct mig_hello *h, const struct mig_addr *peer,
-		      struct mig_error *err);
+	/*
+	 * WELCOME was sent (and with TLS, the handshake passed and check() said yes again):
+	 * @fd now belongs to the callee, and so does @tls (NULL without TLS; @fd is then
+	 * blocking, else non-blocking). Return: 0 or -errno.
+	 */
+	int (*joined)(void *opaque, int fd, struct mig_tls_conn *tls, const struct mig_hello *h,
+		      const struct mig_addr *peer, struct mig_error *err);
 	/* Whether serving is done; checked after every joined connection. */
 	bool (*done)(void *opaque);
 	/* The deadline (mig_now() seconds, 0 none) and the error when it passes. */

@@ -96,30 +96,23 @@ static int check(void *opaque, const struct mig_hello *h, const struct mig_addr 
 	return 0;
 }
 
-static int joined(void *opaque, int fd, const struct mig_hello *h, const struct mig_addr *peer,
-		  struct mig_error *err)
+static int joined(void *opaque, int fd, struct mig_tls_conn *c, const struct mig_hello *h,
+		  const struct mig_addr *peer, struct mig_error *err)
 {
 	struct target *t = opaque;
-	struct mig_tls_conn *c = NULL;
 
-	if (t->tls) {
-		/* TLS before anything: a refused peer is dropped as a bad hello is, and this
-		 * QEMU has not been touched (no setup, no connection to it) */
-		struct mig_error e = { 0 };
-
-		if (vm_tls_handshake(t->tls, fd, h->stream_index, &t->rep, &c, &e) < 0) {
-			close(fd);
-			t->l.rejected++;
-			on_event(MIG_EV_REJECTED, e.msg, peer, t);
-			return 0;
-		}
-		if (h->stream_index == 0) {
-			fd = mig_tls_shim(c, fd, &t->ctl_shim, err);
-			if (fd < 0)
-				return fd;
-		} else {
-			t->tls_conns.conn[h->stream_index] = c;
-		}
+	/* with TLS the transport ran the handshake before this (mig_accept_tls.c): a refused
+	 * peer was dropped there, and this QEMU has not been touched (no setup, no connection) */
+	if (c && !t->rep.tls_have_info) {
+		mig_tls_conn_info(c, &t->rep.tls_info);
+		t->rep.tls_have_info = true;
+	}
+	if (c && h->stream_index == 0) {
+		fd = mig_tls_shim(c, fd, &t->ctl_shim, err);
+		if (fd < 0)
+			return fd;
+	} else if (c) {
+		t->tls_conns.conn[h->stream_index] = c;
 	}
 	if (h->stream_index == 0) {
 		t->ctl = fd;
@@ -288,6 +281,7 @@ static int run(struct target *t, struct mig_error *err)
 				      err);
 	if (r < 0)
 		return r;
+	t->l.tls = t->tls;
 	mig_privilege_vm_listening("mignet incoming");
 	say_listening(t);
 	t->deadline = t->o->timeout ? mig_now() + t->o->timeout : 0;
@@ -366,9 +360,9 @@ int vm_incoming_main(int argc, char **argv)
 				"host on the migration network can migrate a VM into this QEMU\n");
 	else if (!o.token && !o.from)
 		fprintf(stderr, "mignet incoming: warning: no token: mutual TLS authenticates the "
-				"source, but any host on the migration network can hold the accept "
-				"loop for "
-				"a TLS handshake's timeout\n");
+				"source, but any host on the migration network can open TLS "
+				"handshakes here (bounded in number and time; a token or --from "
+				"keeps them out)\n");
 	mig_privilege_vm("mignet incoming", o.port);
 	signal(SIGPIPE, SIG_IGN);
 	vm_ui_init(&t.ui, o.json);

@@ -179,9 +179,11 @@ def frame(ftype, payload=b"", flags=0, rnd=0, offset=0, length=None, checksum=No
                        0) + payload
 
 
-def hello(memory, nonce, token=None, streams=1, index=0, session=0x1234):
-    """A HELLO frame answering the receiver's challenge @nonce, with the token's HMAC."""
-    head = struct.pack(">QIIQII", session, index, streams, memory, 4096, 1 if token else 0)
+def hello(memory, nonce, token=None, streams=1, index=0, session=0x1234, flags=0):
+    """A HELLO frame answering the receiver's challenge @nonce, with the token's HMAC
+    (@flags: more of them, e.g. 2 for a QEMU migration's connection)."""
+    head = struct.pack(">QIIQII", session, index, streams, memory, 4096,
+                       (1 if token else 0) | flags)
     mac = b"\0" * 32
     if token:
         mac = hmac.new(token.encode(), b"mignet hello v1" + nonce + head, hashlib.sha256).digest()

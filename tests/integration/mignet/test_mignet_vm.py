@@ -17,7 +17,7 @@ import pytest
 from mignet_net import MigNet, sh
 from vm_bios import BiosVm
 
-from paths import MIGNET  # noqa: E402
+from paths import LIB, MIGNET  # noqa: E402
 TOKEN = "vm-test-token"
 
 pytestmark = [
@@ -360,3 +360,104 @@ def test_network_gone_midway_keeps_the_vm_on_the_source(nodes):
     trep = report(tout)
     assert "the source or the network is gone" in trep["failureReason"], trep
     assert trep["vmRunsOn"] == "source"
+
+
+# A peer of the migration VLAN that passes the hello (with the token, as the worst case) and
+# then stalls its TLS handshake: "silent" sends nothing more, "trickle" the head of a TLS
+# record and then a byte every half second, "plain" QEMU's plaintext magic (refused at once).
+# One line per connection once it got WELCOME; at the end (stdin closed), whether the server
+# had closed each one.
+STALLER = r"""
+import os, select, socket, sys, time
+sys.path.insert(0, sys.argv[3])
+from mignet_net import hello, recv_exact
+addr, port, token, modes = sys.argv[1], int(sys.argv[2]), sys.argv[4], sys.argv[5].split(",")
+conns = []
+for i, mode in enumerate(modes):
+    s = socket.create_connection((addr, port), timeout=60)
+    recv_exact(s, 40)
+    nonce = recv_exact(s, 32)
+    s.sendall(hello(1 << 20, nonce, token, streams=2, index=0, session=0xbad0 + i, flags=2))
+    assert recv_exact(s, 40)[5] == 2, "no WELCOME"
+    if mode == "trickle":
+        s.sendall(b"\x16\x03\x01\x02\x00")
+    elif mode == "plain":
+        s.sendall(b"QEVM\x00\x00\x00\x03")
+    s.setblocking(False)
+    conns.append([s, mode, False])
+    print("welcomed", i, mode, flush=True)
+while True:
+    r, _, _ = select.select([sys.stdin] + [c[0] for c in conns if not c[2]], [], [], 0.5)
+    if sys.stdin in r:
+        break
+    for c in conns:
+        if c[0] in r:
+            try:
+                c[2] = c[0].recv(100) == b""
+            except OSError:
+                c[2] = True
+        if c[1] == "trickle" and not c[2]:
+            try:
+                c[0].send(os.urandom(1))
+            except OSError:
+                c[2] = True
+for i, c in enumerate(conns):
+    print("closed" if c[2] else "open", i, c[1], flush=True)
+"""
+
+
+def staller(nodes, *modes):
+    """The STALLER on node a against the target's incoming; returned once every connection
+    got its WELCOME (the handshake slots took them)."""
+    p = nodes.net.popen("a", "python3", "-c", STALLER, nodes.net.mig_addr["b"], "49152",
+                        LIB, TOKEN, ",".join(modes), stdin=subprocess.PIPE)
+    for _ in modes:
+        line = p.stdout.readline()
+        assert line.startswith("welcomed"), line + p.stderr.read()
+    return p
+
+
+def staller_end(p):
+    out, err = p.communicate(input="", timeout=30)
+    assert p.returncode == 0, out + err
+    return [line.split()[0] for line in out.splitlines()]
+
+
+def test_stalled_tls_handshakes_do_not_hold_the_accept_loop(nodes):
+    """Peers with a valid hello whose TLS handshake stalls or trickles: each holds one bounded
+    handshake slot, never the accept loop (it ran one handshake at a time, up to 10 s each).
+    A plaintext peer arriving after two of them is refused first; they are refused once past
+    their deadline; two more stalled when the real migration starts do not hold it up: it
+    completes while they are still connected, and they are closed as not needed."""
+    src, dst = nodes.vm("a"), nodes.vm("b", incoming=True)
+    inc = nodes.incoming(dst)
+    early = staller(nodes, "silent", "trickle")
+    plain = staller(nodes, "plain")
+    rejected = []
+    while len(rejected) < 3:
+        line = inc.stdout.readline()
+        assert line, inc.stderr.read()
+        ev = json.loads(line)
+        if ev["event"] == "rejected":
+            rejected.append(ev["reason"])
+    # served while the two earlier handshakes were still stalled: refused before them
+    assert "are not a TLS handshake" in rejected[0], rejected
+    assert all("no TLS handshake within 5 s of WELCOME" in r for r in rejected[1:]), rejected
+    assert staller_end(early) == ["closed", "closed"]
+    assert staller_end(plain) == ["closed"]
+
+    late = staller(nodes, "silent", "trickle")
+    r = nodes.migrate(src, "--streams", "2")
+    out, err = inc.communicate(timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr + "\n--- incoming:\n" + out + err
+    assert inc.returncode == 0, out + err
+    assert report(r.stdout)["completed"] and report(out)["vmRunsOn"] == "target"
+    assert dst.status() == "running"
+    # the migration did not wait for the late ones: it took the loop while they were
+    # connected and they were closed once it had its connections, not at a deadline
+    late_rej = [e["reason"] for e in events(out) if e["event"] == "rejected"]
+    assert len(late_rej) == 2, late_rej
+    assert all("closed during its TLS handshake: the session was complete without it" in x
+               for x in late_rej), late_rej
+    assert staller_end(late) == ["closed", "closed"]
+    assert report(out)["rejectedConnections"] == 5
