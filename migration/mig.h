@@ -131,6 +131,9 @@ enum mig_event {
 typedef void (*mig_event_fn)(enum mig_event ev, const char *detail, const struct mig_addr *peer,
 			     void *opaque);
 
+struct mig_tls_ctx;
+struct mig_tls_info;
+
 struct mig_send_opts {
 	const char *interface;
 	const char *target; /* ADDR[:PORT] ([v6]:port for IPv6 with a port) */
@@ -146,6 +149,10 @@ struct mig_send_opts {
 	uint64_t seed;
 	unsigned int max_rounds; /* 0 = unlimited */
 	uint64_t batch_bytes;	 /* PAGES frame size, 0 = default (256 KiB) */
+	/* NULL: plaintext; else every stream runs TLS (client) after the handshake, and its
+	 * bytes go through a shim (mig_forward_tls.h); no zero-copy then */
+	struct mig_tls_ctx *tls;
+	struct mig_tls_info *tls_info; /* filled from the first stream's TLS (may be NULL) */
 	mig_progress_fn progress;
 	void *opaque;
 };
@@ -158,6 +165,10 @@ struct mig_receive_opts {
 	unsigned int timeout;	       /* seconds to wait for a migration, 0 = forever */
 	unsigned int progress_timeout; /* seconds without a byte during a migration */
 	uint64_t max_memory;	       /* largest region a sender may ask for */
+	/* NULL: plaintext; else every stream runs TLS (server, mutual) before it joins: the
+	 * memory is mapped only once a first stream passed it */
+	struct mig_tls_ctx *tls;
+	struct mig_tls_info *tls_info; /* filled from the first stream's TLS (may be NULL) */
 	mig_event_fn event;
 	void *opaque;
 };

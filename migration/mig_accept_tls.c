@@ -38,11 +38,11 @@
 #include "mig_tls.h"
 #include "mig_transport_priv.h"
 
-#define ACTIVE_MAX 32		 /* handshakes running at a time */
-#define SLOTS (2 * ACTIVE_MAX)	 /* live ones plus dying ones */
-#define PER_SOURCE 8		 /* of them from one address */
-#define FAIR_GAP 4		 /* holding this many more than a newcomer's address: evictable */
-#define MIN_AGE 1.0		 /* seconds a handshake is safe from being dropped */
+#define ACTIVE_MAX 32		  /* handshakes running at a time */
+#define SLOTS (2 * ACTIVE_MAX)	  /* live ones plus dying ones */
+#define PER_SOURCE 8		  /* of them from one address */
+#define FAIR_GAP 4		  /* holding this many more than a newcomer's address: evictable */
+#define MIN_AGE 1.0		  /* seconds a handshake is safe from being dropped */
 #define THREAD_STACK (512u << 10) /* OpenSSL's handshake needs little */
 #define STR_(x) #x
 #define STR(x) STR_(x)
@@ -228,8 +228,9 @@ double mig_tls_accept_expire(struct mig_listener *l, double now)
 		if (!live(s))
 			continue;
 		if (now >= s->deadline)
-			cut(s, "no TLS handshake within " STR(MIG_TLS_ACCEPT_DEADLINE) " s of WELCOME "
-			       "(a stalled or plaintext peer?)");
+			cut(s, "no TLS handshake within " STR(
+				       MIG_TLS_ACCEPT_DEADLINE) " s of WELCOME "
+								"(a stalled or plaintext peer?)");
 		else if (!until || s->deadline < until)
 			until = s->deadline;
 	}
@@ -245,7 +246,9 @@ static int collect(struct mig_listener *l, struct slot *s, struct mig_secured *r
 	pthread_join(s->thread, NULL);
 	s->fd = -1;
 	if (s->r == 0 && !s->cut) {
-		*ret = (struct mig_secured){ .fd = fd, .conn = s->conn, .h = s->h, .peer = s->peer };
+		*ret = (struct mig_secured){
+			.fd = fd, .conn = s->conn, .h = s->h, .peer = s->peer
+		};
 		return 1;
 	}
 	mig_tls_conn_free(s->conn);

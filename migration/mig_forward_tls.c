@@ -54,25 +54,29 @@ struct mig_tls_shim {
 	bool in_started;
 };
 
+/* full records and several of them per system call: the synthetic migration's streams
+ * (send/receive) run through the shim too */
 static void *shim_out(void *arg)
 {
 	struct mig_tls_shim *sh = arg;
-	char buf[16384];
+	void *buf = malloc(MIG_TLS_PUMP_BUF);
 
-	if (mig_tls_pump_out(sh->c, sh->plain_fd, buf, sizeof(buf), NULL, NULL) == 0)
+	if (buf && mig_tls_pump_out(sh->c, sh->plain_fd, buf, MIG_TLS_PUMP_BUF, NULL, NULL) == 0)
 		shutdown(sh->net_fd, SHUT_WR);
 	else
 		shutdown(sh->net_fd, SHUT_RDWR); /* the other direction ends too */
+	free(buf);
 	return NULL;
 }
 
 static void *shim_in(void *arg)
 {
 	struct mig_tls_shim *sh = arg;
-	char buf[16384];
+	void *buf = malloc(MIG_TLS_PUMP_BUF);
 
-	if (mig_tls_pump_in(sh->c, sh->plain_fd, buf, sizeof(buf), NULL, NULL) < 0)
+	if (!buf || mig_tls_pump_in(sh->c, sh->plain_fd, buf, MIG_TLS_PUMP_BUF, NULL, NULL) < 0)
 		shutdown(sh->plain_fd, SHUT_RDWR); /* the caller sees the end */
+	free(buf);
 	return NULL;
 }
 
@@ -108,6 +112,12 @@ int mig_tls_shim(struct mig_tls_conn *c, int net_fd, struct mig_tls_shim **ret,
 	}
 	*ret = sh;
 	return sv[0];
+}
+
+void mig_tls_shim_abort(struct mig_tls_shim *sh)
+{
+	if (sh)
+		shutdown(sh->net_fd, SHUT_RDWR);
 }
 
 void mig_tls_shim_close(struct mig_tls_shim *sh)

@@ -43,6 +43,13 @@ int mig_tls_shim(struct mig_tls_conn *c, int net_fd, struct mig_tls_shim **ret,
 		 struct mig_error *err);
 
 /**
+ * mig_tls_shim_abort() - break the TLS connection under @sh (shut its socket down), so that
+ * pumps waiting on the network return: before mig_tls_shim_close() on a failure (NULL is
+ * fine).
+ */
+void mig_tls_shim_abort(struct mig_tls_shim *sh);
+
+/**
  * mig_tls_shim_close() - after the caller closed its end: wait for the bytes written to
  * it to go out through TLS, close_notify, then end the other direction and free (NULL is
  * fine).

@@ -4,8 +4,10 @@
  *
  * Theory of operation. The transport (mig_transport.c) listens on the migration address and
  * runs the handshakes: --from, the HELLO's syntax, the token; then admit() here checks the
- * session. Memory is mapped only once a first stream passed all of that, so a rejected
- * peer never causes a write. When all N streams of the session joined, the listener closes
+ * session; with TLS (o->tls) the transport then runs the mutual TLS handshake, and each
+ * stream's bytes go through a shim (a plain socketpair pumped to the TLS connection). Memory
+ * is mapped only once a first stream passed all of that (joined()), so a rejected peer never
+ * causes a write. When all N streams of the session joined, the listener closes
  * and one thread per stream reads frames:
  *
  *   PAGES      bounds-checked against the region (mig_frame_check_pages), then received
@@ -35,6 +37,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "mig_forward_tls.h"
 #include "mig_frame.h"
 #include "mig_hmac.h"
 #include "mig_parse.h"
@@ -51,7 +54,8 @@ struct recv_ctx;
 struct recv_stream {
 	struct recv_ctx *ctx;
 	unsigned int index;
-	int fd;
+	int fd;			   /* with TLS, the shim's plain end */
+	struct mig_tls_shim *shim; /* NULL: plaintext */
 	pthread_t thread;
 	bool started;
 	struct mig_addr peer;
@@ -99,9 +103,11 @@ static void recv_abort(struct recv_ctx *c, int code, const char *fmt, ...)
 	va_end(ap);
 	if (!first)
 		return;
-	for (i = 0; i < c->joined; i++)
+	for (i = 0; i < MIG_MAX_STREAMS; i++) {
 		if (c->streams[i].fd >= 0)
 			shutdown(c->streams[i].fd, SHUT_RDWR);
+		mig_tls_shim_abort(c->streams[i].shim);
+	}
 }
 
 /* Counts @n more bytes received on @s, a whole frame or header at a time (read by the other
@@ -281,7 +287,6 @@ static int admit(void *opaque, const struct mig_hello *h, const struct mig_addr 
 		 uint64_t *ret_reason, const char **ret_detail, struct mig_error *err)
 {
 	struct recv_ctx *c = opaque;
-	int r;
 
 	*ret_reason = MIG_REJECT_PROTOCOL;
 	if (h->flags & MIG_HELLO_F_VM) {
@@ -304,28 +309,38 @@ static int admit(void *opaque, const struct mig_hello *h, const struct mig_addr 
 		*ret_detail = "another migration is in progress";
 		return 1;
 	}
+	return 0;
+}
+
+/* A stream passed the handshake, TLS's too (mig_accept_ops.joined): the first one sets the
+ * session up and maps its memory, only now. */
+static int joined(void *opaque, int fd, struct mig_tls_conn *tls, const struct mig_hello *h,
+		  const struct mig_addr *peer, struct mig_error *err)
+{
+	struct recv_ctx *c = opaque;
+	int r;
+
 	if (!c->have_session) {
 		r = mig_region_alloc(&c->region, h->memory_bytes, true);
 		if (r == 0)
 			r = mig_region_populate(&c->region);
 		if (r < 0) {
-			*ret_reason = MIG_REJECT_TOO_BIG;
-			*ret_detail = "cannot map the memory";
+			mig_tls_conn_free(tls);
+			close(fd);
 			return mig_error_set(err, r, "cannot map %" PRIu64 " bytes: %s",
 					     h->memory_bytes, strerror(-r));
 		}
 		c->session = *h;
 		c->have_session = true;
 	}
-	return 0;
-}
-
-/* A stream passed the handshake (mig_accept_ops.joined). */
-static int joined(void *opaque, int fd, struct mig_tls_conn *tls, const struct mig_hello *h,
-		  const struct mig_addr *peer, struct mig_error *err)
-{
-	struct recv_ctx *c = opaque;
-
+	if (tls) {
+		if (c->o->tls_info && !c->joined)
+			mig_tls_conn_info(tls, c->o->tls_info);
+		/* the streams read and write a plain socket; the shim pumps it through TLS */
+		fd = mig_tls_shim(tls, fd, &c->streams[h->stream_index].shim, err);
+		if (fd < 0)
+			return fd;
+	}
 	c->streams[h->stream_index].fd = fd;
 	c->streams[h->stream_index].peer = *peer;
 	c->streams[h->stream_index].bytes =
@@ -448,6 +463,7 @@ int mig_receive(const struct mig_receive_opts *o, struct mig_report *rep, struct
 	for (i = 0; i < MIG_MAX_STREAMS; i++)
 		c.streams[i].fd = -1;
 	r = mig_listener_open(&c.l, o->interface, o->port, o->from, o->token, err);
+	c.l.tls = o->tls;
 	if (c.l.local.ss.ss_family)
 		mig_addr_format(&c.l.local, rep->target_address, sizeof(rep->target_address));
 	rep->port = o->port;
@@ -499,9 +515,13 @@ int mig_receive(const struct mig_receive_opts *o, struct mig_report *rep, struct
 	}
 	r = conclude(&c, rep, err);
 out:
-	for (i = 0; i < MIG_MAX_STREAMS; i++)
+	for (i = 0; i < MIG_MAX_STREAMS; i++) {
 		if (c.streams[i].fd >= 0)
 			close(c.streams[i].fd);
+		if (r < 0) /* else what the streams wrote (the result) goes out first */
+			mig_tls_shim_abort(c.streams[i].shim);
+		mig_tls_shim_close(c.streams[i].shim);
+	}
 	mig_listener_close(&c.l);
 	mig_region_free(&c.region);
 	return r;

@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "mig_dirty.h"
+#include "mig_forward_tls.h"
 #include "mig_frame.h"
 #include "mig_parse.h"
 #include "mig_send_priv.h"
@@ -204,6 +205,9 @@ static void teardown(struct send_ctx *c)
 			pthread_join(c->streams[i].thread, NULL);
 		if (c->streams[i].fd >= 0)
 			close(c->streams[i].fd);
+		if (atomic_load(&c->aborted)) /* else what was written goes out first */
+			mig_tls_shim_abort(c->streams[i].shim);
+		mig_tls_shim_close(c->streams[i].shim);
 	}
 	free(c->streams);
 	mig_ranges_free(&c->batches);
@@ -349,7 +353,7 @@ int mig_send(const struct mig_send_opts *o, struct mig_report *rep, struct mig_e
 	memset(rep, 0, sizeof(*rep));
 	rep->role = "send";
 	rep->streams = c.nstreams;
-	rep->zc_mode = o->zc_mode;
+	rep->zc_mode = o->tls ? MIG_ZC_NEVER : o->zc_mode; /* the shim's socket: no zero-copy */
 	rep->memory_bytes = o->memory_bytes;
 	rep->dirty_tracking = "none";
 	snprintf(rep->interface, sizeof(rep->interface), "%s", o->interface);
@@ -420,7 +424,7 @@ int mig_send(const struct mig_send_opts *o, struct mig_report *rep, struct mig_e
 	sum.bytes = rep->bytes;
 	sum.page_bytes = rep->page_bytes;
 	sum.rounds = rep->rounds;
-	sum.zc_mode = (uint32_t)o->zc_mode;
+	sum.zc_mode = (uint32_t)rep->zc_mode;
 	sum.zc_sends = rep->zc.sends;
 	sum.zc_completions = rep->zc.completions;
 	sum.zc_copied = rep->zc.copied;

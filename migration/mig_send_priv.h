@@ -25,7 +25,8 @@ struct send_ctx;
 struct send_stream {
 	struct send_ctx *ctx;
 	unsigned int index;
-	int fd;
+	int fd;			   /* with TLS, the shim's plain end */
+	struct mig_tls_shim *shim; /* NULL: plaintext */
 	pthread_t thread;
 	bool started;
 	struct mig_zc zc;

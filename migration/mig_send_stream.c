@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "mig_forward_tls.h"
 #include "mig_frame.h"
 #include "mig_parse.h"
 #include "mig_send_priv.h"
@@ -31,9 +32,11 @@ void send_abort(struct send_ctx *c, int code, const char *fmt, ...)
 	va_end(ap);
 	if (!first)
 		return;
-	for (i = 0; c->streams && i < c->nstreams; i++)
+	for (i = 0; c->streams && i < c->nstreams; i++) {
 		if (c->streams[i].fd >= 0)
 			shutdown(c->streams[i].fd, SHUT_RDWR);
+		mig_tls_shim_abort(c->streams[i].shim);
+	}
 }
 
 static void throttle(struct send_ctx *c, size_t len)
@@ -170,6 +173,26 @@ int send_stream_open(struct send_ctx *c, struct send_stream *s, uint64_t session
 	if (r < 0)
 		return r;
 	s->bytes += 2 * MIG_FRAME_HDR_LEN + MIG_HELLO_LEN + MIG_CHALLENGE_LEN;
+	if (o->tls) { /* then TLS, and the stream's frames through the shim */
+		struct mig_tls_conn *conn;
+		struct mig_error e = { 0 };
+		int net = s->fd;
+
+		s->fd = -1;
+		r = mig_tls_handshake(o->tls, net, &conn, NULL, &e);
+		if (r < 0) {
+			close(net);
+			return mig_error_set(err, r, "stream %u: %s", s->index, e.msg);
+		}
+		if (o->tls_info && s->index == 0)
+			mig_tls_conn_info(conn, o->tls_info);
+		r = mig_tls_shim(conn, net, &s->shim, err);
+		if (r < 0)
+			return r;
+		s->fd = r;
+		mig_set_timeouts(s->fd, c->timeout);
+		return mig_zc_init(&s->zc, s->fd, MIG_ZC_NEVER);
+	}
 	r = mig_zc_init(&s->zc, s->fd, o->zc_mode);
 	if (r < 0)
 		return mig_error_set(err, r, "SO_ZEROCOPY (--zerocopy always): %s", strerror(-r));

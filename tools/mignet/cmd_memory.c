@@ -3,17 +3,23 @@
  * mignet receive / mignet send: the synthetic migration of a memory region mignet allocates
  * itself (mig_send.c, mig_receive.c), the transport's own test and capacity probe.
  *
- *   mignet receive [--interface migration0] [--port 49152] [--token T] [--from CIDR] [--json]
+ *   mignet receive [--interface migration0] [--port 49152] [--token T] [--from CIDR]
+ *                  [--config FILE] [TLS options] [--json]
  *   mignet send --target ADDR[:PORT] [--guest-memory SIZE] [--dirty-rate RATE] [--streams N]
  *               [--zerocopy auto|always|never] [--bandwidth MiB/s] [--downtime-ms MS]
  *               [--completion-timeout-per-gib S] [--progress-timeout S] [--token T]
- *               [--config FILE] [--json]
+ *               [--config FILE] [TLS options] [--json]
+ *
+ * TLS as for migrate/incoming (tls_cli.h): on unless --no-tls or disableTLS: true; receive is
+ * the server, send the client; the certificates are read at each run. Every stream then runs
+ * mutual TLS after the transport's handshake, through a shim (no zero-copy).
  *
  * Progress on stderr (a bar, on a terminal) or JSON lines on stdout (--json), the final
  * report on stdout, errors on stderr. Exit status: 0 verified, 1 migration failed, 2 usage.
  */
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +35,7 @@
 #include "mig_privilege.h"
 #include "mig_report.h"
 #include "slots.h"
+#include "tls_cli.h"
 #include "vm.h"
 
 /* ---- receive ---- */
@@ -77,14 +84,27 @@ static void on_event(enum mig_event ev, const char *detail, const struct mig_add
 	mignet_print_json(o);
 }
 
-static int finish(struct ui *ui, const struct mig_report *rep, const struct mig_error *err, int r)
+/* TLS of a run, for its report: on or off, and what the first stream negotiated. */
+struct run_tls {
+	bool on;
+	struct mig_tls_info info; /* info.version[0]: a stream got that far */
+};
+
+static int finish(struct ui *ui, const struct mig_report *rep, const struct mig_error *err, int r,
+		  const struct run_tls *tls)
 {
+	const struct mig_tls_info *info = tls->info.version[0] ? &tls->info : NULL;
 	char text[1024];
 
-	if (ui->json)
-		mignet_print_json(mig_report_json(rep, r < 0 ? err : NULL));
-	else if (rep->rounds || rep->bytes)
+	if (ui->json) {
+		struct json_object *o = mig_report_json(rep, r < 0 ? err : NULL);
+
+		tls_cli_report_json(tls->on, info, o);
+		mignet_print_json(o);
+	} else if (rep->rounds || rep->bytes) {
 		fputs(mig_report_text(rep, text, sizeof(text)), stdout);
+		tls_cli_report_text(tls->on, info, "the memory");
+	}
 	if (r < 0) {
 		fprintf(stderr, "mignet %s: %s\n", rep->role,
 			err->msg[0] ? err->msg : strerror(-r));
@@ -104,18 +124,24 @@ int mignet_receive_main(int argc, char **argv)
 		{ "timeout", required_argument, NULL, 'w' },
 		{ "progress-timeout", required_argument, NULL, 'P' },
 		{ "max-memory", required_argument, NULL, 'm' },
+		{ "config", required_argument, NULL, 'c' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
+		TLS_CLI_GETOPT,
 		{ 0 },
 	};
 	struct mig_receive_opts o = { .interface = MIG_DEFAULT_INTERFACE,
 				      .port = MIG_DEFAULT_PORT,
 				      .progress_timeout = MIG_DEFAULT_PROGRESS_TIMEOUT };
-	const char *token = NULL, *token_file = NULL;
+	const char *token = NULL, *token_file = NULL, *config = NULL;
 	char token_buf[MIG_MAX_TOKEN + 2];
 	struct ui ui = { 0 };
-	struct mig_report rep;
+	struct mig_report rep = {
+		.role = "receive"
+	}; /* a failure before mig_receive reports too */
 	struct mig_error err = { 0 };
+	struct tls_cli tc = { 0 };
+	struct run_tls tls = { 0 };
 	unsigned long v;
 	int c, r;
 
@@ -155,6 +181,9 @@ int mignet_receive_main(int argc, char **argv)
 			if (mig_parse_size(optarg, &o.max_memory) < 0)
 				return mignet_usage_error("--max-memory %s: not a size", optarg);
 			break;
+		case 'c':
+			config = optarg;
+			break;
 		case 'j':
 			ui.json = true;
 			break;
@@ -162,23 +191,40 @@ int mignet_receive_main(int argc, char **argv)
 			mignet_usage(stdout);
 			return 0;
 		default:
+			if (tls_cli_getopt(&tc, c, optarg))
+				break;
 			mignet_usage(stderr);
 			return EXIT_USAGE;
 		}
 	}
 	if (optind != argc)
 		return mignet_usage_error("unexpected argument %s", argv[optind]);
+	r = tls_cli_settle(&tc, config, false, "receive");
+	if (r)
+		return r;
 	r = mignet_pick_token(token, token_file, token_buf, sizeof(token_buf), &o.token);
 	if (r)
 		return r;
 	mig_privilege_receive("mignet receive", o.port);
-	if (!o.token && !o.from)
+	if (!o.token && !o.from && tc.off)
 		fprintf(stderr, "mignet receive: warning: neither --token nor --from is set: any "
 				"host on the migration network can write this memory\n");
+	else if (!o.token && !o.from)
+		fprintf(stderr,
+			"mignet receive: warning: no --token or --from: mutual TLS "
+			"authenticates the sender, but any host on the migration network can "
+			"open TLS handshakes here (bounded in number and time)\n");
 	o.event = on_event;
 	o.opaque = &ui;
-	r = mig_receive(&o, &rep, &err);
-	return finish(&ui, &rep, &err, r);
+	signal(SIGPIPE, SIG_IGN); /* a peer gone is an EPIPE (the TLS shim writes a socket too) */
+	tls.on = !tc.off;
+	/* this run's certificates, read now: a rotated one is used without a restart */
+	r = tls_cli_load(&tc, MIG_TLS_SERVER, &o.tls, &err);
+	o.tls_info = &tls.info;
+	if (r == 0)
+		r = mig_receive(&o, &rep, &err);
+	mig_tls_ctx_free(o.tls);
+	return finish(&ui, &rep, &err, r, &tls);
 }
 
 /* ---- send ---- */
@@ -289,6 +335,7 @@ int mignet_send_main(int argc, char **argv)
 		{ "parallel-migrations-per-cluster", required_argument, NULL, O_CPAR },
 		{ "cluster-wait", required_argument, NULL, O_CWAIT },
 		{ "cluster-lease-ttl", required_argument, NULL, O_CTTL },
+		TLS_CLI_GETOPT,
 		{ 0 },
 	};
 	struct mig_cluster_opts copts = { .wait_ms = -1 };
@@ -312,6 +359,9 @@ int mignet_send_main(int argc, char **argv)
 	struct slot_waiter waiter = { .who = "mignet send" };
 	struct mig_report rep = { .role = "send" }; /* a failure before mig_send reports too */
 	struct mig_error err = { 0 };
+	struct tls_cli tc = { 0 };
+	struct run_tls tls = { 0 };
+	bool set_zc = false;
 	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
 	unsigned long v;
 	int c, r, slot;
@@ -342,6 +392,7 @@ int mignet_send_main(int argc, char **argv)
 			if (mig_zc_mode_parse(optarg, &o.zc_mode) < 0)
 				return mignet_usage_error("--zerocopy %s: auto, always or never",
 							  optarg);
+			set_zc = true;
 			break;
 		case O_BW:
 			if (mig_parse_rate(optarg, 1u << 20, &o.bandwidth) < 0)
@@ -427,6 +478,8 @@ int mignet_send_main(int argc, char **argv)
 			copts.ttl = (unsigned int)v;
 			break;
 		default:
+			if (tls_cli_getopt(&tc, c, optarg))
+				break;
 			mignet_usage(stderr);
 			return EXIT_USAGE;
 		}
@@ -435,6 +488,15 @@ int mignet_send_main(int argc, char **argv)
 		return mignet_usage_error("unexpected argument %s", argv[optind]);
 	if (!o.target)
 		return mignet_usage_error("send needs --target ADDR[:PORT]");
+	r = tls_cli_settle(&tc, config, false, "send");
+	if (r)
+		return r;
+	if (!tc.off && set_zc && o.zc_mode == MIG_ZC_ALWAYS)
+		return mignet_usage_error("--zerocopy always: the TLS streams run through a shim "
+					  "socket, which has no zero-copy: only with --no-tls");
+	if (!tc.off)
+		o.zc_mode = MIG_ZC_NEVER;
+	tls.on = !tc.off;
 	if (config) { /* parallelMigrationsPerCluster and etcd from the file */
 		unsigned int climit;
 
@@ -488,7 +550,7 @@ int mignet_send_main(int argc, char **argv)
 	if (slot < 0) {
 		mig_error_set(&err, slot, "outbound slot in %s: %s",
 			      lock_dir ? lock_dir : DEFAULT_LOCK_DIR, strerror(-slot));
-		return finish(&ui, &rep, &err, slot);
+		return finish(&ui, &rep, &err, slot, &tls);
 	}
 	if (copts.limit) { /* a cluster-wide slot, held until the end */
 		char host[256] = "";
@@ -503,18 +565,24 @@ int mignet_send_main(int argc, char **argv)
 		if (r < 0) {
 			mig_error_set(&err, r, "cluster-wide migration slot: %s", cmsg);
 			close(slot);
-			return finish(&ui, &rep, &err, r);
+			return finish(&ui, &rep, &err, r, &tls);
 		}
 	}
-	r = mig_send(&o, &rep, &err);
+	/* this run's certificates, read now: a rotated one is used without a restart */
+	signal(SIGPIPE, SIG_IGN); /* a peer gone is an EPIPE (the TLS shim writes a socket too) */
+	r = tls_cli_load(&tc, MIG_TLS_CLIENT, &o.tls, &err);
+	o.tls_info = &tls.info;
+	if (r == 0)
+		r = mig_send(&o, &rep, &err);
+	mig_tls_ctx_free(o.tls);
 	mig_cluster_slot_release(cslot);
 	if (ui.bar)
 		fputc('\n', stderr);
-	if (!strcmp(rep.dirty_tracking, "unsupported"))
+	if (rep.dirty_tracking && !strcmp(rep.dirty_tracking, "unsupported"))
 		fprintf(stderr,
 			"mignet send: %s; live pre-copy needs userfaultfd WP_ASYNC and "
 			"PAGEMAP_SCAN (Linux >= 6.7): the guest was paused for a stop-and-copy\n",
 			rep.dirty_note);
 	close(slot);
-	return finish(&ui, &rep, &err, r);
+	return finish(&ui, &rep, &err, r, &tls);
 }

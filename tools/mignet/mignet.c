@@ -39,7 +39,7 @@ void mignet_usage(FILE *f)
 	fputs("usage:\n"
 	      "  mignet receive [--interface IF] [--port P] [--token T | --token-file F]\n"
 	      "                 [--from CIDR] [--timeout S] [--progress-timeout S]\n"
-	      "                 [--max-memory SIZE] [--json]\n"
+	      "                 [--max-memory SIZE] [--config FILE] [TLS options] [--json]\n"
 	      "  mignet send --target ADDR[:PORT] [--interface IF] [--guest-memory SIZE]\n"
 	      "              [--dirty-rate RATE] [--streams N] [--zerocopy auto|always|never]\n"
 	      "              [--bandwidth MiB/s] [--downtime-ms MS] [--completion-timeout-per-gib "
@@ -48,7 +48,7 @@ void mignet_usage(FILE *f)
 	      "              [--parallel-outbound N] [--lock-dir DIR] [--max-rounds N]\n"
 	      "              [--etcd ENDPOINTS --parallel-migrations-per-cluster N]\n"
 	      "              [--cluster-wait S] [--cluster-lease-ttl S]\n"
-	      "              [--seed N] [--batch-size SIZE] [--json]\n"
+	      "              [--seed N] [--batch-size SIZE] [TLS options] [--json]\n"
 	      "  mignet incoming --qmp SOCKET [--interface IF] [--port P] [--socket-dir DIR]\n"
 	      "                  [--token-file F] [--from CIDR] [--timeout S] [--json]\n"
 	      "  mignet migrate --qmp SOCKET --target ADDR[:PORT] [--interface IF]\n"
@@ -62,7 +62,11 @@ void mignet_usage(FILE *f)
 	      "  mignet doctor [--interface IF] [--peer ADDR] ... (mignet doctor --help)\n"
 	      "  mignet tls-init DIR [--days N] [--server-name CN] [--client-name CN] [--new-ca]\n"
 	      "  mignet version | --version | -V;  mignet help | --help | -h\n"
-	      "The token may also come from the environment variable MIGNET_TOKEN.\n",
+	      "The token may also come from the environment variable MIGNET_TOKEN.\n"
+	      "TLS options of receive and send (as migrate's and incoming's): TLS is on unless\n"
+	      "--no-tls or disableTLS: true in --config; receive is the TLS server (its\n"
+	      "certificate named kubevirt.io:system:node:virt-handler), send the client\n"
+	      "(kubevirt.io:system:client:virt-handler).\n" TLS_CLI_HELP,
 	      f);
 }
 

@@ -21,6 +21,7 @@
 #include "mig_forward.h"
 #include "mig_qemu.h"
 #include "mig_tls.h"
+#include "tls_cli.h"
 
 #define VM_DEFAULT_SOCKET_DIR "/run/mignet"
 #define VM_DEFAULT_STREAMS 8
@@ -39,9 +40,7 @@ struct vm_opts {
 	unsigned int cluster_limit, cluster_wait;
 	uint64_t bandwidth;
 	bool auto_converge, post_copy, json, fd_pass;
-	/* TLS (vm_tls.c): on unless --no-tls or disableTLS: true */
-	const char *tls_dir, *tls_cert, *tls_key, *tls_ca, *tls_peer_name, *tls_min_version;
-	bool no_tls, set_no_tls;
+	struct tls_cli tls; /* on unless --no-tls or disableTLS: true (tls_cli.h) */
 	bool set_streams, set_bw, set_pto, set_cto, set_ac, set_pc, set_par, set_cluster;
 	const char *token; /* from --token-file or MIGNET_TOKEN */
 	char token_buf[MIG_MAX_TOKEN + 2];
@@ -122,17 +121,18 @@ int vm_socket_path(const char *dir, const char *kind, uint64_t session, char *bu
 		   struct mig_error *err);
 
 /* vm_tls.c */
-/* The TLS options' rows of both commands' tables (expanded inside each table). */
+/* The TLS options' rows of both commands' tables (expanded inside each table; send and
+ * receive have the same options through tls_cli.h's TLS_CLI_GETOPT). */
 #define VM_TLS_OPTS                                                                                    \
-	{ "tls-dir", OPT_STR, F(tls_dir), OPT_NOSET,                                                   \
+	{ "tls-dir", OPT_STR, F(tls.dir), OPT_NOSET,                                                   \
 	  0,	     0,	      "DIR",	  "tls.crt, tls.key, ca.crt as KubeVirt mounts them" },        \
-		{ "tls-cert", OPT_STR, F(tls_cert), OPT_NOSET,                                         \
+		{ "tls-cert", OPT_STR, F(tls.cert), OPT_NOSET,                                         \
 		  0,	      0,       "FILE",	    "instead of DIR/tls.crt" },                        \
-		{ "tls-key", OPT_STR, F(tls_key), OPT_NOSET, 0, 0, "FILE", "instead of DIR/tls.key" }, \
-		{ "tls-ca", OPT_STR, F(tls_ca), OPT_NOSET, 0, 0, "FILE", "instead of DIR/ca.crt" },    \
+		{ "tls-key", OPT_STR, F(tls.key), OPT_NOSET, 0, 0, "FILE", "instead of DIR/tls.key" }, \
+		{ "tls-ca", OPT_STR, F(tls.ca), OPT_NOSET, 0, 0, "FILE", "instead of DIR/ca.crt" },    \
 		{ "tls-peer-name",                                                                     \
 		  OPT_STR,                                                                             \
-		  F(tls_peer_name),                                                                    \
+		  F(tls.peer_name),                                                                    \
 		  OPT_NOSET,                                                                           \
 		  0,                                                                                   \
 		  0,                                                                                   \
@@ -140,14 +140,14 @@ int vm_socket_path(const char *dir, const char *kind, uint64_t session, char *bu
 		  "the peer's subject CN (KubeVirt's; \"\": any)" },                                   \
 		{ "tls-min-version",                                                                   \
 		  OPT_STR,                                                                             \
-		  F(tls_min_version),                                                                  \
+		  F(tls.min_version),                                                                  \
 		  OPT_NOSET,                                                                           \
 		  0,                                                                                   \
 		  0,                                                                                   \
 		  "1.3|1.2",                                                                           \
 		  "1.3 (TLS 1.2 only when set here)" },                                                \
 	{                                                                                              \
-		"no-tls", OPT_FLAG, F(no_tls), F(set_no_tls), 0, 0, NULL,                              \
+		"no-tls", OPT_FLAG, F(tls.off), F(tls.set_off), 0, 0, NULL,                            \
 			"plaintext (KubeVirt's disableTLS); the token stays required"                  \
 	}
 

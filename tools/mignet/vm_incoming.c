@@ -355,7 +355,7 @@ int vm_incoming_main(int argc, char **argv)
 		r = vm_pick_token(&o, "incoming");
 	if (r)
 		return r;
-	if (!o.token && !o.from && o.no_tls)
+	if (!o.token && !o.from && o.tls.off)
 		fprintf(stderr, "mignet incoming: warning: neither a token nor --from is set: any "
 				"host on the migration network can migrate a VM into this QEMU\n");
 	else if (!o.token && !o.from)

@@ -9,8 +9,10 @@ import json
 import os
 import queue
 import re
+import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 
 import pytest
@@ -73,6 +75,28 @@ def reap(request):
         n.procs = []
 
 
+# TLS is on by default: a lab PKI for the module (server/ for receive, client/ for send); a
+# command given --no-tls or its own --tls-* options gets none of it
+PKI = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def pki():
+    d = tempfile.mkdtemp(prefix="mgt-pki-")
+    try:
+        subprocess.run([MIGNET, "tls-init", d], check=True, capture_output=True)
+        PKI["dir"] = d
+        yield d
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def tls(role, args=()):
+    if any(a == "--no-tls" or a.startswith("--tls-") for a in args):
+        return []
+    return ["--tls-dir", os.path.join(PKI["dir"], role)]
+
+
 _port = [50100]
 
 
@@ -83,7 +107,8 @@ def next_port():
 
 def receiver(net, *args, port=None, node="b"):
     port = port or next_port()
-    r = Proc(net, node, [MIGNET, "receive", "--json", "--port", str(port), *args])
+    r = Proc(net, node, [MIGNET, "receive", "--json", "--port", str(port), *tls("server", args),
+                         *args])
     ev = r.event()
     assert ev and ev["event"] == "listening", ev
     return r, port
@@ -92,7 +117,7 @@ def receiver(net, *args, port=None, node="b"):
 def send(net, port, *args, node="a", timeout=60, lockdir=None):
     lock = ["--lock-dir", lockdir] if lockdir else ["--lock-dir", "/tmp/mgt-lock-default"]
     res = net.run(node, MIGNET, "send", "--json", "--target", f"{net.mig_addr['b']}:{port}",
-                  *lock, *args, timeout=timeout)
+                  *lock, *tls("client", args), *args, timeout=timeout)
     events = [json.loads(line) for line in res.stdout.splitlines() if line.startswith("{")]
     reps = [e for e in events if e.get("event") == "report"]
     return res, events, (reps[0] if reps else None)
@@ -143,7 +168,7 @@ def hostile(net, port, steps):
 def hostile_after_hello(net, data, mem=1 << 20):
     """A receiver with TOKEN, and a client that answers its challenge, says hello (@mem bytes)
     and sends @data. Return: (the receiver, the client's run)."""
-    r, port = receiver(net, "--token", TOKEN, "--timeout", "20")
+    r, port = receiver(net, "--token", TOKEN, "--timeout", "20", "--no-tls")
     steps = [("challenge", None), ("hello", (mem, TOKEN)), ("recv", None), ("send", data)]
     return r, hostile(net, port, steps)
 
@@ -187,9 +212,9 @@ def test_receiver_without_token_or_from_warns(net, tmp_path):
 
 @pytest.mark.parametrize("mode", ["auto", "always", "never"])
 def test_zerocopy_modes_on_veth(net, tmp_path, mode):
-    r, port = receiver(net, "--token", TOKEN)
+    r, port = receiver(net, "--token", TOKEN, "--no-tls")  # zero-copy: plaintext only
     res, _, rep = send(net, port, "--guest-memory", "64M", "--streams", "2", "--zerocopy", mode,
-                       "--token", TOKEN, lockdir=str(tmp_path))
+                       "--token", TOKEN, "--no-tls", lockdir=str(tmp_path))
     assert res.returncode == 0, res.stderr
     assert r.wait() == 0
     zc = rep["zerocopy"]
@@ -229,7 +254,7 @@ def test_live_precopy_converges_and_verifies(net, tmp_path):
 def test_target_only_on_pod_network_is_refused(net, tmp_path):
     for target in (net.pod_addr["b"], "192.0.2.10"):
         res = net.run("a", MIGNET, "send", "--target", target, "--guest-memory", "8M",
-                      "--lock-dir", str(tmp_path))
+                      "--lock-dir", str(tmp_path), *tls("client"))
         assert res.returncode == 1, res.stderr
         assert "refusing" in res.stderr and "eth0" in res.stderr, res.stderr
 
@@ -310,6 +335,7 @@ def test_garbage_before_hello_dropped_and_migration_still_served(net, tmp_path):
 def test_receiver_killed_midway_fails_sender(net, tmp_path):
     r, port = receiver(net, "--token", TOKEN)
     s = Proc(net, "a", [MIGNET, "send", "--json", "--target", f"{net.mig_addr['b']}:{port}",
+                        *tls("client"),
                         "--guest-memory", "64M", "--bandwidth", "8", "--progress-timeout", "3",
                         "--token", TOKEN, "--lock-dir", str(tmp_path)])
     ev = r.event()
@@ -327,6 +353,7 @@ def test_receiver_killed_midway_fails_sender(net, tmp_path):
 def test_frozen_receiver_hits_progress_timeout(net, tmp_path):
     r, port = receiver(net, "--token", TOKEN)
     s = Proc(net, "a", [MIGNET, "send", "--json", "--target", f"{net.mig_addr['b']}:{port}",
+                        *tls("client"),
                         "--guest-memory", "256M", "--bandwidth", "32", "--progress-timeout", "2",
                         "--token", TOKEN, "--lock-dir", str(tmp_path)])
     assert r.event()["event"] == "started"
@@ -369,10 +396,10 @@ def test_outbound_limit_queues_third_sender(net, tmp_path):
     senders = []
     for i, (r, port) in enumerate(recvs[:2]):
         senders.append(Proc(net, "a", [
-            MIGNET, "send", "--json", "--target", f"{net.mig_addr['b']}:{port}",
+            MIGNET, "send", "--json", "--target", f"{net.mig_addr['b']}:{port}", *tls("client"),
             "--guest-memory", "32M", "--bandwidth", "16", "--token", TOKEN, "--lock-dir", str(tmp_path)]))
         assert r.event()["event"] == "started"
-    third = Proc(net, "a", [MIGNET, "send", "--json", "--target",
+    third = Proc(net, "a", [MIGNET, "send", "--json", *tls("client"), "--target",
                             f"{net.mig_addr['b']}:{recvs[2][1]}", "--guest-memory", "8M",
                             "--token", TOKEN, "--lock-dir", str(tmp_path)])
     ev = third.event()
@@ -387,14 +414,15 @@ def test_outbound_limit_queues_third_sender(net, tmp_path):
 
 
 def test_no_migration_interface_is_a_clear_error(net, tmp_path):
-    res = net.run("a", MIGNET, "send", "--target", net.mig_addr["b"], "--interface", "nosuch0",
+    res = net.run("a", MIGNET, "send", "--no-tls", "--target", net.mig_addr["b"], "--interface",
+                  "nosuch0",
                   "--lock-dir", str(tmp_path))
     assert res.returncode == 1 and "no interface nosuch0" in res.stderr
     # the node namespace has eth1 but no migration0
-    res = subprocess.run(["ip", "netns", "exec", net.node_ns["b"], MIGNET, "receive",
+    res = subprocess.run(["ip", "netns", "exec", net.node_ns["b"], MIGNET, "receive", "--no-tls",
                           "--timeout", "1"], capture_output=True, text=True, timeout=10)
     assert res.returncode == 1 and "no interface migration0" in res.stderr
-    res = subprocess.run(["ip", "netns", "exec", net.node_ns["b"], MIGNET, "receive",
+    res = subprocess.run(["ip", "netns", "exec", net.node_ns["b"], MIGNET, "receive", "--no-tls",
                           "--interface", "eth1", "--timeout", "1"],
                          capture_output=True, text=True, timeout=10)
     assert res.returncode == 1 and "no global-unicast address" in res.stderr
@@ -410,10 +438,12 @@ def test_usage_errors(net):
 def test_ipv6_only_migration_network(tmp_path):
     with mignet_up(ipv6=True, ipv4=False) as n6:
         r = Proc(n6, "b", [MIGNET, "receive", "--json", "--port", "49999", "--token", TOKEN,
+                           *tls("server"),
                            "--from", "fd77::/64"])
         ev = r.event()
         assert ev["event"] == "listening" and ev["address"] == n6.mig6_addr["b"]
-        res = n6.run("a", MIGNET, "send", "--json", "--target", f"[{n6.mig6_addr['b']}]:49999",
+        res = n6.run("a", MIGNET, "send", "--json", *tls("client"), "--target",
+                     f"[{n6.mig6_addr['b']}]:49999",
                      "--guest-memory", "16M", "--streams", "2", "--token", TOKEN,
                      "--lock-dir", str(tmp_path))
         assert res.returncode == 0, res.stderr
@@ -450,7 +480,7 @@ def _without_userfaultfd():
 @pytest.mark.skipif(os.uname().machine != "x86_64", reason="syscall number is x86_64's")
 def test_no_dirty_tracking_falls_back_to_stop_and_copy(net, tmp_path):
     r, port = receiver(net, "--token", TOKEN)
-    res = subprocess.run(net.cmd("a", MIGNET, "send", "--json", "--target",
+    res = subprocess.run(net.cmd("a", MIGNET, "send", "--json", *tls("client"), "--target",
                                  f"{net.mig_addr['b']}:{port}", "--guest-memory", "16M",
                                  "--dirty-rate", "16M", "--token", TOKEN, "--lock-dir", str(tmp_path)),
                          capture_output=True, text=True, timeout=60,
@@ -615,7 +645,7 @@ def test_stalled_handshake_times_out_and_migration_still_served(net, tmp_path):
 def test_json_failure_before_the_migration_still_reports():
     """--json promises a report on stdout: also when send fails before it connects (here no
     outbound slot can be taken: the lock directory cannot exist)."""
-    res = subprocess.run([MIGNET, "send", "--json", "--target", "10.9.9.9", "--lock-dir",
+    res = subprocess.run([MIGNET, "send", "--json", "--no-tls", "--target", "10.9.9.9", "--lock-dir",
                           "/proc/mignet-no-such-dir"], capture_output=True, text=True, timeout=30)
     assert res.returncode == 1
     rep = json.loads(res.stdout.strip().splitlines()[-1])
@@ -711,7 +741,7 @@ def test_streams_disagreeing_on_the_final_round_fail_the_receiver(net):
     round 2, then keeps both connections open without a byte more: the receiver must not wait
     for stream 0 at the end of round 2 for ever (it did, past --progress-timeout and past the
     sender's disconnect); it fails at once naming the disagreement, exit 1."""
-    r, port = receiver(net, "--token", TOKEN, "--progress-timeout", "30")
+    r, port = receiver(net, "--token", TOKEN, "--progress-timeout", "30", "--no-tls")
     broken_sender(net, DISAGREEING, port, 40)
     # well within the progress timeout and the sender's 40 s of silence: detection, not a timer
     assert r.wait(timeout=20) == 1
@@ -760,7 +790,7 @@ def test_stream_waiting_at_a_round_end_gives_up_when_nothing_arrives(net):
     socket never times out (a byte keeps coming), but no frame completes. The receiver's wait
     at the end of the round is bounded by --progress-timeout like its reads: it fails naming
     the wait (it used to wait as long as the trickle lasted)."""
-    r, port = receiver(net, "--token", TOKEN, "--progress-timeout", "3")
+    r, port = receiver(net, "--token", TOKEN, "--progress-timeout", "3", "--no-tls")
     broken_sender(net, TRICKLING, port, 60)
     assert r.wait(timeout=30) == 1
     assert ("stream 0: waited 3 s at the end of round 1 for the other streams, which "
@@ -803,9 +833,152 @@ def test_wrong_frame_after_the_final_round_fails_the_sender(net, tmp_path, where
     fake = Proc(net, "b", ["python3", "-c", WRONG_ANSWER, net.mig_addr["b"], str(port), where,
                            LIB])
     assert fake.lines.get(timeout=30).startswith("ready")
-    res, _, rep = send(net, port, "--guest-memory", "4M", "--streams", "1",
+    res, _, rep = send(net, port, "--guest-memory", "4M", "--streams", "1", "--no-tls",
                        lockdir=str(tmp_path), timeout=60)
     expected = "FINAL_ACK" if where == "final-ack" else "RESULT"
     assert res.returncode == 1, (res.returncode, res.stderr)
     assert f"expected {expected}, got" in res.stderr, res.stderr
     assert rep and not rep["verified"], rep
+
+
+# --- TLS on send/receive ---------------------------------------------------------------------
+
+SERVER_CN = "kubevirt.io:system:node:virt-handler"
+CLIENT_CN = "kubevirt.io:system:client:virt-handler"
+
+
+def test_tls_migration_verifies_and_reports_tls(net, tmp_path):
+    """TLS is on by default: every stream runs mutual TLS; both digests agree, and both
+    reports say TLS was used, with what, who the peer was and which record-layer path."""
+    r, port = receiver(net, "--token", TOKEN)
+    res, _, rep = send(net, port, "--guest-memory", "64M", "--streams", "4", "--token", TOKEN,
+                       lockdir=str(tmp_path))
+    assert res.returncode == 0, res.stderr
+    assert r.wait() == 0, r.stderr
+    rrep = r.report()
+    assert rep["verified"] and rrep["verified"] and rep["digest"] == rrep["digest"]
+    assert rrep["pageBytes"] == 64 << 20 and rrep["streams"] == 4
+    ulps = open("/proc/sys/net/ipv4/tcp_available_ulp").read().split()
+    for rp, peer in ((rep, SERVER_CN), (rrep, CLIENT_CN)):
+        t = rp["tls"]
+        assert t["version"] == "TLSv1.3" and "GCM" in t["cipher"], t
+        assert t["peerName"] == peer and len(t["peerSha256"]) == 64, t
+        assert t["path"].startswith("kernel" if "tls" in ulps else "user space"), t
+    assert rep["zerocopy"]["mode"] == "never" and rep["zerocopy"]["sends"] == 0
+    print("TLS send/receive 64 MiB, 4 streams:", rep["gbps"], "Gbit/s,", rep["seconds"], "s")
+
+
+def test_tls_text_report_says_tls(net, tmp_path):
+    r, port = receiver(net, "--token", TOKEN)
+    res = net.run("a", MIGNET, "send", "--target", f"{net.mig_addr['b']}:{port}",
+                  "--guest-memory", "8M", "--token", TOKEN, "--lock-dir", str(tmp_path),
+                  *tls("client"))
+    assert res.returncode == 0, res.stderr
+    assert "TLS: TLSv1.3" in res.stdout and SERVER_CN in res.stdout, res.stdout
+    assert r.wait() == 0
+
+
+def wrong_name_server(tmp_path):
+    """A server certificate from the module's CA whose CN is not the target's name."""
+    d = str(tmp_path / "wrong-name")
+    os.makedirs(d)
+    for f in ("ca.crt", "ca.key"):
+        shutil.copy(os.path.join(PKI["dir"], f), d)
+    subprocess.run([MIGNET, "tls-init", d, "--server-name", "kubevirt.io:system:node:other"],
+                   check=True, capture_output=True)
+    return os.path.join(d, "server")
+
+
+def other_ca_client(tmp_path):
+    """A client certificate from another CA (the sender still trusts our CA)."""
+    other = str(tmp_path / "other")
+    subprocess.run([MIGNET, "tls-init", other], check=True, capture_output=True)
+    d = str(tmp_path / "bad-client")
+    os.makedirs(d)
+    for f in ("tls.crt", "tls.key"):
+        shutil.copy(os.path.join(other, "client", f), d)
+    shutil.copy(os.path.join(PKI["dir"], "ca.crt"), d)
+    return d
+
+
+@pytest.mark.parametrize("case", ["other-ca-client", "wrong-name-server", "plaintext-sender"])
+def test_tls_refusals_before_a_byte_is_accepted(net, tmp_path, case):
+    """Refused in the TLS handshake, with the message of each side; the receiver started no
+    migration (no stream joined, no memory mapped) and goes on waiting until its timeout."""
+    rargs, sargs = [], []
+    if case == "other-ca-client":
+        sargs = ["--tls-dir", other_ca_client(tmp_path)]
+        want_r, want_s = "is not from our CA", 'alert "unknown CA"'
+    elif case == "wrong-name-server":
+        rargs = ["--tls-dir", wrong_name_server(tmp_path)]
+        want_r = 'alert "bad certificate"'
+        want_s = "names CN kubevirt.io:system:node:other, not " + SERVER_CN
+    else:
+        sargs = ["--no-tls"]
+        want_r, want_s = "are not a TLS handshake", "closed"
+    r, port = receiver(net, "--token", TOKEN, "--timeout", "4", *rargs)
+    res, _, rep = send(net, port, "--guest-memory", "8M", "--token", TOKEN, *sargs,
+                       lockdir=str(tmp_path))
+    assert res.returncode == 1, res.stderr
+    assert want_s in res.stderr, res.stderr
+    assert rep and not rep["verified"], rep
+    assert r.wait() == 1
+    assert "no migration arrived within 4 s" in r.stderr, r.stderr
+    rej = [e for e in r.events if e["event"] == "rejected"]
+    assert rej and all(e["peer"] == net.mig_addr["a"] for e in rej), r.events
+    assert any(want_r in e["reason"] for e in rej), rej
+    assert not [e for e in r.events if e["event"] == "started"], r.events
+    rrep = r.report()
+    assert rrep["memoryBytes"] == 0 and rrep["pageBytes"] == 0 and not rrep["verified"]
+    assert rrep["rejectedConnections"] >= 1
+
+
+def test_no_tls_keeps_the_token(net, tmp_path):
+    """--no-tls on both: plaintext as before, the token still checked."""
+    r, port = receiver(net, "--token", TOKEN, "--no-tls", "--timeout", "20")
+    res, _, _ = send(net, port, "--guest-memory", "8M", "--token", "wrong", "--no-tls",
+                     lockdir=str(tmp_path))
+    assert res.returncode == 1 and "token mismatch" in res.stderr, res.stderr
+    res, _, rep = send(net, port, "--guest-memory", "8M", "--token", TOKEN, "--no-tls",
+                       lockdir=str(tmp_path))
+    assert res.returncode == 0, res.stderr
+    assert r.wait() == 0, r.stderr
+    assert rep["verified"] and rep["tls"] is False and r.report()["tls"] is False
+    assert [e["reason"] for e in r.events if e["event"] == "rejected"] == ["token mismatch"]
+
+
+def test_tls_usage(tmp_path):
+    """TLS on by default: without material the commands say how to give it or turn it off;
+    disableTLS in --config turns it off; zero-copy needs plaintext."""
+    lock = ["--lock-dir", str(tmp_path / "lock")]
+    for argv in ([MIGNET, "receive", "--timeout", "1"],
+                 [MIGNET, "send", "--target", "10.9.9.9", *lock]):
+        res = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+        assert res.returncode == 2, res.stderr
+        assert "TLS is on" in res.stderr and "--tls-dir" in res.stderr, res.stderr
+        assert "--no-tls" in res.stderr
+        res = subprocess.run(argv + ["--tls-dir", str(tmp_path), "--tls-min-version", "1.1"],
+                             capture_output=True, text=True, timeout=30)
+        assert res.returncode == 2 and "--tls-min-version 1.1" in res.stderr, res.stderr
+        cfg = tmp_path / "cfg.json"
+        cfg.write_text(json.dumps({"disableTLS": True}))
+        # TLS off: past the TLS check, failing later (no migration0 here): exit 1
+        res = subprocess.run(argv + ["--config", str(cfg)], capture_output=True, text=True,
+                             timeout=30)
+        assert res.returncode == 1 and "TLS is on" not in res.stderr, res.stderr
+        # the files are read at start: a missing one is named
+        res = subprocess.run(argv + ["--tls-dir", str(tmp_path / "nowhere"), "--json"],
+                             capture_output=True, text=True, timeout=30)
+        assert res.returncode == 1, res.stderr
+        rep = json.loads(res.stdout.strip().splitlines()[-1])
+        assert "nowhere/tls.crt: No such file" in rep["error"], rep
+        assert rep["tls"] == {}, rep
+    res = subprocess.run([MIGNET, "send", "--target", "10.9.9.9", "--zerocopy", "always",
+                          "--tls-dir", str(tmp_path), *lock], capture_output=True, text=True,
+                         timeout=30)
+    assert res.returncode == 2 and "--zerocopy always" in res.stderr, res.stderr
+    for cmd in ("send", "receive"):
+        out = subprocess.run([MIGNET, cmd, "--help"], capture_output=True, text=True).stdout
+        for o in ("--tls-dir", "--tls-cert", "--tls-key", "--tls-ca", "--tls-peer-name",
+                  "--tls-min-version", "--no-tls"):
+            assert o in out, (cmd, o)
