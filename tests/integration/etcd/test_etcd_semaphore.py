@@ -76,7 +76,7 @@ def test_cluster_wide_limit(ns):
             # each sender is its own node: its own per-node limit directory
             lock_dir = tempfile.mkdtemp(prefix="mignet-sem-", dir=cl.dir)
             p = subprocess.Popen(
-                ["ip", "netns", "exec", ns, MIGNET, "send", "--target", "10.213.0.2:7411",
+                ["ip", "netns", "exec", ns, MIGNET, "send", "--no-tls", "--target", "10.213.0.2:7411",
                  "--interface", "mig0", "--token", "t0ken", "--guest-memory", "1M",
                  "--progress-timeout", "120", "--etcd", cl.endpoints,
                  "--parallel-migrations-per-cluster", "2", "--cluster-lease-ttl", "2", "--lock-dir", lock_dir, *extra],

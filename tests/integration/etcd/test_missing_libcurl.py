@@ -176,7 +176,7 @@ def test_mignet_send_etcd_without_libcurl(etcd, tmp):
     exit 1, no slot taken in etcd, nothing sent."""
     env = dict(os.environ)
     before = etcd.get_prefix(WB_PREFIX)
-    p = without_libcurl([MIGNET, "send", "--target", "127.0.0.1:9", "--interface", "lo",
+    p = without_libcurl([MIGNET, "send", "--no-tls", "--target", "127.0.0.1:9", "--interface", "lo",
                          "--token", "t0ken", "--guest-memory", "1M", "--lock-dir", tmp,
                          "--etcd", etcd.endpoints, "--parallel-migrations-per-cluster", "1",
                          "--cluster-wait", "0"], env=env, text=True)

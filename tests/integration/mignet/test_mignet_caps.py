@@ -31,7 +31,7 @@ def test_receive_drops_every_capability_once_listening():
         for dev in ("eth1", "eth1p", "migration0"):
             sh("ip", "-n", ns, "link", "set", dev, "up")
         sh("ip", "-n", ns, "addr", "add", "192.168.250.2/24", "dev", "migration0")
-        proc = subprocess.Popen(["ip", "netns", "exec", ns, MIGNET, "receive", "--interface", "migration0",
+        proc = subprocess.Popen(["ip", "netns", "exec", ns, MIGNET, "receive", "--no-tls", "--interface", "migration0",
                                  "--token", "t", "--json"], stdout=subprocess.PIPE, text=True,
                                 preexec_fn=die_with_parent())
         assert '"listening"' in proc.stdout.readline()
@@ -76,13 +76,13 @@ def caps_of(pid):
 
 
 def start_receiver(net):
-    p = net.popen("b", MIGNET, "receive", "--interface", "migration0", "--token", "t", "--json")
+    p = net.popen("b", MIGNET, "receive", "--no-tls", "--interface", "migration0", "--token", "t", "--json")
     assert '"listening"' in p.stdout.readline(), p.stderr.read()
     return p
 
 
 def send_args(net, lock_dir, *extra):
-    return [MIGNET, "send", "--target", net.mig_addr["b"], "--interface", "migration0",
+    return [MIGNET, "send", "--no-tls", "--target", net.mig_addr["b"], "--interface", "migration0",
             "--token", "t", "--json", "--lock-dir", lock_dir, *extra]
 
 
@@ -140,7 +140,7 @@ def test_doctor_without_net_raw_says_why_and_falls_back_to_tcp(mignet_pair):
 def test_receive_below_1024_names_the_capability_then_drops_it(mignet_pair):
     """Port 80: without CAP_NET_BIND_SERVICE the error names it; with it (and nothing else in
     reach) the receiver listens, then holds nothing."""
-    base = [MIGNET, "receive", "--interface", "migration0", "--port", "80", "--token", "t", "--json"]
+    base = [MIGNET, "receive", "--no-tls", "--interface", "migration0", "--port", "80", "--token", "t", "--json"]
     r = mignet_pair.run("b", *SETPRIV_NONE, *base, "--timeout", "1", timeout=30)
     assert r.returncode == 1 and "CAP_NET_BIND_SERVICE" in r.stderr, r.stderr
     p = mignet_pair.popen("b", "setpriv", "--bounding-set=-all,+net_bind_service,+setpcap",
