@@ -206,6 +206,11 @@ static int stream_hello(const struct mig_dialer *d, int fd, const struct mig_hel
 	if (r < 0)
 		return mig_error_set(err, -EPROTO, "stream %u: bad answer to hello",
 				     h.stream_index);
+	if (f.type == MIG_FRAME_REJECT && f.aux == MIG_REJECT_OVERLOADED) /* its TLS slots */
+		return mig_error_set(err, -EAGAIN,
+				     "stream %u: the receiver %s refused the connection after "
+				     "the hello: %s",
+				     h.stream_index, peer, mig_reject_name(f.aux));
 	if (f.type == MIG_FRAME_REJECT)
 		return mig_error_set(err, -EACCES, "the receiver %s rejected the migration: %s",
 				     peer, mig_reject_name(f.aux));
@@ -218,16 +223,28 @@ static int stream_hello(const struct mig_dialer *d, int fd, const struct mig_hel
 int mig_dial(const struct mig_dialer *d, const struct mig_hello *h, int *ret_fd,
 	     uint64_t *ret_retries, struct mig_error *err)
 {
+	double deadline = mig_now() + HANDSHAKE_TIMEOUT;
 	uint8_t nonce[MIG_CHALLENGE_LEN];
 	struct mig_frame f = { 0 };
 	uint64_t retries = 0;
+	unsigned int attempt;
 	int fd = -1, r;
 
-	r = stream_challenge(d, h->stream_index, &fd, &retries, &f, nonce, err);
-	if (r == 0 && f.checksum != mig_sum64(nonce, sizeof(nonce)))
-		r = mig_error_set(err, -EPROTO, "stream %u: corrupt challenge", h->stream_index);
-	if (r == 0)
-		r = stream_hello(d, fd, h, nonce, err);
+	for (attempt = 0;; attempt++) {
+		r = stream_challenge(d, h->stream_index, &fd, &retries, &f, nonce, err);
+		if (r == 0 && f.checksum != mig_sum64(nonce, sizeof(nonce)))
+			r = mig_error_set(err, -EPROTO, "stream %u: corrupt challenge",
+					  h->stream_index);
+		if (r == 0)
+			r = stream_hello(d, fd, h, nonce, err);
+		/* shed after the hello (no TLS handshake slot free): again, as for a challenge */
+		if (r != -EAGAIN || fd < 0 || mig_now() + 0.05 >= deadline)
+			break;
+		close(fd);
+		fd = -1;
+		retries++;
+		usleep(5000 + (attempt * 7919 + h->stream_index * 3571) % 20000);
+	}
 	if (ret_retries)
 		*ret_retries += retries;
 	if (r < 0) {

@@ -186,6 +186,10 @@ int send_stream_open(struct send_ctx *c, struct send_stream *s, uint64_t session
 		}
 		if (o->tls_info && s->index == 0)
 			mig_tls_conn_info(conn, o->tls_info);
+		/* the stream's timeouts go on its plain end (below): a stalled receiver then
+		 * times the stream out as in clear, rather than the TCP connection under the
+		 * shim, which would only say that the connection closed */
+		mig_set_timeouts(net, 0);
 		r = mig_tls_shim(conn, net, &s->shim, err);
 		if (r < 0)
 			return r;

@@ -30,26 +30,26 @@ enum {
 	TLS_CLI_OFF,
 };
 
-#define TLS_CLI_GETOPT                                                                \
-	{ "tls-dir", required_argument, NULL, TLS_CLI_DIR },                          \
-		{ "tls-cert", required_argument, NULL, TLS_CLI_CERT },                \
-		{ "tls-key", required_argument, NULL, TLS_CLI_KEY },                  \
-		{ "tls-ca", required_argument, NULL, TLS_CLI_CA },                    \
-		{ "tls-peer-name", required_argument, NULL, TLS_CLI_PEER },           \
-		{ "tls-min-version", required_argument, NULL, TLS_CLI_MIN },          \
-	{                                                                             \
-		"no-tls", no_argument, NULL, TLS_CLI_OFF                              \
+#define TLS_CLI_GETOPT                                                       \
+	{ "tls-dir", required_argument, NULL, TLS_CLI_DIR },                 \
+		{ "tls-cert", required_argument, NULL, TLS_CLI_CERT },       \
+		{ "tls-key", required_argument, NULL, TLS_CLI_KEY },         \
+		{ "tls-ca", required_argument, NULL, TLS_CLI_CA },           \
+		{ "tls-peer-name", required_argument, NULL, TLS_CLI_PEER },  \
+		{ "tls-min-version", required_argument, NULL, TLS_CLI_MIN }, \
+	{                                                                    \
+		"no-tls", no_argument, NULL, TLS_CLI_OFF                     \
 	}
 
 /* The help lines of the TLS options, as migrate/incoming print them. */
-#define TLS_CLI_HELP                                                                       \
-	"  --tls-dir DIR            tls.crt, tls.key, ca.crt as KubeVirt mounts them\n"        \
-	"  --tls-cert FILE          instead of DIR/tls.crt\n"                                  \
-	"  --tls-key FILE           instead of DIR/tls.key\n"                                  \
-	"  --tls-ca FILE            instead of DIR/ca.crt\n"                                   \
-	"  --tls-peer-name CN       the peer's subject CN (KubeVirt's; \"\": any)\n"           \
-	"  --tls-min-version 1.3|1.2  1.3 (TLS 1.2 only when set here)\n"                     \
-	"  --no-tls                 plaintext (KubeVirt's disableTLS); the token stays "      \
+#define TLS_CLI_HELP                                                                     \
+	"  --tls-dir DIR            tls.crt, tls.key, ca.crt as KubeVirt mounts them\n"  \
+	"  --tls-cert FILE          instead of DIR/tls.crt\n"                            \
+	"  --tls-key FILE           instead of DIR/tls.key\n"                            \
+	"  --tls-ca FILE            instead of DIR/ca.crt\n"                             \
+	"  --tls-peer-name CN       the peer's subject CN (KubeVirt's; \"\": any)\n"     \
+	"  --tls-min-version 1.3|1.2  1.3 (TLS 1.2 only when set here)\n"                \
+	"  --no-tls                 plaintext (KubeVirt's disableTLS); the token stays " \
 	"required\n"
 
 /**

@@ -982,3 +982,52 @@ def test_tls_usage(tmp_path):
         for o in ("--tls-dir", "--tls-cert", "--tls-key", "--tls-ca", "--tls-peer-name",
                   "--tls-min-version", "--no-tls"):
             assert o in out, (cmd, o)
+
+
+STALL_MANY = r"""
+import socket, sys, time
+sys.path.insert(0, sys.argv[3])
+from mignet_net import hello, recv_exact
+addr, port, token, n = sys.argv[1], int(sys.argv[2]), sys.argv[4], int(sys.argv[5])
+held, answers = [], {}
+for i in range(n):
+    s = socket.create_connection((addr, port), timeout=30)
+    recv_exact(s, 40)
+    nonce = recv_exact(s, 32)
+    s.sendall(hello(8 << 20, nonce, token, streams=1, session=0xbad00 + i))
+    kind = recv_exact(s, 40)[5]
+    answers[kind] = answers.get(kind, 0) + 1
+    if kind == 2:
+        held.append(s)  # WELCOME: now a TLS handshake that never starts
+    else:
+        s.close()
+print("answers", answers.get(2, 0), answers.get(3, 0), flush=True)
+time.sleep(60)  # held, silent, until killed
+"""
+
+
+def test_stalled_tls_handshakes_are_bounded_per_address(net, tmp_path):
+    """20 hellos from the sender's own address whose TLS handshakes never start: at most 8 of
+    them hold a handshake slot at a time (the others are shed with REJECT overloaded, or
+    evict the oldest once it had 1 s); the real 4-stream sender, from the same address,
+    still gets its slots (it retries a shed connection) and verifies; the receiver's
+    descriptors stay bounded."""
+    r, port = receiver(net, "--token", TOKEN, "--timeout", "60")
+    pid = r.p.pid
+    st = Proc(net, "a", ["python3", "-c", STALL_MANY, net.mig_addr["b"], str(port), LIB, TOKEN,
+                         "20"])
+    line = st.lines.get(timeout=60)
+    assert line and line.startswith("answers"), (line, st.p.stderr.read())
+    welcomed, refused = map(int, line.split()[1:])
+    assert welcomed + refused == 20 and refused >= 1, line
+    fds = len(os.listdir(f"/proc/{pid}/fd"))
+    assert fds <= 2 * 8 + 16, fds  # live and dying handshake slots, plus its own
+    res, _, rep = send(net, port, "--guest-memory", "8M", "--streams", "4", "--token", TOKEN,
+                       lockdir=str(tmp_path), timeout=90)
+    assert res.returncode == 0, res.stderr
+    assert rep["verified"], rep
+    assert r.wait(timeout=60) == 0, r.stderr
+    rej = [e["reason"] for e in r.events if e["event"] == "rejected"]
+    assert any("too many pending handshakes" in x and "shed" in x for x in rej), rej
+    assert r.report()["verified"]
+    st.p.kill()
