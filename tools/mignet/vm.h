@@ -38,7 +38,9 @@ struct vm_opts {
 	unsigned int streams, progress_timeout, completion_timeout_per_gib, timeout, parallel;
 	unsigned int cluster_limit, cluster_wait;
 	uint64_t bandwidth;
-	bool auto_converge, post_copy, json, fd_pass;
+	bool auto_converge, post_copy, json;
+	const char *data_path; /* --data-path: "auto" (NULL), "fd" or "splice" */
+	bool fd_pass;	       /* resolved: QEMU gets the TCP socket itself (getfd, fd:) */
 	/* TLS (vm_tls.c): on unless --no-tls or disableTLS: true */
 	const char *tls_dir, *tls_cert, *tls_key, *tls_ca, *tls_peer_name, *tls_min_version;
 	bool no_tls, set_no_tls;

@@ -126,8 +126,7 @@ void vm_report_conns(struct vm_report *r, struct mig_forwarder *fw)
 
 	r->nconn = fw->n;
 	for (i = 0; i < fw->n && i < MIG_MAX_STREAMS; i++)
-		r->conn_bytes[i] =
-			atomic_load(&fw->conns[i].up.bytes) + atomic_load(&fw->conns[i].down.bytes);
+		r->conn_bytes[i] = mig_conn_bytes(&fw->conns[i]);
 }
 
 static struct json_object *qemu_json(const struct vm_report *r)

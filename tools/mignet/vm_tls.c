@@ -52,13 +52,6 @@ int vm_tls_settle(struct vm_opts *o, const char *cmd)
 			cmd);
 		return EXIT_USAGE;
 	}
-	if (o->fd_pass) {
-		fprintf(stderr,
-			"mignet %s: --fd-pass hands the TCP socket to QEMU, which would "
-			"then speak in clear: only with --no-tls\n",
-			cmd);
-		return EXIT_USAGE;
-	}
 	return 0;
 }
 
