@@ -322,6 +322,7 @@ static void tell_done(struct source *s)
 	}
 	json_object_object_add(m, "status", json_object_new_string(s->rep.qemu.status));
 	json_object_object_add(m, "mode", json_object_new_string(s->rep.mode));
+	json_object_object_add(m, "qemu", vm_report_qemu_json(&s->rep));
 	if (s->reason[0])
 		json_object_object_add(m, "reason", json_object_new_string(s->reason));
 	if (mig_control_send(s->ctl, m, &e) < 0) {

@@ -106,6 +106,7 @@ static bool control_message(struct target *t)
 		t->rep.mode = "PostCopy";
 	if (why && !t->reason[0])
 		snprintf(t->reason, sizeof(t->reason), "source: %s", json_object_get_string(why));
+	vm_report_source_qemu(&t->rep, mig_json_get(m, "qemu", json_type_object));
 	json_object_put(m);
 	return true;
 }

@@ -133,6 +133,11 @@ def test_bios_vm_migrates_over_migration0(nodes, streams, tls):
     assert rep["sourceAddress"] == nodes.net.mig_addr["a"]
     assert rep["vmRunsOn"] == "target" and trep["vmRunsOn"] == "target"
     assert rep["qemu"]["status"] == "completed"
+    # the target QEMU reports only its status: the target's report carries the source's figures
+    assert rep["qemu"]["figuresFrom"] == "this node's QEMU"
+    assert trep["qemu"]["figuresFrom"] == "the source QEMU", trep["qemu"]
+    for k in ("transferredBytes", "totalTimeMs", "downtimeMs", "ramTotal"):
+        assert trep["qemu"][k] == rep["qemu"][k] and rep["qemu"][k] > 0, (k, rep, trep)
     connections = 1 + streams if streams >= 2 else 1  # main + multifd channels
     assert rep["streams"] == connections and trep["streams"] == connections
     assert rep["connections"] == connections
