@@ -4,7 +4,7 @@ carries QEMU's migration in KubeVirt.
 
 QEMU runs in each node's virt-launcher namespace (only lo); `mignet migrate` (node A) and
 `mignet incoming` (node B) run in the virt-handler namespaces, which hold migration0 from our
-macvlan + whereabouts (tests/integration/vm/topology.py). Every check is independent of
+macvlan + whereabouts (tests/integration/lib/vm/topology.py). Every check is independent of
 mignet's own words: the QEMUs are asked through a second QMP monitor of ours, the guest's
 heartbeat is read from each QEMU's serial console, the interfaces' counters from the kernel.
 
