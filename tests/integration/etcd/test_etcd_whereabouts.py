@@ -227,6 +227,41 @@ def test_node_slices_cached_claim_does_not_load_libcurl(etcd1):
         subprocess.run(["rm", "-rf", d])
 
 
+@pytest.mark.parametrize("tamper", ["renewed-ahead", "other-boot", "no-boot"])
+def test_node_slice_renewal_is_not_fooled_by_the_clock(etcd1, tamper):
+    """The cached renewal time is this boot's CLOCK_BOOTTIME: a renewal time ahead of it (a
+    wall-clock cache after a clock step back), another boot's or none at all is due now, so
+    the lease in etcd is renewed (libcurl loaded) instead of trusted until it expired."""
+    d = tempfile.mkdtemp(prefix="mignet-slices-clock-")
+    try:
+        c = conf(etcd1.endpoints, extra={"node_slice_size": "/28", "store_dir": d})
+        rc, err = run_ld_debug("ADD", c, "clk0", "clk")
+        assert rc == 0 and "libcurl" in err, err[-2000:]
+        cache = os.path.join(d, "_slices", "migration_10.44.0.0_24@clk")
+        with open(cache) as f:
+            cached = json.load(f)
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            assert cached["boot"] == f.read().strip()
+        assert cached["renewed"] <= time.clock_gettime(time.CLOCK_BOOTTIME) + 1
+        # fresh: served from the cache, no etcd client at all
+        rc, err = run_ld_debug("ADD", c, "clk1", "clk")
+        assert rc == 0 and "libcurl" not in err, err[-2000:]
+        if tamper == "renewed-ahead":
+            cached["renewed"] += 3 * 3600
+        elif tamper == "other-boot":
+            cached["boot"] = "00000000-0000-0000-0000-000000000000"
+        else:
+            del cached["boot"]
+        with open(cache, "w") as f:
+            json.dump(cached, f)
+        rc, err = run_ld_debug("ADD", c, "clk2", "clk")
+        assert rc == 0 and "libcurl" in err, err[-2000:]
+        with open(cache) as f:
+            assert json.load(f)["renewed"] <= time.clock_gettime(time.CLOCK_BOOTTIME) + 1
+    finally:
+        subprocess.run(["rm", "-rf", d])
+
+
 def test_mignet_ipam_administers_the_etcd_store(etcd1, tmp_path):
     """`mignet ipam --config` on an etcd network: list and show agree with etcdctl, release
     frees the address (the next ADD gets it again), gc is refused (another node's containers
