@@ -73,12 +73,12 @@ static void usage(FILE *f)
 
 /* --- the target: store and networks --- */
 
+/* The keys are found as the plugins (and libcni, in Go) find them: cni_json_get(). */
 static struct json_object *find_ipam(struct json_object *root)
 {
-	struct json_object *plugins, *ipam, *type;
+	struct json_object *plugins = cni_json_get(root, "plugins"), *ipam, *type;
 
-	if (json_object_object_get_ex(root, "plugins", &plugins) &&
-	    json_object_is_type(plugins, json_type_array)) {
+	if (plugins && json_object_is_type(plugins, json_type_array)) {
 		for (size_t i = 0; i < json_object_array_length(plugins); i++) {
 			struct json_object *p = json_object_array_get_idx(plugins, i);
 			struct json_object *found = find_ipam(p);
@@ -88,10 +88,10 @@ static struct json_object *find_ipam(struct json_object *root)
 		}
 		return NULL;
 	}
-	if (!json_object_object_get_ex(root, "ipam", &ipam) ||
-	    !json_object_is_type(ipam, json_type_object) ||
-	    !json_object_object_get_ex(ipam, "type", &type) ||
-	    !json_object_is_type(type, json_type_string) ||
+	ipam = cni_json_get(root, "ipam");
+	type = ipam && json_object_is_type(ipam, json_type_object) ? cni_json_get(ipam, "type")
+								   : NULL;
+	if (!type || !json_object_is_type(type, json_type_string) ||
 	    strcmp(json_object_get_string(type), "whereabouts") != 0)
 		return NULL;
 	return ipam;
