@@ -42,9 +42,9 @@ def mignet_ipam(cfg, *args):
     return r.returncode, r.stdout, r.stderr
 
 
-def run(command, c, cid, node="node-a", ifname="eth0", pod=None):
+def run(command, c, cid, node="node-a", ifname="eth0", pod=None, netns="/proc/self/ns/net"):
     env = dict(os.environ, CNI_COMMAND=command, CNI_CONTAINERID=cid, CNI_IFNAME=ifname,
-               CNI_NETNS="/proc/self/ns/net", CNI_PATH="/usr/lib/cni", NODENAME=node)
+               CNI_NETNS=netns, CNI_PATH="/usr/lib/cni", NODENAME=node)
     if pod:
         env["CNI_ARGS"] = f"IgnoreUnknown=true;K8S_POD_NAMESPACE=default;K8S_POD_NAME={pod}"
     r = subprocess.run([WHEREABOUTS], input=json.dumps(c), env=env, capture_output=True,
@@ -264,8 +264,8 @@ def test_node_slice_renewal_is_not_fooled_by_the_clock(etcd1, tamper):
 
 def test_mignet_ipam_administers_the_etcd_store(etcd1, tmp_path):
     """`mignet ipam --config` on an etcd network: list and show agree with etcdctl, release
-    frees the address (the next ADD gets it again), gc is refused (another node's containers
-    have no netns here), and a node-slice config is sent to the node's file store."""
+    frees the address (the next ADD gets it again), gc judges only this node's records (see
+    test_mignet_ipam_gc_on_etcd), and a node-slice config is sent to the node's file store."""
     c = conf(etcd1.endpoints, rng="10.45.0.0/29")
     cfg = write_conf(tmp_path / "net.conf", c)
 
@@ -292,9 +292,9 @@ def test_mignet_ipam_administers_the_etcd_store(etcd1, tmp_path):
     rc, out = run("ADD", c, "adm-d")
     assert rc == 0 and addr(out) == ips["adm-a"], out  # the lowest free address again
 
-    rc, out, err = ipam("gc", "--dry-run")
-    assert rc != 0 and "cluster-wide" in err and "CNI GC" in err, err
-    assert len(etcd_allocations(etcd1)) == 3  # nothing released
+    rc, out, err = ipam("gc", "--node", "node-a")
+    assert rc == 0, err
+    assert len(etcd_allocations(etcd1)) == 3  # every netns is live (/proc/self/ns/net)
 
     sliced = write_conf(tmp_path / "slice.conf",
                         conf(etcd1.endpoints, extra={"node_slice_size": "/28",
@@ -311,6 +311,41 @@ def test_mignet_ipam_administers_the_etcd_store(etcd1, tmp_path):
     rc, out, err = mignet_ipam(dead, "list")
     assert rc == 1 and "network migration" in err, err
     assert "127.0.0.1:9" in err, err
+
+
+def test_mignet_ipam_gc_on_etcd(etcd1, tmp_path):
+    """gc on the cluster-wide etcd store releases what this node recorded for a network
+    namespace that is gone, and nothing else: another node's records (whose netns paths mean
+    nothing here) and records without a node (any node's) stay; checked with etcdctl."""
+    c = conf(etcd1.endpoints, rng="10.47.0.0/29")
+    cfg = write_conf(tmp_path / "net.conf", c)
+    ns = f"mn{os.getpid() % 0xfffff:05x}-gc"
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    try:
+        path = f"/run/netns/{ns}"
+        mine_dead = addr(run("ADD", c, "a-dead", node="node-a", netns=path)[1])
+        mine_live = addr(run("ADD", c, "a-live", node="node-a")[1])
+        theirs = addr(run("ADD", c, "b-dead", node="node-b", netns=path)[1])
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], check=True)
+    # a record made before records named their node, for a netns that is gone too
+    old = "10.47.0.6"
+    etcd1.etcdctl("put", f"{PREFIX}migration/10.47.0.0_29/ip/{old}",
+                  json.dumps({"ip": old, "id": "old", "podref": "", "ifname": "eth0",
+                              "netns": path}))
+    rc, out, err = mignet_ipam(cfg, "gc", "--node", "node-a", "--dry-run", "--json")
+    assert rc == 0, err
+    assert len(etcd_allocations(etcd1)) == 4  # a dry run writes nothing
+    rc, out, err = mignet_ipam(cfg, "gc", "--node", "node-a", "--json")
+    assert rc == 0, err
+    rep = json.loads(out)
+    assert [a["address"] for a in rep["released"]] == [mine_dead], rep
+    assert [(a["address"], a["reason"]) for a in rep["skipped"]] == [(old, "no node")], rep
+    assert rep["kept"] == 1 and rep["otherNodes"] == 1, rep
+    assert "no node recorded" in err, err
+    assert set(etcd_allocations(etcd1)) == {mine_live, theirs, old}
+    keys = etcd1.get_prefix(PREFIX)
+    assert not any(k.endswith("/ctr/a-dead:eth0") for k in keys), keys
 
 
 def test_mignet_ipam_corrupt_etcd_values(etcd1, tmp_path):
