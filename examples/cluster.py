@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """A two-node "cluster" in network namespaces, with migration0 attached the way Multus does it.
 
-Used by examples/demo and by the VM tests (tests/integration/vm/topology.py):
+Used by examples/demo and by the VM tests (tests/integration/lib/vm/topology.py):
 
     node A netns                      root netns                      node B netns
     eth1 (master) ───────────── bridge <p>mig (the VLAN) ───────────── eth1 (master)

@@ -63,11 +63,31 @@ static bool pool_contains(const struct pool_info *p, int family, struct ipam_u12
 	       ipam_u128_cmp(ip, p->bcast) <= 0;
 }
 
-/* Is @ip unavailable in @pool? Held there, or (overlap) held by another pool containing it. */
-static int unavailable(struct ipam_store *s, const char *pool, const struct pools *others,
-		       int family, struct ipam_u128 ip, struct cni_error *err)
+/* The addresses this ADD holds already, in the earlier ranges of its config. */
+struct chosen {
+	const struct ipam_alloc *v;
+	size_t n;
+};
+
+static bool chosen_here(const struct chosen *c, int family, struct ipam_u128 ip)
 {
-	int r = s->ops->taken(s, pool, family, ip, err);
+	for (size_t i = 0; i < c->n; i++)
+		if (c->v[i].family == family && ipam_u128_eq(c->v[i].ip, ip))
+			return true;
+	return false;
+}
+
+/*
+ * Is @ip unavailable in @pool? Chosen by this ADD for an earlier range (one result never
+ * holds an address twice, whatever the overlap setting: such a range may be a pool created
+ * by this very ADD, not yet among @others), held there, or (overlap) held by another pool
+ * containing it.
+ */
+static int unavailable(struct ipam_store *s, const char *pool, const struct pools *others,
+		       const struct chosen *mine, int family, struct ipam_u128 ip,
+		       struct cni_error *err)
+{
+	int r = chosen_here(mine, family, ip) ? 1 : s->ops->taken(s, pool, family, ip, err);
 
 	for (size_t i = 0; r == 0 && others && i < others->n; i++)
 		if (strcmp(others->v[i].name, pool) != 0 &&
@@ -78,8 +98,8 @@ static int unavailable(struct ipam_store *s, const char *pool, const struct pool
 
 /* Walk up from @from. Return: 1 with @ret, 0 when nothing is free, -1 on error. */
 static int walk(struct ipam_store *s, const struct ipam_range *r, const char *pool,
-		const struct pools *others, struct ipam_u128 from, struct ipam_u128 *ret,
-		struct cni_error *err)
+		const struct pools *others, const struct chosen *mine, struct ipam_u128 from,
+		struct ipam_u128 *ret, struct cni_error *err)
 {
 	struct ipam_u128 a = from, hi;
 
@@ -92,7 +112,7 @@ static int walk(struct ipam_store *s, const struct ipam_range *r, const char *po
 			a = ipam_u128_inc(hi);
 			continue;
 		}
-		u = unavailable(s, pool, others, r->family, a, err);
+		u = unavailable(s, pool, others, mine, r->family, a, err);
 		if (u < 0)
 			return -1;
 		if (u == 0) {
@@ -108,7 +128,7 @@ static int walk(struct ipam_store *s, const struct ipam_range *r, const char *po
 
 static int lowest_free(struct ipam_store *s, const struct ipam_config *c,
 		       const struct ipam_range *r, const char *pool, const struct pools *others,
-		       struct ipam_u128 *ret, struct cni_error *err)
+		       const struct chosen *mine, struct ipam_u128 *ret, struct cni_error *err)
 {
 	uint64_t digest = ipam_range_digest(r, c->overlapping);
 	struct ipam_u128 start = r->first, hint;
@@ -119,9 +139,9 @@ static int lowest_free(struct ipam_store *s, const struct ipam_config *c,
 		return -1;
 	if (h > 0 && ipam_u128_cmp(hint, r->first) > 0 && ipam_u128_cmp(hint, r->last) <= 0)
 		start = hint;
-	found = walk(s, r, pool, others, start, ret, err);
+	found = walk(s, r, pool, others, mine, start, ret, err);
 	if (found == 0 && !ipam_u128_eq(start, r->first))
-		found = walk(s, r, pool, others, r->first, ret, err);
+		found = walk(s, r, pool, others, mine, r->first, ret, err);
 	return found;
 }
 
@@ -206,7 +226,8 @@ static int allocate_locked(struct ipam_store *s, const struct ipam_config *c,
 			ret_ips[i] = cur.ip;
 			continue;
 		}
-		found = lowest_free(s, c, r, pool, c->overlapping ? &others : NULL, &a->ip, err);
+		found = lowest_free(s, c, r, pool, c->overlapping ? &others : NULL,
+				    &(struct chosen){ made, i }, &a->ip, err);
 		if (found < 0)
 			goto out;
 		if (found == 0) {

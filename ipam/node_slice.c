@@ -57,7 +57,7 @@
 struct claim {
 	char slice[IPAM_CIDR_MAX]; /* slice pool name, "10.1.0.16_28" */
 	int64_t lease;
-	int64_t renewed; /* CLOCK_REALTIME seconds */
+	int64_t renewed; /* CLOCK_BOOTTIME seconds of this boot (see boot_id()) */
 };
 
 struct slicer {
@@ -77,6 +77,30 @@ static void cache_path(const struct slicer *sl, const char *pool, char *out, siz
 {
 	/* per node: a store_dir shared by several nodes holds each node's claim apart */
 	snprintf(out, size, "%s/_slices/%s_%s@%s", sl->c->store_dir, sl->net, pool, sl->node);
+}
+
+/*
+ * The renewal time is kept in CLOCK_BOOTTIME, which every process of one boot shares and
+ * which no clock step moves (with the wall clock, a step back made a cached renewal look
+ * recent, so the lease could expire in etcd while this node went on using its slice, which
+ * another node could then claim). The boot's id goes with it: after a reboot the time
+ * means nothing and the claim is renewed.
+ */
+static const char *boot_id(void)
+{
+	static char id[40];
+	int fd;
+	ssize_t n;
+
+	if (id[0])
+		return id;
+	fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+	n = fd >= 0 ? read(fd, id, sizeof(id) - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	id[n > 0 ? n : 0] = '\0';
+	id[strcspn(id, "\n")] = '\0';
+	return id;
 }
 
 static bool cache_read(const struct slicer *sl, const char *pool, struct claim *ret)
@@ -107,6 +131,11 @@ static bool cache_read(const struct slicer *sl, const char *pool, struct claim *
 		     json_object_object_get_ex(o, "renewed", &v);
 		if (ok)
 			ret->renewed = json_object_get_int64(v);
+		/* of another boot, or an older cache file without one: due for renewal now */
+		if (ok && (!json_object_object_get_ex(o, "boot", &v) ||
+			   !json_object_is_type(v, json_type_string) || !boot_id()[0] ||
+			   strcmp(json_object_get_string(v), boot_id()) != 0))
+			ret->renewed = INT64_MIN / 2;
 	}
 	json_object_put(o);
 	return ok;
@@ -123,8 +152,9 @@ static void cache_write(const struct slicer *sl, const char *pool, const struct 
 	cache_path(sl, pool, path, sizeof(path));
 	snprintf(tmp, sizeof(tmp), "%s.%d.tmp", path, (int)getpid());
 	n = snprintf(text, sizeof(text),
-		     "{\"slice\":\"%s\",\"lease\":%" PRId64 ",\"renewed\":%" PRId64 "}\n",
-		     cl->slice, cl->lease, cl->renewed);
+		     "{\"slice\":\"%s\",\"lease\":%" PRId64 ",\"renewed\":%" PRId64
+		     ",\"boot\":\"%s\"}\n",
+		     cl->slice, cl->lease, cl->renewed, boot_id());
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return;
@@ -142,7 +172,10 @@ static void cache_write(const struct slicer *sl, const char *pool, const struct 
 
 static int64_t now_s(void)
 {
-	return (int64_t)time(NULL);
+	struct timespec ts;
+
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return (int64_t)ts.tv_sec;
 }
 
 static int etcd_fail(struct slicer *sl, int r, const char *what, struct cni_error *err)
@@ -373,6 +406,8 @@ static int apply_range(struct slicer *sl, struct ipam_range *r, unsigned int len
 			len, r->cidr);
 	ipam_pool_name(r, pool, sizeof(pool));
 	cached = cache_read(sl, pool, &cl);
+	if (cached && cl.renewed > now) /* not of this boot's clock: renew */
+		cl.renewed = INT64_MIN / 2;
 	if (cached && now - cl.renewed < sl->ttl / 3) {
 		ok = 1;
 	} else if (cached && !sl->etcd_down) {

@@ -400,6 +400,48 @@ static int build_txn(struct etcd_store *es, bool fence, struct commit_txn *t, st
 	return 0;
 }
 
+static bool is_hint_key(const char *key)
+{
+	size_t n = strlen(key);
+
+	return n >= 5 && strcmp(key + n - 5, "/next") == 0;
+}
+
+/*
+ * etcd refused the txn for its space quota (alarm NOSPACE): it then takes no put at all, only
+ * deletes. A verb that only frees (DEL, GC, release) still runs, as a txn of its deletes
+ * under the same compares: without the gen bumps (under the alarm nothing else can write, so
+ * no decision another verb rests on can change) and without lowering hints (a hint too high
+ * only delays reuse until the search wraps round). A verb that would write, an ADD, fails
+ * saying why. A verb that writes nothing answers without its fence (it cannot be written).
+ * Return: 0 (committed, or nothing to commit), 1 (compare failed), -1 with @err.
+ */
+static int commit_deletes_only(struct etcd_store *es, struct commit_txn *t, bool fence,
+			       struct etcd_txn_result *tr, struct cni_error *err)
+{
+	size_t n = 0;
+	int r;
+
+	if (fence)
+		return 0;
+	for (size_t i = 0; i < es->n_e; i++)
+		if (es->e[i].dirty && es->e[i].value && !is_hint_key(es->e[i].key))
+			return cni_err(err, CNI_ERR_IO,
+				       "etcd store: etcd is out of space (its quota, alarm "
+				       "NOSPACE): nothing can be allocated until it is compacted, "
+				       "defragmented and the alarm disarmed; DEL still frees");
+	for (size_t i = 0; i < t->n_ops; i++)
+		if (t->ops[i].kind == ETCD_OP_DELETE)
+			t->ops[n++] = t->ops[i];
+	t->n_ops = n;
+	etcd_txn_result_free(tr);
+	memset(tr, 0, sizeof(*tr));
+	r = etcd_txn(es->etcd, t->cmp, t->n_cmp, t->ops, t->n_ops, NULL, 0, tr);
+	if (r < 0)
+		return etcd_err(es, r, "commit", err);
+	return tr->succeeded ? 0 : 1;
+}
+
 static int es_commit(struct ipam_store *s, struct cni_error *err)
 {
 	struct etcd_store *es = es_of(s);
@@ -437,7 +479,12 @@ static int es_commit(struct ipam_store *s, struct cni_error *err)
 	if (build_txn(es, fence, &t, err) < 0)
 		goto out;
 	r = etcd_txn(es->etcd, t.cmp, t.n_cmp, t.ops, t.n_ops, NULL, 0, &tr);
-	if (r < 0) {
+	if (r == -E2BIG && strstr(etcd_client_errmsg(es->etcd), "space exceeded")) {
+		r = commit_deletes_only(es, &t, fence, &tr, err);
+		if (r < 0)
+			goto out;
+		tr.succeeded = r == 0;
+	} else if (r < 0) {
 		etcd_err(es, r, "commit", err);
 		goto out;
 	}

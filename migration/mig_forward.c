@@ -8,6 +8,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <linux/tcp.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -124,6 +126,46 @@ int mig_forward_start(struct mig_forwarder *fw, unsigned int index, int local_fd
 	return 0;
 }
 
+int mig_forward_pass(struct mig_forwarder *fw, unsigned int index, int net_fd,
+		     struct mig_error *err)
+{
+	struct mig_conn *c;
+
+	if (fw->n >= MIG_MAX_STREAMS) {
+		close(net_fd);
+		return mig_error_set(err, -E2BIG, "more than %d connections", MIG_MAX_STREAMS);
+	}
+	c = &fw->conns[fw->n];
+	*c = (struct mig_conn){ .fw = fw,
+				.index = index,
+				.local_fd = -1,
+				.net_fd = net_fd,
+				.used = true,
+				.passed = true,
+				.finished = 2 };
+	fw->n++;
+	return 0;
+}
+
+/* What the kernel counted on a socket QEMU holds: payload acknowledged and received. */
+static uint64_t socket_bytes(int fd)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+
+	memset(&ti, 0, sizeof(ti));
+	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0)
+		return 0;
+	return ti.tcpi_bytes_acked + ti.tcpi_bytes_received;
+}
+
+uint64_t mig_conn_bytes(struct mig_conn *c)
+{
+	if (c->passed)
+		return c->net_fd >= 0 ? socket_bytes(c->net_fd) : atomic_load(&c->up.bytes);
+	return atomic_load(&c->up.bytes) + atomic_load(&c->down.bytes);
+}
+
 unsigned int mig_forwarder_active(struct mig_forwarder *fw)
 {
 	unsigned int i, n = 0;
@@ -139,7 +181,7 @@ uint64_t mig_forwarder_bytes(struct mig_forwarder *fw)
 	unsigned int i;
 
 	for (i = 0; i < fw->n; i++)
-		b += atomic_load(&fw->conns[i].up.bytes) + atomic_load(&fw->conns[i].down.bytes);
+		b += mig_conn_bytes(&fw->conns[i]);
 	return b;
 }
 
@@ -148,7 +190,8 @@ void mig_forwarder_shutdown(struct mig_forwarder *fw)
 	unsigned int i;
 
 	for (i = 0; i < atomic_load(&fw->n); i++) {
-		shutdown(fw->conns[i].local_fd, SHUT_RDWR);
+		if (fw->conns[i].local_fd >= 0)
+			shutdown(fw->conns[i].local_fd, SHUT_RDWR);
 		shutdown(fw->conns[i].net_fd, SHUT_RDWR);
 	}
 }
@@ -163,7 +206,10 @@ void mig_forwarder_stop(struct mig_forwarder *fw, bool graceful, unsigned int wa
 	for (i = 0; i < fw->n; i++) {
 		struct mig_conn *c = &fw->conns[i];
 
-		shutdown(c->local_fd, SHUT_RDWR);
+		if (c->passed && c->net_fd >= 0) /* the last count, kept past the close */
+			atomic_store(&c->up.bytes, socket_bytes(c->net_fd));
+		if (c->local_fd >= 0)
+			shutdown(c->local_fd, SHUT_RDWR);
 		shutdown(c->net_fd, SHUT_RDWR);
 		if (c->up.started)
 			pthread_join(c->up.thread, NULL);

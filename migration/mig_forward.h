@@ -9,6 +9,10 @@
  *
  * An error in one direction shuts the whole connection down (both sockets), so QEMU sees
  * it at once and fails its migration rather than waiting; the first error is kept.
+ *
+ * A connection may also be passed: QEMU was handed the TCP socket itself (QMP getfd, fd:)
+ * and moves the bytes; the forwarder keeps its own reference to count them (TCP_INFO) and to
+ * shut the socket down as it would a pumped one.
  */
 #ifndef MIGNET_MIGRATION_MIG_FORWARD_H
 #define MIGNET_MIGRATION_MIG_FORWARD_H
@@ -54,6 +58,7 @@ struct mig_conn {
 	struct mig_pump_dir down; /* net -> local */
 	_Atomic int finished;	  /* directions done */
 	bool used;
+	bool passed; /* QEMU holds net_fd itself: no pumps, no local_fd */
 };
 
 struct mig_forwarder {
@@ -74,6 +79,17 @@ void mig_forwarder_init(struct mig_forwarder *fw, const struct mig_pump_ops *ops
  */
 int mig_forward_start(struct mig_forwarder *fw, unsigned int index, int local_fd, int net_fd,
 		      struct mig_error *err);
+
+/**
+ * mig_forward_pass() - count @net_fd as connection @index although QEMU moves its bytes
+ * (the caller handed QEMU its own descriptor of the socket; @net_fd is taken over)
+ * Return: 0, or -errno (@net_fd closed).
+ */
+int mig_forward_pass(struct mig_forwarder *fw, unsigned int index, int net_fd,
+		     struct mig_error *err);
+
+/** mig_conn_bytes() - bytes connection @c moved so far, both directions. */
+uint64_t mig_conn_bytes(struct mig_conn *c);
 
 /** mig_forwarder_active() - connections whose pumps still run. */
 unsigned int mig_forwarder_active(struct mig_forwarder *fw);

@@ -31,9 +31,10 @@
  * (no "node"), which count as this node's. Another node's are left alone.
  *
  * The etcd store is cluster-wide: a container of another node has a CNI_NETNS path that does
- * not exist here, so gc from one node would release the addresses of every other node; it is
- * refused there (the runtime's CNI GC, with its valid attachments, is the way). With node
- * slices each node's addresses live in its own file store: --store-dir on that node.
+ * not exist here. gc there judges only the records that name this node; one without "node"
+ * (made before records carried it) may be any node's, so it is skipped with a note rather
+ * than counted as this node's as on a file store. With node slices each node's addresses
+ * live in its own file store: --store-dir on that node.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -64,7 +65,7 @@ static void usage(FILE *f)
 	      "STORE: --store-dir DIR (default " IPAM_DEFAULT_STORE_DIR ")\n"
 	      "       or --config FILE (a CNI network config or conflist: its whereabouts ipam\n"
 	      "       section, completed by its flat file, gives store_dir and network_name,\n"
-	      "       or the etcd datastore: list, show and release; gc is the runtime's there)\n"
+	      "       or the etcd datastore)\n"
 	      "--network _unnamed selects the network of configs without network_name.\n"
 	      "gc judges only this node's allocations (--node, else as the plugin names the "
 	      "node).\n",
@@ -73,12 +74,12 @@ static void usage(FILE *f)
 
 /* --- the target: store and networks --- */
 
+/* The keys are found as the plugins (and libcni, in Go) find them: cni_json_get(). */
 static struct json_object *find_ipam(struct json_object *root)
 {
-	struct json_object *plugins, *ipam, *type;
+	struct json_object *plugins = cni_json_get(root, "plugins"), *ipam, *type;
 
-	if (json_object_object_get_ex(root, "plugins", &plugins) &&
-	    json_object_is_type(plugins, json_type_array)) {
+	if (plugins && json_object_is_type(plugins, json_type_array)) {
 		for (size_t i = 0; i < json_object_array_length(plugins); i++) {
 			struct json_object *p = json_object_array_get_idx(plugins, i);
 			struct json_object *found = find_ipam(p);
@@ -88,10 +89,10 @@ static struct json_object *find_ipam(struct json_object *root)
 		}
 		return NULL;
 	}
-	if (!json_object_object_get_ex(root, "ipam", &ipam) ||
-	    !json_object_is_type(ipam, json_type_object) ||
-	    !json_object_object_get_ex(ipam, "type", &type) ||
-	    !json_object_is_type(type, json_type_string) ||
+	ipam = cni_json_get(root, "ipam");
+	type = ipam && json_object_is_type(ipam, json_type_object) ? cni_json_get(ipam, "type")
+								   : NULL;
+	if (!type || !json_object_is_type(type, json_type_string) ||
 	    strcmp(json_object_get_string(type), "whereabouts") != 0)
 		return NULL;
 	return ipam;
@@ -515,6 +516,17 @@ static int cmd_gc(struct ipam_store *s, char **nets, const struct opts *o, const
 				other_nodes++;
 				continue;
 			}
+			if (o->conf.datastore == IPAM_STORE_ETCD && !r->a.node[0]) {
+				char addr[INET6_ADDRSTRLEN];
+
+				fprintf(err,
+					"mignet ipam: note: %s (container %s) skipped: no node "
+					"recorded, and the etcd store is every node's\n",
+					ipam_addr_format(r->a.family, r->a.ip, addr, sizeof(addr)),
+					r->a.id);
+				json_object_array_add(jskip, row_json(r, "reason", "no node"));
+				continue;
+			}
 			st = admin_netns_state(r->netns);
 			if (st == NS_LIVE) {
 				kept++;
@@ -577,7 +589,7 @@ static int cmd_gc(struct ipam_store *s, char **nets, const struct opts *o, const
 static const struct admin_cmd {
 	const char *name;
 	bool takes_arg; /* ADDRESS (or, for show, NAMESPACE/POD or CONTAINERID) */
-	bool is_gc;	/* --dry-run and --node are its own; the etcd store refuses it */
+	bool is_gc;	/* --dry-run and --node are its own */
 	int (*run)(struct ipam_store *s, char **nets, const struct opts *o, const char *what,
 		   FILE *out, FILE *err);
 } admin_cmds[] = {
@@ -686,16 +698,6 @@ int ipam_admin_main(int argc, char **argv, FILE *out, FILE *err)
 		return EXIT_USAGE;
 	}
 	if (o.config && load_config(&o, err) < 0) {
-		rc = EXIT_FAIL;
-		goto out;
-	}
-	if (o.conf.datastore == IPAM_STORE_ETCD && ac->is_gc) {
-		fprintf(err,
-			"mignet ipam gc: %s: the etcd store is cluster-wide, and a container of "
-			"another node has no netns here: gc would release it. Use the runtime's "
-			"CNI GC "
-			"(it passes the valid attachments)\n",
-			o.config);
 		rc = EXIT_FAIL;
 		goto out;
 	}

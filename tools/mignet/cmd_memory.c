@@ -199,7 +199,7 @@ int mignet_receive_main(int argc, char **argv)
 	}
 	if (optind != argc)
 		return mignet_usage_error("unexpected argument %s", argv[optind]);
-	r = tls_cli_settle(&tc, config, false, "receive");
+	r = tls_cli_settle(&tc, config, "receive");
 	if (r)
 		return r;
 	r = mignet_pick_token(token, token_file, token_buf, sizeof(token_buf), &o.token);
@@ -488,7 +488,7 @@ int mignet_send_main(int argc, char **argv)
 		return mignet_usage_error("unexpected argument %s", argv[optind]);
 	if (!o.target)
 		return mignet_usage_error("send needs --target ADDR[:PORT]");
-	r = tls_cli_settle(&tc, config, false, "send");
+	r = tls_cli_settle(&tc, config, "send");
 	if (r)
 		return r;
 	if (!tc.off && set_zc && o.zc_mode == MIG_ZC_ALWAYS)

@@ -85,9 +85,8 @@ static int collect_alloc(const struct ipam_alloc *a, void *arg)
 	if (!r)
 		return -1;
 	r->a = *a;
-	/* gc judges by it, on the file store only: an etcd store is shared by every node */
-	if (!strcmp(c->s->ops->name, "file"))
-		snprintf(r->netns, sizeof(r->netns), "%s", a->netns);
+	/* gc judges by it (on the node the record names: cmd_ipam.c) */
+	snprintf(r->netns, sizeof(r->netns), "%s", a->netns);
 	return 0;
 }
 

@@ -41,7 +41,7 @@ bool tls_cli_getopt(struct tls_cli *t, int c, const char *arg)
 	return false;
 }
 
-int tls_cli_settle(struct tls_cli *t, const char *config, bool fd_pass, const char *cmd)
+int tls_cli_settle(struct tls_cli *t, const char *config, const char *cmd)
 {
 	struct mig_error err = { 0 };
 	struct mig_config cfg;
@@ -73,13 +73,6 @@ int tls_cli_settle(struct tls_cli *t, const char *config, bool fd_pass, const ch
 			"mignet %s: TLS is on (KubeVirt's default): give --tls-dir DIR "
 			"(tls.crt, tls.key, ca.crt) or --tls-cert, --tls-key and --tls-ca; or turn "
 			"it off with --no-tls (disableTLS: true in --config)\n",
-			cmd);
-		return EXIT_USAGE;
-	}
-	if (fd_pass) {
-		fprintf(stderr,
-			"mignet %s: --fd-pass hands the TCP socket to QEMU, which would "
-			"then speak in clear: only with --no-tls\n",
 			cmd);
 		return EXIT_USAGE;
 	}

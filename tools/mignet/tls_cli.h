@@ -60,10 +60,10 @@ bool tls_cli_getopt(struct tls_cli *t, int c, const char *arg);
 
 /**
  * tls_cli_settle() - TLS on or off (--no-tls wins over @config's disableTLS), and its
- * material given when on; @fd_pass: the command hands its socket to QEMU (only in clear).
+ * material given when on.
  * Return: 0, or EXIT_USAGE (the message printed, prefixed "mignet @cmd: ").
  */
-int tls_cli_settle(struct tls_cli *t, const char *config, bool fd_pass, const char *cmd);
+int tls_cli_settle(struct tls_cli *t, const char *config, const char *cmd);
 
 /**
  * tls_cli_load() - the context of this run for @role, read from the files now (a rotated

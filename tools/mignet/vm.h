@@ -39,8 +39,10 @@ struct vm_opts {
 	unsigned int streams, progress_timeout, completion_timeout_per_gib, timeout, parallel;
 	unsigned int cluster_limit, cluster_wait;
 	uint64_t bandwidth;
-	bool auto_converge, post_copy, json, fd_pass;
-	struct tls_cli tls; /* on unless --no-tls or disableTLS: true (tls_cli.h) */
+	bool auto_converge, post_copy, json;
+	const char *data_path; /* --data-path: "auto" (NULL), "fd" or "splice" */
+	bool fd_pass;	       /* resolved: QEMU gets the TCP socket itself (getfd, fd:) */
+	struct tls_cli tls;    /* on unless --no-tls or disableTLS: true (tls_cli.h) */
 	bool set_streams, set_bw, set_pto, set_cto, set_ac, set_pc, set_par, set_cluster;
 	const char *token; /* from --token-file or MIGNET_TOKEN */
 	char token_buf[MIG_MAX_TOKEN + 2];
@@ -61,8 +63,12 @@ struct vm_report {
 	const char *vm_runs_on;			   /* "source", "target", "unknown" */
 	uint64_t guest_memory;
 	struct mig_qemu_migration qemu; /* the last query-migrate of this side's QEMU */
-	unsigned int streams;		/* QEMU connections carried: main + multifd channels */
-	unsigned int connections;	/* the same (a clearer name) */
+	/* the target's: the source QEMU's final figures (done), for those its own QEMU does not
+	 * give (QEMU 7.2's incoming side reports only its status) */
+	struct mig_qemu_migration source_qemu;
+	bool have_source_qemu;
+	unsigned int streams;	  /* QEMU connections carried: main + multifd channels */
+	unsigned int connections; /* the same (a clearer name) */
 	unsigned int multifd_channels;
 	double cpu_seconds;		      /* of this mignet */
 	uint64_t conn_bytes[MIG_MAX_STREAMS]; /* both directions of connection k (k >= 1) */
@@ -87,6 +93,12 @@ void vm_progress(struct vm_ui *ui, const struct mig_qemu_migration *m, double el
 		 const char *mode);
 void vm_timestamp(char *buf, size_t size);
 struct json_object *vm_report_json(const struct vm_report *r);
+
+/** vm_report_qemu_json() - this side's QEMU figures, as in the report's "qemu". */
+struct json_object *vm_report_qemu_json(const struct vm_report *r);
+
+/** vm_report_source_qemu() - keep the source's "qemu" figures @q (its done message). */
+void vm_report_source_qemu(struct vm_report *r, struct json_object *q);
 void vm_report_print(struct vm_ui *ui, const struct vm_report *r);
 void vm_report_conns(struct vm_report *r, struct mig_forwarder *fw);
 /* "WHY; the VM runs on the source" (or that neither side is known to run it) */

@@ -126,17 +126,55 @@ void vm_report_conns(struct vm_report *r, struct mig_forwarder *fw)
 
 	r->nconn = fw->n;
 	for (i = 0; i < fw->n && i < MIG_MAX_STREAMS; i++)
-		r->conn_bytes[i] =
-			atomic_load(&fw->conns[i].up.bytes) + atomic_load(&fw->conns[i].down.bytes);
+		r->conn_bytes[i] = mig_conn_bytes(&fw->conns[i]);
 }
 
-static struct json_object *qemu_json(const struct vm_report *r)
+static uint64_t json_u64(struct json_object *q, const char *key)
 {
-	const struct mig_qemu_migration *m = &r->qemu;
-	struct json_object *o = json_object_new_object();
-	double secs = (double)m->total_time_ms / 1000.0;
+	struct json_object *v = mig_json_get(q, key, json_type_int);
 
+	return v && json_object_get_int64(v) > 0 ? (uint64_t)json_object_get_int64(v) : 0;
+}
+
+void vm_report_source_qemu(struct vm_report *r, struct json_object *q)
+{
+	struct mig_qemu_migration *m = &r->source_qemu;
+
+	if (!q)
+		return;
+	m->total_time_ms = json_u64(q, "totalTimeMs");
+	m->downtime_ms = json_u64(q, "downtimeMs");
+	m->setup_time_ms = json_u64(q, "setupTimeMs");
+	m->transferred = json_u64(q, "transferredBytes");
+	m->total = json_u64(q, "ramTotal");
+	m->dirty_sync_count = json_u64(q, "dirtySyncCount");
+	m->postcopy_requests = json_u64(q, "postcopyRequests");
+	r->have_source_qemu = true;
+}
+
+struct json_object *vm_report_qemu_json(const struct vm_report *r)
+{
+	struct mig_qemu_migration merged = r->qemu, *m = &merged;
+	struct json_object *o = json_object_new_object();
+	const char *from = "this node's QEMU";
+	double secs;
+
+	if (r->have_source_qemu && !m->transferred && !m->total_time_ms) {
+		/* the figures of the migration as the source QEMU measured it; status is ours */
+		const struct mig_qemu_migration *src = &r->source_qemu;
+
+		m->total_time_ms = src->total_time_ms;
+		m->downtime_ms = src->downtime_ms;
+		m->setup_time_ms = src->setup_time_ms;
+		m->transferred = src->transferred;
+		m->total = src->total;
+		m->dirty_sync_count = src->dirty_sync_count;
+		m->postcopy_requests = src->postcopy_requests;
+		from = "the source QEMU";
+	}
+	secs = (double)m->total_time_ms / 1000.0;
 	add_str(o, "status", m->status);
+	add_str(o, "figuresFrom", from);
 	add_u64(o, "totalTimeMs", m->total_time_ms);
 	add_u64(o, "downtimeMs", m->downtime_ms);
 	add_u64(o, "setupTimeMs", m->setup_time_ms);
@@ -173,7 +211,7 @@ struct json_object *vm_report_json(const struct vm_report *r)
 	add_str(o, "vmRunsOn", r->vm_runs_on);
 	add_str(o, "transport", r->transport);
 	add_u64(o, "guestMemory", r->guest_memory);
-	json_object_object_add(o, "qemu", qemu_json(r));
+	json_object_object_add(o, "qemu", vm_report_qemu_json(r));
 	json_object_object_add(o, "streams", json_object_new_int((int)r->streams));
 	json_object_object_add(o, "connections", json_object_new_int((int)r->connections));
 	json_object_object_add(o, "multifdChannels", json_object_new_int((int)r->multifd_channels));

@@ -273,7 +273,12 @@ int vm_source_run_fd(struct source *s, struct mig_error *err)
 	args = json_object_new_object();
 	json_object_object_add(args, "fdname", json_object_new_string(VM_FDNAME));
 	r = mig_qmp_exec_fd(&s->qmp, "getfd", args, net, NULL, err);
-	close(net); /* QEMU holds its own copy now */
+	if (r < 0) {
+		close(net);
+		return r;
+	}
+	/* QEMU holds its own descriptor now; ours counts the bytes and can break it */
+	r = mig_forward_pass(&s->fw, 1, net, err);
 	if (r < 0)
 		return r;
 	return run_migration(s, "fd:" VM_FDNAME, err);
@@ -317,6 +322,7 @@ static void tell_done(struct source *s)
 	}
 	json_object_object_add(m, "status", json_object_new_string(s->rep.qemu.status));
 	json_object_object_add(m, "mode", json_object_new_string(s->rep.mode));
+	json_object_object_add(m, "qemu", vm_report_qemu_json(&s->rep));
 	if (s->reason[0])
 		json_object_object_add(m, "reason", json_object_new_string(s->reason));
 	if (mig_control_send(s->ctl, m, &e) < 0) {

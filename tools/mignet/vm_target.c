@@ -33,7 +33,13 @@ static int give(struct target *t, unsigned int k, int fd, struct mig_error *err)
 		args = json_object_new_object();
 		json_object_object_add(args, "fdname", json_object_new_string(VM_FDNAME));
 		r = mig_qmp_exec_fd(&t->qmp, "getfd", args, fd, NULL, err);
-		close(fd);
+		if (r < 0) {
+			close(fd);
+			return r;
+		}
+		/* ours stays open beside QEMU's: its byte count feeds the watch and the report,
+		 * and shutting it down breaks QEMU's connection as with a pumped one */
+		r = mig_forward_pass(&t->fw, k, fd, err);
 		if (r < 0)
 			return r;
 		return mig_qemu_simple(&t->qmp, "migrate-incoming", "uri", "fd:" VM_FDNAME, err);
@@ -100,6 +106,7 @@ static bool control_message(struct target *t)
 		t->rep.mode = "PostCopy";
 	if (why && !t->reason[0])
 		snprintf(t->reason, sizeof(t->reason), "source: %s", json_object_get_string(why));
+	vm_report_source_qemu(&t->rep, mig_json_get(m, "qemu", json_type_object));
 	json_object_put(m);
 	return true;
 }
@@ -138,14 +145,14 @@ static void settle(struct target *t)
  * Whether nothing moved for the source's progressTimeout (+ WATCH_MARGIN): the source or the
  * network is gone without a word (a link down sends no FIN). The source cancels first; this
  * side then gives up too, breaking its QEMU's connections. Not in post-copy (a quiet guest
- * asks for no page), nor with fd: (QEMU holds the socket, no byte passes here).
+ * asks for no page). With fd: the kernel's count of the socket QEMU holds stands in.
  */
 static bool stalled(struct target *t, uint64_t *last_bytes, double *last_at)
 {
 	uint64_t b = mig_forwarder_bytes(&t->fw);
 	double now = mig_now();
 
-	if (b != *last_bytes || t->fd_mode || !t->progress_timeout ||
+	if (b != *last_bytes || !t->progress_timeout ||
 	    !strcmp(t->rep.qemu.status, "postcopy-active")) {
 		*last_bytes = b;
 		*last_at = now;

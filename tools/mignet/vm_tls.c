@@ -18,7 +18,7 @@
 
 int vm_tls_settle(struct vm_opts *o, const char *cmd)
 {
-	return tls_cli_settle(&o->tls, o->config, o->fd_pass, cmd);
+	return tls_cli_settle(&o->tls, o->config, cmd);
 }
 
 int vm_tls_load(const struct vm_opts *o, enum mig_tls_role role, struct mig_tls_ctx **ret,

@@ -72,8 +72,9 @@ def make_test_pki(d):
 
 
 class EtcdCluster:
-    def __init__(self, size=3, tls=False, netns=None):
+    def __init__(self, size=3, tls=False, netns=None, extra_args=()):
         self.size = size
+        self.extra_args = list(extra_args)  # more etcd flags, e.g. a --quota-backend-bytes
         self.tls = tls
         self.netns = netns  # run the members (and our probes) inside this network namespace
         self.nsexec = ["ip", "netns", "exec", netns] if netns else []
@@ -101,7 +102,7 @@ class EtcdCluster:
                "--initial-cluster", cluster, "--initial-cluster-state", "new",
                "--initial-cluster-token", self.token,
                "--heartbeat-interval", "50", "--election-timeout", "500",
-               "--log-level", "warn", "--logger", "zap"]
+               "--log-level", "warn", "--logger", "zap"] + self.extra_args
         if self.tls:
             cmd += ["--cert-file", self.pki["server_cert"], "--key-file", self.pki["server_key"],
                     "--trusted-ca-file", self.pki["ca"], "--client-cert-auth"]

@@ -111,6 +111,14 @@ def test_list_table_and_json(store):
                   f)
     j = mignet_json("list", "--config", cfg)
     assert [(p["network"], len(p["allocations"])) for p in j["pools"]] == [("migration", 2)]
+    # its keys read as the plugins and libcni (Go's encoding/json) read them: case-insensitively
+    plugin = {k: v for k, v in c.items() if k not in ("cniVersion", "name")}
+    plugin["IPAM"] = dict(plugin.pop("ipam"))
+    plugin["IPAM"]["Type"] = plugin["IPAM"].pop("type")
+    with open(cfg, "w") as f:
+        json.dump({"cniVersion": "0.3.1", "name": "migration-network", "Plugins": [plugin]}, f)
+    j = mignet_json("list", "--config", cfg)
+    assert [(p["network"], len(p["allocations"])) for p in j["pools"]] == [("migration", 2)]
 
 
 def test_list_missing_store_is_empty_and_not_created(store):

@@ -185,6 +185,6 @@ def test_migrate_incoming_tls_usage(tmp):
         rep = [json.loads(l) for l in r.stdout.splitlines() if '"report"' in l][-1]
         assert "nowhere/tls.crt: No such file" in rep["failureReason"], rep
         assert rep["tls"] == {}, rep  # on, but no connection got as far
-    r = subprocess.run(base["migrate"] + ["--tls-dir", tmp, "--fd-pass", "--streams", "0"],
+    r = subprocess.run(base["migrate"] + ["--tls-dir", tmp, "--data-path", "fd", "--streams", "0"],
                        capture_output=True, text=True, timeout=30, env=env)
-    assert r.returncode == 2 and "--fd-pass" in r.stderr and "--no-tls" in r.stderr, r.stderr
+    assert r.returncode == 2 and "--data-path fd" in r.stderr and "--no-tls" in r.stderr, r.stderr

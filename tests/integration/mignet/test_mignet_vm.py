@@ -133,6 +133,11 @@ def test_bios_vm_migrates_over_migration0(nodes, streams, tls):
     assert rep["sourceAddress"] == nodes.net.mig_addr["a"]
     assert rep["vmRunsOn"] == "target" and trep["vmRunsOn"] == "target"
     assert rep["qemu"]["status"] == "completed"
+    # the target QEMU reports only its status: the target's report carries the source's figures
+    assert rep["qemu"]["figuresFrom"] == "this node's QEMU"
+    assert trep["qemu"]["figuresFrom"] == "the source QEMU", trep["qemu"]
+    for k in ("transferredBytes", "totalTimeMs", "downtimeMs", "ramTotal"):
+        assert trep["qemu"][k] == rep["qemu"][k] and rep["qemu"][k] > 0, (k, rep, trep)
     connections = 1 + streams if streams >= 2 else 1  # main + multifd channels
     assert rep["streams"] == connections and trep["streams"] == connections
     assert rep["connections"] == connections
@@ -144,6 +149,9 @@ def test_bios_vm_migrates_over_migration0(nodes, streams, tls):
         assert trep["tls"]["peerName"] == "kubevirt.io:system:client:virt-handler"
     else:
         assert rep["tls"] is False and trep["tls"] is False
+        # one connection in clear: QEMU gets the TCP socket itself (no hop through mignet)
+        path = "fd" if streams < 2 else "splice"
+        assert rep["transport"] == path and trep["transport"] == path, (rep, trep)
     assert len(rep["connectionBytes"]) == rep["connections"]
     assert all(b > 0 for b in rep["connectionBytes"]), rep
     # the guest's RAM went through mignet: at least what QEMU says it transferred
@@ -154,9 +162,12 @@ def test_bios_vm_migrates_over_migration0(nodes, streams, tls):
     assert dst.status() == "running"
     # nothing of it took the pod network
     assert pod_bytes(nodes.net, "a") + pod_bytes(nodes.net, "b") - pod0 < 64 * 1024
-    # the per-migration sockets are gone, the directory is private
-    assert os.listdir(nodes.sockdir) == []
-    assert os.stat(nodes.sockdir).st_mode & 0o777 == 0o700
+    # the per-migration sockets are gone, the directory is private (with fd, none was made)
+    if rep["transport"] == "fd":
+        assert not os.path.exists(nodes.sockdir) or os.listdir(nodes.sockdir) == []
+    else:
+        assert os.listdir(nodes.sockdir) == []
+        assert os.stat(nodes.sockdir).st_mode & 0o777 == 0o700
 
 
 def test_wrong_token_never_reaches_the_target_qemu(nodes, tmp_path):
@@ -199,15 +210,21 @@ def wait_progress(p, n=2):
     raise AssertionError("no progress: " + p.stderr.read())
 
 
+# the two data paths: mignet's forwarder (multifd, TLS) and QEMU holding the TCP socket
+DATA_PATHS = {"splice": ("--streams", "2"), "fd": ("--streams", "0", "--no-tls")}
+
+
+@pytest.mark.parametrize("path", DATA_PATHS)
 @pytest.mark.parametrize("victim", ["target-mignet", "target-qemu"])
-def test_target_killed_midway_keeps_the_vm_on_the_source(nodes, victim):
+def test_target_killed_midway_keeps_the_vm_on_the_source(nodes, victim, path):
     src, dst = nodes.vm("a"), nodes.vm("b", incoming=True)
-    inc = nodes.incoming(dst)
+    inc = nodes.incoming(dst, *DATA_PATHS[path][2:])
     # 64 KiB/s: the BIOS guest's megabyte takes long enough to be interrupted
     mig = nodes.net.popen("a", MIGNET, "migrate", "--qmp", src.qmp_path, "--target",
                           nodes.net.mig_addr["b"], "--socket-dir", nodes.sockdir,
-                          "--token-file", nodes.token, "--json", *nodes.tls("client", ()),
-                          "--streams", "2", "--bandwidth", "64KiB/s", "--progress-timeout", "20")
+                          "--token-file", nodes.token, "--json",
+                          *nodes.tls("client", DATA_PATHS[path]), *DATA_PATHS[path],
+                          "--bandwidth", "64KiB/s", "--progress-timeout", "20")
     wait_progress(mig)
     assert capabilities(mig.pid) == {"CapEff": 1 << 1, "CapBnd": 1 << 1}
     if victim == "target-mignet":
@@ -224,6 +241,7 @@ def test_target_killed_midway_keeps_the_vm_on_the_source(nodes, victim):
     assert "the VM runs on the source" in rep["failureReason"]
     assert src.status() == "running"
     assert src.query("query-migrate")["status"] in ("failed", "cancelled")
+    assert rep["transport"] == ("tls" if path == "splice" else "fd"), rep
 
 
 def migrate_bg(nodes, src, *extra):
@@ -307,7 +325,10 @@ def test_auto_converge_and_channels_reach_both_qemus(nodes):
     (["migrate", "--target", "10.0.0.1"], "--qmp SOCKET and --target"),
     (["migrate", "--qmp", "q", "--target", "10.0.0.1", "--streams", "99"], "--streams 99: a number in 0..62"),
     (["migrate", "--qmp", "q", "--target", "10.0.0.1", "--bandwidth", "fast"], "--bandwidth fast"),
-    (["migrate", "--qmp", "q", "--target", "10.0.0.1", "--fd-pass"], "--fd-pass carries one"),
+    (["migrate", "--qmp", "q", "--target", "10.0.0.1", "--no-tls", "--data-path", "fd"],
+     "--data-path fd hands QEMU the one TCP connection: use it with --streams 0"),
+    (["migrate", "--qmp", "q", "--target", "10.0.0.1", "--data-path", "copy"],
+     "--data-path copy: auto, fd or splice"),
     (["migrate", "--bogus"], "see mignet migrate --help"),
     (["incoming"], "--qmp SOCKET is needed"),
     (["incoming", "--qmp", "q", "--port", "0"], "--port 0: not a port"),
@@ -341,12 +362,14 @@ def test_help_names_every_option():
             assert o in r.stdout, (cmd, o)
 
 
-def test_network_gone_midway_keeps_the_vm_on_the_source(nodes):
+@pytest.mark.parametrize("path", DATA_PATHS)
+def test_network_gone_midway_keeps_the_vm_on_the_source(nodes, path):
     """migration0 of the target node goes down (no FIN, no RST: silence). The source cancels
-    past its progressTimeout; the target, told that timeout in the setup, gives up too."""
+    past its progressTimeout; the target, told that timeout in the setup, gives up too (with
+    fd, by the kernel's byte count of the socket its QEMU holds)."""
     src, dst = nodes.vm("a", payload=48), nodes.vm("b", incoming=True, payload=48)
-    inc = nodes.incoming(dst)
-    mig = migrate_bg(nodes, src, "--streams", "2", "--bandwidth", "8", "--progress-timeout", "3")
+    inc = nodes.incoming(dst, *DATA_PATHS[path][2:])
+    mig = migrate_bg(nodes, src, *DATA_PATHS[path], "--bandwidth", "8", "--progress-timeout", "3")
     wait_progress(mig)
     nodes.net.ip("b", "link", "set", "migration0", "down")
     out, err = mig.communicate(timeout=60)

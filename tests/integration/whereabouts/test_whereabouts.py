@@ -246,6 +246,30 @@ def test_overlapping_ranges(store):
     assert result_addrs(add_ok(small, containerid="f")) == ["10.50.0.1/28"]
 
 
+@pytest.mark.parametrize("overlap", [True, False], ids=["overlap-check", "no-overlap-check"])
+def test_overlapping_ranges_of_one_config_never_repeat_an_address(store, overlap):
+    """Two ranges of one config whose CIDRs differ but overlap, on a fresh store: the second
+    range's pool does not exist before this ADD, nor the first's; one result still never
+    holds one address twice, and the next ADD sees both."""
+    c = conf({"store_dir": store, "enable_overlapping_ranges": overlap,
+              "ipRanges": [{"range": "10.52.0.0/24"}, {"range": "10.52.0.0/25"},
+                           {"range": "fd52::/64"}, {"range": "fd52::/120"}]})
+    first = result_addrs(add_ok(c, containerid="a"))
+    assert first == ["10.52.0.1/24", "10.52.0.2/25", "fd52::1/64", "fd52::2/120"]
+    second = result_addrs(add_ok(c, containerid="b"))
+    if overlap:  # what another range of the network holds is taken too
+        assert second == ["10.52.0.3/24", "10.52.0.4/25", "fd52::3/64", "fd52::4/120"]
+    else:  # each pool on its own (the /25's search starts past what it skipped for a)
+        assert second == ["10.52.0.2/24", "10.52.0.3/25", "fd52::2/64", "fd52::3/120"]
+    assert len({a.split("/")[0] for a in second}) == 4
+    check_invariants(store)
+    # DEL gives both back; the hints went down: the lowest again
+    assert wb("DEL", c, containerid="a")[0] == 0
+    assert wb("DEL", c, containerid="b")[0] == 0
+    assert allocations(store) == {}
+    assert result_addrs(add_ok(c, containerid="c")) == first
+
+
 def test_flat_file(store, tmp_path):
     flat = os.path.join(str(tmp_path), "whereabouts.conf")
     with open(flat, "w") as f:

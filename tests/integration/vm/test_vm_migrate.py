@@ -4,7 +4,7 @@ carries QEMU's migration in KubeVirt.
 
 QEMU runs in each node's virt-launcher namespace (only lo); `mignet migrate` (node A) and
 `mignet incoming` (node B) run in the virt-handler namespaces, which hold migration0 from our
-macvlan + whereabouts (tests/integration/vm/topology.py). Every check is independent of
+macvlan + whereabouts (tests/integration/lib/vm/topology.py). Every check is independent of
 mignet's own words: the QEMUs are asked through a second QMP monitor of ours, the guest's
 heartbeat is read from each QEMU's serial console, the interfaces' counters from the kernel.
 
@@ -49,20 +49,26 @@ def source_keeps_running(src):
     assert later["errors"] == 0, src.diagnostics()
 
 
+# (multifd channels, TLS): in clear with one connection QEMU gets the TCP socket itself (fd)
+PATHS = [(0, True), (0, False), (2, True), (8, True), (8, False)]
+
+
 @pytest.mark.parametrize("dirty", [0, "32M"], ids=["idle", "dirtying"])
-@pytest.mark.parametrize("streams", [0, 2, 8])
-def test_vm_migrates_through_mignet(vm_cluster, streams, dirty):
+@pytest.mark.parametrize("streams,tls", PATHS,
+                         ids=[f"{n}-{'tls' if t else 'clear'}" for n, t in PATHS])
+def test_vm_migrates_through_mignet(vm_cluster, streams, tls, dirty):
     c = vm_cluster
     src, dst = start_pair(c, dirty=dirty)
     tok = token_file(c)
     pod_before = c.pod_network_counters()
     mig0_before = link_bytes(c.handler["b"], "migration0")
+    clear = () if tls else ("--no-tls",)
 
-    inc = incoming(c, dst, tok)
+    inc = incoming(c, dst, tok, *clear)
     listening = inc.wait_event("listening")
     assert listening["address"] == c.mig_addr["b"], listening
     mig = migrate(c, src, listening["port"], tok, "--streams", str(streams),
-                  "--config", config_file(c))
+                  "--config", config_file(c), *clear)
     rc = mig.finish()
     assert rc == 0, mig.said()
     assert inc.finish() == 0, inc.said()
@@ -88,6 +94,10 @@ def test_vm_migrates_through_mignet(vm_cluster, streams, dirty):
     if channels:
         assert src.qmp.cmd("query-migrate-parameters")["multifd-channels"] == channels
     assert inc.report() and inc.report()["completed"] is True, inc.said()
+    path = "tls" if tls else "fd" if streams < 2 else "splice"
+    assert report["transport"] == path and inc.report()["transport"] == path, mig.said()
+    # the bytes each connection carried, counted by mignet (or, with fd, by the kernel)
+    assert sum(report["connectionBytes"]) >= m["ram"]["transferred"], report
 
     # every byte went over migration0, none over the pod network
     mig0_after = link_bytes(c.handler["b"], "migration0")

@@ -36,8 +36,7 @@ import subprocess
 import tempfile
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
-    __file__)))))
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), *[".."] * 4))
 GUEST_DIR = os.environ.get("MIGNET_GUEST_DIR", os.path.join(REPO, "build", "guest"))
 QEMU = os.environ.get("MIGNET_QEMU", "qemu-system-x86_64")
 RAM = "262148K"          # 256 MiB + 4 KiB: never a multiple of 256 KiB (TCG dirty-tracking bug)

@@ -1,3 +1,0 @@
-module mignet/bench/kubevirt-proxy
-
-go 1.19
