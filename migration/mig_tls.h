@@ -154,7 +154,8 @@ void mig_tls_conn_free(struct mig_tls_conn *c);
  * mig_tls_pump_out() runs on the same @c in another (the SSL calls are serialised).
  * @ret_bytes: plaintext bytes moved (may be NULL).
  * Return: 0 at a clean end, -errno (-EPROTO: the peer closed without close_notify, a
- * truncation) with @err.
+ * truncation, or sent an alert; -EBADMSG: a record did not verify, mignet's record layer)
+ * with @err.
  */
 int mig_tls_pump_in(struct mig_tls_conn *c, int out_fd, void *buf, size_t len, uint64_t *ret_bytes,
 		    struct mig_error *err);

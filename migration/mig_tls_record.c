@@ -59,10 +59,10 @@
 
 #define REC_HDR 5
 #define REC_TAG 16
-#define REC_PLAIN 16384u			      /* 2^14, the largest plaintext */
+#define REC_PLAIN 16384u			     /* 2^14, the largest plaintext */
 #define REC_SLOT (REC_HDR + REC_PLAIN + 1 + REC_TAG) /* a full record on the wire */
-#define REC_MAX_CIPHER (REC_PLAIN + 256)	      /* the largest length field allowed */
-#define TX_SLOTS 16				      /* records per write */
+#define REC_MAX_CIPHER (REC_PLAIN + 256)	     /* the largest length field allowed */
+#define TX_SLOTS 16				     /* records per write */
 #define RX_BUF (1u << 20)
 #define RX_ROOM (256u << 10) /* compact the receive buffer when less room is left */
 #define IOV_BATCH 128
@@ -539,8 +539,7 @@ int mig_tls_record_pump_out(struct mig_tls_conn *c, int in_fd, uint64_t *bytes,
 	}
 }
 
-int mig_tls_record_write_all(struct mig_tls_conn *c, const void *buf, size_t len,
-			     double deadline)
+int mig_tls_record_write_all(struct mig_tls_conn *c, const void *buf, size_t len, double deadline)
 {
 	struct mig_tls_record *rl = c->rl;
 	unsigned char *rec = malloc(REC_SLOT);
@@ -574,11 +573,11 @@ int mig_tls_record_write_all(struct mig_tls_conn *c, const void *buf, size_t len
 /* ---- receiving ---- */
 
 /* A fatal error of the receiving side: sticky, answered with @alert (>= 0) when it can be. */
-static int rx_fail(struct mig_tls_conn *c, int r, int alert, struct mig_error *err,
-		   const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static int rx_fail(struct mig_tls_conn *c, int r, int alert, struct mig_error *err, const char *fmt,
+		   ...) __attribute__((format(printf, 5, 6)));
 
-static int rx_fail(struct mig_tls_conn *c, int r, int alert, struct mig_error *err,
-		   const char *fmt, ...)
+static int rx_fail(struct mig_tls_conn *c, int r, int alert, struct mig_error *err, const char *fmt,
+		   ...)
 {
 	va_list ap;
 
@@ -606,7 +605,8 @@ static int rx_control(struct mig_tls_conn *c, unsigned char type, unsigned char 
 	if (type == CT_ALERT) {
 		if (n != 2)
 			return rx_fail(c, -EPROTO, AL_DECODE_ERROR, err,
-				       "TLS pump: the %s sent a malformed alert%s", mig_tls_peer_role(c->role), "");
+				       "TLS pump: the %s sent a malformed alert%s",
+				       mig_tls_peer_role(c->role), "");
 		if (p[1] == AL_CLOSE_NOTIFY) {
 			rl->rx_closed = true;
 			return 1;
@@ -614,12 +614,14 @@ static int rx_control(struct mig_tls_conn *c, unsigned char type, unsigned char 
 		if (p[1] == AL_USER_CANCELED && p[0] == 1)
 			return 0;
 		snprintf(what, sizeof(what), "%s", SSL_alert_desc_string_long(p[1]));
-		return rx_fail(c, -EPROTO, -1, err, "TLS pump: the %s sent the alert \"%s\"", mig_tls_peer_role(c->role), what);
+		return rx_fail(c, -EPROTO, -1, err, "TLS pump: the %s sent the alert \"%s\"",
+			       mig_tls_peer_role(c->role), what);
 	}
 	if (type != CT_HANDSHAKE) {
 		snprintf(what, sizeof(what), "%u", type);
 		return rx_fail(c, -EPROTO, AL_UNEXPECTED_MESSAGE, err,
-			       "TLS pump: the %s sent a record of content type %s", mig_tls_peer_role(c->role), what);
+			       "TLS pump: the %s sent a record of content type %s",
+			       mig_tls_peer_role(c->role), what);
 	}
 	while (n) {
 		size_t ml;
@@ -627,22 +629,25 @@ static int rx_control(struct mig_tls_conn *c, unsigned char type, unsigned char 
 		if (n < 4 || (ml = (size_t)p[1] << 16 | (size_t)p[2] << 8 | p[3]) > n - 4)
 			return rx_fail(c, -EPROTO, AL_UNEXPECTED_MESSAGE, err,
 				       "TLS pump: the %s split a post-handshake message across "
-				       "records%s", mig_tls_peer_role(c->role),
-				       "");
+				       "records%s",
+				       mig_tls_peer_role(c->role), "");
 		if (p[0] == HS_KEY_UPDATE) {
 			/* the key changes after this record: it must end it */
 			if (ml != 1 || p[4] > 1 || n != 5)
 				return rx_fail(c, -EPROTO, AL_ILLEGAL_PARAMETER, err,
-					       "TLS pump: the %s sent a malformed KeyUpdate%s", mig_tls_peer_role(c->role), "");
+					       "TLS pump: the %s sent a malformed KeyUpdate%s",
+					       mig_tls_peer_role(c->role), "");
 			if (keys_set(rl, &rl->rx, NULL, 0) < 0)
 				return rx_fail(c, -EPROTO, -1, err,
-					       "TLS pump: the %s's KeyUpdate: no new keys%s", mig_tls_peer_role(c->role), "");
+					       "TLS pump: the %s's KeyUpdate: no new keys%s",
+					       mig_tls_peer_role(c->role), "");
 			if (p[4])
 				atomic_store(&rl->tx_update_owed, true);
 		} else if (p[0] != HS_NEW_SESSION_TICKET) { /* a ticket: we resume nothing */
 			snprintf(what, sizeof(what), "%u", p[0]);
 			return rx_fail(c, -EPROTO, AL_UNEXPECTED_MESSAGE, err,
-				       "TLS pump: the %s sent the post-handshake message %s", mig_tls_peer_role(c->role), what);
+				       "TLS pump: the %s sent the post-handshake message %s",
+				       mig_tls_peer_role(c->role), what);
 		}
 		p += 4 + ml;
 		n -= 4 + ml;
@@ -669,13 +674,14 @@ static int rx_next(struct mig_tls_conn *c, unsigned char *ret_type, unsigned cha
 	if (rec[0] != CT_APPDATA) {
 		snprintf(what, sizeof(what), "%u", rec[0]);
 		return rx_fail(c, -EPROTO, AL_UNEXPECTED_MESSAGE, err,
-			       "TLS pump: the %s sent an unprotected record of type %s", mig_tls_peer_role(c->role), what);
+			       "TLS pump: the %s sent an unprotected record of type %s",
+			       mig_tls_peer_role(c->role), what);
 	}
 	if (clen > REC_MAX_CIPHER) {
 		snprintf(what, sizeof(what), "%zu", clen);
 		return rx_fail(c, -EPROTO, AL_RECORD_OVERFLOW, err,
-			       "TLS pump: the %s sent a record of %s bytes (record_overflow)", mig_tls_peer_role(c->role),
-			       what);
+			       "TLS pump: the %s sent a record of %s bytes (record_overflow)",
+			       mig_tls_peer_role(c->role), what);
 	}
 	if (avail < REC_HDR + clen)
 		return 0;
@@ -684,11 +690,12 @@ static int rx_next(struct mig_tls_conn *c, unsigned char *ret_type, unsigned cha
 		snprintf(what, sizeof(what), "%llu", (unsigned long long)rl->rx.seq);
 		return rx_fail(c, r, alert, err,
 			       "TLS pump: a record from the %s does not verify (bad_record_mac: "
-			       "altered, replayed or out of order), record %s", mig_tls_peer_role(c->role),
-			       what);
+			       "altered, replayed or out of order), record %s",
+			       mig_tls_peer_role(c->role), what);
 	}
 	if (r < 0)
-		return rx_fail(c, r, alert, err, "TLS pump: the %s sent a malformed record%s", mig_tls_peer_role(c->role), "");
+		return rx_fail(c, r, alert, err, "TLS pump: the %s sent a malformed record%s",
+			       mig_tls_peer_role(c->role), "");
 	*ret_p = rec + REC_HDR;
 	rl->rx_start += REC_HDR + clen;
 	return 1;
@@ -715,16 +722,18 @@ static int rx_read(struct mig_tls_conn *c, double deadline, struct mig_error *er
 			return (int)n;
 		}
 		if (n == 0)
-			return rx_fail(c, -EPROTO, -1, err,
-				       "TLS pump: the %s closed the connection without close_notify "
-				       "(truncated%s)", mig_tls_peer_role(c->role),
-				       rl->rx_fill > rl->rx_start ? ", in the middle of a record" : "");
+			return rx_fail(
+				c, -EPROTO, -1, err,
+				"TLS pump: the %s closed the connection without close_notify "
+				"(truncated%s)",
+				mig_tls_peer_role(c->role),
+				rl->rx_fill > rl->rx_start ? ", in the middle of a record" : "");
 		if (errno == EINTR)
 			continue;
 		if (errno != EAGAIN) {
 			r = -errno;
-			return rx_fail(c, r, -1, err, "TLS pump: read from the %s: %s", mig_tls_peer_role(c->role),
-				       strerror(-r));
+			return rx_fail(c, r, -1, err, "TLS pump: read from the %s: %s",
+				       mig_tls_peer_role(c->role), strerror(-r));
 		}
 		r = mig_tls_wait_fd(c->fd, POLLIN, deadline);
 		if (r < 0) {
