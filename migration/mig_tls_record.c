@@ -458,17 +458,18 @@ int mig_tls_record_close_notify(struct mig_tls_conn *c, struct mig_error *err)
 	return 0;
 }
 
-/* Write the records of slots [first, end) of tx_buf, the last one @last_len long. */
-static int flush_slots(struct mig_tls_conn *c, size_t first, size_t end, size_t last_len)
+/* Write the records of slots [first, end) of @slots, the last one @last_len long. */
+static int flush_slots(struct mig_tls_conn *c, unsigned char *slots, size_t first, size_t end,
+		       size_t last_len, double deadline)
 {
 	if (end <= first)
 		return 0;
-	return sock_write_all(c->fd, c->rl->tx_buf + first * REC_SLOT,
-			      (end - first - 1) * REC_SLOT + last_len, -1);
+	return sock_write_all(c->fd, slots + first * REC_SLOT,
+			      (end - first - 1) * REC_SLOT + last_len, deadline);
 }
 
-/* Seal @n bytes already in tx_buf's slots and write them, KeyUpdates where due. */
-static int send_slots(struct mig_tls_conn *c, size_t n)
+/* Seal the @n bytes in the plaintext places of @slots and write them, KeyUpdates where due. */
+static int send_slots(struct mig_tls_conn *c, unsigned char *slots, size_t n, double deadline)
 {
 	struct mig_tls_record *rl = c->rl;
 	size_t nrec = (n + REC_PLAIN - 1) / REC_PLAIN, first = 0, last = 0;
@@ -484,21 +485,21 @@ static int send_slots(struct mig_tls_conn *c, size_t n)
 		int len;
 
 		if (key_update_due(rl)) {
-			r = flush_slots(c, first, i, REC_SLOT);
+			r = flush_slots(c, slots, first, i, REC_SLOT, deadline);
 			if (!r)
-				r = send_key_update(c, -1);
+				r = send_key_update(c, deadline);
 			if (r < 0)
 				goto out;
 			first = i;
 		}
-		len = seal(rl, rl->tx_buf + i * REC_SLOT, k, CT_APPDATA);
+		len = seal(rl, slots + i * REC_SLOT, k, CT_APPDATA);
 		if (len < 0) {
 			r = len;
 			goto out;
 		}
 		last = (size_t)len;
 	}
-	r = flush_slots(c, first, nrec, last);
+	r = flush_slots(c, slots, first, nrec, last, deadline);
 out:
 	pthread_mutex_unlock(&rl->tx_lock);
 	return r;
@@ -529,7 +530,7 @@ int mig_tls_record_pump_out(struct mig_tls_conn *c, int in_fd, uint64_t *bytes,
 					     strerror(errno));
 		if (n == 0)
 			return mig_tls_record_close_notify(c, err);
-		r = send_slots(c, (size_t)n);
+		r = send_slots(c, rl->tx_buf, (size_t)n, -1);
 		if (r < 0)
 			return mig_error_set(err, r == -EIO ? -EPROTO : r,
 					     "TLS pump: write to the %s: %s",
@@ -541,32 +542,27 @@ int mig_tls_record_pump_out(struct mig_tls_conn *c, int in_fd, uint64_t *bytes,
 
 int mig_tls_record_write_all(struct mig_tls_conn *c, const void *buf, size_t len, double deadline)
 {
-	struct mig_tls_record *rl = c->rl;
-	unsigned char *rec = malloc(REC_SLOT);
+	size_t nslots = (len + REC_PLAIN - 1) / REC_PLAIN;
 	const unsigned char *p = buf;
+	unsigned char *slots;
 	int r = 0;
 
-	if (!rec)
+	if (nslots > TX_SLOTS)
+		nslots = TX_SLOTS;
+	slots = malloc((nslots ? nslots : 1) * REC_SLOT);
+	if (!slots)
 		return -ENOMEM;
-	pthread_mutex_lock(&rl->tx_lock);
-	while (!r && len) {
-		size_t k = len < REC_PLAIN ? len : REC_PLAIN;
-		int n;
+	while (!r && len) { /* up to 16 records per write, as the pump */
+		size_t n = len < nslots * REC_PLAIN ? len : nslots * REC_PLAIN;
 
-		if (rl->tx_closed) {
-			r = -EPIPE;
-			break;
-		}
-		if (key_update_due(rl) && (r = send_key_update(c, deadline)) < 0)
-			break;
-		memcpy(rec + REC_HDR, p, k);
-		n = seal(rl, rec, k, CT_APPDATA);
-		r = n < 0 ? n : sock_write_all(c->fd, rec, (size_t)n, deadline);
-		p += k;
-		len -= k;
+		for (size_t off = 0; off < n; off += REC_PLAIN)
+			memcpy(slots + off / REC_PLAIN * REC_SLOT + REC_HDR, p + off,
+			       n - off < REC_PLAIN ? n - off : REC_PLAIN);
+		r = send_slots(c, slots, n, deadline);
+		p += n;
+		len -= n;
 	}
-	pthread_mutex_unlock(&rl->tx_lock);
-	free(rec);
+	free(slots);
 	return r;
 }
 

@@ -144,10 +144,12 @@ int main(int argc, char **argv)
 		return fprintf(stderr, "certificates: %s\n", err.msg), 1;
 	snprintf(dir[0], sizeof(dir[0]), "%s/server", base);
 	snprintf(dir[1], sizeof(dir[1]), "%s/client", base);
-	if (mig_tls_ctx_load(&(struct mig_tls_opts){ .role = MIG_TLS_SERVER, .dir = dir[0],
+	if (mig_tls_ctx_load(&(struct mig_tls_opts){ .role = MIG_TLS_SERVER,
+						     .dir = dir[0],
 						     .openssl_records = openssl },
 			     &s.ctx, &err) < 0 ||
-	    mig_tls_ctx_load(&(struct mig_tls_opts){ .role = MIG_TLS_CLIENT, .dir = dir[1],
+	    mig_tls_ctx_load(&(struct mig_tls_opts){ .role = MIG_TLS_CLIENT,
+						     .dir = dir[1],
 						     .openssl_records = openssl },
 			     &c.ctx, &err) < 0)
 		return fprintf(stderr, "load: %s\n", err.msg), 1;

@@ -318,6 +318,48 @@ out:
 	done(&c);
 }
 
+struct bulk {
+	struct mig_tls_conn *c;
+	unsigned char *buf;
+	size_t len;
+	int r;
+};
+
+static void *bulk_writer(void *arg)
+{
+	struct bulk *b = arg;
+
+	b->r = mig_tls_write_all(b->c, b->buf, b->len, 10000);
+	return NULL;
+}
+
+/* mig_tls_write_all() / mig_tls_read_full() of many records, KeyUpdates among them. */
+static void bulk_both_ways(struct side *from, struct side *to)
+{
+	size_t len = 3u << 20, got = 0;
+	struct bulk b = { .c = from->conn, .len = len };
+	unsigned char *in = malloc(len);
+	pthread_t t;
+
+	b.buf = malloc(len);
+	for (size_t i = 0; i < len; i++)
+		b.buf[i] = pattern(i, 9);
+	from->conn->rekey_records = 5;
+	pthread_create(&t, NULL, bulk_writer, &b);
+	while (got < len) {
+		size_t n = len - got < 100000 ? len - got : 100000;
+
+		if (mig_tls_read_full(to->conn, in + got, n, 10000) < 0)
+			break;
+		got += n;
+	}
+	pthread_join(t, NULL);
+	CHECK(b.r == 0);
+	CHECK(got == len && !memcmp(in, b.buf, len));
+	free(b.buf);
+	free(in);
+}
+
 /* The small application handshake over our layer, then the pumps on the same connection. */
 static void test_small_then_pumps(void)
 {
@@ -336,6 +378,8 @@ static void test_small_then_pumps(void)
 	CHECK(!memcmp(b, ", world", 7));
 	CHECK(mig_tls_read_full(s.conn, b, 1, 100) == -ETIMEDOUT);
 	CHECK(s.conn->layer == MIG_TLS_LAYER_OURS && c.conn->layer == MIG_TLS_LAYER_OURS);
+	bulk_both_ways(&c, &s);
+	bulk_both_ways(&s, &c);
 	transfer(&s, &c);
 out:
 	done(&s);
