@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../check.h"
@@ -527,8 +528,10 @@ static void tamper(const char *what, enum tamper mode, bool client_openssl, int 
 	struct relay rl = { .mode = mode, .target = 5 };
 	int ca[2], sb[2], a[2], b[2];
 	struct plain pa = { .send = 2u << 20, .seed_out = 7 }, pb = { .seed_in = 7 };
-	static struct pump out, in;
-	pthread_t hs, rt, t[4];
+	static struct pump out, in, back;
+	pthread_t hs, rt, t[5];
+	struct timespec until;
+	bool mac = want == -EBADMSG;
 
 	fprintf(stderr, "tamper: %s, the client on %s record layer\n", what,
 		client_openssl ? "OpenSSL's" : "our");
@@ -557,14 +560,24 @@ static void tamper(const char *what, enum tamper mode, bool client_openssl, int 
 	pthread_create(&t[1], NULL, pump_thread, &in);
 	pthread_create(&t[2], NULL, plain_reader, &pb);
 	pthread_create(&t[3], NULL, plain_writer, &pa);
+	/* the client reads too: a record that does not verify is answered with bad_record_mac */
+	back = (struct pump){ .c = c.conn, .fd = a[1], .out = false };
+	pthread_create(&t[4], NULL, pump_thread, &back);
 	pthread_join(t[1], NULL);
+	if (mac) {
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += 10;
+		CHECK(pthread_timedjoin_np(t[4], NULL, &until) == 0);
+		fprintf(stderr, "  client: %d %s\n", back.r, back.err.msg);
+		CHECK(back.r < 0 && strstr(back.err.msg, "bad record mac"));
+	}
 	/* the server refused: everything else ends (EPIPE, EOF) */
 	shutdown(b[1], SHUT_RDWR);
 	shutdown(sb[0], SHUT_RDWR);
 	shutdown(ca[0], SHUT_RDWR);
 	shutdown(a[1], SHUT_RDWR);
-	for (int i = 0; i < 4; i++)
-		if (i != 1)
+	for (int i = 0; i < 5; i++)
+		if (i != 1 && (i != 4 || !mac))
 			pthread_join(t[i], NULL);
 	pthread_join(rt, NULL);
 	fprintf(stderr, "  server pump: %d %s; %llu bytes written of %llu before the record\n",
