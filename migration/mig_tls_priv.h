@@ -82,16 +82,34 @@ int mig_tls_step(struct mig_tls_conn *c, enum mig_tls_step s, void *buf, size_t 
  */
 enum mig_tls_layer mig_tls_layer_decide(struct mig_tls_conn *c);
 
-/* Why our record layer does or would not carry @c (for the report): NULL when it does. */
+/**
+ * mig_tls_record_refusal() - why our record layer does not (or would not) carry @c
+ * Return: NULL when it does (or will, at the first data call), else a short reason.
+ */
 const char *mig_tls_record_refusal(const struct mig_tls_conn *c);
 
+/**
+ * mig_tls_record_pump_in() / mig_tls_record_pump_out() - mig_tls_pump_in() and
+ * mig_tls_pump_out() on our record layer (their contracts; no caller buffer needed).
+ * Return: 0, or -errno with @err.
+ */
 int mig_tls_record_pump_in(struct mig_tls_conn *c, int out_fd, uint64_t *bytes,
 			   struct mig_error *err);
 int mig_tls_record_pump_out(struct mig_tls_conn *c, int in_fd, uint64_t *bytes,
 			    struct mig_error *err);
+
+/**
+ * mig_tls_record_write_all() / mig_tls_record_read_full() - mig_tls_write_all() and
+ * mig_tls_read_full() on our record layer, until @deadline (mig_now(); < 0: none).
+ * Return: 0, -EPIPE (closed: close_notify read, or our side closed), -EPROTO, -ETIMEDOUT.
+ */
 int mig_tls_record_write_all(struct mig_tls_conn *c, const void *buf, size_t len, double deadline);
 int mig_tls_record_read_full(struct mig_tls_conn *c, void *buf, size_t len, double deadline);
+
+/** mig_tls_record_close_notify() - send close_notify (once). Return: 0 or -errno with @err. */
 int mig_tls_record_close_notify(struct mig_tls_conn *c, struct mig_error *err);
+
+/** mig_tls_record_free() - free the record layer and wipe its keys (NULL is fine). */
 void mig_tls_record_free(struct mig_tls_record *rl);
 
 #endif

@@ -274,7 +274,7 @@ const char *mig_tls_record_refusal(const struct mig_tls_conn *c)
 	return NULL;
 }
 
-static void record_free(struct mig_tls_record *rl)
+void mig_tls_record_free(struct mig_tls_record *rl)
 {
 	if (!rl)
 		return;
@@ -286,11 +286,6 @@ static void record_free(struct mig_tls_record *rl)
 		OPENSSL_cleanse(rl->rx_buf, RX_BUF);
 	free(rl->rx_buf);
 	free(rl);
-}
-
-void mig_tls_record_free(struct mig_tls_record *rl)
-{
-	record_free(rl);
 }
 
 /* Build our record layer from @c's capture. Return: 0 or -errno (then OpenSSL's stays). */
@@ -350,7 +345,7 @@ static int record_start(struct mig_tls_conn *c)
 	c->rl = rl;
 	return 0;
 fail:
-	record_free(rl);
+	mig_tls_record_free(rl);
 	return r;
 }
 
