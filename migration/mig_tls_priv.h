@@ -48,7 +48,8 @@ struct mig_tls_conn {
 	struct mig_tls_capture cap;
 	enum mig_tls_layer layer; /* decided at the first data call, under the lock */
 	struct mig_tls_record *rl;
-	uint64_t rekey_records; /* 0: MIG_TLS_REKEY_RECORDS (tests set fewer) */
+	uint64_t rekey_records;	 /* 0: MIG_TLS_REKEY_RECORDS (tests set fewer) */
+	uint64_t key_updates[2]; /* KeyUpdates our record layer [0] followed, [1] sent */
 	/* the verification's verdict, from verify_cb */
 	enum mig_tls_refusal refusal;
 	char why[256];

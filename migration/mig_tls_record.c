@@ -92,7 +92,6 @@ struct mig_tls_record {
 	const EVP_CIPHER *cipher;
 	const char *digest; /* the suite's hash, HKDF's */
 	size_t secret_len, key_len;
-	uint64_t rekey_after;
 
 	pthread_mutex_t tx_lock;
 	struct rl_keys tx;
@@ -314,7 +313,6 @@ static int record_start(struct mig_tls_conn *c)
 		rl->key_len = 32;
 	}
 	rl->secret_len = c->cap.secret_len[we];
-	rl->rekey_after = c->rekey_records ? c->rekey_records : MIG_TLS_REKEY_RECORDS;
 	if (c->cap.secret_len[!we] != rl->secret_len || rl->secret_len != rl->key_len + 16)
 		goto fail; /* SHA-256's 32 bytes with AES-128, SHA-384's 48 with AES-256 */
 	rl->tx_buf = malloc(TX_SLOTS * REC_SLOT);
@@ -409,12 +407,15 @@ static int send_key_update(struct mig_tls_conn *c, double deadline)
 	if (r < 0)
 		return r;
 	atomic_store(&c->rl->tx_update_owed, false);
+	c->key_updates[1]++;
 	return keys_set(c->rl, &c->rl->tx, NULL, 1);
 }
 
-static bool key_update_due(struct mig_tls_record *rl)
+static bool key_update_due(const struct mig_tls_conn *c)
 {
-	return rl->tx.seq >= rl->rekey_after || atomic_load(&rl->tx_update_owed);
+	uint64_t after = c->rekey_records ? c->rekey_records : MIG_TLS_REKEY_RECORDS;
+
+	return c->rl->tx.seq >= after || atomic_load(&c->rl->tx_update_owed);
 }
 
 /* A fatal alert from the receiving side, only if the sending side is free: best effort. */
@@ -479,7 +480,7 @@ static int send_slots(struct mig_tls_conn *c, unsigned char *slots, size_t n, do
 		size_t k = i + 1 < nrec ? REC_PLAIN : n - i * REC_PLAIN;
 		int len;
 
-		if (key_update_due(rl)) {
+		if (key_update_due(c)) {
 			r = flush_slots(c, slots, first, i, REC_SLOT, deadline);
 			if (!r)
 				r = send_key_update(c, deadline);
@@ -632,6 +633,7 @@ static int rx_control(struct mig_tls_conn *c, unsigned char type, unsigned char 
 				return rx_fail(c, -EPROTO, -1, err,
 					       "TLS pump: the %s's KeyUpdate: no new keys%s",
 					       mig_tls_peer_role(c->role), "");
+			c->key_updates[0]++;
 			if (p[4])
 				atomic_store(&rl->tx_update_owed, true);
 		} else if (p[0] != HS_NEW_SESSION_TICKET) { /* a ticket: we resume nothing */

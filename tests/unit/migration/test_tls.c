@@ -311,6 +311,13 @@ static void interop(bool client_openssl, uint64_t rekey)
 	m->conn->rekey_records = rekey;
 	CHECK(SSL_key_update(o->conn->ssl, SSL_KEY_UPDATE_REQUESTED) == 1);
 	transfer(&s, &c);
+	fprintf(stderr, "  ours: %llu KeyUpdates sent, %llu followed\n",
+		(unsigned long long)m->conn->key_updates[1],
+		(unsigned long long)m->conn->key_updates[0]);
+	CHECK(m->conn->key_updates[0] == 1); /* OpenSSL's, which asked for ours */
+	/* every @rekey records (at most 16 KiB each) of what ours sent, or the one asked for */
+	CHECK(m->conn->key_updates[1] >=
+	      (rekey ? (client_openssl ? BYTES_BA : BYTES_AB) / 16384 / rekey : 1));
 	CHECK(m->conn->layer == MIG_TLS_LAYER_OURS);
 	CHECK(o->conn->layer == MIG_TLS_LAYER_OPENSSL);
 	CHECK(m->conn->rekey_records == rekey);
@@ -357,6 +364,8 @@ static void bulk_both_ways(struct side *from, struct side *to)
 	pthread_join(t, NULL);
 	CHECK(b.r == 0);
 	CHECK(got == len && !memcmp(in, b.buf, len));
+	CHECK(from->conn->key_updates[1] >= len / 16384 / 5);
+	CHECK(to->conn->key_updates[0] == from->conn->key_updates[1]);
 	free(b.buf);
 	free(in);
 }
