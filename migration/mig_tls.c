@@ -861,7 +861,8 @@ void mig_tls_conn_info(const struct mig_tls_conn *c, struct mig_tls_info *ret)
 			 "AES-GCM (no kTLS: the kernel has no tls ULP)");
 	else
 		snprintf(ret->path, sizeof(ret->path), "user space: OpenSSL's record layer (%s)",
-			 mig_tls_record_refusal(c) ? mig_tls_record_refusal(c) : "as asked");
+			 mig_tls_record_refusal(c) ? mig_tls_record_refusal(c)
+						   : "the switch to ours failed");
 }
 
 void mig_tls_conn_free(struct mig_tls_conn *c)

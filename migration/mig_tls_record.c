@@ -259,17 +259,17 @@ const char *mig_tls_record_refusal(const struct mig_tls_conn *c)
 	uint32_t id = ciph ? SSL_CIPHER_get_id(ciph) : 0;
 
 	if (c->openssl_records)
-		return "OpenSSL's record layer, as asked";
+		return "as asked";
 	if (c->ktls_offered)
-		return "the kernel's record layer (kTLS) is offered";
+		return "the kernel's, kTLS, is offered";
 	if (SSL_version(c->ssl) != TLS1_3_VERSION)
-		return "TLS 1.2: OpenSSL's record layer";
+		return "TLS 1.2";
 	if (id != TLS1_3_CK_AES_128_GCM_SHA256 && id != TLS1_3_CK_AES_256_GCM_SHA384)
-		return "not an AES-GCM suite: OpenSSL's record layer";
+		return "not an AES-GCM suite";
 	if (!c->cap.secret_len[0] || !c->cap.secret_len[1])
-		return "no traffic secrets from the handshake: OpenSSL's record layer";
+		return "no traffic secrets from the handshake";
 	if (c->cap.other_records)
-		return "a post-handshake message went by: OpenSSL's record layer";
+		return "a post-handshake message went by";
 	return NULL;
 }
 

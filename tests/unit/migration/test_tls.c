@@ -608,8 +608,45 @@ static void tamper(const char *what, enum tamper mode, bool client_openssl, int 
 	done(&c);
 }
 
+/*
+ * Another suite or version: AES-256-GCM (SHA-384's HKDF) on ours against OpenSSL's;
+ * ChaCha20 and TLS 1.2 stay on OpenSSL's record layer, and still carry the bytes.
+ */
+static void suite(const char *what, const char *suites13, int version, bool client_openssl,
+		  const char *want_cipher, enum mig_tls_layer want)
+{
+	struct side s = { .o.allow_tls12 = version == TLS1_2_VERSION },
+		    c = { .o.allow_tls12 = version == TLS1_2_VERSION,
+			  .o.openssl_records = client_openssl };
+
+	fprintf(stderr, "suite: %s\n", what);
+	CHECK(load(&s, MIG_TLS_SERVER, "lab/server") == 0);
+	CHECK(load(&c, MIG_TLS_CLIENT, "lab/client") == 0);
+	CHECK(SSL_CTX_set_ciphersuites(s.ctx->ssl, suites13) == 1);
+	CHECK(SSL_CTX_set_ciphersuites(c.ctx->ssl, suites13) == 1);
+	if (version)
+		CHECK(SSL_CTX_set_max_proto_version(c.ctx->ssl, version) == 1);
+	shake(&s, &c);
+	CHECK(s.r == 0 && c.r == 0);
+	if (s.r || c.r)
+		goto out;
+	fprintf(stderr, "  %s %s: %s\n", s.info.version, s.info.cipher, s.info.path);
+	CHECK_STR(s.info.cipher, want_cipher);
+	transfer(&s, &c);
+	CHECK(s.conn->layer == want);
+out:
+	done(&s);
+	done(&c);
+}
+
 static void test_record_layer(void)
 {
+	suite("AES-256-GCM, ours against OpenSSL's", "TLS_AES_256_GCM_SHA384", 0, true,
+	      "TLS_AES_256_GCM_SHA384", MIG_TLS_LAYER_OURS);
+	suite("ChaCha20-Poly1305", "TLS_CHACHA20_POLY1305_SHA256", 0, false,
+	      "TLS_CHACHA20_POLY1305_SHA256", MIG_TLS_LAYER_OPENSSL);
+	suite("TLS 1.2", "TLS_AES_128_GCM_SHA256", TLS1_2_VERSION, false,
+	      "ECDHE-ECDSA-AES128-GCM-SHA256", MIG_TLS_LAYER_OPENSSL);
 	interop(true, 3);
 	interop(false, 3);
 	interop(true, 0);
