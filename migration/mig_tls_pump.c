@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * mig_tls's pumps (mig_tls.h): the bytes of an established connection between the socket
- * and a plain descriptor. For TLS 1.3 with AES-GCM without kTLS, mignet's own record
- * layer (mig_tls_record.c) carries them; otherwise OpenSSL's: SSL_read into the caller's buffer,
- * gathering the records that already arrived, then one write(2); read(2) then SSL_write, full
- * records. Every SSL call is made under the connection's lock and the waits without it, so the two
- * directions may run in two threads. With kTLS, splice(2) through a pipe on the socket,
- * and a control record (an alert, a key update) handed to SSL_read.
+ * and a plain descriptor. For TLS 1.3 with AES-GCM without kTLS, mignet's own record layer
+ * (mig_tls_record.c) carries them. Otherwise OpenSSL's: SSL_read into the caller's buffer,
+ * gathering the records that already arrived, then one write(2); read(2) then SSL_write,
+ * full records. Every SSL call is made under the connection's lock and the waits without
+ * it, so the two directions may run in two threads. With kTLS, splice(2) through a pipe on
+ * the socket, and a control record (an alert, a key update) handed to SSL_read.
  */
 #include <errno.h>
 #include <fcntl.h>
