@@ -160,6 +160,58 @@ bool mig_tls_kernel_path(char *why, size_t size)
 
 static int verify_cb(int ok, X509_STORE_CTX *xs);
 
+/* ---- what our record layer takes over from the handshake (mig_tls_record.c) ---- */
+
+static int hex_nibble(char h)
+{
+	return h >= '0' && h <= '9' ? h - '0' : h >= 'a' && h <= 'f' ? h - 'a' + 10 : -1;
+}
+
+/* "CLIENT_TRAFFIC_SECRET_0 <client random> <secret>", and the server's: kept for the switch */
+static void keylog_cb(const SSL *ssl, const char *line)
+{
+	struct mig_tls_conn *c = SSL_get_ex_data(ssl, conn_index);
+	const char *sp;
+	int which;
+	size_t n = 0;
+
+	if (!c)
+		return;
+	if (!strncmp(line, "CLIENT_TRAFFIC_SECRET_0 ", 24))
+		which = 0;
+	else if (!strncmp(line, "SERVER_TRAFFIC_SECRET_0 ", 24))
+		which = 1;
+	else
+		return;
+	sp = strchr(line + 24, ' ');
+	if (!sp)
+		return;
+	for (sp++; sp[0] && sp[1] && n < sizeof(c->cap.secret[0]); sp += 2, n++) {
+		int hi = hex_nibble(sp[0]), lo = hex_nibble(sp[1]);
+
+		if (hi < 0 || lo < 0)
+			return;
+		c->cap.secret[which][n] = (unsigned char)(hi << 4 | lo);
+	}
+	c->cap.secret_len[which] = *sp ? 0 : n;
+}
+
+/* Count the records of inner type application_data each way (their sequence numbers). */
+static void msg_cb(int write_p, int version, int content_type, const void *buf, size_t len,
+		   SSL *ssl, void *arg)
+{
+	struct mig_tls_conn *c = SSL_get_ex_data(ssl, conn_index);
+
+	(void)version;
+	(void)arg;
+	if (!c || content_type != SSL3_RT_INNER_CONTENT_TYPE || len != 1)
+		return;
+	if (*(const unsigned char *)buf == SSL3_RT_APPLICATION_DATA)
+		c->cap.app_records[write_p ? 1 : 0]++;
+	else if (SSL_is_init_finished(ssl))
+		c->cap.other_records = true;
+}
+
 /* ---- the context ---- */
 
 void mig_tls_ssl_errors(char *buf, size_t size)
@@ -257,8 +309,18 @@ int mig_tls_ctx_load(const struct mig_tls_opts *o, struct mig_tls_ctx **ret, str
 	SSL_CTX_set_session_cache_mode(c->ssl, SSL_SESS_CACHE_OFF);
 	SSL_CTX_set_mode(c->ssl,
 			 SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-	SSL_CTX_set_read_ahead(c->ssl, 1);
+	/*
+	 * Read-ahead stays off until the first data call decides the record layer
+	 * (mig_tls_layer_decide): OpenSSL then holds no byte beyond the records it processed
+	 * and ours can take over the stream. kTLS handles its own switch.
+	 */
+	SSL_CTX_set_read_ahead(c->ssl, c->ktls ? 1 : 0);
 	SSL_CTX_set_default_read_buffer_len(c->ssl, READ_BUFFER);
+	c->openssl_records = o->openssl_records;
+	if (!c->ktls && !o->openssl_records) {
+		SSL_CTX_set_keylog_callback(c->ssl, keylog_cb);
+		SSL_CTX_set_msg_callback(c->ssl, msg_cb);
+	}
 
 	if (SSL_CTX_use_certificate_chain_file(c->ssl, cert) != 1) {
 		mig_tls_ssl_errors(msg, sizeof(msg));
@@ -678,6 +740,7 @@ int mig_tls_handshake(struct mig_tls_ctx *ctx, int fd, struct mig_tls_conn **ret
 	c->role = ctx->role;
 	c->check_name = ctx->check_name;
 	c->ktls_offered = ctx->ktls;
+	c->openssl_records = ctx->openssl_records;
 	snprintf(c->peer_name, sizeof(c->peer_name), "%s", ctx->peer_name);
 	snprintf(c->path_why, sizeof(c->path_why), "%s", ctx->path_why);
 	pthread_mutex_init(&c->lock, NULL);
@@ -791,14 +854,23 @@ void mig_tls_conn_info(const struct mig_tls_conn *c, struct mig_tls_info *ret)
 			 "user space: the kernel has the tls ULP but "
 			 "did not take %s",
 			 ret->cipher);
+	else if (c->layer == MIG_TLS_LAYER_OURS ||
+		 (c->layer == MIG_TLS_LAYER_UNDECIDED && !mig_tls_record_refusal(c)))
+		snprintf(ret->path, sizeof(ret->path),
+			 "user space: mignet's TLS 1.3 record layer on OpenSSL's keys and "
+			 "AES-GCM (no kTLS: the kernel has no tls ULP)");
 	else
-		snprintf(ret->path, sizeof(ret->path), "%s", c->path_why);
+		snprintf(ret->path, sizeof(ret->path), "user space: OpenSSL's record layer (%s)",
+			 mig_tls_record_refusal(c) ? mig_tls_record_refusal(c)
+						   : "the switch to ours failed");
 }
 
 void mig_tls_conn_free(struct mig_tls_conn *c)
 {
 	if (!c)
 		return;
+	mig_tls_record_free(c->rl);
+	OPENSSL_cleanse(&c->cap, sizeof(c->cap));
 	SSL_free(c->ssl);
 	pthread_mutex_destroy(&c->lock);
 	free(c);

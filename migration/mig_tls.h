@@ -25,9 +25,13 @@
  *
  * Record layer: in the kernel (kTLS, SSL_OP_ENABLE_KTLS) when the kernel offers the `tls`
  * TCP ULP and the negotiated cipher is one it has; the pumps then splice(2) through the
- * socket as the plain forwarder does. Otherwise in user space: SSL_read into the pump's
- * buffer and write(2) to the plain fd, or read(2) and SSL_write; records are full 16 KiB
- * (the TLS maximum) and the reads take several records per system call (read-ahead).
+ * socket as the plain forwarder does. Otherwise in user space, for TLS 1.3 with AES-GCM
+ * (what mignet negotiates), mignet's own record layer (mig_tls_record.c), as kTLS does in
+ * the kernel: OpenSSL makes the handshake and every cryptographic operation (AES-GCM,
+ * HKDF), we frame the records: full 16 KiB records, many of them per system call (readv
+ * into the records' places, encryption and decryption in place, one write or writev), no
+ * copy but the kernel's. TLS 1.2 and ChaCha20 keep OpenSSL's record layer: SSL_read and
+ * SSL_write with read-ahead.
  */
 #ifndef MIGNET_MIGRATION_MIG_TLS_H
 #define MIGNET_MIGRATION_MIG_TLS_H
@@ -77,6 +81,7 @@ struct mig_tls_opts {
 	const char *ca;
 	const char *peer_name; /* NULL: KubeVirt's default for the peer's role; "": no name check */
 	bool allow_tls12;
+	bool openssl_records; /* OpenSSL's record layer even where mignet's would carry the data */
 	unsigned int handshake_timeout_ms; /* 0: MIG_TLS_HANDSHAKE_TIMEOUT_MS */
 };
 
@@ -140,22 +145,28 @@ void mig_tls_conn_free(struct mig_tls_conn *c);
 
 /**
  * mig_tls_pump_in() - move the peer's bytes to @out_fd until the peer's close_notify
- * SSL_read into @buf (at least 16 KiB; MIG_TLS_PUMP_BUF is good), then write(2) all of it to
- * @out_fd (blocking); with kTLS receive, splice(2) from the socket through a pipe instead.
+ * With mignet's record layer: large reads from the socket into the connection's own buffer,
+ * each record decrypted in place and its tag checked before any of its bytes is written,
+ * then one writev(2) of the records' plaintexts (@buf is not used). With OpenSSL's: SSL_read
+ * into @buf (at least 16 KiB; MIG_TLS_PUMP_BUF is good), then write(2) all of it to @out_fd
+ * (blocking); with kTLS receive, splice(2) from the socket through a pipe instead.
  * At the end, shuts @out_fd's write side down. Safe to run in one thread while
  * mig_tls_pump_out() runs on the same @c in another (the SSL calls are serialised).
  * @ret_bytes: plaintext bytes moved (may be NULL).
  * Return: 0 at a clean end, -errno (-EPROTO: the peer closed without close_notify, a
- * truncation) with @err.
+ * truncation, or sent an alert; -EBADMSG: a record did not verify, mignet's record layer)
+ * with @err.
  */
 int mig_tls_pump_in(struct mig_tls_conn *c, int out_fd, void *buf, size_t len, uint64_t *ret_bytes,
 		    struct mig_error *err);
 
 /**
  * mig_tls_pump_out() - move @in_fd's bytes to the peer until @in_fd's end of file
- * read(2) into @buf, then SSL_write it (full records); with kTLS send, splice(2) through a
- * pipe into the socket. At @in_fd's end, sends close_notify (the other direction goes on).
- * Return: 0, or -errno with @err.
+ * With mignet's record layer: readv(2) into the places of up to 16 full records in the
+ * connection's own buffer, encrypted in place, one write(2) (@buf is not used); with
+ * OpenSSL's: read(2) into @buf, then SSL_write it (full records); with kTLS send, splice(2)
+ * through a pipe into the socket. At @in_fd's end, sends close_notify (the other direction goes
+ * on). Return: 0, or -errno with @err.
  */
 int mig_tls_pump_out(struct mig_tls_conn *c, int in_fd, void *buf, size_t len, uint64_t *ret_bytes,
 		     struct mig_error *err);

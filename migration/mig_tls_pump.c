@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * mig_tls's pumps (mig_tls.h): the bytes of an established connection between the socket
- * and a plain descriptor. User space: SSL_read into the caller's buffer, gathering the
- * records that already arrived, then one write(2); read(2) then SSL_write, full records.
- * Every SSL call is made under the connection's lock and the waits without it, so the two
- * directions may run in two threads. With kTLS, splice(2) through a pipe on the socket,
- * and a control record (an alert, a key update) handed to SSL_read.
+ * and a plain descriptor. For TLS 1.3 with AES-GCM without kTLS, mignet's own record layer
+ * (mig_tls_record.c) carries them. Otherwise OpenSSL's: SSL_read into the caller's buffer,
+ * gathering the records that already arrived, then one write(2); read(2) then SSL_write,
+ * full records. Every SSL call is made under the connection's lock and the waits without
+ * it, so the two directions may run in two threads. With kTLS, splice(2) through a pipe on
+ * the socket, and a control record (an alert, a key update) handed to SSL_read.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -21,6 +22,17 @@
 #define PIPE_BYTES (1u << 20)
 
 /* ---- the pumps ---- */
+
+/* Does mignet's record layer carry @c (decided at the first call)? */
+static bool ours(struct mig_tls_conn *c)
+{
+	enum mig_tls_layer l;
+
+	pthread_mutex_lock(&c->lock);
+	l = mig_tls_layer_decide(c);
+	pthread_mutex_unlock(&c->lock);
+	return l == MIG_TLS_LAYER_OURS;
+}
 
 /* One SSL call under the lock. Return: bytes (>0), 0 at close_notify, or -EAGAIN-like. */
 enum io_result { IO_DONE, IO_WANT_READ, IO_WANT_WRITE, IO_CLOSED, IO_ERROR };
@@ -209,6 +221,8 @@ int mig_tls_pump_in(struct mig_tls_conn *c, int out_fd, void *buf, size_t len, u
 	*bytes = 0;
 	if (c->ktls_rx)
 		return ktls_in(c, out_fd, buf, len, bytes, err);
+	if (ours(c))
+		return mig_tls_record_pump_in(c, out_fd, bytes, err);
 	/*
 	 * SSL_read returns one record (16 KiB) at most: records that already arrived are
 	 * gathered into @buf and written with one write(2), which is flushed whenever
@@ -252,6 +266,8 @@ int mig_tls_pump_in(struct mig_tls_conn *c, int out_fd, void *buf, size_t len, u
 /* close_notify, once our input ended; the other direction goes on. */
 static int send_close_notify(struct mig_tls_conn *c, struct mig_error *err)
 {
+	if (ours(c))
+		return mig_tls_record_close_notify(c, err);
 	for (;;) {
 		int r, e;
 
@@ -319,6 +335,8 @@ int mig_tls_pump_out(struct mig_tls_conn *c, int in_fd, void *buf, size_t len, u
 	*bytes = 0;
 	if (c->ktls_tx)
 		return ktls_out(c, in_fd, bytes, err);
+	if (ours(c))
+		return mig_tls_record_pump_out(c, in_fd, bytes, err);
 	for (;;) {
 		ssize_t n = read(in_fd, buf, len);
 		size_t off = 0;
@@ -366,6 +384,8 @@ int mig_tls_write_all(struct mig_tls_conn *c, const void *buf, size_t len, int t
 	double deadline = timeout_ms > 0 ? mig_now() + timeout_ms / 1000.0 : -1;
 	int ssl_err, sys, r;
 
+	if (ours(c))
+		return mig_tls_record_write_all(c, buf, len, deadline);
 	pthread_mutex_lock(&c->lock);
 	r = mig_tls_step(c, STEP_WRITE, (void *)buf, len, deadline, &ssl_err, &sys);
 	pthread_mutex_unlock(&c->lock);
@@ -377,6 +397,8 @@ int mig_tls_read_full(struct mig_tls_conn *c, void *buf, size_t len, int timeout
 	double deadline = timeout_ms > 0 ? mig_now() + timeout_ms / 1000.0 : -1;
 	int ssl_err = 0, sys, r;
 
+	if (ours(c))
+		return mig_tls_record_read_full(c, buf, len, deadline);
 	pthread_mutex_lock(&c->lock);
 	r = mig_tls_step(c, STEP_READ, buf, len, deadline, &ssl_err, &sys);
 	pthread_mutex_unlock(&c->lock);

@@ -10,17 +10,21 @@
 #include <ftw.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../check.h"
 #include "mig_tls.h"
+#include "mig_tls_priv.h" /* the record layer's state, its rekey interval */
 
 static char base[64];
 
@@ -209,8 +213,11 @@ static void *pump_thread(void *arg)
 		p->r = mig_tls_pump_out(p->c, p->fd, p->buf, sizeof(p->buf), &p->bytes, &p->err);
 	else
 		p->r = mig_tls_pump_in(p->c, p->fd, p->buf, sizeof(p->buf), &p->bytes, &p->err);
-	if (p->r)
+	if (p->r) { /* the other threads end too, and the case fails, not hangs */
 		fprintf(stderr, "pump: %s\n", p->err.msg);
+		shutdown(p->fd, SHUT_RDWR);
+		shutdown(p->c->fd, SHUT_RDWR);
+	}
 	return NULL;
 }
 
@@ -279,6 +286,378 @@ static void test_success(void)
 		transfer(&s, &c);
 	done(&s);
 	done(&c);
+}
+
+/*
+ * Our record layer against OpenSSL's, both ways: the client on one, the server on the other
+ * (SSL_write -> our reader, our writer -> SSL_read), across KeyUpdates: ours every few
+ * records, and one the OpenSSL side sends (requesting ours) before the data.
+ */
+static void interop(bool client_openssl, uint64_t rekey)
+{
+	struct side s = { .o.openssl_records = !client_openssl },
+		    c = { .o.openssl_records = client_openssl };
+	struct side *o = client_openssl ? &c : &s, *m = client_openssl ? &s : &c;
+
+	fprintf(stderr, "interop: %s on OpenSSL's record layer, ours rekeys every %llu records\n",
+		client_openssl ? "client" : "server", (unsigned long long)rekey);
+	pair(&s, "lab/server", &c, "lab/client");
+	CHECK(s.r == 0 && c.r == 0);
+	if (s.r || c.r)
+		goto out;
+	fprintf(stderr, "  ours: %s\n  OpenSSL's: %s\n", m->info.path, o->info.path);
+	CHECK(strstr(m->info.path, "mignet's TLS 1.3 record layer") != NULL);
+	CHECK(strstr(o->info.path, "OpenSSL's record layer") != NULL);
+	m->conn->rekey_records = rekey;
+	CHECK(SSL_key_update(o->conn->ssl, SSL_KEY_UPDATE_REQUESTED) == 1);
+	transfer(&s, &c);
+	fprintf(stderr, "  ours: %llu KeyUpdates sent, %llu followed\n",
+		(unsigned long long)m->conn->key_updates[1],
+		(unsigned long long)m->conn->key_updates[0]);
+	CHECK(m->conn->key_updates[0] == 1); /* OpenSSL's, which asked for ours */
+	/* every @rekey records (at most 16 KiB each) of what ours sent, or the one asked for */
+	CHECK(m->conn->key_updates[1] >=
+	      (rekey ? (client_openssl ? BYTES_BA : BYTES_AB) / 16384 / rekey : 1));
+	CHECK(m->conn->layer == MIG_TLS_LAYER_OURS);
+	CHECK(o->conn->layer == MIG_TLS_LAYER_OPENSSL);
+	CHECK(m->conn->rekey_records == rekey);
+out:
+	done(&s);
+	done(&c);
+}
+
+struct bulk {
+	struct mig_tls_conn *c;
+	unsigned char *buf;
+	size_t len;
+	int r;
+};
+
+static void *bulk_writer(void *arg)
+{
+	struct bulk *b = arg;
+
+	b->r = mig_tls_write_all(b->c, b->buf, b->len, 10000);
+	return NULL;
+}
+
+/* mig_tls_write_all() / mig_tls_read_full() of many records, KeyUpdates among them. */
+static void bulk_both_ways(struct side *from, struct side *to)
+{
+	size_t len = 3u << 20, got = 0;
+	struct bulk b = { .c = from->conn, .len = len };
+	unsigned char *in = malloc(len);
+	pthread_t t;
+
+	b.buf = malloc(len);
+	for (size_t i = 0; i < len; i++)
+		b.buf[i] = pattern(i, 9);
+	from->conn->rekey_records = 5;
+	pthread_create(&t, NULL, bulk_writer, &b);
+	while (got < len) {
+		size_t n = len - got < 100000 ? len - got : 100000;
+
+		if (mig_tls_read_full(to->conn, in + got, n, 10000) < 0)
+			break;
+		got += n;
+	}
+	pthread_join(t, NULL);
+	CHECK(b.r == 0);
+	CHECK(got == len && !memcmp(in, b.buf, len));
+	CHECK(from->conn->key_updates[1] >= len / 16384 / 5);
+	CHECK(to->conn->key_updates[0] == from->conn->key_updates[1]);
+	free(b.buf);
+	free(in);
+}
+
+/* The small application handshake over our layer, then the pumps on the same connection. */
+static void test_small_then_pumps(void)
+{
+	struct side s = { 0 }, c = { 0 };
+	char b[7] = "";
+
+	fprintf(stderr, "write_all / read_full, then the pumps\n");
+	pair(&s, "lab/server", &c, "lab/client");
+	CHECK(s.r == 0 && c.r == 0);
+	if (s.r || c.r)
+		goto out;
+	CHECK(mig_tls_write_all(c.conn, "hello, world", 12, 1000) == 0);
+	CHECK(mig_tls_read_full(s.conn, b, 5, 1000) == 0); /* the rest stays for the pump */
+	CHECK(!memcmp(b, "hello", 5));
+	CHECK(mig_tls_read_full(s.conn, b, 7, 1000) == 0);
+	CHECK(!memcmp(b, ", world", 7));
+	CHECK(mig_tls_read_full(s.conn, b, 1, 100) == -ETIMEDOUT);
+	CHECK(s.conn->layer == MIG_TLS_LAYER_OURS && c.conn->layer == MIG_TLS_LAYER_OURS);
+	bulk_both_ways(&c, &s);
+	bulk_both_ways(&s, &c);
+	transfer(&s, &c);
+out:
+	done(&s);
+	done(&c);
+}
+
+/* ---- a tampering relay between the client and the server ---- */
+
+#define REC_HDR_LEN 5
+
+enum tamper { T_FLIP, T_REPLAY, T_REORDER, T_TRUNCATE, T_CUT };
+
+struct relay {
+	int a, b; /* the client's far end, the server's far end */
+	atomic_int armed;
+	enum tamper mode;
+	int target;	     /* which record after arming */
+	uint64_t before;     /* plaintext bytes of the records before it */
+	unsigned char *prev; /* the record before (replay) */
+	size_t prev_len;
+	unsigned char *held; /* the target (reorder) */
+	size_t held_len;
+	int seen;
+	bool stop;
+};
+
+static void send_all(int fd, const void *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, p, n);
+
+		if (w <= 0)
+			return;
+		p = (const char *)p + w;
+		n -= (size_t)w;
+	}
+}
+
+/* One whole record from the client: forward it as the mode says. */
+static void relay_record(struct relay *r, unsigned char *rec, size_t len)
+{
+	int i = r->seen++;
+
+	if (i < r->target) {
+		r->before += len - REC_HDR_LEN - 17;
+		free(r->prev);
+		r->prev = malloc(len);
+		memcpy(r->prev, rec, len);
+		r->prev_len = len;
+		send_all(r->b, rec, len);
+		return;
+	}
+	if (i == r->target) {
+		switch (r->mode) {
+		case T_FLIP:
+			rec[len / 2] ^= 0x10;
+			send_all(r->b, rec, len);
+			return;
+		case T_REPLAY:
+			send_all(r->b, r->prev, r->prev_len);
+			send_all(r->b, rec, len);
+			return;
+		case T_REORDER:
+			r->held = malloc(len);
+			memcpy(r->held, rec, len);
+			r->held_len = len;
+			return;
+		case T_TRUNCATE:
+			send_all(r->b, rec, len / 2);
+			shutdown(r->b, SHUT_WR);
+			r->stop = true;
+			return;
+		case T_CUT: /* at a record boundary, without close_notify */
+			shutdown(r->b, SHUT_WR);
+			r->stop = true;
+			return;
+		}
+	}
+	send_all(r->b, rec, len);
+	if (r->held) {
+		send_all(r->b, r->held, r->held_len);
+		free(r->held);
+		r->held = NULL;
+	}
+}
+
+static void *relay_thread(void *arg)
+{
+	struct relay *r = arg;
+	static unsigned char buf[1 << 20];
+	size_t fill = 0;
+	unsigned char tmp[65536];
+
+	for (;;) {
+		struct pollfd p[2] = { { .fd = r->a, .events = POLLIN },
+				       { .fd = r->b, .events = POLLIN } };
+		ssize_t n;
+
+		if (poll(p, 2, -1) < 0)
+			break;
+		if (p[1].revents) { /* the server's bytes go through as they are */
+			n = read(r->b, tmp, sizeof(tmp));
+			if (n <= 0) {
+				shutdown(r->a, SHUT_WR);
+				break;
+			}
+			send_all(r->a, tmp, (size_t)n);
+		}
+		if (!p[0].revents)
+			continue;
+		n = read(r->a, buf + fill, sizeof(buf) - fill);
+		if (n <= 0) {
+			if (!r->stop)
+				shutdown(r->b, SHUT_WR);
+			break;
+		}
+		fill += (size_t)n;
+		if (!atomic_load(&r->armed)) {
+			send_all(r->b, buf, fill);
+			fill = 0;
+			continue;
+		}
+		while (!r->stop && fill >= REC_HDR_LEN) {
+			size_t len = REC_HDR_LEN + ((size_t)buf[3] << 8 | buf[4]);
+
+			if (fill < len)
+				break;
+			relay_record(r, buf, len);
+			memmove(buf, buf + len, fill - len);
+			fill -= len;
+		}
+		if (r->stop)
+			fill = 0;
+	}
+	return NULL;
+}
+
+/*
+ * The client's stream altered on the way; our reader (the server) must refuse it and write
+ * exactly the plaintext of the records before the altered one, none of it.
+ */
+static void tamper(const char *what, enum tamper mode, bool client_openssl, int want)
+{
+	struct side s = { 0 }, c = { .o.openssl_records = client_openssl };
+	struct relay rl = { .mode = mode, .target = 5 };
+	int ca[2], sb[2], a[2], b[2];
+	struct plain pa = { .send = 2u << 20, .seed_out = 7 }, pb = { .seed_in = 7 };
+	static struct pump out, in, back;
+	pthread_t hs, rt, t[5];
+	struct timespec until;
+	bool mac = want == -EBADMSG;
+
+	fprintf(stderr, "tamper: %s, the client on %s record layer\n", what,
+		client_openssl ? "OpenSSL's" : "our");
+	CHECK(load(&s, MIG_TLS_SERVER, "lab/server") == 0);
+	CHECK(load(&c, MIG_TLS_CLIENT, "lab/client") == 0);
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ca) == 0);
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sb) == 0);
+	c.fd = ca[0];
+	rl.a = ca[1];
+	s.fd = sb[0];
+	rl.b = sb[1];
+	pthread_create(&rt, NULL, relay_thread, &rl);
+	pthread_create(&hs, NULL, handshake_thread, &s);
+	handshake_thread(&c);
+	pthread_join(hs, NULL);
+	CHECK(s.r == 0 && c.r == 0);
+	atomic_store(&rl.armed, 1);
+
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, a) == 0);
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, b) == 0);
+	pa.fd = a[0];
+	pb.fd = b[0];
+	out = (struct pump){ .c = c.conn, .fd = a[1], .out = true };
+	in = (struct pump){ .c = s.conn, .fd = b[1], .out = false };
+	pthread_create(&t[0], NULL, pump_thread, &out);
+	pthread_create(&t[1], NULL, pump_thread, &in);
+	pthread_create(&t[2], NULL, plain_reader, &pb);
+	pthread_create(&t[3], NULL, plain_writer, &pa);
+	/* the client reads too: a record that does not verify is answered with bad_record_mac */
+	back = (struct pump){ .c = c.conn, .fd = a[1], .out = false };
+	pthread_create(&t[4], NULL, pump_thread, &back);
+	pthread_join(t[1], NULL);
+	if (mac) {
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += 10;
+		CHECK(pthread_timedjoin_np(t[4], NULL, &until) == 0);
+		fprintf(stderr, "  client: %d %s\n", back.r, back.err.msg);
+		CHECK(back.r < 0 && strstr(back.err.msg, "bad record mac"));
+	}
+	/* the server refused: everything else ends (EPIPE, EOF) */
+	shutdown(b[1], SHUT_RDWR);
+	shutdown(sb[0], SHUT_RDWR);
+	shutdown(ca[0], SHUT_RDWR);
+	shutdown(a[1], SHUT_RDWR);
+	for (int i = 0; i < 5; i++)
+		if (i != 1 && (i != 4 || !mac))
+			pthread_join(t[i], NULL);
+	pthread_join(rt, NULL);
+	fprintf(stderr, "  server pump: %d %s; %llu bytes written of %llu before the record\n",
+		in.r, in.err.msg, (unsigned long long)pb.received, (unsigned long long)rl.before);
+	CHECK(s.conn->layer == MIG_TLS_LAYER_OURS);
+	CHECK(in.r == want);
+	CHECK(rl.seen > rl.target);
+	CHECK(pb.received == rl.before);
+	CHECK(pb.errors == 0);
+	free(rl.prev);
+	free(rl.held);
+	for (int i = 0; i < 2; i++) {
+		close(a[i]);
+		close(b[i]);
+	}
+	close(ca[1]);
+	close(sb[1]);
+	done(&s);
+	done(&c);
+}
+
+/*
+ * Another suite or version: AES-256-GCM (SHA-384's HKDF) on ours against OpenSSL's;
+ * ChaCha20 and TLS 1.2 stay on OpenSSL's record layer, and still carry the bytes.
+ */
+static void suite(const char *what, const char *suites13, int version, bool client_openssl,
+		  const char *want_cipher, enum mig_tls_layer want)
+{
+	struct side s = { .o.allow_tls12 = version == TLS1_2_VERSION },
+		    c = { .o.allow_tls12 = version == TLS1_2_VERSION,
+			  .o.openssl_records = client_openssl };
+
+	fprintf(stderr, "suite: %s\n", what);
+	CHECK(load(&s, MIG_TLS_SERVER, "lab/server") == 0);
+	CHECK(load(&c, MIG_TLS_CLIENT, "lab/client") == 0);
+	CHECK(SSL_CTX_set_ciphersuites(s.ctx->ssl, suites13) == 1);
+	CHECK(SSL_CTX_set_ciphersuites(c.ctx->ssl, suites13) == 1);
+	if (version)
+		CHECK(SSL_CTX_set_max_proto_version(c.ctx->ssl, version) == 1);
+	shake(&s, &c);
+	CHECK(s.r == 0 && c.r == 0);
+	if (s.r || c.r)
+		goto out;
+	fprintf(stderr, "  %s %s: %s\n", s.info.version, s.info.cipher, s.info.path);
+	CHECK_STR(s.info.cipher, want_cipher);
+	transfer(&s, &c);
+	CHECK(s.conn->layer == want);
+out:
+	done(&s);
+	done(&c);
+}
+
+static void test_record_layer(void)
+{
+	suite("AES-256-GCM, ours against OpenSSL's", "TLS_AES_256_GCM_SHA384", 0, true,
+	      "TLS_AES_256_GCM_SHA384", MIG_TLS_LAYER_OURS);
+	suite("ChaCha20-Poly1305", "TLS_CHACHA20_POLY1305_SHA256", 0, false,
+	      "TLS_CHACHA20_POLY1305_SHA256", MIG_TLS_LAYER_OPENSSL);
+	suite("TLS 1.2", "TLS_AES_128_GCM_SHA256", TLS1_2_VERSION, false,
+	      "ECDHE-ECDSA-AES128-GCM-SHA256", MIG_TLS_LAYER_OPENSSL);
+	interop(true, 3);
+	interop(false, 3);
+	interop(true, 0);
+	test_small_then_pumps();
+	for (int o = 0; o < 2; o++) {
+		tamper("a flipped bit", T_FLIP, o, -EBADMSG);
+		tamper("a replayed record", T_REPLAY, o, -EBADMSG);
+		tamper("two records swapped", T_REORDER, o, -EBADMSG);
+		tamper("a record cut in half, then the end", T_TRUNCATE, o, -EPROTO);
+		tamper("the end at a record boundary, no close_notify", T_CUT, o, -EPROTO);
+	}
 }
 
 static void expect(const char *what, const char *sdir, const char *cdir, int sr,
@@ -566,6 +945,7 @@ int main(void)
 	fprintf(stderr, "path: %s (%d)\n", why, mig_tls_kernel_path(why, sizeof(why)));
 
 	test_success();
+	test_record_layer();
 	expect("client certificate from another CA", "lab/server", "foreign-client", -EACCES,
 	       MIG_TLS_UNKNOWN_CA,
 	       "client's certificate (CN " MIG_TLS_CLIENT_NAME ") is not from "
