@@ -5,6 +5,7 @@
 
 #include <openssl/ssl.h>
 #include <pthread.h>
+#include <sys/uio.h>
 
 #include "mig_tls.h"
 
@@ -63,6 +64,13 @@ static inline const char *mig_tls_peer_role(enum mig_tls_role r)
 
 /* Wait for @events on @fd until @deadline (mig_now(); < 0: forever). Return: 0 or -errno. */
 int mig_tls_wait_fd(int fd, short events, double deadline);
+
+/**
+ * mig_tls_writev_all() - write all of @iov (@cnt entries, consumed) to @fd, waiting for room
+ * when @fd is non-blocking
+ * Return: 0 or -errno.
+ */
+int mig_tls_writev_all(int fd, struct iovec *iov, int cnt);
 
 /* OpenSSL's error queue as one line (emptied). */
 void mig_tls_ssl_errors(char *buf, size_t size);

@@ -79,24 +79,9 @@ static enum io_result ssl_io(struct mig_tls_conn *c, bool write, void *buf, size
 
 static int write_all(int fd, const char *p, size_t n)
 {
-	while (n) {
-		ssize_t w = write(fd, p, n);
+	struct iovec iov = { .iov_base = (void *)p, .iov_len = n };
 
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0 && errno == EAGAIN) {
-			int r = mig_tls_wait_fd(fd, POLLOUT, -1);
-
-			if (r < 0)
-				return r;
-			continue;
-		}
-		if (w < 0)
-			return -errno;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
+	return mig_tls_writev_all(fd, &iov, 1);
 }
 
 /*

@@ -737,7 +737,7 @@ static int rx_read(struct mig_tls_conn *c, double deadline, struct mig_error *er
 	}
 }
 
-static int writev_all(int fd, struct iovec *iov, int cnt)
+int mig_tls_writev_all(int fd, struct iovec *iov, int cnt)
 {
 	while (cnt) {
 		ssize_t w = writev(fd, iov, cnt);
@@ -770,7 +770,7 @@ static int writev_all(int fd, struct iovec *iov, int cnt)
 static int flush_plain(int out_fd, struct iovec *iov, int *cnt, size_t *pending, uint64_t *bytes,
 		       struct mig_error *err)
 {
-	int r = writev_all(out_fd, iov, *cnt);
+	int r = mig_tls_writev_all(out_fd, iov, *cnt);
 
 	if (r < 0)
 		return mig_error_set(err, r, "TLS pump: write to the plain side: %s", strerror(-r));
