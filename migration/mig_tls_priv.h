@@ -72,6 +72,12 @@ int mig_tls_wait_fd(int fd, short events, double deadline);
  */
 int mig_tls_writev_all(int fd, struct iovec *iov, int cnt);
 
+/**
+ * mig_tls_plain_readv() - readv(2) from the plain side @fd, waiting while it has nothing
+ * Return: bytes (0 at its end), or -errno with @err set.
+ */
+ssize_t mig_tls_plain_readv(int fd, const struct iovec *iov, int cnt, struct mig_error *err);
+
 /* OpenSSL's error queue as one line (emptied). */
 void mig_tls_ssl_errors(char *buf, size_t size);
 

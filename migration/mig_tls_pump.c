@@ -323,20 +323,12 @@ int mig_tls_pump_out(struct mig_tls_conn *c, int in_fd, void *buf, size_t len, u
 	if (ours(c))
 		return mig_tls_record_pump_out(c, in_fd, bytes, err);
 	for (;;) {
-		ssize_t n = read(in_fd, buf, len);
+		struct iovec iov = { .iov_base = buf, .iov_len = len };
+		ssize_t n = mig_tls_plain_readv(in_fd, &iov, 1, err);
 		size_t off = 0;
 
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN) {
-			r = mig_tls_wait_fd(in_fd, POLLIN, -1);
-			if (r < 0)
-				return mig_error_set(err, r, "TLS pump: poll: %s", strerror(-r));
-			continue;
-		}
 		if (n < 0)
-			return mig_error_set(err, -errno, "TLS pump: read from the plain side: %s",
-					     strerror(errno));
+			return (int)n;
 		if (n == 0)
 			return send_close_notify(c, err);
 		while (off < (size_t)n) {

@@ -511,19 +511,10 @@ int mig_tls_record_pump_out(struct mig_tls_conn *c, int in_fd, uint64_t *bytes,
 	for (size_t i = 0; i < TX_SLOTS; i++)
 		iov[i] = (struct iovec){ rl->tx_buf + i * REC_SLOT + REC_HDR, REC_PLAIN };
 	for (;;) {
-		ssize_t n = readv(in_fd, iov, TX_SLOTS);
+		ssize_t n = mig_tls_plain_readv(in_fd, iov, TX_SLOTS, err);
 
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN) {
-			r = mig_tls_wait_fd(in_fd, POLLIN, -1);
-			if (r < 0)
-				return mig_error_set(err, r, "TLS pump: poll: %s", strerror(-r));
-			continue;
-		}
 		if (n < 0)
-			return mig_error_set(err, -errno, "TLS pump: read from the plain side: %s",
-					     strerror(errno));
+			return (int)n;
 		if (n == 0)
 			return mig_tls_record_close_notify(c, err);
 		r = send_slots(c, rl->tx_buf, (size_t)n, -1);
@@ -734,6 +725,25 @@ static int rx_read(struct mig_tls_conn *c, double deadline, struct mig_error *er
 				mig_error_set(err, r, "TLS pump: poll: %s", strerror(-r));
 			return r;
 		}
+	}
+}
+
+ssize_t mig_tls_plain_readv(int fd, const struct iovec *iov, int cnt, struct mig_error *err)
+{
+	for (;;) {
+		ssize_t n = readv(fd, iov, cnt);
+		int r;
+
+		if (n >= 0)
+			return n;
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN)
+			return mig_error_set(err, -errno, "TLS pump: read from the plain side: %s",
+					     strerror(errno));
+		r = mig_tls_wait_fd(fd, POLLIN, -1);
+		if (r < 0)
+			return mig_error_set(err, r, "TLS pump: poll: %s", strerror(-r));
 	}
 }
 
