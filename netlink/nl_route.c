@@ -63,8 +63,10 @@ int nl_route_add(struct nl *nl, const struct nl_route *route)
 	len = nl_ip_len(family);
 	if (!len || route->dst_len > len * 8)
 		return -EINVAL;
+	/* a gateway of the other family only for IPv4 over an IPv6 next hop (RFC 5549) */
 	if ((route->dst_len && route->dst.family != family) ||
-	    (route->gw.family && route->gw.family != family))
+	    (route->gw.family && route->gw.family != family &&
+	     !(family == AF_INET && route->gw.family == AF_INET6)))
 		return -EINVAL;
 	nlh = route_msg(buf, RTM_NEWROUTE, NLM_F_CREATE, family);
 	rtm = mnl_nlmsg_get_payload(nlh);
@@ -83,8 +85,17 @@ int nl_route_add(struct nl *nl, const struct nl_route *route)
 	}
 	if (route->dst_len)
 		mnl_attr_put(nlh, RTA_DST, len, route->dst.addr);
-	if (route->gw.family)
+	if (route->gw.family == family) {
 		mnl_attr_put(nlh, RTA_GATEWAY, len, route->gw.addr);
+	} else if (route->gw.family) {
+		/* struct rtvia: the next hop's family, then its address */
+		char via[sizeof(uint16_t) + 16];
+		uint16_t f = AF_INET6;
+
+		memcpy(via, &f, sizeof(f));
+		memcpy(via + sizeof(f), route->gw.addr, 16);
+		mnl_attr_put(nlh, RTA_VIA, sizeof(via), via);
+	}
 	if (route->ifindex > 0)
 		mnl_attr_put_u32(nlh, RTA_OIF, (uint32_t)route->ifindex);
 	if (route->priority)
@@ -128,6 +139,25 @@ static int get_ip(const struct nlattr *attr, int family, struct nl_ip *ip)
 	return MNL_CB_OK;
 }
 
+/* RTA_VIA (struct rtvia): a gateway of its own family, IPv6 for an IPv4 route (RFC 5549). */
+static int get_via(const struct nlattr *attr, struct nl_ip *ip)
+{
+	const char *p = mnl_attr_get_payload(attr);
+	uint16_t family;
+	size_t len;
+
+	if (mnl_attr_get_payload_len(attr) < sizeof(family))
+		return MNL_CB_ERROR;
+	memcpy(&family, p, sizeof(family));
+	len = nl_ip_len(family);
+	if (!len || mnl_attr_get_payload_len(attr) < sizeof(family) + len)
+		return MNL_CB_OK; /* a next hop we do not speak (e.g. MPLS): no gateway */
+	memset(ip, 0, sizeof(*ip));
+	ip->family = family;
+	memcpy(ip->addr, p + sizeof(family), len);
+	return MNL_CB_OK;
+}
+
 static int parse_route(const struct nlattr *attr, void *data)
 {
 	struct route_attrs *a = data;
@@ -138,6 +168,8 @@ static int parse_route(const struct nlattr *attr, void *data)
 		return get_ip(attr, r->family, &r->dst);
 	case RTA_GATEWAY:
 		return get_ip(attr, r->family, &r->gw);
+	case RTA_VIA:
+		return get_via(attr, &r->gw);
 	case RTA_PREFSRC:
 		return a->prefsrc ? get_ip(attr, r->family, a->prefsrc) : MNL_CB_OK;
 	case RTA_OIF:
@@ -175,6 +207,8 @@ static int parse_hop(const struct nlattr *attr, void *data)
 
 	if (mnl_attr_get_type(attr) == RTA_GATEWAY)
 		return get_ip(attr, r->family, &r->gw);
+	if (mnl_attr_get_type(attr) == RTA_VIA)
+		return get_via(attr, &r->gw);
 	return MNL_CB_OK;
 }
 

@@ -8,6 +8,8 @@ situations a real cluster produces that the plugins must take as the reference d
 - IPv6 ADD on a master without carrier: DAD cannot run; ADD answers with the address
   tentative instead of failing after the whole DAD wait.
 - Results with "gateway": "" or "gw": "" (Go's net.IP reads "" as none) are accepted.
+- An IPv4 route through an IPv6 gateway (RFC 5549) is configured (RTA_VIA); the reference
+  refuses it.
 - DEL with a prevResult that cannot be parsed ignores it, removes the link and still gives
   the allocation back (IPAM DEL); ADD/CHECK still refuse it.
 - CHECK reports a link that is down, a route through another gateway, a missing subnet route.
@@ -119,6 +121,26 @@ def test_same_route_listed_twice(cni, tmp_path, family):
     held = [hop for r in ip_json(cni.pod, f"-{family}", "route", "show", dst)
             for hop in r.get("nexthops", [r])]
     assert len(held) == 1 and held[0]["gateway"] == gw and held[0]["dev"] == "net1", held
+    cni.ok("DEL", c, containerid=cid)
+    released(str(tmp_path), cid)
+
+
+@pytest.mark.ours  # the reference refuses it (code 999: "not the same IP family")
+def test_ipv4_route_via_an_ipv6_gateway(cni, tmp_path):
+    """RFC 5549: an IPv4 prefix through an IPv6 next hop (the kernel's RTA_VIA) is configured,
+    seen by CHECK, and removed with the link (it was refused with code 100)."""
+    dst = f"10.{_R}.83.0/24"
+    cid = new_containerid()
+    c = conf("1.0.0", ipam=fake_ipam(str(tmp_path), ips=[V4, V6],
+                                     routes=[{"dst": dst, "gw": V6_GW}]))
+    res = cni.ok("ADD", c, containerid=cid)
+    held = ip_json(cni.pod, "-4", "route", "show", dst)
+    assert len(held) == 1 and held[0]["dev"] == "net1", held
+    assert held[0]["via"] == {"family": "inet6", "host": V6_GW}, held
+    cni.ok("CHECK", dict(c, prevResult=res), containerid=cid)
+    sh("ip", "-n", cni.pod, "-4", "route", "del", dst)
+    rc, r, out, _ = cni("CHECK", dict(c, prevResult=res), containerid=cid)
+    assert_cni_error(rc, r, out, msg_re=dst.replace(".", r"\."))
     cni.ok("DEL", c, containerid=cid)
     released(str(tmp_path), cid)
 
