@@ -86,6 +86,14 @@ static void cache_path(const struct slicer *sl, const char *pool, char *out, siz
  * another node could then claim). The boot's id goes with it: after a reboot the time
  * means nothing and the claim is renewed.
  */
+static int64_t now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return (int64_t)ts.tv_sec;
+}
+
 static const char *boot_id(void)
 {
 	static char id[40];
@@ -131,10 +139,12 @@ static bool cache_read(const struct slicer *sl, const char *pool, struct claim *
 		     json_object_object_get_ex(o, "renewed", &v);
 		if (ok)
 			ret->renewed = json_object_get_int64(v);
-		/* of another boot, or an older cache file without one: due for renewal now */
-		if (ok && (!json_object_object_get_ex(o, "boot", &v) ||
-			   !json_object_is_type(v, json_type_string) || !boot_id()[0] ||
-			   strcmp(json_object_get_string(v), boot_id()) != 0))
+		/* of another boot, an older cache file without one, or ahead of this boot's
+		 * clock: not a time of this clock, so due for renewal now */
+		if (ok &&
+		    (!json_object_object_get_ex(o, "boot", &v) ||
+		     !json_object_is_type(v, json_type_string) || !boot_id()[0] ||
+		     strcmp(json_object_get_string(v), boot_id()) != 0 || ret->renewed > now_s()))
 			ret->renewed = INT64_MIN / 2;
 	}
 	json_object_put(o);
@@ -169,14 +179,6 @@ static void cache_write(const struct slicer *sl, const char *pool, const struct 
 }
 
 /* --- etcd --- */
-
-static int64_t now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_BOOTTIME, &ts);
-	return (int64_t)ts.tv_sec;
-}
 
 static int etcd_fail(struct slicer *sl, int r, const char *what, struct cni_error *err)
 {
@@ -406,8 +408,6 @@ static int apply_range(struct slicer *sl, struct ipam_range *r, unsigned int len
 			len, r->cidr);
 	ipam_pool_name(r, pool, sizeof(pool));
 	cached = cache_read(sl, pool, &cl);
-	if (cached && cl.renewed > now) /* not of this boot's clock: renew */
-		cl.renewed = INT64_MIN / 2;
 	if (cached && now - cl.renewed < sl->ttl / 3) {
 		ok = 1;
 	} else if (cached && !sl->etcd_down) {

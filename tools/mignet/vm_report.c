@@ -161,15 +161,9 @@ struct json_object *vm_report_qemu_json(const struct vm_report *r)
 
 	if (r->have_source_qemu && !m->transferred && !m->total_time_ms) {
 		/* the figures of the migration as the source QEMU measured it; status is ours */
-		const struct mig_qemu_migration *src = &r->source_qemu;
-
-		m->total_time_ms = src->total_time_ms;
-		m->downtime_ms = src->downtime_ms;
-		m->setup_time_ms = src->setup_time_ms;
-		m->transferred = src->transferred;
-		m->total = src->total;
-		m->dirty_sync_count = src->dirty_sync_count;
-		m->postcopy_requests = src->postcopy_requests;
+		merged = r->source_qemu;
+		memcpy(merged.status, r->qemu.status, sizeof(merged.status));
+		memcpy(merged.error, r->qemu.error, sizeof(merged.error));
 		from = "the source QEMU";
 	}
 	secs = (double)m->total_time_ms / 1000.0;
